@@ -1,0 +1,43 @@
+# The two commands of the README: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: run test lint fmt schema bench install install-dev clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+install: $(UV)  ## the locked runtime dependencies
+	$(UV) sync --frozen --no-dev --quiet --python $(PYTHON)
+
+install-dev: $(UV)  ## runtime and development dependencies
+	$(UV) sync --frozen --quiet --python $(PYTHON)
+
+run: install  ## migrate, load the reference data and start the three services
+	$(VENV)/bin/python scripts/run.py
+
+test: install-dev  ## the whole suite against real PostgreSQL (TEST_DATABASE_URL)
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: install-dev  ## ruff, mypy --strict and the import contracts
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+fmt: install-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+schema: install-dev  ## regenerate the policy files' JSON Schemas
+	$(VENV)/bin/registry-policies schema policies
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,45 @@
+"""The shape every service shares: problem handlers, request context, health routes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import FastAPI
+
+from subsidy_common.health import Check, health_router
+from subsidy_common.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from subsidy_common.problems import install_problem_handlers
+from subsidy_common.settings import ServiceSettings
+
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def service_app(
+    *,
+    title: str,
+    description: str,
+    version: str,
+    settings: ServiceSettings,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    checks: Callable[[], Mapping[str, Check]],
+    docs: bool = True,
+    **kwargs: Any,
+) -> FastAPI:
+    """A FastAPI app with the conventions of all three services already in place."""
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        **kwargs,
+    )
+    install_problem_handlers(app)
+    app.include_router(health_router(checks))
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, quiet_paths=QUIET_PATHS)
+    return app

@@ -1,0 +1,49 @@
+"""The one HTTP client per downstream service: httpx's API on aiohttp's faster transport."""
+
+from __future__ import annotations
+
+import aiohttp
+import httpx
+from httpx_aiohttp import AiohttpTransport
+
+from subsidy_common.logs import request_id_var
+from subsidy_common.middleware import REQUEST_ID_HEADER
+
+
+async def _propagate_request_id(request: httpx.Request) -> None:
+    request_id = request_id_var.get()
+    if request_id is not None:
+        request.headers[REQUEST_ID_HEADER] = request_id
+
+
+def downstream_client(
+    base_url: str,
+    *,
+    timeout: float = 5.0,
+    connect_timeout: float = 1.0,
+    max_connections: int = 200,
+) -> httpx.AsyncClient:
+    """A pooled client with timeouts that forwards the current request id."""
+    return httpx.AsyncClient(
+        base_url=base_url,
+        transport=AiohttpTransport(
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            trust_env=False,
+        ),
+        timeout=httpx.Timeout(timeout, connect=connect_timeout),
+        event_hooks={"request": [_propagate_request_id]},
+    )
+
+
+def refused(exc: httpx.TransportError) -> bool:
+    """Whether a failed call never reached the service (refused, no route), as opposed to a
+    service that was reached and did not answer in time.
+
+    The aiohttp transport reports a refused connection as `ConnectTimeout`; its cause tells.
+    """
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, aiohttp.ClientConnectorError):
+        return True
+    return isinstance(exc, httpx.ConnectError)

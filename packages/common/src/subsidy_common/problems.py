@@ -1,0 +1,212 @@
+"""RFC 9457 problem details: one error base and the handlers that render it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://subsidy.example.cn/problems/"
+
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    409: "Conflict",
+    412: "Precondition Failed",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    428: "Precondition Required",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+class DomainError(Exception):
+    """An error the API reports as a problem: its class says what happened, and the status."""
+
+    type: str = "about:blank"
+    title: str = "Error"
+    status: int = 400
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Sequence[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors) if errors is not None else None
+        self.headers = headers or {}
+        self.extensions = extensions
+
+    def body(self) -> dict[str, Any]:
+        """The problem document for this error."""
+        return problem_body(
+            self.status,
+            self.detail,
+            type_=self.type,
+            title=self.title,
+            errors=self.errors,
+            **self.extensions,
+        )
+
+
+def problem_type(slug: str) -> str:
+    """The URI naming one kind of problem."""
+    return TYPE_BASE + slug
+
+
+class NotFound(DomainError):
+    """The object does not exist, or belongs to someone else."""
+
+    type = problem_type("not-found")
+    title = "Not Found"
+    status = 404
+
+
+class Unauthorized(DomainError):
+    """No credentials, or credentials nobody issued."""
+
+    type = problem_type("unauthorized")
+    title = "Unauthorized"
+    status = 401
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="subsidy"'})
+
+
+class Forbidden(DomainError):
+    """Known credentials without the right to do this."""
+
+    type = problem_type("forbidden")
+    title = "Forbidden"
+    status = 403
+
+
+class Conflict(DomainError):
+    """The request conflicts with the current state of the resource."""
+
+    type = problem_type("conflict")
+    title = "Conflict"
+    status = 409
+
+
+class InvalidInput(DomainError):
+    """Input that is well formed but wrong, field by field."""
+
+    type = problem_type("validation-error")
+    title = "Unprocessable Content"
+    status = 422
+
+
+class ServiceUnavailable(DomainError):
+    """A dependency is down or overloaded; the client may retry later."""
+
+    type = problem_type("service-unavailable")
+    title = "Service Unavailable"
+    status = 503
+
+    def __init__(self, detail: str, *, retry_after: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+def problem_body(
+    status: int,
+    detail: str | None = None,
+    *,
+    type_: str = "about:blank",
+    title: str | None = None,
+    errors: Sequence[dict[str, Any]] | None = None,
+    **extensions: Any,
+) -> dict[str, Any]:
+    """Build an RFC 9457 problem document."""
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+    }
+    if detail is not None:
+        body["detail"] = detail
+    if errors is not None:
+        body["errors"] = list(errors)
+    body.update(extensions)
+    return body
+
+
+def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    """Render a problem document with its media type."""
+    return Response(
+        orjson.dumps(body),
+        status_code=int(body["status"]),
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """FastAPI's validation errors as `{loc, msg, type}` items naming each field."""
+    out = []
+    for error in exc.errors():
+        item: dict[str, Any] = {
+            "loc": list(error.get("loc", ())),
+            "msg": error.get("msg", "invalid"),
+            "type": error.get("type", "value_error"),
+        }
+        out.append(item)
+    return out
+
+
+async def _domain_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return problem_response(exc.body(), exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = validation_errors(exc)
+    if any(e["type"] == "json_invalid" for e in errors):
+        body = problem_body(
+            400,
+            "The request body is not valid JSON.",
+            type_=problem_type("malformed-body"),
+            errors=errors,
+        )
+        return problem_response(body)
+    names = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors[:5])
+    body = problem_body(
+        422,
+        f"Invalid request: {names}" if names else "Invalid request",
+        type_=problem_type("validation-error"),
+        errors=errors,
+    )
+    return problem_response(body)
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    return problem_response(problem_body(exc.status_code, detail), dict(exc.headers or {}))
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Render every error the app can raise as application/problem+json."""
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

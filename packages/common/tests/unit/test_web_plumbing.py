@@ -1,0 +1,152 @@
+"""Problem documents, request ids and body limits, on a small app."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict
+from subsidy_common.app import service_app
+from subsidy_common.health import Check
+from subsidy_common.problems import NotFound
+from subsidy_common.settings import ServiceSettings
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    count: int
+
+
+def make_app(ready: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    def checks() -> Mapping[str, Check]:
+        async def dependency() -> None:
+            if not ready:
+                raise ConnectionError("down")
+
+        return {"dependency": dependency}
+
+    app = service_app(
+        title="t",
+        description="t",
+        version="0",
+        settings=ServiceSettings(max_body_bytes=2048),
+        lifespan=lifespan,
+        checks=checks,
+    )
+
+    @app.post("/things")
+    async def create(body: Body) -> Body:
+        return body
+
+    @app.get("/things/{thing_id}")
+    async def read(thing_id: int) -> dict[str, int]:
+        raise NotFound(f"No thing {thing_id}.")
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    return app
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=make_app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        yield c
+
+
+class TestProblems:
+    async def test_validation_error_names_each_field(self, client: httpx.AsyncClient) -> None:
+        response = await client.post("/things", json={"name": "x", "count": "many", "extra": 1})
+        assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+        body = response.json()
+        assert {tuple(e["loc"]) for e in body["errors"]} == {("body", "count"), ("body", "extra")}
+        assert body["status"] == 422
+        assert body["title"]
+        assert body["type"].endswith("validation-error")
+
+    async def test_unparseable_body_is_400(self, client: httpx.AsyncClient) -> None:
+        response = await client.post(
+            "/things", content=b'{"name": ', headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 400
+        assert response.json()["type"].endswith("malformed-body")
+
+    async def test_domain_error_carries_its_status(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/things/7")
+        assert response.status_code == 404
+        assert response.json()["detail"] == "No thing 7."
+
+    async def test_unknown_route_is_a_problem(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/nowhere")
+        assert response.status_code == 404
+        assert response.headers["content-type"] == "application/problem+json"
+
+    async def test_unexpected_error_hides_internals(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/boom")
+        assert response.status_code == 500
+        assert "secret" not in response.text
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+class TestRequestId:
+    async def test_minted_when_absent(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/healthz")
+        assert len(response.headers["x-request-id"]) == 32
+
+    async def test_adopted_when_sent(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+        assert response.headers["x-request-id"] == "abc-123"
+
+    async def test_unsafe_id_is_replaced(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/healthz", headers={"X-Request-ID": "a b\tc"})
+        assert response.headers["x-request-id"] != "a b\tc"
+
+    async def test_present_on_errors(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/boom")
+        assert "x-request-id" in response.headers
+
+
+class TestBodyLimit:
+    async def test_declared_length_over_limit_is_413(self, client: httpx.AsyncClient) -> None:
+        response = await client.post("/things", content=b"x" * 4096)
+        assert response.status_code == 413
+        assert response.headers["content-type"] == "application/problem+json"
+
+    async def test_streamed_body_over_limit_is_413(self, client: httpx.AsyncClient) -> None:
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(10):
+                yield b"x" * 512
+
+        response = await client.post("/things", content=chunks())
+        assert response.status_code == 413
+
+    async def test_body_under_limit_passes(self, client: httpx.AsyncClient) -> None:
+        response = await client.post("/things", json={"name": "x" * 100, "count": 1})
+        assert response.status_code == 200
+
+
+class TestHealth:
+    async def test_ready_when_checks_pass(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/readyz")
+        assert response.status_code == 200
+        assert response.json()["checks"]["dependency"]["status"] == "ok"
+
+    async def test_not_ready_names_the_failing_dependency(self) -> None:
+        transport = httpx.ASGITransport(app=make_app(ready=False))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            response = await c.get("/readyz")
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        assert json.loads(response.text)["checks"]["dependency"]["status"] == "unavailable"

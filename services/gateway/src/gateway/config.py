@@ -1,0 +1,28 @@
+"""Gateway settings, read from `GATEWAY_*` environment variables (and `SUBSIDY_ADMIN_KEY`)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+from subsidy_common.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    """How the gateway runs and where its downstream services are."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    registry_url: str = "http://127.0.0.1:8001"
+    calculator_url: str = "http://127.0.0.1:8002"
+    downstream_timeout: float = Field(default=10.0, gt=0, le=120)
+    downstream_connect_timeout: float = Field(default=1.0, gt=0, le=30)
+    admin_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SUBSIDY_ADMIN_KEY", "GATEWAY_ADMIN_KEY", "admin_key"),
+        description="The first admin key; the tenant it belongs to is created on start",
+    )
+    admin_region: str = Field(default="510500", description="Region of the first admin tenant")
+    key_cache_seconds: float = Field(default=10.0, ge=0, le=300)
+    redis_url: str | None = None
+    cors_origins: list[str] = Field(default_factory=list)
+    page_size_max: int = Field(default=500, ge=1, le=5000)

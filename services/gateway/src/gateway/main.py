@@ -1,0 +1,155 @@
+"""The gateway application: `uvicorn --factory gateway.main:create_app`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+from subsidy_common.app import service_app
+from subsidy_common.database import create_engine, migrate, ping
+from subsidy_common.health import Check
+from subsidy_common.logs import configure_logging
+
+from gateway.auth.principal import Authenticator
+from gateway.clients.downstream import Downstream, PassedThrough, relay
+from gateway.clients.regions import RegionDirectory
+from gateway.config import Settings
+from gateway.db import session_factory
+from gateway.openapi import Problem
+from gateway.routes.reference import router as reference_router
+from gateway.tenants import service as tenant_service
+from gateway.tenants.endpoints import router as tenants_router
+
+SERVICE = "gateway"
+DESCRIPTION = """\
+惠企政策与人才政策补贴计算服务的公开接口。区县（county）和园区（park）系统以各自的 API 密钥调用。
+
+The public API of the subsidy calculation backend: reference data, policies, calculations
+and claims. Every route needs `Authorization: Bearer <api key>` except `/healthz`, `/readyz`
+and `/openapi.json`. Errors are RFC 9457 `application/problem+json`.
+"""
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the gateway app; nothing is connected until the app starts."""
+    settings = settings or Settings()
+    configure_logging(SERVICE, settings.log_level)
+    url = settings.resolved_database_url(SERVICE)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.migrate_on_start:
+            await migrate(settings.migrations_dir(SERVICE), url)
+        engine = create_engine(url)
+        sessions = session_factory(engine)
+        timeouts: dict[str, Any] = {
+            "timeout": settings.downstream_timeout,
+            "connect_timeout": settings.downstream_connect_timeout,
+        }
+        app.state.engine = engine
+        app.state.sessions = sessions
+        app.state.authenticator = Authenticator(sessions, settings.key_cache_seconds)
+        app.state.registry = Downstream("registry", settings.registry_url, **timeouts)
+        app.state.calculator = Downstream("calculator", settings.calculator_url, **timeouts)
+        app.state.regions = RegionDirectory(app.state.registry)
+        try:
+            await _bootstrap_admin(app, settings)
+            yield
+        finally:
+            await app.state.registry.aclose()
+            await app.state.calculator.aclose()
+            await engine.dispose()
+
+    def checks() -> Mapping[str, Check]:
+        async def database() -> None:
+            await ping(app.state.engine)
+
+        def downstream(name: str) -> Check:
+            async def check() -> None:
+                response = await getattr(app.state, name).request("GET", "/readyz")
+                response.raise_for_status()
+
+            return check
+
+        return {
+            "database": database,
+            "registry": downstream("registry"),
+            "calculator": downstream("calculator"),
+        }
+
+    app = service_app(
+        title="补贴计算服务 Subsidy API",
+        description=DESCRIPTION,
+        version="1.0.0",
+        settings=settings,
+        lifespan=lifespan,
+        checks=checks,
+        docs=settings.environment != "production",
+        openapi_tags=[
+            {"name": "reference", "description": "参考数据：行政区划、事项目录"},
+            {"name": "admin", "description": "管理：租户与密钥（仅 admin）"},
+        ],
+    )
+    app.state.settings = settings
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "If-Match",
+                "X-Request-ID",
+            ],
+            expose_headers=["ETag", "X-Request-ID", "Retry-After"],
+        )
+    app.add_exception_handler(PassedThrough, _pass_through)
+    app.include_router(reference_router)
+    app.include_router(tenants_router)
+    _declare_problem_schema(app)
+    return app
+
+
+async def _pass_through(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PassedThrough)
+    return relay(exc.response)
+
+
+async def _bootstrap_admin(app: FastAPI, settings: Settings) -> None:
+    if settings.admin_key is None:
+        log.warning("SUBSIDY_ADMIN_KEY is not set: no admin key is created on this start")
+        return
+    async with app.state.sessions() as session:
+        await tenant_service.ensure_admin_key(
+            session, key=settings.admin_key.get_secret_value(), region=settings.admin_region
+        )
+        await session.commit()
+
+
+def _declare_problem_schema(app: FastAPI) -> None:
+    """Put the Problem schema into components, where every error response refers to it."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = original()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Problem"] = Problem.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        for name, sub in components["Problem"].pop("$defs", {}).items():
+            components.setdefault(name, sub)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

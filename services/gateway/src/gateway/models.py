@@ -1,0 +1,42 @@
+"""The gateway's tables: tenants and their API keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Column, DateTime
+from sqlmodel import Field, SQLModel
+from subsidy_common.naming import NAMING_CONVENTION
+
+SQLModel.metadata.naming_convention = NAMING_CONVENTION
+
+
+class Tenant(SQLModel, table=True):
+    """A county, park or city system that calls the API, with its role and region."""
+
+    id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(max_length=100, unique=True)
+    role: str = Field(max_length=16)
+    region: str = Field(max_length=16)
+    created_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    disabled_at: dt.datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+class ApiKey(SQLModel, table=True):
+    """A key of a tenant, stored only as its SHA-256 digest."""
+
+    __tablename__ = "api_key"
+
+    id: str = Field(primary_key=True, max_length=36)
+    tenant_id: str = Field(foreign_key="tenant.id", max_length=36, index=True)
+    prefix: str = Field(max_length=16)
+    key_hash: str = Field(max_length=64, unique=True)
+    created_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    revoked_at: dt.datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+metadata = SQLModel.metadata

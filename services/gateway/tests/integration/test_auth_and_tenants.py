@@ -1,0 +1,152 @@
+"""Keys, roles and tenants through the gateway, with the registry behind it over HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+
+async def new_tenant(
+    admin: httpx.AsyncClient, role: str = "operator", region: str = "510502"
+) -> dict[str, str]:
+    response = await admin.post(
+        "/v1/admin/tenants",
+        json={"name": f"t-{uuid.uuid4().hex[:8]}", "role": role, "region": region},
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, str] = response.json()
+    return body
+
+
+class TestAuthentication:
+    async def test_no_key_is_401_problem(self, anonymous: httpx.AsyncClient) -> None:
+        response = await anonymous.get("/v1/regions")
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["www-authenticate"].startswith("Bearer")
+
+    async def test_unknown_key_is_401(self, as_key: Callable[[str], httpx.AsyncClient]) -> None:
+        async with as_key("sk_nobody-issued-this") as client:
+            assert (await client.get("/v1/regions")).status_code == 401
+
+    async def test_wrong_scheme_is_401(self, anonymous: httpx.AsyncClient) -> None:
+        response = await anonymous.get("/v1/regions", headers={"Authorization": "Basic abc"})
+        assert response.status_code == 401
+
+    async def test_health_needs_no_key(self, anonymous: httpx.AsyncClient) -> None:
+        assert (await anonymous.get("/healthz")).status_code == 200
+        ready = await anonymous.get("/readyz")
+        assert ready.status_code == 200
+        assert set(ready.json()["checks"]) == {"database", "registry", "calculator"}
+
+
+class TestRegionsThroughTheGateway:
+    async def test_admin_lists_regions_from_the_registry(self, admin: httpx.AsyncClient) -> None:
+        response = await admin.get("/v1/regions", headers={"X-Request-ID": "trace-me-1"})
+        assert response.status_code == 200
+        assert response.headers["x-request-id"] == "trace-me-1"
+        codes = {r["code"] for r in response.json()["items"]}
+        assert {"510000", "510500", "510502", "510500-GX", "530402", "620000"} <= codes
+
+    async def test_operator_lists_regions(
+        self, admin: httpx.AsyncClient, as_key: Callable[[str], httpx.AsyncClient]
+    ) -> None:
+        tenant = await new_tenant(admin)
+        async with as_key(tenant["api_key"]) as client:
+            assert (await client.get("/v1/regions")).status_code == 200
+
+
+class TestCreateTenant:
+    async def test_key_is_shown_once_and_works(
+        self, admin: httpx.AsyncClient, as_key: Callable[[str], httpx.AsyncClient]
+    ) -> None:
+        tenant = await new_tenant(admin, role="auditor", region="510500")
+        assert tenant["api_key"].startswith("sk_")
+        assert len(tenant["api_key"]) > 40
+        listed = (await admin.get("/v1/admin/tenants", params={"limit": 500})).json()["items"]
+        assert any(t["id"] == tenant["id"] for t in listed)
+        assert all("api_key" not in t for t in listed)
+        async with as_key(tenant["api_key"]) as client:
+            assert (await client.get("/v1/matters")).status_code == 200
+
+    async def test_key_is_stored_hashed(self, admin: httpx.AsyncClient, stack: object) -> None:
+        from sqlalchemy import text
+
+        tenant = await new_tenant(admin)
+        engine = stack.gateway.state.engine  # type: ignore[attr-defined]
+        async with engine.connect() as connection:
+            stored = (await connection.execute(text("SELECT key_hash, prefix FROM api_key"))).all()
+        assert all(tenant["api_key"] not in (row.key_hash + row.prefix) for row in stored)
+        assert all(len(row.key_hash) == 64 for row in stored)
+
+    async def test_unknown_region_is_422_naming_the_field(self, admin: httpx.AsyncClient) -> None:
+        response = await admin.post(
+            "/v1/admin/tenants", json={"name": "某县", "role": "operator", "region": "519999"}
+        )
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["body", "region"]
+
+    async def test_extra_fields_are_refused(self, admin: httpx.AsyncClient) -> None:
+        response = await admin.post(
+            "/v1/admin/tenants",
+            json={"name": "某县系统", "role": "operator", "region": "510502", "api_key": "mine"},
+        )
+        assert response.status_code == 422
+
+    async def test_duplicate_name_is_409(self, admin: httpx.AsyncClient) -> None:
+        body = {"name": f"dup-{uuid.uuid4().hex[:6]}", "role": "operator", "region": "510502"}
+        assert (await admin.post("/v1/admin/tenants", json=body)).status_code == 201
+        assert (await admin.post("/v1/admin/tenants", json=body)).status_code == 409
+
+    @pytest.mark.parametrize("role", ["operator", "auditor"])
+    async def test_other_roles_are_403(
+        self, role: str, admin: httpx.AsyncClient, as_key: Callable[[str], httpx.AsyncClient]
+    ) -> None:
+        tenant = await new_tenant(admin, role=role)
+        async with as_key(tenant["api_key"]) as client:
+            created = await client.post(
+                "/v1/admin/tenants", json={"name": "x-y-z", "role": "admin", "region": "510500"}
+            )
+            listed = await client.get("/v1/admin/tenants")
+        assert created.status_code == 403
+        assert listed.status_code == 403
+
+    async def test_list_pages_with_a_cursor(self, admin: httpx.AsyncClient) -> None:
+        for _ in range(3):
+            await new_tenant(admin)
+        first = (await admin.get("/v1/admin/tenants", params={"limit": 2})).json()
+        assert len(first["items"]) == 2
+        assert first["next_cursor"]
+        second = (
+            await admin.get(
+                "/v1/admin/tenants", params={"limit": 2, "cursor": first["next_cursor"]}
+            )
+        ).json()
+        assert {t["id"] for t in first["items"]}.isdisjoint({t["id"] for t in second["items"]})
+
+    async def test_limit_above_the_cap_is_422(self, admin: httpx.AsyncClient) -> None:
+        assert (await admin.get("/v1/admin/tenants", params={"limit": 501})).status_code == 422
+
+
+class TestDownstreamFailures:
+    async def test_registry_down_is_503_problem(
+        self, stack: object, admin: httpx.AsyncClient
+    ) -> None:
+        from gateway.clients.downstream import Downstream
+
+        gateway = stack.gateway  # type: ignore[attr-defined]
+        original = gateway.state.registry
+        gateway.state.registry = Downstream(
+            "registry", "http://127.0.0.1:9", timeout=1, connect_timeout=0.5
+        )
+        try:
+            response = await admin.get("/v1/regions")
+        finally:
+            await gateway.state.registry.aclose()
+            gateway.state.registry = original
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["retry-after"]

@@ -1,0 +1,73 @@
+"""The registry application: `uvicorn --factory registry.main:create_app`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from subsidy_common.app import service_app
+from subsidy_common.database import create_engine, migrate, ping
+from subsidy_common.health import Check
+from subsidy_common.logs import configure_logging
+
+from registry.config import Settings
+from registry.db import session_factory
+from registry.matters.endpoints import router as matters_router
+from registry.policy_files.integrity import check_policy_set
+from registry.policy_files.loader import PolicyFilesInvalid, read_policy_dir
+from registry.reference_data import load_reference_data
+from registry.regions.endpoints import router as regions_router
+
+SERVICE = "registry"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the registry app; nothing is connected until the app starts."""
+    settings = settings or Settings()
+    configure_logging(SERVICE, settings.log_level)
+    url = settings.resolved_database_url(SERVICE)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.migrate_on_start:
+            await migrate(settings.migrations_dir(SERVICE), url)
+        engine = create_engine(url)
+        app.state.engine = engine
+        app.state.sessions = session_factory(engine)
+        try:
+            if settings.load_policies_on_start:
+                await _load_policies(app, settings)
+            yield
+        finally:
+            await engine.dispose()
+
+    def checks() -> Mapping[str, Check]:
+        async def database() -> None:
+            await ping(app.state.engine)
+
+        return {"database": database}
+
+    app = service_app(
+        title="Subsidy policy registry",
+        description="Internal: documents, clauses, versions and audit. Public through the gateway.",
+        version="1.0.0",
+        settings=settings,
+        lifespan=lifespan,
+        checks=checks,
+        docs=settings.environment != "production",
+    )
+    app.state.settings = settings
+    app.include_router(regions_router)
+    app.include_router(matters_router)
+    return app
+
+
+async def _load_policies(app: FastAPI, settings: Settings) -> None:
+    policy_set = read_policy_dir(settings.policies_dir)
+    errors = [p for p in check_policy_set(policy_set) if p.severity == "error"]
+    if errors:
+        raise PolicyFilesInvalid(errors)
+    async with app.state.sessions() as session:
+        await load_reference_data(session, policy_set)
+        await session.commit()

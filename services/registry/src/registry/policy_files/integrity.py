@@ -1,0 +1,152 @@
+"""Checks that span files: references between documents, matters, regions and attributes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from registry.policy_files.conditions import ConditionInvalid, check_condition
+from registry.policy_files.loader import PolicySet, Problem
+from registry.policy_files.models import Clause, Document, TieredAmount
+from registry.policy_files.reference import APPLICANT_BUILTINS, EVENT_BUILTINS, Matter
+
+
+def check_policy_set(policy_set: PolicySet) -> list[Problem]:
+    """Every cross-file problem: errors refuse the set, warnings are reported beside it."""
+    regions = {region.code for region in policy_set.regions.regions}
+    matters = {matter.key: matter for matter in policy_set.matters.matters}
+    problems: list[Problem] = []
+    by_id: dict[str, str] = {}
+    for name, document in policy_set.documents:
+        if document.id in by_id:
+            problems.append(
+                Problem(
+                    name, None, "id", f"id {document.id!r} is already used by {by_id[document.id]}"
+                )
+            )
+        by_id.setdefault(document.id, name)
+        if not name.endswith(f"/{document.id}.yaml"):
+            problems.append(Problem(name, None, "id", f"file name must be {document.id}.yaml"))
+    for name, document in policy_set.documents:
+        problems.extend(check_document(document, name, regions, matters, set(by_id)))
+    problems.extend(_undeclared_overlaps(policy_set, matters))
+    return problems
+
+
+def check_document(
+    document: Document,
+    name: str,
+    regions: set[str],
+    matters: dict[str, Matter],
+    document_ids: set[str],
+) -> list[Problem]:
+    """Problems of one document against the reference data and the other documents."""
+    found: list[Problem] = []
+
+    def add(field: str, message: str) -> None:
+        found.append(Problem(name, None, field, message))
+
+    for i, code in enumerate(document.jurisdiction):
+        if code not in regions:
+            add(f"jurisdiction[{i}]", f"unknown region {code!r}")
+    for i, link in enumerate(document.supersedes):
+        if link.document not in document_ids:
+            add(f"supersedes[{i}].document", f"unknown document {link.document!r}")
+        for j, key in enumerate(link.matters or []):
+            if key not in matters:
+                add(f"supersedes[{i}].matters[{j}]", f"unknown matter {key!r}")
+    doc_matters = [matters[c.matter] for c in document.clauses if c.matter in matters]
+    for i, rule in enumerate(document.exclusions):
+        scope = [matters[k] for k in rule.matters or [] if k in matters] or doc_matters
+        for j, key in enumerate(rule.matters or []):
+            if key not in matters:
+                add(f"exclusions[{i}].matters[{j}]", f"unknown matter {key!r}")
+        for message in _condition_problems(rule.when, scope):
+            add(f"exclusions[{i}].when", message)
+    for i, clause in enumerate(document.clauses):
+        for field, message in _clause_problems(clause, document, matters.get(clause.matter)):
+            add(f"clauses[{i}].{field}", message)
+    return found
+
+
+def _clause_problems(
+    clause: Clause, document: Document, matter: Matter | None
+) -> Iterable[tuple[str, str]]:
+    if matter is None:
+        yield "matter", f"unknown matter {clause.matter!r}"
+        return
+    strange = sorted(set(clause.beneficiaries) - set(matter.beneficiaries))
+    if strange:
+        yield "beneficiaries", f"{', '.join(strange)} not among the matter's beneficiaries"
+    if clause.condition is not None:
+        for message in _condition_problems(clause.condition, [matter]):
+            yield "condition", message
+    for field, attribute in _amount_attributes(clause):
+        if attribute != "quantity" and attribute not in matter.attributes:
+            yield f"amount.{field}", f"matter {matter.key} has no attribute {attribute!r}"
+    if clause.effective_from and clause.effective_from < document.effective_from:
+        yield "effective_from", "the clause starts before its document"
+    if (
+        clause.effective_to
+        and document.effective_to
+        and clause.effective_to > document.effective_to
+    ):
+        yield "effective_to", "the clause ends after its document"
+    caps = clause.caps
+    bounds = [c for c in (caps.per_event, caps.per_applicant_year, caps.cumulative) if c]
+    if any(c == 0 for c in bounds):
+        yield "caps", "a cap of 0 pays nothing: leave it out or record the clause as unspecified"
+
+
+def _amount_attributes(clause: Clause) -> Iterable[tuple[str, str]]:
+    amount = clause.amount
+    if amount.kind == "per_unit":
+        yield "units_from", amount.units_from
+    elif amount.kind == "percentage":
+        yield "base", amount.base
+    elif isinstance(amount, TieredAmount):
+        yield "attribute", amount.attribute
+        for i, tier in enumerate(amount.tiers):
+            inner = tier.amount
+            if inner.kind == "per_unit":
+                yield f"tiers[{i}].amount.units_from", inner.units_from
+            elif inner.kind == "percentage":
+                yield f"tiers[{i}].amount.base", inner.base
+
+
+def _condition_problems(expression: str, matters: list[Matter]) -> Iterable[str]:
+    try:
+        read = check_condition(expression)
+    except ConditionInvalid as exc:
+        yield f"not a valid condition: {exc}"
+        return
+    for variable, attribute in sorted(read):
+        builtins = EVENT_BUILTINS if variable == "event" else APPLICANT_BUILTINS
+        if attribute in builtins:
+            continue
+        declared = any(
+            attribute in m.attributes and m.attributes[attribute].on == variable for m in matters
+        )
+        if not declared:
+            yield f"{variable}.{attribute} is not an attribute of the matter"
+
+
+def _undeclared_overlaps(policy_set: PolicySet, matters: dict[str, Matter]) -> list[Problem]:
+    """Matters rewarded by several documents with no strategy written down are reported."""
+    documents_of: dict[str, set[str]] = defaultdict(set)
+    for _, document in policy_set.documents:
+        for clause in document.clauses:
+            if clause.amount.kind not in ("non_cash", "unspecified"):
+                documents_of[clause.matter].add(document.id)
+    return [
+        Problem(
+            "matters.yaml",
+            None,
+            f"{key}.strategy",
+            f"rewarded by {', '.join(sorted(ids))} and no strategy is declared; "
+            "时间从新、标准从高、不重复 applies by default",
+            severity="warning",
+        )
+        for key, ids in sorted(documents_of.items())
+        if len(ids) > 1 and key in matters and matters[key].strategy is None
+    ]

@@ -1,0 +1,46 @@
+"""Regions and matters, loaded from the reference files into PostgreSQL on start."""
+
+from __future__ import annotations
+
+import httpx
+
+LUZHOU_COUNTIES = {"510502", "510503", "510504", "510521", "510522", "510524", "510525"}
+LUZHOU_PARKS = {"510500-GX", "510500-CJ", "510500-BJ"}
+
+
+class TestListRegions:
+    async def test_luzhou_has_seven_counties_and_three_parks(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        items = (await client.get("/v1/regions")).json()["items"]
+        children = {r["code"]: r["level"] for r in items if r["parent"] == "510500"}
+        assert {c for c, level in children.items() if level == "county"} == LUZHOU_COUNTIES
+        assert {c for c, level in children.items() if level == "park"} == LUZHOU_PARKS
+
+    async def test_provinces_and_other_cities(self, client: httpx.AsyncClient) -> None:
+        items = {r["code"]: r for r in (await client.get("/v1/regions")).json()["items"]}
+        assert items["510000"] == {
+            "code": "510000",
+            "name": "四川省",
+            "parent": None,
+            "level": "province",
+        }
+        assert items["530402"]["parent"] == "530400"
+        assert items["530400"]["parent"] == "530000"
+        assert items["620000"]["name"] == "甘肃省"
+
+    async def test_parents_come_before_children(self, client: httpx.AsyncClient) -> None:
+        seen: set[str] = set()
+        for region in (await client.get("/v1/regions")).json()["items"]:
+            assert region["parent"] is None or region["parent"] in seen
+            seen.add(region["code"])
+
+
+class TestListMatters:
+    async def test_every_matter_of_the_catalogue_is_served(self, client: httpx.AsyncClient) -> None:
+        items = {m["key"]: m for m in (await client.get("/v1/matters")).json()["items"]}
+        assert "patent.invention.granted" in items
+        assert items["enterprise.innovative.recognized"]["attributes"]["level"]["values"] == [
+            "national",
+            "provincial",
+        ]

@@ -1,0 +1,130 @@
+"""Policy files are refused whole, with every problem located by file, line and field."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from registry.policy_files.integrity import check_policy_set
+from registry.policy_files.loader import PolicyFilesInvalid, parse_yaml, read_policy_dir
+from registry.policy_files.models import Document
+from registry.policy_files.schema import schema_documents
+
+POLICIES = Path(__file__).resolve().parents[4] / "policies"
+
+VALID = """\
+id: test-doc
+doc_no: 测试〔2020〕1号
+title: 测试文件
+issuer: 测试机关
+level: city
+jurisdiction: ["510500"]
+effective_from: 2020-01-01
+source: {title: 测试来源}
+clauses:
+  - id: invention
+    ref: （一）
+    matter: patent.invention.granted
+    beneficiaries: [enterprise]
+    amount: {kind: per_unit, rate: 3000, unit: 件}
+    quote: 对新授权的发明专利每件资助 3000 元
+"""
+
+
+def test_the_repository_policy_files_are_valid() -> None:
+    policy_set = read_policy_dir(POLICIES)
+    errors = [p for p in check_policy_set(policy_set) if p.severity == "error"]
+    assert errors == []
+
+
+def test_the_json_schemas_are_generated_from_the_models() -> None:
+    for name, schema in schema_documents().items():
+        on_disk = json.loads((POLICIES / name).read_text(encoding="utf-8"))
+        assert on_disk == schema, f"{name} is stale: run `make schema`"
+
+
+def test_a_valid_document_parses() -> None:
+    document, problems = parse_yaml(VALID, Document, "test.yaml")
+    assert problems == []
+    assert document is not None
+    assert str(document.clauses[0].amount.rate) == "3000"
+
+
+def test_every_problem_is_listed_with_its_line() -> None:
+    broken = (
+        VALID.replace("level: city", "level: town")
+        .replace("rate: 3000", "rate: -5")
+        .replace("effective_from: 2020-01-01", "effective_from: 2020-02-30")
+    )
+    document, problems = parse_yaml(broken, Document, "broken.yaml")
+    assert document is None
+    found = {(p.field, p.line) for p in problems}
+    assert ("level", 5) in found
+    assert ("effective_from", 7) in found
+    assert ("clauses[0].amount.rate", 14) in found
+
+
+def test_unknown_fields_are_refused() -> None:
+    _, problems = parse_yaml(VALID + "colour: blue\n", Document, "x.yaml")
+    assert [(p.field, p.message) for p in problems] == [
+        ("colour", "Extra inputs are not permitted")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ("amount: {kind: range, min: 500, max: 100}", "clauses[0].amount"),
+        (
+            "amount: {kind: tiered, attribute: sales_yuan, tiers: "
+            "[{at_least: 50, amount: {kind: fixed, value: 2}}, "
+            "{at_least: 20, amount: {kind: fixed, value: 1}}]}",
+            "clauses[0].amount",
+        ),
+    ],
+)
+def test_inconsistent_amounts_are_refused(change: str, field: str) -> None:
+    text = VALID.replace("amount: {kind: per_unit, rate: 3000, unit: 件}", change)
+    _, problems = parse_yaml(text, Document, "x.yaml")
+    assert [p.field for p in problems] == [field]
+
+
+def test_cross_file_problems_are_all_reported(tmp_path: Path) -> None:
+    root = tmp_path / "policies"
+    shutil.copytree(POLICIES, root, ignore=shutil.ignore_patterns("documents"))
+    (root / "documents").mkdir()
+    text = (
+        VALID.replace('jurisdiction: ["510500"]', 'jurisdiction: ["999999"]')
+        .replace("matter: patent.invention.granted", "matter: patent.unknown.kind")
+        .replace("    quote:", "    condition: \"event.colour == 'red'\"\n    quote:")
+    )
+    (root / "documents" / "test-doc.yaml").write_text(text, encoding="utf-8")
+    messages = {(p.field, p.message) for p in check_policy_set(read_policy_dir(root))}
+    assert ("jurisdiction[0]", "unknown region '999999'") in messages
+    assert ("clauses[0].matter", "unknown matter 'patent.unknown.kind'") in messages
+
+
+def test_condition_reading_undeclared_attribute_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "policies"
+    shutil.copytree(POLICIES, root, ignore=shutil.ignore_patterns("documents"))
+    (root / "documents").mkdir()
+    text = VALID.replace("    quote:", "    condition: \"event.colour == 'red'\"\n    quote:")
+    (root / "documents" / "test-doc.yaml").write_text(text, encoding="utf-8")
+    problems = check_policy_set(read_policy_dir(root))
+    assert [(p.field, p.message) for p in problems if p.severity == "error"] == [
+        ("clauses[0].condition", "event.colour is not an attribute of the matter")
+    ]
+
+
+def test_a_broken_file_refuses_the_whole_set(tmp_path: Path) -> None:
+    root = tmp_path / "policies"
+    shutil.copytree(POLICIES, root, ignore=shutil.ignore_patterns("documents"))
+    (root / "documents").mkdir()
+    (root / "documents" / "good.yaml").write_text(VALID.replace("test-doc", "good"), "utf-8")
+    (root / "documents" / "bad.yaml").write_text("id: [unclosed\n", "utf-8")
+    with pytest.raises(PolicyFilesInvalid) as caught:
+        read_policy_dir(root)
+    assert [p.file for p in caught.value.problems] == ["documents/bad.yaml"]
+    assert caught.value.problems[0].line == 2  # where the parser found the sequence unclosed

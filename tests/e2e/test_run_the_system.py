@@ -1,0 +1,129 @@
+"""`make run`'s launcher starts the three services as real processes; the gateway answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from testkit import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
+
+
+def get(url: str, key: str | None = None) -> tuple[int, dict[str, object], dict[str, str]]:
+    request = urllib.request.Request(url)
+    if key is not None:
+        request.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read()), dict(error.headers)
+
+
+@contextmanager
+def system(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], str, list[str]]]:
+    """Start scripts/run.py and wait for its ready line; stop it with SIGTERM afterwards."""
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "run.py")],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    lines: list[str] = []
+    assert process.stdout is not None
+    deadline = time.monotonic() + 90
+    gateway = ""
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip())
+        if line.startswith("Ready. Gateway: "):
+            gateway = line.split()[2]
+            break
+    try:
+        assert gateway, f"the system did not become ready: {lines}"
+        yield process, gateway, lines
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+
+
+def ports() -> dict[str, str]:
+    return {
+        "SUBSIDY_GATEWAY_PORT": str(free_port()),
+        "SUBSIDY_REGISTRY_PORT": str(free_port()),
+        "SUBSIDY_CALCULATOR_PORT": str(free_port()),
+    }
+
+
+def test_local_run_with_sqlite_and_a_generated_admin_key(tmp_path: Path) -> None:
+    env = {"SUBSIDY_DATA_DIR": str(tmp_path / "var"), **ports()}
+    env.pop("SUBSIDY_ADMIN_KEY", None)
+    os.environ.pop("SUBSIDY_ADMIN_KEY", None)
+    with system(env) as (process, gateway, lines):
+        key_file = tmp_path / "var" / "admin_key"
+        key = key_file.read_text().strip()
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert any(key in line for line in lines), "the generated key is printed once"
+        assert {"registry.db", "calculator.db", "gateway.db"} <= {
+            p.name for p in (tmp_path / "var").iterdir()
+        }
+
+        status, body, headers = get(f"{gateway}/v1/regions", key)
+        assert status == 200
+        codes = {r["code"] for r in body["items"]}  # type: ignore[attr-defined]
+        assert {"510502", "510500-GX", "530402", "620000"} <= codes
+        assert "X-Request-ID" in headers or "x-request-id" in headers
+
+        status, body, _ = get(f"{gateway}/v1/regions")
+        assert status == 401
+        assert body["status"] == 401
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+
+    with system(env) as (_, _, lines):
+        assert not any(key in line for line in lines), "a kept key is never printed again"
+
+
+async def test_run_against_postgresql(
+    tmp_path: Path, database_factory: Callable[[str], Awaitable[str]]
+) -> None:
+    env = {
+        "SUBSIDY_DATA_DIR": str(tmp_path / "var"),
+        "SUBSIDY_ADMIN_KEY": "sk_e2e-admin-key-0123456789abcdef0123456789",
+        "REGISTRY_DATABASE_URL": await database_factory("e2e_registry"),
+        "CALCULATOR_DATABASE_URL": await database_factory("e2e_calculator"),
+        "GATEWAY_DATABASE_URL": await database_factory("e2e_gateway"),
+        **ports(),
+    }
+    with system(env) as (process, gateway, _):
+        status, body, _ = get(f"{gateway}/readyz")
+        assert status == 200, body
+        status, body, _ = get(f"{gateway}/v1/regions", env["SUBSIDY_ADMIN_KEY"])
+        assert status == 200
+        assert len(body["items"]) == 16
+        assert not (tmp_path / "var" / "registry.db").exists()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0

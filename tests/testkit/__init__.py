@@ -1,0 +1,86 @@
+"""Helpers for the tests: throwaway PostgreSQL databases, live servers, app lifespans."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy.engine import make_url
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def admin_url() -> str:
+    """The server URL the suite creates its throwaway databases on."""
+    return os.environ.get("TEST_DATABASE_URL", DEFAULT_DATABASE_URL)
+
+
+def dsn(url: str) -> str:
+    """A plain libpq URL for asyncpg from any SQLAlchemy URL."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def create_database(prefix: str) -> str:
+    """Create an empty database and return its SQLAlchemy async URL."""
+    name = f"t_{prefix}_{uuid.uuid4().hex[:12]}"
+    connection = await asyncpg.connect(dsn(admin_url()))
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return (
+        make_url(admin_url())
+        .set(drivername="postgresql+asyncpg", database=name)
+        .render_as_string(hide_password=False)
+    )
+
+
+async def drop_database(url: str) -> None:
+    """Drop a database made by `create_database`, whoever is still connected."""
+    name = make_url(url).database
+    connection = await asyncpg.connect(dsn(admin_url()))
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def live_server(app: FastAPI) -> AsyncIterator[str]:
+    """Serve an app with uvicorn on a loopback port, for real HTTP between services."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("the server stopped while starting")
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[FastAPI]:
+    """Run an app's lifespan (migrations, reference data) around a block."""
+    async with app.router.lifespan_context(app):
+        yield app
