@@ -21,6 +21,8 @@ from gateway.clients.regions import RegionDirectory
 from gateway.config import Settings
 from gateway.db import session_factory
 from gateway.openapi import Problem
+from gateway.routes.policies import admin_router as policies_admin_router
+from gateway.routes.policies import router as policies_router
 from gateway.routes.reference import router as reference_router
 from gateway.tenants import service as tenant_service
 from gateway.tenants.endpoints import router as tenants_router
@@ -94,7 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs=settings.environment != "production",
         openapi_tags=[
             {"name": "reference", "description": "参考数据：行政区划、事项目录"},
-            {"name": "admin", "description": "管理：租户与密钥（仅 admin）"},
+            {"name": "policies", "description": "政策文件与条款"},
+            {"name": "admin", "description": "管理：政策文件的登记、修订、废止，租户与审计"},
         ],
     )
     app.state.settings = settings
@@ -114,6 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_exception_handler(PassedThrough, _pass_through)
     app.include_router(reference_router)
+    app.include_router(policies_router)
+    app.include_router(policies_admin_router)
     app.include_router(tenants_router)
     _declare_problem_schema(app)
     return app

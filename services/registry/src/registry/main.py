@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
@@ -13,13 +15,19 @@ from subsidy_common.logs import configure_logging
 
 from registry.config import Settings
 from registry.db import session_factory
+from registry.documents import service as document_service
+from registry.documents.endpoints import router as documents_router
 from registry.matters.endpoints import router as matters_router
 from registry.policy_files.integrity import check_policy_set
 from registry.policy_files.loader import PolicyFilesInvalid, read_policy_dir
 from registry.reference_data import load_reference_data
 from registry.regions.endpoints import router as regions_router
+from registry.snapshot.endpoints import router as snapshot_router
+from registry.snapshot.service import SnapshotCache
 
 SERVICE = "registry"
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -35,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(url)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        app.state.snapshots = SnapshotCache()
         try:
             if settings.load_policies_on_start:
                 await _load_policies(app, settings)
@@ -60,6 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(regions_router)
     app.include_router(matters_router)
+    app.include_router(documents_router)
+    app.include_router(snapshot_router)
     return app
 
 
@@ -68,6 +79,14 @@ async def _load_policies(app: FastAPI, settings: Settings) -> None:
     errors = [p for p in check_policy_set(policy_set) if p.severity == "error"]
     if errors:
         raise PolicyFilesInvalid(errors)
+    app.state.reference = document_service.Reference(
+        regions=frozenset(r.code for r in policy_set.regions.regions),
+        matters={m.key: m for m in policy_set.matters.matters},
+    )
     async with app.state.sessions() as session:
         await load_reference_data(session, policy_set)
+        recorded = await document_service.load_file_documents(
+            session, policy_set, dt.datetime.now(dt.UTC)
+        )
         await session.commit()
+    log.info("policy files loaded", extra={"documents_recorded": recorded})

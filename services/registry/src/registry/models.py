@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, DateTime
 from sqlmodel import Field, SQLModel
 from subsidy_common.naming import NAMING_CONVENTION
 
@@ -31,6 +32,47 @@ class Matter(SQLModel, table=True):
     strategy: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     subject: str | None = Field(default=None, max_length=200)
     position: int = Field(default=0)
+
+
+class DocumentVersion(SQLModel, table=True):
+    """One recorded version of a document; never changed once written, only closed.
+
+    Valid time lives in the content (effective_from/to, repealed_date); transaction time is
+    [recorded_at, superseded_at): the registry "as recorded at T" is every version whose
+    interval contains T.
+    """
+
+    __tablename__ = "document_version"
+
+    id: int | None = Field(default=None, primary_key=True)
+    document_id: str = Field(max_length=80, index=True)
+    version: int
+    content: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    content_hash: str = Field(max_length=64)
+    origin: str = Field(max_length=16, description="file or api")
+    file_hash: str | None = Field(default=None, max_length=64)
+    recorded_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    superseded_at: dt.datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    author: str = Field(max_length=120)
+    reason: str = Field(max_length=2000)
+
+
+class AuditEntry(SQLModel, table=True):
+    """An append-only record of one change: who, when, why, before and after."""
+
+    __tablename__ = "audit_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    actor: str = Field(max_length=120)
+    action: str = Field(max_length=16)
+    document_id: str = Field(max_length=80, index=True)
+    version: int
+    reason: str = Field(max_length=2000)
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    after: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
 metadata = SQLModel.metadata

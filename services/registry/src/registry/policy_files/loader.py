@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,7 @@ class PolicySet:
     regions: RegionFile
     matters: MatterFile
     documents: list[tuple[str, Document]] = field(default_factory=list)
+    file_hashes: dict[str, str] = field(default_factory=dict)
 
 
 class PolicyFilesInvalid(Exception):
@@ -141,12 +143,21 @@ def read_policy_dir(root: Path) -> PolicySet:
     """Load regions, matters and every document file under `root`, or raise with all problems."""
     problems: list[Problem] = []
 
+    file_hashes: dict[str, str] = {}
+
     def read(path: Path, model: type[M]) -> M | None:
         name = path.relative_to(root).as_posix()
         if not path.is_file():
             problems.append(Problem(name, None, "", "file is missing"))
             return None
-        parsed, found = parse_yaml(path.read_text(encoding="utf-8"), model, name)
+        raw = path.read_bytes()
+        file_hashes[name] = hashlib.sha256(raw).hexdigest()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(Problem(name, None, "", f"not UTF-8 text: {exc.reason}"))
+            return None
+        parsed, found = parse_yaml(text, model, name)
         problems.extend(found)
         return parsed
 
@@ -159,4 +170,4 @@ def read_policy_dir(root: Path) -> PolicySet:
             documents.append((path.relative_to(root).as_posix(), document))
     if problems or regions is None or matters is None:
         raise PolicyFilesInvalid(problems)
-    return PolicySet(regions=regions, matters=matters, documents=documents)
+    return PolicySet(regions=regions, matters=matters, documents=documents, file_hashes=file_hashes)

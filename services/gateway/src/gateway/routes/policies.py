@@ -1,0 +1,157 @@
+"""Policies: read by every tenant, written by the city policy office (admin)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from starlette.responses import Response
+from subsidy_common.problems import Forbidden
+
+from gateway.auth.principal import AdminDep, Principal, PrincipalDep
+from gateway.clients.dependencies import RegistryDep
+from gateway.contract.policies import (
+    AuditList,
+    PolicyDetail,
+    PolicyList,
+    PolicyWrite,
+    RepealRequest,
+    Status,
+    VersionList,
+)
+from gateway.openapi import PROBLEM_RESPONSES
+
+router = APIRouter(tags=["policies"], responses=PROBLEM_RESPONSES)
+admin_router = APIRouter(tags=["admin"], responses=PROBLEM_RESPONSES)
+
+Limit = Annotated[int, Query(ge=1, le=500, description="每页条数")]
+Cursor = Annotated[str | None, Query(max_length=80, description="上一页返回的游标")]
+AsOf = Annotated[dt.datetime | None, Query(description="按该时刻登记的内容作答")]
+
+
+def _params(**values: object) -> dict[str, str]:
+    out = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        out[key] = value.isoformat() if isinstance(value, dt.date | dt.datetime) else str(value)
+    return out
+
+
+def _actor(principal: Principal) -> dict[str, str]:
+    return {"X-Actor": f"{principal.name} [{principal.tenant_id}]"}
+
+
+@router.get("/v1/policies", response_model=PolicyList, summary="政策文件列表")
+async def list_policies(
+    registry: RegistryDep,
+    _: PrincipalDep,
+    region: Annotated[
+        str | None, Query(pattern=r"^[0-9]{6}(-[A-Z]{2})?$", description="适用于该区域")
+    ] = None,
+    in_force_on: Annotated[dt.date | None, Query(description="在该日有效的文件")] = None,
+    status: Annotated[Status | None, Query(description="状态")] = None,
+    q: Annotated[str | None, Query(max_length=100, description="标题或文号包含的文字")] = None,
+    as_of: AsOf = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Response:
+    """Documents by region, validity on a date, status and title, a page at a time."""
+    params = _params(
+        region=region, in_force_on=in_force_on, status=status, q=q, as_of=as_of, limit=limit,
+        cursor=cursor,
+    )  # fmt: skip
+    return await registry.forward("GET", "/v1/policies", params=params)
+
+
+@router.get("/v1/policies/{document_id}", response_model=PolicyDetail, summary="政策文件详情")
+async def read_policy(
+    document_id: str,
+    registry: RegistryDep,
+    _: PrincipalDep,
+    in_force_on: Annotated[dt.date | None, Query(description="判定状态的日期")] = None,
+    as_of: AsOf = None,
+) -> Response:
+    """One document with its clauses and their source quotes; the ETag names its version."""
+    params = _params(in_force_on=in_force_on, as_of=as_of)
+    return await registry.forward("GET", f"/v1/policies/{document_id}", params=params)
+
+
+@router.get(
+    "/v1/policies/{document_id}/versions", response_model=VersionList, summary="政策文件版本"
+)
+async def list_versions(document_id: str, registry: RegistryDep, _: PrincipalDep) -> Response:
+    """Every recorded version of a document: who changed it, when and why."""
+    return await registry.forward("GET", f"/v1/policies/{document_id}/versions")
+
+
+@admin_router.post(
+    "/v1/admin/policies", status_code=201, response_model=PolicyDetail, summary="登记政策文件"
+)
+async def create_policy(
+    body: PolicyWrite, request: Request, registry: RegistryDep, principal: AdminDep
+) -> Response:
+    """Record a new document; it is validated whole and every problem is listed."""
+    return await registry.forward(
+        "POST",
+        "/v1/admin/policies",
+        content=await request.body(),
+        headers={"Content-Type": "application/json", **_actor(principal)},
+    )
+
+
+@admin_router.put(
+    "/v1/admin/policies/{document_id}", response_model=PolicyDetail, summary="修订政策文件"
+)
+async def amend_policy(
+    document_id: str,
+    body: PolicyWrite,
+    request: Request,
+    registry: RegistryDep,
+    principal: AdminDep,
+    if_match: Annotated[
+        str | None, Header(alias="If-Match", max_length=200, description="当前版本的 ETag")
+    ] = None,
+) -> Response:
+    """Record a new version; send the ETag you read in If-Match (412 when it is stale)."""
+    headers = {"Content-Type": "application/json", **_actor(principal)}
+    if if_match is not None:
+        headers["If-Match"] = if_match
+    return await registry.forward(
+        "PUT", f"/v1/admin/policies/{document_id}", content=await request.body(), headers=headers
+    )
+
+
+@admin_router.post(
+    "/v1/admin/policies/{document_id}/repeal", response_model=PolicyDetail, summary="废止政策文件"
+)
+async def repeal_policy(
+    document_id: str,
+    body: RepealRequest,
+    request: Request,
+    registry: RegistryDep,
+    principal: AdminDep,
+) -> Response:
+    """Record that a document no longer applies from a date on."""
+    return await registry.forward(
+        "POST",
+        f"/v1/admin/policies/{document_id}/repeal",
+        content=await request.body(),
+        headers={"Content-Type": "application/json", **_actor(principal)},
+    )
+
+
+@admin_router.get("/v1/admin/audit", response_model=AuditList, summary="审计日志")
+async def list_audit(
+    registry: RegistryDep,
+    principal: PrincipalDep,
+    document_id: Annotated[str | None, Query(max_length=80, description="只看该文件")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Response:
+    """Every change to the registry, newest first (admin and auditor)."""
+    if principal.role not in ("admin", "auditor"):
+        raise Forbidden("The audit log is read by the admin and auditor roles only.")
+    params = _params(document_id=document_id, limit=limit, cursor=cursor)
+    return await registry.forward("GET", "/v1/admin/audit", params=params)

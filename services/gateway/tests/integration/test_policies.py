@@ -1,0 +1,112 @@
+"""Policies through the gateway: every tenant reads, only the admin writes, the actor is kept."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+
+def a_document() -> dict[str, Any]:
+    return {
+        "id": f"gw-{uuid.uuid4().hex[:10]}",
+        "title": "网关测试文件",
+        "issuer": "泸州市人民政府",
+        "level": "city",
+        "jurisdiction": ["510500"],
+        "effective_from": "2020-01-01",
+        "source": {"title": "测试"},
+    }
+
+
+async def tenant_key(admin: httpx.AsyncClient, role: str) -> str:
+    response = await admin.post(
+        "/v1/admin/tenants",
+        json={"name": f"p-{uuid.uuid4().hex[:8]}", "role": role, "region": "510502"},
+    )
+    key: str = response.json()["api_key"]
+    return key
+
+
+class TestReadPolicies:
+    @pytest.mark.parametrize("role", ["operator", "auditor"])
+    async def test_every_role_reads(
+        self, role: str, admin: httpx.AsyncClient, as_key: Callable[[str], httpx.AsyncClient]
+    ) -> None:
+        async with as_key(await tenant_key(admin, role)) as client:
+            listed = await client.get("/v1/policies", params={"region": "510502", "limit": 5})
+            assert listed.status_code == 200
+            first = listed.json()["items"][0]["id"]
+            detail = await client.get(f"/v1/policies/{first}")
+        assert detail.status_code == 200
+        assert detail.headers["etag"]
+
+    async def test_unknown_policy_is_404_problem(self, admin: httpx.AsyncClient) -> None:
+        response = await admin.get("/v1/policies/no-such-document")
+        assert response.status_code == 404
+        assert response.headers["content-type"] == "application/problem+json"
+
+    async def test_bad_query_is_422(self, admin: httpx.AsyncClient) -> None:
+        response = await admin.get("/v1/policies", params={"in_force_on": "2023-02-30"})
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["query", "in_force_on"]
+
+
+class TestWritePolicies:
+    async def test_admin_creates_and_the_actor_is_recorded(self, admin: httpx.AsyncClient) -> None:
+        document = a_document()
+        created = await admin.post(
+            "/v1/admin/policies", json={"reason": "网关登记", "document": document}
+        )
+        assert created.status_code == 201, created.text
+        versions = (await admin.get(f"/v1/policies/{document['id']}/versions")).json()["items"]
+        assert versions[0]["author"].startswith("admin [")
+        assert versions[0]["reason"] == "网关登记"
+
+    async def test_amend_passes_if_match_through(self, admin: httpx.AsyncClient) -> None:
+        document = a_document()
+        etag = (
+            await admin.post("/v1/admin/policies", json={"reason": "登记", "document": document})
+        ).headers["etag"]
+        document["title"] = "修订"
+        ok = await admin.put(
+            f"/v1/admin/policies/{document['id']}",
+            json={"reason": "修订", "document": document},
+            headers={"If-Match": etag},
+        )
+        stale = await admin.put(
+            f"/v1/admin/policies/{document['id']}",
+            json={"reason": "修订", "document": document},
+            headers={"If-Match": etag},
+        )
+        assert ok.status_code == 200
+        assert stale.status_code == 412
+        assert stale.headers["content-type"] == "application/problem+json"
+
+    @pytest.mark.parametrize("role", ["operator", "auditor"])
+    async def test_other_roles_cannot_write(
+        self, role: str, admin: httpx.AsyncClient, as_key: Callable[[str], httpx.AsyncClient]
+    ) -> None:
+        document = a_document()
+        async with as_key(await tenant_key(admin, role)) as client:
+            created = await client.post(
+                "/v1/admin/policies", json={"reason": "越权", "document": document}
+            )
+            repealed = await client.post(
+                "/v1/admin/policies/luzhou-2023-catalogue-notice/repeal",
+                json={"date": "2024-01-01", "reason": "越权"},
+            )
+        assert created.status_code == 403
+        assert repealed.status_code == 403
+        assert (await admin.get(f"/v1/policies/{document['id']}")).status_code == 404
+
+    async def test_auditor_reads_the_audit_log_and_operator_does_not(
+        self, admin: httpx.AsyncClient, as_key: Callable[[str], httpx.AsyncClient]
+    ) -> None:
+        async with as_key(await tenant_key(admin, "auditor")) as auditor:
+            assert (await auditor.get("/v1/admin/audit")).status_code == 200
+        async with as_key(await tenant_key(admin, "operator")) as operator:
+            assert (await operator.get("/v1/admin/audit")).status_code == 403

@@ -1,0 +1,298 @@
+"""Recording documents: loading policy files, and the admin writes (create, amend, repeal)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+from subsidy_common.problems import Conflict, DomainError, InvalidInput, NotFound, problem_type
+
+from registry.documents import repository
+from registry.models import AuditEntry, DocumentVersion
+from registry.policy_files.integrity import check_document
+from registry.policy_files.loader import PolicySet, Problem
+from registry.policy_files.models import Document
+from registry.policy_files.reference import Matter
+
+log = logging.getLogger(__name__)
+
+Action = Literal["load", "create", "amend", "repeal"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """The reference data a document is checked against."""
+
+    regions: frozenset[str]
+    matters: dict[str, Matter]
+
+
+class DocumentNotFound(NotFound):
+    """No document with this id (at this instant)."""
+
+
+class DocumentExists(Conflict):
+    """A document with this id is already recorded."""
+
+
+class VersionStale(DomainError):
+    """The `If-Match` version is not the current one: someone changed the document since."""
+
+    type = problem_type("precondition-failed")
+    title = "Precondition Failed"
+    status = 412
+
+
+class DocumentInvalid(InvalidInput):
+    """A document refused whole, with every problem found."""
+
+
+def content_of(document: Document) -> dict[str, Any]:
+    """The stored form of a document: JSON, without defaults left implicit."""
+    return document.model_dump(mode="json")
+
+
+def content_hash(content: dict[str, Any]) -> str:
+    """A digest of the canonical JSON of a document's content."""
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def etag(version: DocumentVersion) -> str:
+    """The strong ETag of a version."""
+    return f'"{version.document_id}.v{version.version}.{version.content_hash[:12]}"'
+
+
+def date_of(text: str) -> dt.date:
+    """A stored ISO date."""
+    return dt.date.fromisoformat(text)
+
+
+def document_of(version: DocumentVersion) -> Document:
+    """The document a version records."""
+    return Document.model_validate(version.content)
+
+
+def validate_document(
+    data: dict[str, Any],
+    reference: Reference,
+    document_ids: set[str],
+    *,
+    prefix: Sequence[str | int],
+) -> Document:
+    """Parse and check a document as an admin write does; raise with every problem at once."""
+    try:
+        document = Document.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            {"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False)
+        ]
+        raise DocumentInvalid(
+            f"The document has {len(errors)} problem(s); nothing was stored.", errors=errors
+        ) from exc
+    problems = check_document(
+        document,
+        "document",
+        set(reference.regions),
+        reference.matters,
+        document_ids | {document.id},
+    )
+    errors = [_problem_item(p, prefix) for p in problems if p.severity == "error"]
+    if errors:
+        raise DocumentInvalid(
+            f"The document has {len(errors)} problem(s); nothing was stored.", errors=errors
+        )
+    return document
+
+
+def _problem_item(problem: Problem, prefix: Sequence[str | int]) -> dict[str, Any]:
+    loc: list[str | int] = [*prefix]
+    for part in problem.field.replace("]", "").replace("[", ".").split("."):
+        if part:
+            loc.append(int(part) if part.isdigit() else part)
+    return {"loc": loc, "msg": problem.message, "type": "integrity"}
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    document: Document,
+    action: Action,
+    actor: str,
+    reason: str,
+    now: dt.datetime,
+    previous: DocumentVersion | None,
+    origin: Literal["file", "api"],
+    file_hash: str | None = None,
+) -> DocumentVersion:
+    """Close the previous version, write the new one and its audit entry, in one transaction."""
+    content = content_of(document)
+    if previous is not None:
+        await repository.close(session, previous, now)
+    version = DocumentVersion(
+        document_id=document.id,
+        version=(previous.version + 1) if previous is not None else 1,
+        content=content,
+        content_hash=content_hash(content),
+        origin=origin,
+        file_hash=file_hash,
+        recorded_at=now,
+        author=actor,
+        reason=reason,
+    )
+    entry = AuditEntry(
+        at=now,
+        actor=actor,
+        action=action,
+        document_id=document.id,
+        version=version.version,
+        reason=reason,
+        before=previous.content if previous is not None else None,
+        after=content,
+    )
+    await session.flush()  # the closing update lands before the new open version
+    repository.add(session, version, entry)
+    await session.flush()
+    return version
+
+
+async def load_file_documents(
+    session: AsyncSession, policy_set: PolicySet, now: dt.datetime
+) -> int:
+    """Record every policy file whose text changed since it was last loaded; return how many.
+
+    A file that has not changed since its last load leaves alone any amendment made through
+    the admin API since; a changed file is the newer intent and becomes the current version.
+    """
+    await repository.serialise_writers(session)
+    recorded = 0
+    for name, document in policy_set.documents:
+        file_hash = policy_set.file_hashes[name]
+        last = await repository.last_file_version(session, document.id)
+        if last is not None and last.file_hash == file_hash:
+            continue
+        current = await repository.current_version(session, document.id, lock=True)
+        if current is not None and current.content_hash == content_hash(content_of(document)):
+            continue
+        await record(
+            session,
+            document=document,
+            action="load",
+            actor="policy-files",
+            reason=f"loaded from policies/{name}",
+            now=now,
+            previous=current,
+            origin="file",
+            file_hash=file_hash,
+        )
+        recorded += 1
+    return recorded
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    data: dict[str, Any],
+    reference: Reference,
+    actor: str,
+    reason: str,
+    now: dt.datetime,
+) -> DocumentVersion:
+    """Record a new document; 409 when its id is taken."""
+    existing = {v.document_id for v in await repository.current_versions(session)}
+    document = validate_document(data, reference, existing, prefix=["body", "document"])
+    if document.id in existing or await repository.versions(session, document.id):
+        raise DocumentExists(f"A document with id {document.id!r} is already recorded.")
+    return await record(
+        session,
+        document=document,
+        action="create",
+        actor=actor,
+        reason=reason,
+        now=now,
+        previous=None,
+        origin="api",
+    )
+
+
+async def amend(
+    session: AsyncSession,
+    *,
+    document_id: str,
+    data: dict[str, Any],
+    if_match: str,
+    reference: Reference,
+    actor: str,
+    reason: str,
+    now: dt.datetime,
+) -> DocumentVersion:
+    """Record a new version of a document, if the client saw the current one."""
+    current = await repository.current_version(session, document_id, lock=True)
+    if current is None:
+        raise DocumentNotFound(f"No document {document_id!r}.")
+    if if_match.strip() not in (etag(current), "*"):
+        raise VersionStale(
+            f"The document changed since that version; the current ETag is {etag(current)}.",
+            current_etag=etag(current),
+        )
+    others = {v.document_id for v in await repository.current_versions(session)}
+    document = validate_document(data, reference, others, prefix=["body", "document"])
+    if document.id != document_id:
+        raise DocumentInvalid(
+            "A document's id cannot change.",
+            errors=[{"loc": ["body", "document", "id"], "msg": f"must be {document_id!r}"}],
+        )
+    if content_hash(content_of(document)) == current.content_hash:
+        return current
+    return await record(
+        session,
+        document=document,
+        action="amend",
+        actor=actor,
+        reason=reason,
+        now=now,
+        previous=current,
+        origin="api",
+    )
+
+
+async def repeal(
+    session: AsyncSession,
+    *,
+    document_id: str,
+    day: dt.date,
+    reference: Reference,
+    actor: str,
+    reason: str,
+    now: dt.datetime,
+) -> DocumentVersion:
+    """Record that a document is repealed from a date on."""
+    current = await repository.current_version(session, document_id, lock=True)
+    if current is None:
+        raise DocumentNotFound(f"No document {document_id!r}.")
+    if day < date_of(current.content["effective_from"]):
+        raise DocumentInvalid(
+            "A document cannot be repealed before it takes effect.",
+            errors=[{"loc": ["body", "date"], "msg": "is before the document's effective_from"}],
+        )
+    data = dict(current.content)
+    data["repealed_date"] = day.isoformat()
+    others = {v.document_id for v in await repository.current_versions(session)}
+    document = validate_document(data, reference, others, prefix=["body"])
+    return await record(
+        session,
+        document=document,
+        action="repeal",
+        actor=actor,
+        reason=reason,
+        now=now,
+        previous=current,
+        origin="api",
+    )

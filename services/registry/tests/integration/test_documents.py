@@ -1,0 +1,360 @@
+"""Documents: read, created, amended and repealed as new versions, with an audit trail."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+ACTOR = {"X-Actor": "test-admin"}
+
+
+def a_document(doc_id: str | None = None, **changes: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "id": doc_id or f"test-{uuid.uuid4().hex[:10]}",
+        "doc_no": "测试〔2020〕1号",
+        "title": "测试用政策文件",
+        "issuer": "泸州市人民政府",
+        "level": "city",
+        "jurisdiction": ["510500"],
+        "effective_from": "2020-01-01",
+        "effective_to": "2022-12-31",
+        "source": {"title": "测试"},
+        "clauses": [
+            {
+                "id": "invention",
+                "ref": "（一）",
+                "matter": "patent.invention.granted",
+                "beneficiaries": ["enterprise"],
+                "amount": {"kind": "per_unit", "rate": "3000", "unit": "件"},
+                "quote": "对新授权的发明专利每件资助 3000 元",
+            }
+        ],
+    }
+    document.update(changes)
+    return document
+
+
+async def create(client: httpx.AsyncClient, document: dict[str, Any]) -> httpx.Response:
+    return await client.post(
+        "/v1/admin/policies", json={"reason": "登记测试文件", "document": document}, headers=ACTOR
+    )
+
+
+class TestCatalogue:
+    async def test_all_129_catalogue_rows_and_the_notice_are_documents(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        items = (await client.get("/v1/policies", params={"limit": 500})).json()["items"]
+        by_status: dict[str | None, int] = {}
+        for item in items:
+            by_status[item["catalogue_status"]] = by_status.get(item["catalogue_status"], 0) + 1
+        assert by_status.get("continued") == 52
+        assert (by_status.get("expired", 0) + by_status.get("repealed", 0)) == 73
+        assert by_status.get("to_be_amended") == 4
+
+    async def test_what_was_in_force_in_jiangyang_on_a_date(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        response = await client.get(
+            "/v1/policies", params={"region": "510502", "in_force_on": "2020-06-01", "limit": 500}
+        )
+        items = response.json()["items"]
+        assert items
+        for item in items:
+            assert item["status"] == "in_force"
+            assert item["effective_from"] <= "2020-06-01"
+            assert item["effective_to"] is None or item["effective_to"] >= "2020-06-01"
+
+    async def test_repealed_documents_are_repealed_after_the_notice(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        items = (
+            await client.get(
+                "/v1/policies",
+                params={"status": "repealed", "in_force_on": "2023-06-01", "limit": 500},
+            )
+        ).json()["items"]
+        assert len([i for i in items if i["catalogue_status"] == "repealed"]) == 9
+
+    async def test_yuxi_documents_are_not_listed_for_luzhou(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        items = (await client.get("/v1/policies", params={"region": "530402", "limit": 500})).json()
+        assert all(
+            "530400" in i["jurisdiction"] or "530000" in i["jurisdiction"] for i in items["items"]
+        )
+
+    async def test_pages_do_not_overlap(self, client: httpx.AsyncClient) -> None:
+        first = (await client.get("/v1/policies", params={"limit": 20})).json()
+        second = (
+            await client.get("/v1/policies", params={"limit": 20, "cursor": first["next_cursor"]})
+        ).json()
+        assert first["next_cursor"]
+        assert {i["id"] for i in first["items"]}.isdisjoint({i["id"] for i in second["items"]})
+
+
+class TestCreate:
+    async def test_created_document_is_served_with_an_etag(self, client: httpx.AsyncClient) -> None:
+        document = a_document()
+        created = await create(client, document)
+        assert created.status_code == 201, created.text
+        read = await client.get(f"/v1/policies/{document['id']}")
+        assert read.headers["etag"] == created.headers["etag"]
+        body = read.json()
+        assert body["clauses"][0]["id"] == f"{document['id']}.invention"
+        assert body["clauses"][0]["quote"] == "对新授权的发明专利每件资助 3000 元"
+        assert body["status"] == "expired"
+
+    async def test_status_is_judged_on_the_given_date(self, client: httpx.AsyncClient) -> None:
+        document = a_document()
+        await create(client, document)
+        for day, status in [
+            ("2019-12-31", "not_yet_in_force"),
+            ("2020-01-01", "in_force"),
+            ("2022-12-31", "in_force"),
+            ("2023-01-01", "expired"),
+        ]:
+            body = (
+                await client.get(f"/v1/policies/{document['id']}", params={"in_force_on": day})
+            ).json()
+            assert body["status"] == status, day
+
+    async def test_every_problem_is_listed_and_nothing_is_stored(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        document = a_document(jurisdiction=["999999"], level="town", effective_to="2019-01-01")
+        document["clauses"][0]["amount"] = {"kind": "range", "min": "500", "max": "100"}
+        response = await create(client, document)
+        assert response.status_code == 422
+        locs = [e["loc"] for e in response.json()["errors"]]
+        assert ["body", "document", "level"] in locs
+        assert any(loc[:5] == ["body", "document", "clauses", 0, "amount"] for loc in locs)
+        assert (await client.get(f"/v1/policies/{document['id']}")).status_code == 404
+        audit = (await client.get("/v1/admin/audit", params={"document_id": document["id"]})).json()
+        assert audit["items"] == []
+
+    async def test_integrity_problems_are_listed(self, client: httpx.AsyncClient) -> None:
+        document = a_document(jurisdiction=["999999"])
+        document["clauses"][0]["matter"] = "patent.unheard.of"
+        response = await create(client, document)
+        assert response.status_code == 422
+        messages = {(tuple(e["loc"]), e["msg"]) for e in response.json()["errors"]}
+        assert (("body", "document", "jurisdiction", 0), "unknown region '999999'") in messages
+        assert (
+            ("body", "document", "clauses", 0, "matter"),
+            "unknown matter 'patent.unheard.of'",
+        ) in messages
+
+    async def test_a_taken_id_is_409(self, client: httpx.AsyncClient) -> None:
+        document = a_document()
+        assert (await create(client, document)).status_code == 201
+        assert (await create(client, document)).status_code == 409
+
+    async def test_a_write_without_reason_is_422(self, client: httpx.AsyncClient) -> None:
+        response = await client.post(
+            "/v1/admin/policies", json={"document": a_document()}, headers=ACTOR
+        )
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["body", "reason"]
+
+
+class TestAmend:
+    async def test_amendment_is_a_new_version_and_the_old_one_stays(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        document = a_document()
+        etag = (await create(client, document)).headers["etag"]
+        changed = copy.deepcopy(document)
+        changed["clauses"][0]["amount"]["rate"] = "5000"
+        response = await client.put(
+            f"/v1/admin/policies/{document['id']}",
+            json={"reason": "提高资助标准", "document": changed},
+            headers={**ACTOR, "If-Match": etag},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["version"] == 2
+        assert response.headers["etag"] != etag
+        versions = (await client.get(f"/v1/policies/{document['id']}/versions")).json()["items"]
+        assert [(v["version"], v["reason"], v["author"]) for v in versions] == [
+            (1, "登记测试文件", "test-admin"),
+            (2, "提高资助标准", "test-admin"),
+        ]
+        assert versions[0]["superseded_at"] == versions[1]["recorded_at"]
+
+    async def test_stale_etag_is_412_and_changes_nothing(self, client: httpx.AsyncClient) -> None:
+        document = a_document()
+        etag = (await create(client, document)).headers["etag"]
+        first = copy.deepcopy(document)
+        first["title"] = "第一次修订"
+        second = copy.deepcopy(document)
+        second["title"] = "第二次修订"
+        ok = await client.put(
+            f"/v1/admin/policies/{document['id']}",
+            json={"reason": "修订", "document": first},
+            headers={**ACTOR, "If-Match": etag},
+        )
+        stale = await client.put(
+            f"/v1/admin/policies/{document['id']}",
+            json={"reason": "修订", "document": second},
+            headers={**ACTOR, "If-Match": etag},
+        )
+        assert ok.status_code == 200
+        assert stale.status_code == 412
+        assert (await client.get(f"/v1/policies/{document['id']}")).json()["title"] == "第一次修订"
+
+    async def test_missing_if_match_is_428(self, client: httpx.AsyncClient) -> None:
+        document = a_document()
+        await create(client, document)
+        response = await client.put(
+            f"/v1/admin/policies/{document['id']}",
+            json={"reason": "修订", "document": document},
+            headers=ACTOR,
+        )
+        assert response.status_code == 428
+
+    async def test_invalid_amendment_leaves_the_document_untouched(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        document = a_document()
+        etag = (await create(client, document)).headers["etag"]
+        broken = copy.deepcopy(document)
+        broken["clauses"][0]["quote"] = ""
+        response = await client.put(
+            f"/v1/admin/policies/{document['id']}",
+            json={"reason": "修订", "document": broken},
+            headers={**ACTOR, "If-Match": etag},
+        )
+        assert response.status_code == 422
+        after = await client.get(f"/v1/policies/{document['id']}")
+        assert after.headers["etag"] == etag
+
+    async def test_the_registry_answers_as_it_was_recorded(self, client: httpx.AsyncClient) -> None:
+        document = a_document()
+        etag = (await create(client, document)).headers["etag"]
+        between = dt.datetime.now(dt.UTC).isoformat()
+        changed = copy.deepcopy(document)
+        changed["title"] = "修订后的标题"
+        await client.put(
+            f"/v1/admin/policies/{document['id']}",
+            json={"reason": "修订", "document": changed},
+            headers={**ACTOR, "If-Match": etag},
+        )
+        then = await client.get(f"/v1/policies/{document['id']}", params={"as_of": between})
+        assert then.json()["title"] == "测试用政策文件"
+        assert then.headers["etag"] == etag
+        before_creation = await client.get(
+            f"/v1/policies/{document['id']}", params={"as_of": "2000-01-01T00:00:00Z"}
+        )
+        assert before_creation.status_code == 404
+
+
+class TestRepeal:
+    async def test_repeal_is_a_version_with_its_date(self, client: httpx.AsyncClient) -> None:
+        document = a_document(effective_to=None)
+        await create(client, document)
+        response = await client.post(
+            f"/v1/admin/policies/{document['id']}/repeal",
+            json={"date": "2021-07-01", "reason": "被新文件替代"},
+            headers=ACTOR,
+        )
+        assert response.status_code == 200
+        body = response.json()
+        assert body["repealed_date"] == "2021-07-01"
+        assert body["status"] == "repealed"
+        on_eve = await client.get(
+            f"/v1/policies/{document['id']}", params={"in_force_on": "2021-06-30"}
+        )
+        assert on_eve.json()["status"] == "in_force"
+
+    async def test_repeal_before_the_start_is_422(self, client: httpx.AsyncClient) -> None:
+        document = a_document()
+        await create(client, document)
+        response = await client.post(
+            f"/v1/admin/policies/{document['id']}/repeal",
+            json={"date": "2019-01-01", "reason": "错误"},
+            headers=ACTOR,
+        )
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["body", "date"]
+
+    async def test_unknown_document_is_404(self, client: httpx.AsyncClient) -> None:
+        response = await client.post(
+            "/v1/admin/policies/no-such-doc/repeal",
+            json={"date": "2021-07-01", "reason": "x" * 3},
+            headers=ACTOR,
+        )
+        assert response.status_code == 404
+
+
+class TestAudit:
+    async def test_every_write_is_in_the_audit_log(self, client: httpx.AsyncClient) -> None:
+        document = a_document(effective_to=None)
+        await create(client, document)
+        await client.post(
+            f"/v1/admin/policies/{document['id']}/repeal",
+            json={"date": "2021-07-01", "reason": "被替代"},
+            headers=ACTOR,
+        )
+        entries = (
+            await client.get("/v1/admin/audit", params={"document_id": document["id"]})
+        ).json()["items"]
+        assert [(e["action"], e["version"], e["actor"]) for e in entries] == [
+            ("repeal", 2, "test-admin"),
+            ("create", 1, "test-admin"),
+        ]
+        assert entries[0]["before"]["repealed_date"] is None
+        assert entries[0]["after"]["repealed_date"] == "2021-07-01"
+
+    @pytest.mark.parametrize(
+        "statement",
+        ["UPDATE audit_entry SET reason = 'x'", "DELETE FROM audit_entry"],
+    )
+    async def test_the_database_refuses_to_rewrite_history(
+        self, statement: str, client: httpx.AsyncClient, registry_app: Any
+    ) -> None:
+        from sqlalchemy import text
+        from sqlalchemy.exc import DBAPIError
+
+        await create(client, a_document())
+        async with registry_app.state.engine.connect() as connection:
+            with pytest.raises(DBAPIError, match="append-only"):
+                await connection.execute(text(statement))
+
+    async def test_versions_cannot_be_edited_in_place(self, registry_app: Any) -> None:
+        from sqlalchemy import text
+        from sqlalchemy.exc import DBAPIError
+
+        async with registry_app.state.engine.connect() as connection:
+            with pytest.raises(DBAPIError, match="immutable"):
+                await connection.execute(
+                    text("UPDATE document_version SET reason = 'rewritten' WHERE version = 1")
+                )
+
+
+class TestSnapshot:
+    async def test_snapshot_revalidates_by_etag(self, client: httpx.AsyncClient) -> None:
+        first = await client.get("/internal/v1/snapshot")
+        assert first.status_code == 200
+        etag = first.headers["etag"]
+        assert first.json()["version"] == etag.strip('"')
+        again = await client.get("/internal/v1/snapshot", headers={"If-None-Match": etag})
+        assert again.status_code == 304
+
+    async def test_a_write_changes_the_snapshot_version(self, client: httpx.AsyncClient) -> None:
+        before = (await client.get("/internal/v1/snapshot")).headers["etag"]
+        await create(client, a_document())
+        after = await client.get("/internal/v1/snapshot", headers={"If-None-Match": before})
+        assert after.status_code == 200
+        assert after.headers["etag"] != before
+
+    async def test_past_snapshot_is_reproducible(self, client: httpx.AsyncClient) -> None:
+        instant = dt.datetime.now(dt.UTC).isoformat()
+        first = await client.get("/internal/v1/snapshot", params={"as_of": instant})
+        await create(client, a_document())
+        second = await client.get("/internal/v1/snapshot", params={"as_of": instant})
+        assert first.content == second.content
