@@ -1,0 +1,398 @@
+"""Deciding an applicant's events: candidates, their worth, and 时间从新、标准从高、不重复."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from calculator.engine.amounts import ZERO, Worth, to_fen, worth
+from calculator.engine.conditions import cel_value
+from calculator.engine.model import (
+    EMPTY_LEDGER,
+    Applicant,
+    Clause,
+    Considered,
+    Decision,
+    Event,
+    Ledger,
+    Result,
+    Strategy,
+)
+from calculator.engine.rules import RuleSet
+
+_KIND_NAMES = {"enterprise": "企业", "individual": "个人", "institution": "机构"}
+
+
+@dataclass(slots=True)
+class _Running:
+    """What earlier events of the same request already took, so one request never pays twice."""
+
+    by_subject: dict[tuple[str, str], Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    by_cap: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    by_cap_year: dict[tuple[str, int], Decimal] = field(
+        default_factory=lambda: defaultdict(Decimal)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    clause: Clause
+    worth: Worth
+    amount: Decimal  # after the per-event cap
+
+
+def decide(
+    applicant: Applicant,
+    events: Sequence[Event],
+    rules: RuleSet,
+    ledger: Ledger = EMPTY_LEDGER,
+) -> Decision:
+    """Decide every event of one applicant under one rule set and what the ledger granted."""
+    applicant_view = {k: cel_value(v) for k, v in applicant.attributes.items()}
+    applicant_view.update(
+        kind=applicant.kind, region=applicant.region, id=applicant.id, name=applicant.name
+    )
+    running = _Running()
+    results = tuple(
+        _decide_event(index, applicant, applicant_view, event, rules, ledger, running)
+        for index, event in enumerate(events)
+    )
+    total = sum((r.amount for r in results), ZERO)
+    return Decision(registry_version=rules.version, total=to_fen(total), results=results)
+
+
+def _event_view(event: Event) -> dict[str, Any]:
+    view = {k: cel_value(v) for k, v in event.attributes.items()}
+    view.update(
+        quantity=event.quantity,
+        year=event.date.year,
+        date=event.date.isoformat(),
+        subject=event.subject,
+        matter=event.matter,
+    )
+    return view
+
+
+def _screen(
+    clause: Clause,
+    applicant: Applicant,
+    applicant_view: Mapping[str, Any],
+    event: Event,
+    event_view: Mapping[str, Any],
+    rules: RuleSet,
+) -> Considered | list[str] | None:
+    """The first reason a clause is not a candidate, its missing attributes, or None."""
+    document = clause.document
+    if not rules.within(applicant.region, document.jurisdiction):
+        where = "、".join(document.jurisdiction)
+        return Considered(clause, "out_of_jurisdiction", f"申请主体所在地不在适用范围（{where}）内")
+    if not document.in_force_on(event.date):
+        return Considered(clause, "not_in_force", f"事件日期 {event.date} 不在文件有效期内")
+    if (clause.effective_from and event.date < clause.effective_from) or (
+        clause.effective_to and event.date > clause.effective_to
+    ):
+        return Considered(clause, "not_in_force", f"事件日期 {event.date} 不在条款适用期内")
+    if applicant.kind not in clause.beneficiaries:
+        kind = _KIND_NAMES.get(applicant.kind, applicant.kind)
+        return Considered(clause, "beneficiary_mismatch", f"本条款不适用于{kind}")
+    if clause.condition is not None:
+        verdict = clause.condition.evaluate(event_view, applicant_view)
+        if verdict.value is None:
+            return list(verdict.missing)
+        if not verdict.value:
+            return Considered(clause, "condition_not_met", f"不满足条件：{clause.condition.source}")
+    for rule in rules.exclusions.get(document.id, ()):
+        if rule.matters is not None and clause.matter not in rule.matters:
+            continue
+        # An exclusion whose facts were not declared does not apply: the applicant declares them.
+        if rule.when.evaluate(event_view, applicant_view).value:
+            return Considered(clause, "excluded", f"适用排除规则 {rule.ref}：{rule.quote}")
+    return None
+
+
+def _supersedes(
+    rules: RuleSet, newer: str, older: str, matter: str, docs: Mapping[str, Any]
+) -> bool:
+    """Whether document `newer` supersedes `older` for a matter, directly or through others."""
+    seen: set[str] = set()
+    frontier = [newer]
+    while frontier:
+        current = frontier.pop()
+        if current in seen or current not in docs:
+            continue
+        seen.add(current)
+        for target, matters in docs[current].supersedes:
+            if matters is not None and matter not in matters:
+                continue
+            if target == older:
+                return True
+            frontier.append(target)
+    return False
+
+
+def _decide_event(
+    index: int,
+    applicant: Applicant,
+    applicant_view: Mapping[str, Any],
+    event: Event,
+    rules: RuleSet,
+    ledger: Ledger,
+    running: _Running,
+) -> Result:
+    event_view = _event_view(event)
+    considered: list[Considered] = []
+    candidates: list[_Candidate] = []
+    ranges: list[_Candidate] = []
+    missing: list[str] = []
+    for clause in rules.candidates_for(event.matter):
+        screened = _screen(clause, applicant, applicant_view, event, event_view, rules)
+        if isinstance(screened, Considered):
+            considered.append(screened)
+            continue
+        if isinstance(screened, list):
+            missing.extend(screened)
+            considered.append(Considered(clause, "unknown", f"缺少属性：{'、'.join(screened)}"))
+            continue
+        value = worth(clause.amount, event)
+        if value.kind == "unknown":
+            missing.extend(value.missing)
+            reason = f"缺少属性：{'、'.join(value.missing)}"
+            considered.append(Considered(clause, "unknown", reason))
+        elif value.kind == "below_threshold":
+            considered.append(
+                Considered(clause, "condition_not_met", f"未达到最低档：{value.basis}")
+            )
+        elif value.kind == "unspecified":
+            considered.append(Considered(clause, "unspecified", "原文未载明金额，不计算"))
+        elif value.kind == "non_cash":
+            considered.append(Considered(clause, "non_cash", f"非现金优惠：{value.basis}"))
+        elif value.kind == "range":
+            ranges.append(_Candidate(clause, value, ZERO))
+        else:
+            amount = value.amount
+            if clause.caps.per_event is not None and amount > clause.caps.per_event:
+                amount = clause.caps.per_event
+            candidates.append(_Candidate(clause, value, amount))
+    strategy = rules.strategy(event.matter)
+    return _settle(
+        index,
+        applicant,
+        event,
+        strategy,
+        rules,
+        ledger,
+        running,
+        candidates,
+        ranges,
+        considered,
+        tuple(dict.fromkeys(missing)),
+    )
+
+
+def _rank(candidate: _Candidate) -> tuple[Decimal, int, str]:
+    document = candidate.clause.document
+    return (-candidate.amount, -document.effective_from.toordinal(), document.id)
+
+
+def _settle(
+    index: int,
+    applicant: Applicant,
+    event: Event,
+    strategy: Strategy,
+    rules: RuleSet,
+    ledger: Ledger,
+    running: _Running,
+    candidates: list[_Candidate],
+    ranges: list[_Candidate],
+    considered: list[Considered],
+    missing: tuple[str, ...],
+) -> Result:
+    documents = {c.clause.document.id: c.clause.document for c in [*candidates, *ranges]}
+    live: list[_Candidate] = []
+    live_ranges: list[_Candidate] = []
+    for candidate in [*candidates, *ranges]:
+        newer = next(
+            (
+                d
+                for d in documents
+                if d != candidate.clause.document.id
+                and _supersedes(rules, d, candidate.clause.document.id, event.matter, documents)
+            ),
+            None,
+        )
+        if newer is not None:
+            considered.append(
+                Considered(
+                    candidate.clause, "superseded", f"时间从新：已被 {newer} 取代", candidate.amount
+                )
+            )
+        elif candidate.worth.kind == "range":
+            live_ranges.append(candidate)
+        else:
+            live.append(candidate)
+
+    previously = (
+        ledger.granted(event.matter, event.subject)
+        + running.by_subject[(event.matter, event.subject)]
+    )
+
+    if strategy.kind == "cumulative" and live:
+        return _cumulative(
+            index, event, strategy, live, live_ranges, considered, missing, previously, running
+        )
+
+    winner: _Candidate | None = None
+    if live:
+        if strategy.kind == "priority":
+            order = {doc: i for i, doc in enumerate(strategy.priority)}
+            live.sort(key=lambda c: (order.get(c.clause.document.id, len(order)), *_rank(c)))
+            loser_outcome, why = "not_cumulative", "按规定优先适用"
+        else:
+            live.sort(key=_rank)
+            loser_outcome, why = "lower_standard", "标准从高"
+        winner = live[0]
+        for other in live[1:]:
+            reason = f"{why}：适用 {winner.clause.document.doc_no or winner.clause.document.id}"
+            considered.append(Considered(other.clause, loser_outcome, reason, other.amount))  # type: ignore[arg-type]
+
+    best = winner.amount if winner is not None else ZERO
+    open_ranges = [r for r in live_ranges if r.worth.range is not None and r.worth.range[1] > best]
+    for r in live_ranges:
+        if r not in open_ranges:
+            considered.append(
+                Considered(r.clause, "lower_standard", "标准从高：区间上限不高于已确定金额")
+            )
+
+    if open_ranges:
+        low = max([best, *(r.worth.range[0] for r in open_ranges if r.worth.range)])
+        high = max(r.worth.range[1] for r in open_ranges if r.worth.range)
+        for r in open_ranges:
+            considered.append(Considered(r.clause, "needs_assessment", f"需评定：{r.worth.range}"))
+        if winner is not None:
+            considered.append(
+                Considered(
+                    winner.clause, "lower_standard", "有上限更高的区间条款待评定", winner.amount
+                )
+            )
+        return Result(
+            event_index=index,
+            event=event,
+            strategy=strategy.kind,
+            status="needs_assessment",
+            amount=ZERO,
+            granted=None,
+            basis="需评定金额",
+            entitlement=ZERO,
+            previously_granted=to_fen(previously),
+            considered=tuple(considered),
+            missing=missing,
+            range=(to_fen(low), to_fen(high)),
+        )
+
+    if winner is None:
+        return Result(
+            event_index=index,
+            event=event,
+            strategy=strategy.kind,
+            status="unknown" if missing else "ineligible",
+            amount=ZERO,
+            granted=None,
+            basis="",
+            entitlement=ZERO,
+            previously_granted=to_fen(previously),
+            considered=tuple(considered),
+            missing=missing,
+        )
+
+    entitlement = winner.amount
+    due = max(ZERO, entitlement - previously)
+    due = _apply_running_caps(winner.clause, event, due, ledger, running)
+    running.by_subject[(event.matter, event.subject)] += due
+    granted = Considered(
+        winner.clause, "granted", _granted_reason(strategy, len(live)), winner.amount
+    )
+    considered.append(granted)
+    return Result(
+        event_index=index,
+        event=event,
+        strategy=strategy.kind,
+        status="eligible",
+        amount=to_fen(due),
+        granted=granted,
+        basis=winner.worth.basis,
+        entitlement=to_fen(entitlement),
+        previously_granted=to_fen(previously),
+        considered=tuple(considered),
+        missing=missing,
+        schedule=winner.worth.schedule,
+        paid_by=(granted,),
+    )
+
+
+def _granted_reason(strategy: Strategy, count: int) -> str:
+    if strategy.kind == "priority":
+        return "按规定优先适用"
+    return "唯一符合条件的条款" if count == 1 else "时间从新、标准从高：金额最高"
+
+
+def _apply_running_caps(
+    clause: Clause, event: Event, due: Decimal, ledger: Ledger, running: _Running
+) -> Decimal:
+    """Limit a payment by the clause's cumulative and yearly caps, counting the ledger."""
+    key = clause.caps.cumulative_key or clause.id
+    if clause.caps.cumulative is not None:
+        left = clause.caps.cumulative - ledger.by_cap.get(key, ZERO) - running.by_cap[key]
+        due = min(due, max(ZERO, left))
+    if clause.caps.per_applicant_year is not None:
+        year = (key, event.date.year)
+        left = clause.caps.per_applicant_year - ledger.by_cap_year.get(year, ZERO)
+        due = min(due, max(ZERO, left - running.by_cap_year[year]))
+    running.by_cap[key] += due
+    running.by_cap_year[(key, event.date.year)] += due
+    return due
+
+
+def _cumulative(
+    index: int,
+    event: Event,
+    strategy: Strategy,
+    live: list[_Candidate],
+    live_ranges: list[_Candidate],
+    considered: list[Considered],
+    missing: tuple[str, ...],
+    previously: Decimal,
+    running: _Running,
+) -> Result:
+    live.sort(key=_rank)
+    total = sum((c.amount for c in live), ZERO)
+    if strategy.total_cap is not None:
+        total = min(total, strategy.total_cap)
+    paid = tuple(Considered(c.clause, "granted", "可叠加：一并享受", c.amount) for c in live)
+    considered.extend(paid)
+    for r in live_ranges:
+        considered.append(Considered(r.clause, "needs_assessment", f"需评定：{r.worth.range}"))
+    due = max(ZERO, total - previously)
+    running.by_subject[(event.matter, event.subject)] += due
+    basis = " + ".join(c.worth.basis for c in live)
+    return Result(
+        event_index=index,
+        event=event,
+        strategy=strategy.kind,
+        status="eligible",
+        amount=to_fen(due),
+        granted=paid[0],
+        basis=basis,
+        entitlement=to_fen(total),
+        previously_granted=to_fen(previously),
+        considered=tuple(considered),
+        missing=missing,
+        paid_by=paid,
+    )
+
+
+def with_index(result: Result, index: int) -> Result:
+    """The same result for another position in a request."""
+    return replace(result, event_index=index)

@@ -1,0 +1,198 @@
+"""Compiling a registry snapshot into a rule set indexed for decisions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from calculator.engine.conditions import Condition, compile_condition
+from calculator.engine.model import (
+    Amount,
+    Caps,
+    Clause,
+    Document,
+    Exclusion,
+    Fixed,
+    NonCash,
+    Percentage,
+    Periodic,
+    PerUnit,
+    Range,
+    SimpleAmount,
+    Strategy,
+    Tiered,
+    Unspecified,
+)
+
+DEFAULT_STRATEGY = Strategy()
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """Every clause in the registry at one version, indexed by matter."""
+
+    version: str
+    clauses: Mapping[str, tuple[Clause, ...]]
+    exclusions: Mapping[str, tuple[Exclusion, ...]]
+    strategies: Mapping[str, Strategy]
+    ancestors: Mapping[str, frozenset[str]]
+    matters: frozenset[str]
+
+    def candidates_for(self, matter: str) -> tuple[Clause, ...]:
+        """The clauses that reward a matter."""
+        return self.clauses.get(matter, ())
+
+    def strategy(self, matter: str) -> Strategy:
+        """How overlapping clauses on a matter are settled."""
+        return self.strategies.get(matter, DEFAULT_STRATEGY)
+
+    def within(self, region: str, jurisdiction: tuple[str, ...]) -> bool:
+        """Whether a region lies inside any region of a jurisdiction (or is one of them)."""
+        chain = self.ancestors.get(region)
+        if chain is None:
+            return False
+        return any(code in chain for code in jurisdiction)
+
+
+def _date(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+def _money(value: Any) -> Decimal:
+    return Decimal(str(value))
+
+
+def _optional_money(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def _simple_amount(data: Mapping[str, Any]) -> SimpleAmount:
+    kind = data["kind"]
+    if kind == "fixed":
+        return Fixed(_money(data["value"]))
+    if kind == "per_unit":
+        return PerUnit(
+            rate=_money(data["rate"]),
+            unit=data["unit"],
+            units_from=data.get("units_from", "quantity"),
+            max_units_per_subject=data.get("max_units_per_subject"),
+        )
+    if kind == "percentage":
+        return Percentage(rate=_money(data["rate"]), base=data["base"])
+    if kind == "range":
+        return Range(min=_money(data["min"]), max=_money(data["max"]))
+    if kind == "periodic":
+        return Periodic(
+            per_period=_money(data["per_period"]), period=data["period"], periods=data["periods"]
+        )
+    raise ValueError(f"unknown amount kind {kind!r}")
+
+
+def _amount(data: Mapping[str, Any]) -> Amount:
+    kind = data["kind"]
+    if kind == "tiered":
+        tiers = tuple((_money(t["at_least"]), _simple_amount(t["amount"])) for t in data["tiers"])
+        return Tiered(attribute=data["attribute"], tiers=tiers)
+    if kind == "unspecified":
+        return Unspecified()
+    if kind == "non_cash":
+        return NonCash(
+            description=data["description"],
+            rate=_optional_money(data.get("rate")),
+            value=_optional_money(data.get("value")),
+        )
+    return _simple_amount(data)
+
+
+def _condition(source: str | None, cache: dict[str, Condition]) -> Condition | None:
+    if source is None:
+        return None
+    if source not in cache:
+        cache[source] = compile_condition(source)
+    return cache[source]
+
+
+def compile_snapshot(snapshot: Mapping[str, Any]) -> RuleSet:
+    """Compile a registry snapshot: conditions parsed, clauses indexed by matter."""
+    parents: dict[str, str | None] = {r["code"]: r["parent"] for r in snapshot["regions"]}
+    ancestors: dict[str, frozenset[str]] = {}
+    for code in parents:
+        chain: list[str] = []
+        seen: str | None = code
+        while seen is not None and seen not in chain:
+            chain.append(seen)
+            seen = parents.get(seen)
+        ancestors[code] = frozenset(chain)
+    conditions: dict[str, Condition] = {}
+    clauses: dict[str, list[Clause]] = defaultdict(list)
+    exclusions: dict[str, list[Exclusion]] = defaultdict(list)
+    for data in snapshot["documents"]:
+        document = Document(
+            id=data["id"],
+            doc_no=data.get("doc_no"),
+            effective_from=dt.date.fromisoformat(data["effective_from"]),
+            effective_to=_date(data.get("effective_to")),
+            repealed_date=_date(data.get("repealed_date")),
+            jurisdiction=tuple(data["jurisdiction"]),
+            supersedes=tuple(
+                (link["document"], frozenset(link["matters"]) if link.get("matters") else None)
+                for link in data.get("supersedes", ())
+            ),
+        )
+        for rule in data.get("exclusions", ()):
+            when = _condition(rule["when"], conditions)
+            assert when is not None
+            exclusions[document.id].append(
+                Exclusion(
+                    id=f"{document.id}.{rule['id']}",
+                    document_id=document.id,
+                    ref=rule["ref"],
+                    when=when,
+                    matters=frozenset(rule["matters"]) if rule.get("matters") else None,
+                    quote=rule["quote"],
+                )
+            )
+        for item in data["clauses"]:
+            caps = item.get("caps") or {}
+            clauses[item["matter"]].append(
+                Clause(
+                    id=f"{document.id}.{item['id']}",
+                    local_id=item["id"],
+                    document=document,
+                    ref=item["ref"],
+                    matter=item["matter"],
+                    beneficiaries=frozenset(item["beneficiaries"]),
+                    condition=_condition(item.get("condition"), conditions),
+                    amount=_amount(item["amount"]),
+                    caps=Caps(
+                        per_event=_optional_money(caps.get("per_event")),
+                        per_applicant_year=_optional_money(caps.get("per_applicant_year")),
+                        cumulative=_optional_money(caps.get("cumulative")),
+                        cumulative_key=caps.get("cumulative_key"),
+                    ),
+                    effective_from=_date(item.get("effective_from")),
+                    effective_to=_date(item.get("effective_to")),
+                    quote=item["quote"],
+                )
+            )
+    strategies = {}
+    for matter in snapshot["matters"]:
+        strategy = matter.get("strategy")
+        if strategy:
+            strategies[matter["key"]] = Strategy(
+                kind=strategy.get("kind", "newest_then_highest"),
+                priority=tuple(strategy.get("priority") or ()),
+                total_cap=_optional_money(strategy.get("total_cap")),
+            )
+    return RuleSet(
+        version=snapshot["version"],
+        clauses={k: tuple(v) for k, v in clauses.items()},
+        exclusions={k: tuple(v) for k, v in exclusions.items()},
+        strategies=strategies,
+        ancestors=ancestors,
+        matters=frozenset(m["key"] for m in snapshot["matters"]),
+    )

@@ -1,0 +1,377 @@
+"""The engine's semantics on a small rule set: candidates, worth, settlement, the ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from calculator.engine.decide import decide
+from calculator.engine.model import Applicant, Event, Ledger
+from calculator.engine.rules import RuleSet, compile_snapshot
+
+REGIONS = [
+    {"code": "510000", "name": "四川省", "parent": None, "level": "province"},
+    {"code": "510500", "name": "泸州市", "parent": "510000", "level": "city"},
+    {"code": "510502", "name": "江阳区", "parent": "510500", "level": "county"},
+    {"code": "510521", "name": "泸县", "parent": "510500", "level": "county"},
+    {"code": "510500-GX", "name": "高新区", "parent": "510500", "level": "park"},
+]
+
+
+def clause(cid: str, matter: str, amount: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "id": cid,
+        "ref": "（一）",
+        "matter": matter,
+        "beneficiaries": extra.pop("beneficiaries", ["enterprise"]),
+        "amount": amount,
+        "quote": f"quote of {cid}",
+        **extra,
+    }
+
+
+def document(did: str, start: str, clauses: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "id": did,
+        "doc_no": f"{did}号",
+        "jurisdiction": extra.pop("jurisdiction", ["510500"]),
+        "effective_from": start,
+        "effective_to": extra.pop("effective_to", None),
+        "repealed_date": extra.pop("repealed_date", None),
+        "clauses": clauses,
+        **extra,
+    }
+
+
+def ruleset(*documents: dict[str, Any], matters: list[dict[str, Any]] | None = None) -> RuleSet:
+    return compile_snapshot(
+        {
+            "version": "v-test",
+            "regions": REGIONS,
+            "matters": matters or [],
+            "documents": list(documents),
+        }
+    )
+
+
+PATENT = "patent.invention.granted"
+OLD = document(
+    "old-2015",
+    "2015-08-31",
+    [clause("invention", PATENT, {"kind": "per_unit", "rate": 3000, "unit": "件"})],
+)
+NEW = document(
+    "talent-2021",
+    "2021-08-24",
+    [clause("invention", PATENT, {"kind": "fixed", "value": 2000})],
+    effective_to="2023-08-23",
+    jurisdiction=["510502", "510500-GX"],
+)
+ENTERPRISE = Applicant(id="91510500MA62B8XY4F", kind="enterprise", region="510502")
+
+
+def event(day: str, matter: str = PATENT, quantity: int = 1, **attributes: Any) -> Event:
+    return Event(
+        matter=matter,
+        date=dt.date.fromisoformat(day),
+        subject="ZL1",
+        quantity=quantity,
+        attributes=attributes,
+    )
+
+
+class TestCandidates:
+    def test_a_county_is_inside_its_city(self) -> None:
+        result = decide(ENTERPRISE, [event("2016-05-10")], ruleset(OLD)).results[0]
+        assert (result.status, result.amount) == ("eligible", Decimal("3000.00"))
+
+    def test_outside_the_jurisdiction(self) -> None:
+        applicant = Applicant(id="x", kind="enterprise", region="510521")
+        result = decide(applicant, [event("2022-01-01")], ruleset(NEW)).results[0]
+        assert result.status == "ineligible"
+        assert result.considered[0].outcome == "out_of_jurisdiction"
+
+    @pytest.mark.parametrize(
+        ("day", "in_force"),
+        [("2021-08-23", False), ("2021-08-24", True), ("2023-08-23", True), ("2023-08-24", False)],
+    )
+    def test_validity_is_judged_at_the_event_date(self, day: str, in_force: bool) -> None:
+        result = decide(ENTERPRISE, [event(day)], ruleset(NEW)).results[0]
+        assert (result.status == "eligible") is in_force
+
+    def test_repealed_from_the_repeal_date(self) -> None:
+        repealed = {**OLD, "repealed_date": "2020-01-01"}
+        rules = ruleset(repealed)
+        assert decide(ENTERPRISE, [event("2019-12-31")], rules).results[0].status == "eligible"
+        last = decide(ENTERPRISE, [event("2020-01-01")], rules).results[0]
+        assert last.considered[0].outcome == "not_in_force"
+
+    def test_beneficiary_kind(self) -> None:
+        person = Applicant(id="x", kind="individual", region="510502")
+        result = decide(person, [event("2016-05-10")], ruleset(OLD)).results[0]
+        assert result.considered[0].outcome == "beneficiary_mismatch"
+
+    def test_condition_and_unknown(self) -> None:
+        platform = document(
+            "p",
+            "2015-01-01",
+            [
+                clause(
+                    "national",
+                    "rd_platform.recognized",
+                    {"kind": "fixed", "value": 500000},
+                    condition="event.level == 'national'",
+                )
+            ],
+        )
+        rules = ruleset(platform)
+        met = decide(
+            ENTERPRISE, [event("2016-01-01", "rd_platform.recognized", level="national")], rules
+        )
+        assert met.results[0].amount == Decimal("500000.00")
+        unmet = decide(
+            ENTERPRISE, [event("2016-01-01", "rd_platform.recognized", level="city")], rules
+        )
+        assert unmet.results[0].considered[0].outcome == "condition_not_met"
+        unknown = decide(ENTERPRISE, [event("2016-01-01", "rd_platform.recognized")], rules)
+        assert (unknown.results[0].status, unknown.results[0].missing) == ("unknown", ("level",))
+
+    def test_exclusion_takes_the_year_away(self) -> None:
+        excluding = {
+            **OLD,
+            "exclusions": [
+                {
+                    "id": "incident",
+                    "ref": "（二十六）",
+                    "quote": "q",
+                    "when": "event.year in applicant.major_incident_years",
+                }
+            ],
+        }
+        rules = ruleset(excluding)
+        flagged = Applicant(
+            id="x", kind="enterprise", region="510502", attributes={"major_incident_years": [2016]}
+        )
+        assert (
+            decide(flagged, [event("2016-05-10")], rules).results[0].considered[0].outcome
+            == "excluded"
+        )
+        assert decide(flagged, [event("2017-05-10")], rules).results[0].status == "eligible"
+        assert decide(ENTERPRISE, [event("2016-05-10")], rules).results[0].status == "eligible"
+
+
+class TestAmounts:
+    def test_per_unit_with_a_cap_per_subject(self) -> None:
+        foreign = document(
+            "f",
+            "2015-01-01",
+            [
+                clause(
+                    "foreign",
+                    "patent.foreign.granted",
+                    {
+                        "kind": "per_unit",
+                        "rate": 5000,
+                        "unit": "国家",
+                        "units_from": "countries",
+                        "max_units_per_subject": 2,
+                    },
+                )
+            ],
+        )
+        result = decide(
+            ENTERPRISE,
+            [event("2016-01-01", "patent.foreign.granted", countries=5)],
+            ruleset(foreign),
+        )
+        assert result.results[0].amount == Decimal("10000.00")
+
+    def test_percentage_rounds_half_up_once(self) -> None:
+        fee = document(
+            "t",
+            "2015-01-01",
+            [
+                clause(
+                    "fee",
+                    "testing_fee.incurred",
+                    {"kind": "percentage", "rate": "0.3", "base": "fee_yuan"},
+                )
+            ],
+        )
+        result = decide(
+            ENTERPRISE,
+            [event("2016-01-01", "testing_fee.incurred", fee_yuan="100.05")],
+            ruleset(fee),
+        )
+        assert result.results[0].amount == Decimal("30.02")  # 30.015 → 30.02
+
+    def test_tiers(self) -> None:
+        tiered = document(
+            "t",
+            "2015-01-01",
+            [
+                clause(
+                    "sales",
+                    "patent.industrialized",
+                    {
+                        "kind": "tiered",
+                        "attribute": "sales_yuan",
+                        "tiers": [
+                            {"at_least": 20000000, "amount": {"kind": "fixed", "value": 100000}},
+                            {"at_least": 50000000, "amount": {"kind": "fixed", "value": 200000}},
+                        ],
+                    },
+                )
+            ],
+        )
+        rules = ruleset(tiered)
+
+        def pay(sales: int) -> Any:
+            return decide(
+                ENTERPRISE, [event("2016-01-01", "patent.industrialized", sales_yuan=sales)], rules
+            ).results[0]
+
+        assert pay(19_999_999).considered[0].outcome == "condition_not_met"
+        assert pay(20_000_000).amount == Decimal("100000.00")
+        assert pay(50_000_000).amount == Decimal("200000.00")
+
+    def test_range_needs_assessment_unless_assessed_inside(self) -> None:
+        listing = document(
+            "l",
+            "2015-01-01",
+            [
+                clause(
+                    "listing", "listing.completed", {"kind": "range", "min": 250000, "max": 2500000}
+                )
+            ],
+        )
+        rules = ruleset(listing)
+        open_ = decide(ENTERPRISE, [event("2016-01-01", "listing.completed")], rules).results[0]
+        assert (open_.status, open_.range) == (
+            "needs_assessment",
+            (Decimal("250000.00"), Decimal("2500000.00")),
+        )
+        assessed = decide(
+            ENTERPRISE, [event("2016-01-01", "listing.completed", assessed_amount=300000)], rules
+        )
+        assert assessed.results[0].amount == Decimal("300000.00")
+        outside = decide(
+            ENTERPRISE, [event("2016-01-01", "listing.completed", assessed_amount=9)], rules
+        )
+        assert outside.results[0].status == "needs_assessment"
+
+    def test_periodic_has_a_schedule(self) -> None:
+        allowance = document(
+            "a",
+            "2021-01-01",
+            [
+                clause(
+                    "doctor",
+                    "talent.living_allowance",
+                    {"kind": "periodic", "per_period": 2000, "period": "month", "periods": 36},
+                    beneficiaries=["individual"],
+                )
+            ],
+        )
+        person = Applicant(id="x", kind="individual", region="510502")
+        result = decide(
+            person, [event("2021-01-31", "talent.living_allowance")], ruleset(allowance)
+        ).results[0]
+        assert result.amount == Decimal("72000.00")
+        assert len(result.schedule) == 36
+        assert result.schedule[1].due == dt.date(2021, 2, 28)
+
+
+class TestSettlement:
+    def test_highest_standard_wins_between_documents(self) -> None:
+        result = decide(ENTERPRISE, [event("2022-01-01")], ruleset(OLD, NEW)).results[0]
+        assert result.amount == Decimal("3000.00")
+        outcomes = {c.clause.document.id: c.outcome for c in result.considered}
+        assert outcomes == {"old-2015": "granted", "talent-2021": "lower_standard"}
+
+    def test_newest_supersedes_when_linked(self) -> None:
+        newer = {**NEW, "supersedes": [{"document": "old-2015", "matters": None}]}
+        result = decide(ENTERPRISE, [event("2022-01-01")], ruleset(OLD, newer)).results[0]
+        assert result.amount == Decimal("2000.00")
+        outcomes = {c.clause.document.id: c.outcome for c in result.considered}
+        assert outcomes == {"old-2015": "superseded", "talent-2021": "granted"}
+
+    def test_equal_amounts_go_to_the_newer_document(self) -> None:
+        same = document(
+            "same-2019",
+            "2019-01-01",
+            [clause("invention", PATENT, {"kind": "fixed", "value": 3000})],
+        )
+        result = decide(ENTERPRISE, [event("2020-01-01")], ruleset(OLD, same)).results[0]
+        assert result.granted is not None
+        assert result.granted.clause.document.id == "same-2019"
+
+    def test_cumulative_strategy_pays_all(self) -> None:
+        matters = [
+            {
+                "key": PATENT,
+                "name": "x",
+                "beneficiaries": ["enterprise"],
+                "attributes": {},
+                "strategy": {"kind": "cumulative", "total_cap": 4000},
+            }
+        ]
+        result = decide(
+            ENTERPRISE, [event("2022-01-01")], ruleset(OLD, NEW, matters=matters)
+        ).results[0]
+        assert (result.strategy, result.amount) == ("cumulative", Decimal("4000.00"))
+
+    def test_priority_strategy_names_the_winner(self) -> None:
+        matters = [
+            {
+                "key": PATENT,
+                "name": "x",
+                "beneficiaries": ["enterprise"],
+                "attributes": {},
+                "strategy": {"kind": "priority", "priority": ["talent-2021"]},
+            }
+        ]
+        result = decide(
+            ENTERPRISE, [event("2022-01-01")], ruleset(OLD, NEW, matters=matters)
+        ).results[0]
+        assert result.amount == Decimal("2000.00")
+
+
+class TestLedger:
+    def test_top_up_pays_the_difference(self) -> None:
+        ledger = Ledger(by_subject={(PATENT, "ZL1"): Decimal("2000")})
+        result = decide(ENTERPRISE, [event("2022-01-01")], ruleset(OLD, NEW), ledger).results[0]
+        assert (result.amount, result.previously_granted) == (
+            Decimal("1000.00"),
+            Decimal("2000.00"),
+        )
+
+    def test_nothing_left_is_eligible_zero(self) -> None:
+        ledger = Ledger(by_subject={(PATENT, "ZL1"): Decimal("3000")})
+        result = decide(ENTERPRISE, [event("2022-01-01")], ruleset(OLD), ledger).results[0]
+        assert (result.status, result.amount) == ("eligible", Decimal("0.00"))
+
+    def test_one_request_never_pays_a_subject_twice(self) -> None:
+        decision = decide(ENTERPRISE, [event("2022-01-01"), event("2022-02-01")], ruleset(OLD))
+        assert decision.total == Decimal("3000.00")
+
+    def test_cumulative_cap_counts_earlier_grants(self) -> None:
+        capped = document(
+            "c",
+            "2015-01-01",
+            [
+                clause(
+                    "project",
+                    "startup.project_incubated",
+                    {"kind": "fixed", "value": 10000},
+                    caps={"cumulative": 100000, "cumulative_key": "lead"},
+                )
+            ],
+        )
+        ledger = Ledger(by_cap={"lead": Decimal("95000")})
+        result = decide(
+            ENTERPRISE, [event("2016-01-01", "startup.project_incubated")], ruleset(capped), ledger
+        )
+        assert result.results[0].amount == Decimal("5000.00")
