@@ -24,8 +24,13 @@ ADMIN_KEY = "sk_test-admin-key-for-the-suite-000000000000"
 @dataclass
 class Stack:
     gateway: FastAPI
+    calculator: FastAPI
     registry_url: str
     calculator_url: str
+
+    async def refresh_snapshot(self) -> None:
+        """Make the calculator see registry writes now rather than at its next revalidation."""
+        assert await self.calculator.state.snapshots.refresh()
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +56,7 @@ async def stack(database_factory: Callable[[str], Awaitable[str]]) -> AsyncItera
             )
         )
         await stack.enter_async_context(running(gateway))
-        yield Stack(gateway, registry_url, calculator_url)
+        yield Stack(gateway, calculator, registry_url, calculator_url)
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ def service_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     checks: Callable[[], Mapping[str, Check]],
     docs: bool = True,
+    streaming_paths: frozenset[str] = frozenset(),
     **kwargs: Any,
 ) -> FastAPI:
     """A FastAPI app with the conventions of all three services already in place."""
@@ -40,6 +41,8 @@ def service_app(
     )
     install_problem_handlers(app)
     app.include_router(health_router(checks))
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, streaming_paths=streaming_paths
+    )
     app.add_middleware(RequestContextMiddleware, quiet_paths=QUIET_PATHS)
     return app

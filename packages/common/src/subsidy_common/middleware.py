@@ -84,14 +84,24 @@ class RequestContextMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Refuse request bodies above a size with 413, whether declared or streamed."""
+    """Refuse request bodies above a size with 413, whether declared or streamed.
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    Paths in `streaming_paths` read their bodies as streams and bound each part themselves.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, streaming_paths: frozenset[str] = frozenset()
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.streaming_paths = streaming_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if (
+            scope["type"] != "http"
+            or scope["method"] in ("GET", "HEAD", "OPTIONS")
+            or scope["path"] in self.streaming_paths
+        ):
             await self.app(scope, receive, send)
             return
         for name, value in scope["headers"]:

@@ -14,3 +14,4 @@ class Settings(ServiceSettings):
 
     registry_url: str = "http://127.0.0.1:8001"
     registry_timeout: float = Field(default=5.0, gt=0, le=120)
+    snapshot_refresh_seconds: float = Field(default=2.0, gt=0, le=3600)

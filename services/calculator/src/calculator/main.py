@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from subsidy_common.app import service_app
@@ -12,8 +15,10 @@ from subsidy_common.downstream import downstream_client
 from subsidy_common.health import Check
 from subsidy_common.logs import configure_logging
 
+from calculator.calculations.endpoints import router as calculations_router
 from calculator.config import Settings
 from calculator.db import session_factory
+from calculator.registry_client import SnapshotStore
 
 SERVICE = "calculator"
 
@@ -34,9 +39,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.registry = downstream_client(
             settings.registry_url, timeout=settings.registry_timeout
         )
+        store = SnapshotStore(app.state.registry, refresh_seconds=settings.snapshot_refresh_seconds)
+        app.state.snapshots = store
+        await store.refresh()
+        refresher = asyncio.create_task(store.keep_fresh())
         try:
             yield
         finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
             await app.state.registry.aclose()
             await engine.dispose()
 
@@ -44,7 +56,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async def database() -> None:
             await ping(app.state.engine)
 
-        return {"database": database}
+        async def registry_snapshot() -> dict[str, Any]:
+            return app.state.snapshots.health()  # type: ignore[no-any-return]
+
+        return {"database": database, "registry_snapshot": registry_snapshot}
 
     app = service_app(
         title="Subsidy calculator",
@@ -54,6 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         checks=checks,
         docs=settings.environment != "production",
+        streaming_paths=frozenset({"/v1/calculations/batch"}),
     )
     app.state.settings = settings
+    app.include_router(calculations_router)
     return app

@@ -41,6 +41,7 @@ class RuleSet:
     strategies: Mapping[str, Strategy]
     ancestors: Mapping[str, frozenset[str]]
     matters: frozenset[str]
+    attributes: Mapping[str, Mapping[str, Mapping[str, Any]]]
 
     def candidates_for(self, matter: str) -> tuple[Clause, ...]:
         """The clauses that reward a matter."""
@@ -195,4 +196,5 @@ def compile_snapshot(snapshot: Mapping[str, Any]) -> RuleSet:
         strategies=strategies,
         ancestors=ancestors,
         matters=frozenset(m["key"] for m in snapshot["matters"]),
+        attributes={m["key"]: m.get("attributes") or {} for m in snapshot["matters"]},
     )

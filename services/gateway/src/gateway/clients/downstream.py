@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, NoReturn
 
 import httpx
 import orjson
+from starlette.background import BackgroundTask
 from starlette.responses import Response
 from subsidy_common.downstream import downstream_client, refused
 from subsidy_common.problems import DomainError, ServiceUnavailable, problem_type
+from subsidy_common.streaming import DuplexStreamingResponse
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +57,7 @@ class Downstream:
                 method, path, params=params, content=content, headers=headers
             )
         except httpx.TransportError as exc:
-            if isinstance(exc, httpx.TimeoutException) and not refused(exc):
-                log.warning("%s timed out", self.name, extra={"downstream": self.name})
-                raise DownstreamTimeout(f"The {self.name} service did not answer in time.") from exc
-            log.warning("%s unreachable: %s", self.name, exc, extra={"downstream": self.name})
-            raise ServiceUnavailable(
-                f"The {self.name} service is unavailable.", retry_after=2
-            ) from exc
+            self.request_failed(exc)
 
     async def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request and return its JSON body, passing any problem through."""
@@ -87,6 +83,37 @@ class Downstream:
         """Relay a request and hand its response back unchanged (problems included)."""
         upstream = await self.request(method, path, params=params, content=content, headers=headers)
         return relay(upstream)
+
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        body: AsyncIterator[bytes],
+        headers: Mapping[str, str],
+    ) -> Response:
+        """Relay a streamed request and stream the answer back as it arrives."""
+        request = self.client.build_request(method, path, content=body, headers=headers)
+        try:
+            upstream = await self.client.send(request, stream=True)
+        except httpx.TransportError as exc:
+            self.request_failed(exc)
+        kept = {k: v for k in _PASSED_HEADERS if (v := upstream.headers.get(k)) is not None}
+        media_type = kept.pop("content-type", None)
+        return DuplexStreamingResponse(
+            upstream.aiter_raw(),
+            status_code=upstream.status_code,
+            headers=kept,
+            media_type=media_type,
+            background=BackgroundTask(upstream.aclose),
+        )
+
+    def request_failed(self, exc: httpx.TransportError) -> NoReturn:
+        """Turn a transport failure into the problem the client sees."""
+        if isinstance(exc, httpx.TimeoutException) and not refused(exc):
+            log.warning("%s timed out", self.name, extra={"downstream": self.name})
+            raise DownstreamTimeout(f"The {self.name} service did not answer in time.") from exc
+        log.warning("%s unreachable: %s", self.name, exc, extra={"downstream": self.name})
+        raise ServiceUnavailable(f"The {self.name} service is unavailable.", retry_after=2) from exc
 
     async def aclose(self) -> None:
         """Close the pooled connections."""

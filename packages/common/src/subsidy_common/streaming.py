@@ -1,0 +1,26 @@
+"""A streamed response that may run while the request body is still being read."""
+
+from __future__ import annotations
+
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+
+class DuplexStreamingResponse(StreamingResponse):
+    """Stream a body without Starlette's disconnect listener.
+
+    That listener calls `receive()` while the response streams, which takes the request's own
+    body messages away from a handler that is still reading them (NDJSON in, NDJSON out); a
+    gone client shows instead as a failed `send`.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        async for chunk in self.body_iterator:
+            data = chunk if isinstance(chunk, bytes | memoryview) else chunk.encode(self.charset)
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        if self.background is not None:
+            await self.background()

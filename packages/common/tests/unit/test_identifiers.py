@@ -1,0 +1,81 @@
+"""Identifier normalisation and checking, including the gaps stdnum leaves."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from stdnum.cn import ric, uscc
+from subsidy_common.identifiers import (
+    IdentifierInvalid,
+    mask_ric,
+    normalise,
+    validate_ric,
+    validate_uscc,
+)
+
+TODAY = dt.date(2026, 11, 23)
+
+
+def with_check(body: str, module: object) -> str:
+    if module is ric:  # stdnum's ric takes the number with its check position
+        return body + ric.calc_check_digit(body + "0")
+    return body + uscc.calc_check_digit(body)
+
+
+class TestUscc:
+    def test_the_contract_example_is_valid(self) -> None:
+        assert validate_uscc("91510500MA62B8XY4F") == "91510500MA62B8XY4F"
+
+    def test_written_two_ways_is_one_code(self) -> None:
+        assert validate_uscc(" ９１５１０５００-ma62 b8xy4f ") == "91510500MA62B8XY4F"
+
+    def test_wrong_check_character(self) -> None:
+        with pytest.raises(IdentifierInvalid, match="check"):
+            validate_uscc("91510500MA62B8XY4G")
+
+    def test_letter_registration_authority_is_accepted(self) -> None:
+        code = with_check("Y1510500MA62B8XY4", uscc)
+        assert not uscc.is_valid(code)  # the gap this wrapper closes
+        assert validate_uscc(code) == code
+
+    @pytest.mark.parametrize(
+        "bad", ["9151050", "91510500MA62B8XY4FF", "9151O500MA62B8XY4F", "91AB0500MA62B8XY4F"]
+    )
+    def test_malformed(self, bad: str) -> None:
+        with pytest.raises(IdentifierInvalid):
+            validate_uscc(bad)
+
+
+class TestRic:
+    def test_valid_with_x(self) -> None:
+        number = with_check("51050219900101123", ric)
+        assert validate_ric(number.lower(), today=TODAY) == number
+
+    def test_future_birth_date_is_refused(self) -> None:
+        number = with_check("51050220300101123", ric)
+        assert ric.is_valid(number)  # stdnum accepts it
+        with pytest.raises(IdentifierInvalid, match="birth"):
+            validate_ric(number, today=TODAY)
+
+    def test_impossible_date_is_refused(self) -> None:
+        with pytest.raises(IdentifierInvalid, match="birth"):
+            validate_ric(with_check("51050219900230123", ric), today=TODAY)
+
+    def test_division_missing_from_stdnum_table_is_accepted(self) -> None:
+        number = with_check("99990019900101123", ric)
+        assert not ric.is_valid(number)  # stdnum refuses an unknown birthplace
+        assert validate_ric(number, today=TODAY) == number
+
+    def test_wrong_check_digit(self) -> None:
+        number = with_check("51050219900101123", ric)
+        wrong = number[:-1] + ("0" if number[-1] != "0" else "1")
+        with pytest.raises(IdentifierInvalid, match="check"):
+            validate_ric(wrong, today=TODAY)
+
+    def test_mask_keeps_division_and_last_four(self) -> None:
+        assert mask_ric("51050219900101123X") == "510502********123X"
+
+
+def test_normalise_full_width_and_separators() -> None:
+    assert normalise("ＡＢ－１２ ３") == "AB123"

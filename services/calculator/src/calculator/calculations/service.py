@@ -1,0 +1,202 @@
+"""Turning a validated request into engine inputs, and a decision into the API's shape."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from subsidy_common.identifiers import IdentifierInvalid, validate_ric, validate_uscc
+from subsidy_common.problems import InvalidInput
+
+from calculator.calculations.schemas import ApplicantIn, CalculationIn, EventIn
+from calculator.engine.decide import decide
+from calculator.engine.model import EMPTY_LEDGER, Applicant, Considered, Decision, Event, Ledger
+from calculator.engine.rules import RuleSet
+
+UNIVERSAL_EVENT_ATTRIBUTES = frozenset({"assessed_amount"})
+
+
+def applicant_id(applicant: ApplicantIn, today: dt.date) -> str:
+    """The canonical identifier, checked against the applicant's kind."""
+    if applicant.kind == "individual":
+        return validate_ric(applicant.id, today=today)
+    return validate_uscc(applicant.id)
+
+
+def _type_error(spec: Mapping[str, Any], value: Any) -> str | None:
+    kind = spec.get("type")
+    if kind == "enum":
+        return None if value in spec.get("values", ()) else f"must be one of {spec.get('values')}"
+    if kind == "boolean":
+        return None if isinstance(value, bool) else "must be true or false"
+    if kind == "integer":
+        ok = isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**12
+        return None if ok else "must be an integer"
+    if kind in ("decimal", "money"):
+        if isinstance(value, bool):
+            return "must be a number"
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            return "must be a number"
+        if not number.is_finite() or abs(number) >= Decimal(10) ** 15:
+            return "must be a finite number below 10^15"
+        return "must not be negative" if kind == "money" and number < 0 else None
+    if kind == "date":
+        try:
+            dt.date.fromisoformat(str(value))
+        except ValueError:
+            return "must be a date YYYY-MM-DD"
+        return None
+    return None if isinstance(value, str | list) else "must be text"
+
+
+def validate(
+    request: CalculationIn, rules: RuleSet, today: dt.date
+) -> tuple[Applicant, list[Event]]:
+    """Check the request against the registry (ids, regions, matters, attributes), all at once."""
+    errors: list[dict[str, Any]] = []
+
+    def fail(loc: list[str | int], msg: str) -> None:
+        errors.append({"loc": loc, "msg": msg, "type": "value_error"})
+
+    try:
+        canonical = applicant_id(request.applicant, today)
+    except IdentifierInvalid as exc:
+        canonical = request.applicant.id
+        fail(["body", "applicant", "id"], str(exc))
+    if request.applicant.region not in rules.ancestors:
+        fail(["body", "applicant", "region"], "unknown region code; see /v1/regions")
+    applicant_specs: dict[str, Mapping[str, Any]] = {}
+    for i, event in enumerate(request.events):
+        declared = rules.attributes.get(event.matter)
+        if declared is None:
+            fail(["body", "events", i, "matter"], "unknown matter; see /v1/matters")
+            continue
+        for name, spec in declared.items():
+            if spec.get("on") == "applicant":
+                applicant_specs[name] = spec
+        _check_attributes(
+            event.attributes,
+            {n: s for n, s in declared.items() if s.get("on", "event") == "event"},
+            ["body", "events", i, "attributes"],
+            fail,
+            allowed=UNIVERSAL_EVENT_ATTRIBUTES,
+        )
+        if "assessed_amount" in event.attributes:
+            error = _type_error({"type": "money"}, event.attributes["assessed_amount"])
+            if error:
+                fail(["body", "events", i, "attributes", "assessed_amount"], error)
+    for name, value in request.applicant.attributes.items():
+        known = applicant_specs.get(name)
+        if known is not None and (error := _type_error(known, value)):
+            fail(["body", "applicant", "attributes", name], error)
+    if errors:
+        raise InvalidInput(f"Invalid request: {len(errors)} problem(s).", errors=errors)
+    applicant = Applicant(
+        id=canonical,
+        kind=request.applicant.kind,
+        region=request.applicant.region,
+        name=request.applicant.name,
+        attributes=request.applicant.attributes,
+    )
+    return applicant, [_event(e) for e in request.events]
+
+
+def _check_attributes(
+    values: Mapping[str, Any],
+    specs: Mapping[str, Mapping[str, Any]],
+    loc: list[str | int],
+    fail: Any,
+    *,
+    allowed: frozenset[str],
+) -> None:
+    for name, value in values.items():
+        if name in allowed:
+            continue
+        spec = specs.get(name)
+        if spec is None:
+            fail([*loc, name], "not an attribute of this matter; see /v1/matters")
+        elif value is not None and (error := _type_error(spec, value)):
+            fail([*loc, name], error)
+
+
+def _event(event: EventIn) -> Event:
+    return Event(
+        matter=event.matter,
+        date=event.date,
+        subject=event.subject,
+        quantity=event.quantity,
+        attributes={k: v for k, v in event.attributes.items() if v is not None},
+    )
+
+
+def calculate(
+    request: CalculationIn, rules: RuleSet, today: dt.date, ledger: Ledger = EMPTY_LEDGER
+) -> dict[str, Any]:
+    """Validate, decide and render one calculation."""
+    applicant, events = validate(request, rules, today)
+    return render(decide(applicant, events, rules, ledger))
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value.quantize(Decimal('0.01'))}"
+
+
+def _considered(item: Considered) -> dict[str, Any]:
+    clause = item.clause
+    return {
+        "policy_id": clause.document.id,
+        "doc_no": clause.document.doc_no,
+        "clause_id": clause.id,
+        "ref": clause.ref,
+        "amount": _money(item.amount),
+        "outcome": item.outcome,
+        "reason": item.reason,
+    }
+
+
+def render(decision: Decision) -> dict[str, Any]:
+    """The calculation response of api.md."""
+    results = []
+    for r in decision.results:
+        granted = None
+        if r.granted is not None:
+            clause = r.granted.clause
+            granted = {
+                "policy_id": clause.document.id,
+                "doc_no": clause.document.doc_no,
+                "clause_id": clause.id,
+                "ref": clause.ref,
+                "basis": r.basis,
+                "quote": clause.quote,
+            }
+        results.append(
+            {
+                "event_index": r.event_index,
+                "matter": r.event.matter,
+                "subject": r.event.subject,
+                "status": r.status,
+                "amount": _money(r.amount),
+                "strategy": r.strategy,
+                "granted": granted,
+                "entitlement": _money(r.entitlement),
+                "previously_granted": _money(r.previously_granted),
+                "considered": [_considered(c) for c in r.considered],
+                "missing": list(r.missing),
+                "range": {"min": _money(r.range[0]), "max": _money(r.range[1])}
+                if r.range
+                else None,
+                "schedule": [
+                    {"period": p.period, "due": p.due.isoformat(), "amount": _money(p.amount)}
+                    for p in r.schedule
+                ],
+            }
+        )
+    return {
+        "registry_version": decision.registry_version,
+        "total": _money(decision.total),
+        "results": results,
+    }

@@ -1,0 +1,101 @@
+"""The registry snapshot, fetched once, revalidated by ETag, and kept when the registry is down."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections import OrderedDict
+from typing import Any
+
+import httpx
+import orjson
+from subsidy_common.problems import ServiceUnavailable
+
+from calculator.engine.rules import RuleSet, compile_snapshot
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_PATH = "/internal/v1/snapshot"
+
+
+class SnapshotStore:
+    """Holds the compiled rule set of the current registry and of recent past instants."""
+
+    def __init__(self, client: httpx.AsyncClient, *, refresh_seconds: float) -> None:
+        self._client = client
+        self._refresh_seconds = refresh_seconds
+        self._rules: RuleSet | None = None
+        self._etag: str | None = None
+        self._checked: float | None = None
+        self._last_error: str | None = None
+        self._past: OrderedDict[str, RuleSet] = OrderedDict()
+
+    @property
+    def rules(self) -> RuleSet:
+        """The current rule set; 503 until a first snapshot has arrived."""
+        if self._rules is None:
+            raise ServiceUnavailable("No registry snapshot has been loaded yet.", retry_after=2)
+        return self._rules
+
+    async def refresh(self) -> bool:
+        """Revalidate the snapshot; return whether the registry answered."""
+        headers = {"If-None-Match": self._etag} if self._etag else {}
+        try:
+            response = await self._client.get(SNAPSHOT_PATH, headers=headers)
+            if response.status_code == 304:
+                self._checked = time.monotonic()
+                self._last_error = None
+                return True
+            response.raise_for_status()
+            rules = await asyncio.to_thread(compile_snapshot, orjson.loads(response.content))
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("registry snapshot not refreshed: %s", self._last_error)
+            return False
+        if self._rules is None or rules.version != self._rules.version:
+            log.info("registry snapshot loaded", extra={"registry_version": rules.version})
+        self._rules = rules
+        self._etag = response.headers.get("etag")
+        self._checked = time.monotonic()
+        self._last_error = None
+        return True
+
+    async def keep_fresh(self) -> None:
+        """Revalidate forever; a failure keeps the last good snapshot."""
+        while True:
+            await self.refresh()
+            await asyncio.sleep(self._refresh_seconds if self._rules else 0.5)
+
+    async def as_of(self, instant: dt.datetime) -> RuleSet:
+        """The rule set as the registry had recorded it at an instant (kept for reuse)."""
+        key = instant.astimezone(dt.UTC).isoformat()
+        if key in self._past:
+            self._past.move_to_end(key)
+            return self._past[key]
+        try:
+            response = await self._client.get(SNAPSHOT_PATH, params={"as_of": key})
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(
+                "The registry is needed to compute with a past registry and is unavailable.",
+                retry_after=2,
+            ) from exc
+        rules = await asyncio.to_thread(compile_snapshot, orjson.loads(response.content))
+        self._past[key] = rules
+        if len(self._past) > 16:
+            self._past.popitem(last=False)
+        return rules
+
+    def health(self) -> dict[str, Any]:
+        """What readiness reports: which version is served and how stale it is."""
+        if self._rules is None:
+            raise ServiceUnavailable(f"no snapshot yet ({self._last_error or 'loading'})")
+        age = None if self._checked is None else round(time.monotonic() - self._checked, 1)
+        return {
+            "registry_version": self._rules.version,
+            "checked_seconds_ago": age,
+            "registry_reachable": self._last_error is None,
+            **({"last_error": self._last_error} if self._last_error else {}),
+        }

@@ -1,0 +1,66 @@
+"""The calculator keeps serving its last snapshot when the registry goes away."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import httpx
+from testkit import live_server, running
+
+from calculator.config import Settings as CalculatorSettings
+from calculator.main import create_app as create_calculator
+from registry.config import Settings as RegistrySettings
+from registry.main import create_app as create_registry
+
+REQUEST = {
+    "applicant": {"id": "91510500MA62B8XY4F", "kind": "enterprise", "region": "510502"},
+    "events": [{"matter": "patent.invention.granted", "date": "2016-05-10", "subject": "ZL1"}],
+}
+
+
+async def test_registry_down_keeps_the_last_snapshot(
+    database_factory: Callable[[str], Awaitable[str]],
+) -> None:
+    registry = create_registry(RegistrySettings(database_url=await database_factory("registry")))
+    calculator_db = await database_factory("calculator")
+    async with live_server(registry) as registry_url:
+        calculator = create_calculator(
+            CalculatorSettings(
+                database_url=calculator_db, registry_url=registry_url, snapshot_refresh_seconds=0.1
+            )
+        )
+        lifespan = running(calculator)
+        await lifespan.__aenter__()
+    try:
+        await asyncio.sleep(0.5)  # several revalidations fail meanwhile
+        transport = httpx.ASGITransport(app=calculator)
+        async with httpx.AsyncClient(transport=transport, base_url="http://c") as client:
+            ready = await client.get("/readyz")
+            calculated = await client.post("/v1/calculations", json=REQUEST)
+        assert ready.status_code == 200
+        snapshot = ready.json()["checks"]["registry_snapshot"]
+        assert snapshot["registry_reachable"] is False
+        assert snapshot["checked_seconds_ago"] >= 0.3
+        assert calculated.status_code == 200
+        assert calculated.json()["registry_version"] == snapshot["registry_version"]
+    finally:
+        await lifespan.__aexit__(None, None, None)
+
+
+async def test_no_snapshot_yet_is_not_ready_and_503(
+    database_factory: Callable[[str], Awaitable[str]],
+) -> None:
+    calculator = create_calculator(
+        CalculatorSettings(
+            database_url=await database_factory("calculator"), registry_url="http://127.0.0.1:9"
+        )
+    )
+    async with running(calculator):
+        transport = httpx.ASGITransport(app=calculator)
+        async with httpx.AsyncClient(transport=transport, base_url="http://c") as client:
+            ready = await client.get("/readyz")
+            calculated = await client.post("/v1/calculations", json=REQUEST)
+    assert ready.status_code == 503
+    assert calculated.status_code == 503
+    assert calculated.headers["retry-after"]

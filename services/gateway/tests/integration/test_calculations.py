@@ -1,0 +1,249 @@
+"""Calculations through the gateway: the calculator decides on the registry's snapshot."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+ENTERPRISE = {"id": "91510500MA62B8XY4F", "kind": "enterprise", "name": "泸州示例科技有限公司"}
+MATTER = "film.city_promotion"
+
+
+def film_document(amount: int) -> dict[str, Any]:
+    """A document alone in its window (1990), so no real policy competes with it."""
+    return {
+        "id": f"calc-{uuid.uuid4().hex[:10]}",
+        "doc_no": "测试〔1990〕1号",
+        "title": "计算测试文件",
+        "issuer": "泸州市人民政府",
+        "level": "city",
+        "jurisdiction": ["510500-CJ"],
+        "effective_from": "1990-01-01",
+        "effective_to": "1990-12-31",
+        "source": {"title": "测试"},
+        "clauses": [
+            {
+                "id": "film",
+                "ref": "（一）",
+                "matter": MATTER,
+                "beneficiaries": ["enterprise", "individual", "institution"],
+                "amount": {"kind": "fixed", "value": amount},
+                "quote": f"给予 {amount} 元奖励",
+            }
+        ],
+    }
+
+
+def request(region: str = "510500-CJ", day: str = "1990-06-01", **extra: Any) -> dict[str, Any]:
+    return {
+        "applicant": {**ENTERPRISE, "region": region},
+        "events": [{"matter": MATTER, "date": day, "subject": f"FILM-{uuid.uuid4().hex[:6]}"}],
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+async def film(stack: Any) -> dict[str, Any]:
+    transport = httpx.ASGITransport(app=stack.gateway)
+    headers = {"Authorization": "Bearer sk_test-admin-key-for-the-suite-000000000000"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://g", headers=headers
+    ) as admin:
+        document = film_document(123456)
+        created = await admin.post(
+            "/v1/admin/policies", json={"reason": "测试", "document": document}
+        )
+        assert created.status_code == 201, created.text
+    await stack.refresh_snapshot()
+    return {"document": document, "etag": created.headers["etag"]}
+
+
+class TestCalculate:
+    async def test_eligible_with_the_clause_and_quote(
+        self, admin: httpx.AsyncClient, film: dict[str, Any]
+    ) -> None:
+        response = await admin.post("/v1/calculations", json=request())
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["total"] == "123456.00"
+        result = body["results"][0]
+        assert result["status"] == "eligible"
+        assert result["granted"]["policy_id"] == film["document"]["id"]
+        assert result["granted"]["quote"] == "给予 123456 元奖励"
+        assert body["registry_version"]
+
+    async def test_outside_the_window_is_ineligible_with_reasons(
+        self, admin: httpx.AsyncClient, film: dict[str, Any]
+    ) -> None:
+        result = (await admin.post("/v1/calculations", json=request(day="1991-01-01"))).json()
+        considered = [
+            c
+            for c in result["results"][0]["considered"]
+            if c["policy_id"] == film["document"]["id"]
+        ]
+        assert considered[0]["outcome"] == "not_in_force"
+        assert result["results"][0]["status"] == "ineligible"
+
+    async def test_wrong_check_character_is_422_naming_the_field(
+        self, admin: httpx.AsyncClient
+    ) -> None:
+        body = request()
+        body["applicant"]["id"] = "91510500MA62B8XY4G"
+        response = await admin.post("/v1/calculations", json=body)
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["body", "applicant", "id"]
+
+    async def test_unknown_matter_and_region_are_named(self, admin: httpx.AsyncClient) -> None:
+        body = request(region="519999")
+        body["events"][0]["matter"] = "no.such.matter"
+        response = await admin.post("/v1/calculations", json=body)
+        assert response.status_code == 422
+        locs = [e["loc"] for e in response.json()["errors"]]
+        assert ["body", "applicant", "region"] in locs
+        assert ["body", "events", 0, "matter"] in locs
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [("date", "2023-02-30"), ("quantity", -1), ("quantity", 10**30), ("subject", "")],
+    )
+    async def test_malformed_event_fields(
+        self, field: str, value: Any, admin: httpx.AsyncClient
+    ) -> None:
+        body = request()
+        body["events"][0][field] = value
+        response = await admin.post("/v1/calculations", json=body)
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"][:4] == ["body", "events", 0, field]
+
+    async def test_wrong_attribute_type_is_named(self, admin: httpx.AsyncClient) -> None:
+        body = request()
+        body["events"][0]["matter"] = "enterprise.innovative.recognized"
+        body["events"][0]["attributes"] = {"level": "galactic"}
+        response = await admin.post("/v1/calculations", json=body)
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["body", "events", 0, "attributes", "level"]
+
+    async def test_past_registry_reproduces_a_past_result(
+        self, admin: httpx.AsyncClient, stack: Any, film: dict[str, Any]
+    ) -> None:
+        document = copy.deepcopy(film["document"])
+        document["id"] = f"calc-{uuid.uuid4().hex[:10]}"
+        document["jurisdiction"] = ["510500-BJ"]
+        created = await admin.post(
+            "/v1/admin/policies", json={"reason": "测试", "document": document}
+        )
+        before = dt.datetime.now(dt.UTC).isoformat()
+        document["clauses"][0]["amount"]["value"] = 654321
+        await admin.put(
+            f"/v1/admin/policies/{document['id']}",
+            json={"reason": "调整", "document": document},
+            headers={"If-Match": created.headers["etag"]},
+        )
+        await stack.refresh_snapshot()
+        now = (await admin.post("/v1/calculations", json=request(region="510500-BJ"))).json()
+        then = (
+            await admin.post(
+                "/v1/calculations", json=request(region="510500-BJ", registry_as_of=before)
+            )
+        ).json()
+        assert now["total"] == "654321.00"
+        assert then["total"] == "123456.00"
+        assert now["registry_version"] != then["registry_version"]
+
+
+class TestRegionScope:
+    async def tenant(self, admin: httpx.AsyncClient, role: str, region: str) -> str:
+        response = await admin.post(
+            "/v1/admin/tenants",
+            json={"name": f"s-{uuid.uuid4().hex[:8]}", "role": role, "region": region},
+        )
+        key: str = response.json()["api_key"]
+        return key
+
+    async def test_operator_inside_its_region(
+        self,
+        admin: httpx.AsyncClient,
+        as_key: Callable[[str], httpx.AsyncClient],
+        film: dict[str, Any],
+    ) -> None:
+        async with as_key(await self.tenant(admin, "operator", "510500-CJ")) as park:
+            assert (await park.post("/v1/calculations", json=request())).status_code == 200
+
+    async def test_operator_outside_its_region_is_403(
+        self, admin: httpx.AsyncClient, as_key: Callable[[str], httpx.AsyncClient]
+    ) -> None:
+        async with as_key(await self.tenant(admin, "operator", "510502")) as county:
+            response = await county.post("/v1/calculations", json=request(region="510521"))
+        assert response.status_code == 403
+        assert response.headers["content-type"] == "application/problem+json"
+
+    async def test_city_operator_covers_its_counties(
+        self, admin: httpx.AsyncClient, as_key: Callable[[str], httpx.AsyncClient]
+    ) -> None:
+        async with as_key(await self.tenant(admin, "operator", "510500")) as city:
+            assert (
+                await city.post("/v1/calculations", json=request(region="510521"))
+            ).status_code == 200
+
+
+class TestBatch:
+    async def test_json_batch_answers_in_order_with_a_problem_for_a_bad_case(
+        self, admin: httpx.AsyncClient, film: dict[str, Any]
+    ) -> None:
+        bad = request()
+        bad["applicant"]["id"] = "not-an-id"
+        response = await admin.post(
+            "/v1/calculations/batch", json={"cases": [request(), bad, request()]}
+        )
+        assert response.status_code == 200, response.text
+        items = response.json()["items"]
+        assert [i["case_index"] for i in items] == [0, 1, 2]
+        assert items[0]["total"] == "123456.00"
+        assert items[1]["status"] == 422
+        assert items[1]["errors"][0]["loc"] == ["body", "applicant", "id"]
+        assert items[2]["total"] == "123456.00"
+
+    async def test_ndjson_in_and_out(self, admin: httpx.AsyncClient, film: dict[str, Any]) -> None:
+        lines = [orjson.dumps(request()) for _ in range(5)] + [b"{broken json"]
+        response = await admin.post(
+            "/v1/calculations/batch",
+            content=b"\n".join(lines) + b"\n",
+            headers={"Content-Type": "application/x-ndjson", "Accept": "application/x-ndjson"},
+        )
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("application/x-ndjson")
+        answers = [orjson.loads(line) for line in response.content.splitlines()]
+        assert len(answers) == 6
+        assert all(a["total"] == "123456.00" for a in answers[:5])
+        assert answers[5]["status"] == 400
+
+    async def test_operator_scope_applies_per_case(
+        self,
+        admin: httpx.AsyncClient,
+        as_key: Callable[[str], httpx.AsyncClient],
+        film: dict[str, Any],
+    ) -> None:
+        key = (
+            await admin.post(
+                "/v1/admin/tenants",
+                json={
+                    "name": f"b-{uuid.uuid4().hex[:8]}",
+                    "role": "operator",
+                    "region": "510500-CJ",
+                },
+            )
+        ).json()["api_key"]
+        async with as_key(key) as park:
+            response = await park.post(
+                "/v1/calculations/batch", json={"cases": [request(), request(region="510502")]}
+            )
+        items = response.json()["items"]
+        assert items[0]["total"] == "123456.00"
+        assert items[1]["status"] == 403
