@@ -6,12 +6,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import httpx
-from testkit import live_server, running
-
 from calculator.config import Settings as CalculatorSettings
 from calculator.main import create_app as create_calculator
 from registry.config import Settings as RegistrySettings
 from registry.main import create_app as create_registry
+from testkit import live_server, running
 
 REQUEST = {
     "applicant": {"id": "91510500MA62B8XY4F", "kind": "enterprise", "region": "510502"},
