@@ -39,5 +39,8 @@ fmt: install-dev
 schema: install-dev  ## regenerate the policy files' JSON Schemas
 	$(VENV)/bin/registry-policies schema policies
 
+bench: install-dev  ## benchmarks, run on demand; results go to bench/RESULTS.md by hand
+	$(VENV)/bin/python bench/engine.py
+
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,95 @@
+"""Event decisions per second, in process, with the whole registry of policy files.
+
+    .venv/bin/python bench/engine.py [--events 200000] [--seconds 5]
+
+One core, no I/O: the engine's `decide` over a mix of seed matters and dates, each event
+decided with every clause that rewards its matter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import platform
+import random
+import time
+from pathlib import Path
+
+from calculator.engine.decide import decide
+from calculator.engine.model import Applicant, Event
+from calculator.engine.rules import RuleSet, compile_snapshot
+from registry.policy_files.loader import read_policy_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def seed_rules() -> RuleSet:
+    """The rule set the registry would serve for the repository's policy files."""
+    policy_set = read_policy_dir(ROOT / "policies")
+    return compile_snapshot(
+        {
+            "version": "bench",
+            "regions": [r.model_dump(mode="json") for r in policy_set.regions.regions],
+            "matters": [m.model_dump(mode="json") for m in policy_set.matters.matters],
+            "documents": [d.model_dump(mode="json") for _, d in policy_set.documents],
+        }
+    )
+
+
+def workload(rules: RuleSet, count: int, rng: random.Random) -> list[tuple[Applicant, Event]]:
+    """Applicants and events over the matters the seeds reward, 2014 to 2024."""
+    matters = sorted(m for m in rules.clauses if rules.clauses[m])
+    regions = ["510502", "510503", "510504", "510521", "510500-GX", "530402", "620000"]
+    cases = []
+    for i in range(count):
+        matter = rng.choice(matters)
+        attributes: dict[str, object] = {}
+        for name, spec in rules.attributes.get(matter, {}).items():
+            if spec.get("on", "event") != "event":
+                continue
+            kind = spec.get("type")
+            if kind == "enum":
+                attributes[name] = rng.choice(spec["values"])
+            elif kind in ("integer",):
+                attributes[name] = rng.randint(0, 20)
+            elif kind in ("money", "decimal"):
+                attributes[name] = rng.randint(0, 100_000_000)
+            elif kind == "boolean":
+                attributes[name] = rng.random() < 0.8
+        kind = rng.choice(["enterprise", "enterprise", "individual", "institution"])
+        applicant = Applicant(id=f"A{i}", kind=kind, region=rng.choice(regions))  # type: ignore[arg-type]
+        event = Event(
+            matter=matter,
+            date=dt.date(2014, 1, 1) + dt.timedelta(days=rng.randint(0, 3650)),
+            subject=f"S{i}",
+            quantity=rng.randint(1, 3),
+            attributes=attributes,
+        )
+        cases.append((applicant, event))
+    return cases
+
+
+def main() -> None:
+    """Run the benchmark and print decisions per second."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    rules = seed_rules()
+    clauses = sum(len(c) for c in rules.clauses.values())
+    cases = workload(rules, args.events, random.Random(7))
+    for applicant, event in cases[:1000]:
+        decide(applicant, [event], rules)
+    decided = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < args.seconds:
+        for applicant, event in cases:
+            decide(applicant, [event], rules)
+        decided += len(cases)
+    elapsed = time.perf_counter() - started
+    print(f"python {platform.python_version()} on {platform.machine()}, {clauses} clauses")
+    print(f"{decided} event decisions in {elapsed:.2f} s: {decided / elapsed:,.0f} per second")
+
+
+if __name__ == "__main__":
+    main()
