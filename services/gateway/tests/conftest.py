@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -87,3 +89,62 @@ def as_key(stack: Stack) -> Callable[[str], httpx.AsyncClient]:
         )
 
     return make
+
+
+ENTERPRISE = {"id": "91510500MA62B8XY4F", "kind": "enterprise", "name": "泸州示例科技有限公司"}
+MATTER = "film.city_promotion"
+
+
+def film_document(amount: int) -> dict[str, Any]:
+    """A document alone in its window (1990), so no real policy competes with it."""
+    return {
+        "id": f"calc-{uuid.uuid4().hex[:10]}",
+        "doc_no": "测试〔1990〕1号",
+        "title": "计算测试文件",
+        "issuer": "泸州市人民政府",
+        "level": "city",
+        "jurisdiction": ["510500-CJ"],
+        "effective_from": "1990-01-01",
+        "effective_to": "1990-12-31",
+        "source": {"title": "测试"},
+        "clauses": [
+            {
+                "id": "film",
+                "ref": "（一）",
+                "matter": MATTER,
+                "beneficiaries": ["enterprise", "individual", "institution"],
+                "amount": {"kind": "fixed", "value": amount},
+                "quote": f"给予 {amount} 元奖励",
+            }
+        ],
+    }
+
+
+def claim_case(region: str = "510500-CJ", day: str = "1990-06-01", **extra: Any) -> dict[str, Any]:
+    return {
+        "applicant": {**ENTERPRISE, "region": region},
+        "events": [{"matter": MATTER, "date": day, "subject": f"FILM-{uuid.uuid4().hex[:6]}"}],
+        **extra,
+    }
+
+
+@pytest.fixture(scope="session")
+async def film(stack: Any) -> dict[str, Any]:
+    transport = httpx.ASGITransport(app=stack.gateway)
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://g", headers=headers
+    ) as admin:
+        document = film_document(123456)
+        created = await admin.post(
+            "/v1/admin/policies", json={"reason": "测试", "document": document}
+        )
+        assert created.status_code == 201, created.text
+    await stack.refresh_snapshot()
+    return {"document": document, "etag": created.headers["etag"]}
+
+
+@pytest.fixture
+def case() -> Callable[..., dict[str, Any]]:
+    """A calculation request for the film document (region, day and fields may vary)."""
+    return claim_case

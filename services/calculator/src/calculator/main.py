@@ -16,6 +16,8 @@ from subsidy_common.health import Check
 from subsidy_common.logs import configure_logging
 
 from calculator.calculations.endpoints import router as calculations_router
+from calculator.claims.endpoints import router as claims_router
+from calculator.claims.locks import Locks
 from calculator.config import Settings
 from calculator.db import session_factory
 from calculator.registry_client import SnapshotStore
@@ -36,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(url)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        app.state.locks = Locks()
         app.state.registry = downstream_client(
             settings.registry_url, timeout=settings.registry_timeout
         )
@@ -73,4 +76,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.include_router(calculations_router)
+    app.include_router(claims_router)
     return app

@@ -22,6 +22,7 @@ from gateway.config import Settings
 from gateway.db import session_factory
 from gateway.openapi import Problem
 from gateway.routes.calculations import router as calculations_router
+from gateway.routes.claims import router as claims_router
 from gateway.routes.policies import admin_router as policies_admin_router
 from gateway.routes.policies import router as policies_router
 from gateway.routes.reference import router as reference_router
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=[
             {"name": "reference", "description": "参考数据：行政区划、事项目录"},
             {"name": "calculations", "description": "补贴计算：时间从新、标准从高、不重复"},
+            {"name": "claims", "description": "申报与台账：不重复发放"},
             {"name": "policies", "description": "政策文件与条款"},
             {"name": "admin", "description": "管理：政策文件的登记、修订、废止，租户与审计"},
         ],
@@ -121,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(PassedThrough, _pass_through)
     app.include_router(reference_router)
     app.include_router(calculations_router)
+    app.include_router(claims_router)
     app.include_router(policies_router)
     app.include_router(policies_admin_router)
     app.include_router(tenants_router)

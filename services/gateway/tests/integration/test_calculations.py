@@ -12,64 +12,12 @@ import httpx
 import orjson
 import pytest
 
-ENTERPRISE = {"id": "91510500MA62B8XY4F", "kind": "enterprise", "name": "泸州示例科技有限公司"}
-MATTER = "film.city_promotion"
-
-
-def film_document(amount: int) -> dict[str, Any]:
-    """A document alone in its window (1990), so no real policy competes with it."""
-    return {
-        "id": f"calc-{uuid.uuid4().hex[:10]}",
-        "doc_no": "测试〔1990〕1号",
-        "title": "计算测试文件",
-        "issuer": "泸州市人民政府",
-        "level": "city",
-        "jurisdiction": ["510500-CJ"],
-        "effective_from": "1990-01-01",
-        "effective_to": "1990-12-31",
-        "source": {"title": "测试"},
-        "clauses": [
-            {
-                "id": "film",
-                "ref": "（一）",
-                "matter": MATTER,
-                "beneficiaries": ["enterprise", "individual", "institution"],
-                "amount": {"kind": "fixed", "value": amount},
-                "quote": f"给予 {amount} 元奖励",
-            }
-        ],
-    }
-
-
-def request(region: str = "510500-CJ", day: str = "1990-06-01", **extra: Any) -> dict[str, Any]:
-    return {
-        "applicant": {**ENTERPRISE, "region": region},
-        "events": [{"matter": MATTER, "date": day, "subject": f"FILM-{uuid.uuid4().hex[:6]}"}],
-        **extra,
-    }
-
-
-@pytest.fixture(scope="module")
-async def film(stack: Any) -> dict[str, Any]:
-    transport = httpx.ASGITransport(app=stack.gateway)
-    headers = {"Authorization": "Bearer sk_test-admin-key-for-the-suite-000000000000"}
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://g", headers=headers
-    ) as admin:
-        document = film_document(123456)
-        created = await admin.post(
-            "/v1/admin/policies", json={"reason": "测试", "document": document}
-        )
-        assert created.status_code == 201, created.text
-    await stack.refresh_snapshot()
-    return {"document": document, "etag": created.headers["etag"]}
-
 
 class TestCalculate:
     async def test_eligible_with_the_clause_and_quote(
-        self, admin: httpx.AsyncClient, film: dict[str, Any]
+        self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient, film: dict[str, Any]
     ) -> None:
-        response = await admin.post("/v1/calculations", json=request())
+        response = await admin.post("/v1/calculations", json=case())
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["total"] == "123456.00"
@@ -80,9 +28,9 @@ class TestCalculate:
         assert body["registry_version"]
 
     async def test_outside_the_window_is_ineligible_with_reasons(
-        self, admin: httpx.AsyncClient, film: dict[str, Any]
+        self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient, film: dict[str, Any]
     ) -> None:
-        result = (await admin.post("/v1/calculations", json=request(day="1991-01-01"))).json()
+        result = (await admin.post("/v1/calculations", json=case(day="1991-01-01"))).json()
         considered = [
             c
             for c in result["results"][0]["considered"]
@@ -92,16 +40,18 @@ class TestCalculate:
         assert result["results"][0]["status"] == "ineligible"
 
     async def test_wrong_check_character_is_422_naming_the_field(
-        self, admin: httpx.AsyncClient
+        self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient
     ) -> None:
-        body = request()
+        body = case()
         body["applicant"]["id"] = "91510500MA62B8XY4G"
         response = await admin.post("/v1/calculations", json=body)
         assert response.status_code == 422
         assert response.json()["errors"][0]["loc"] == ["body", "applicant", "id"]
 
-    async def test_unknown_matter_and_region_are_named(self, admin: httpx.AsyncClient) -> None:
-        body = request(region="519999")
+    async def test_unknown_matter_and_region_are_named(
+        self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient
+    ) -> None:
+        body = case(region="519999")
         body["events"][0]["matter"] = "no.such.matter"
         response = await admin.post("/v1/calculations", json=body)
         assert response.status_code == 422
@@ -114,16 +64,18 @@ class TestCalculate:
         [("date", "2023-02-30"), ("quantity", -1), ("quantity", 10**30), ("subject", "")],
     )
     async def test_malformed_event_fields(
-        self, field: str, value: Any, admin: httpx.AsyncClient
+        self, case: Callable[..., dict[str, Any]], field: str, value: Any, admin: httpx.AsyncClient
     ) -> None:
-        body = request()
+        body = case()
         body["events"][0][field] = value
         response = await admin.post("/v1/calculations", json=body)
         assert response.status_code == 422
         assert response.json()["errors"][0]["loc"][:4] == ["body", "events", 0, field]
 
-    async def test_wrong_attribute_type_is_named(self, admin: httpx.AsyncClient) -> None:
-        body = request()
+    async def test_wrong_attribute_type_is_named(
+        self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient
+    ) -> None:
+        body = case()
         body["events"][0]["matter"] = "enterprise.innovative.recognized"
         body["events"][0]["attributes"] = {"level": "galactic"}
         response = await admin.post("/v1/calculations", json=body)
@@ -131,7 +83,11 @@ class TestCalculate:
         assert response.json()["errors"][0]["loc"] == ["body", "events", 0, "attributes", "level"]
 
     async def test_past_registry_reproduces_a_past_result(
-        self, admin: httpx.AsyncClient, stack: Any, film: dict[str, Any]
+        self,
+        case: Callable[..., dict[str, Any]],
+        admin: httpx.AsyncClient,
+        stack: Any,
+        film: dict[str, Any],
     ) -> None:
         document = copy.deepcopy(film["document"])
         document["id"] = f"calc-{uuid.uuid4().hex[:10]}"
@@ -147,10 +103,10 @@ class TestCalculate:
             headers={"If-Match": created.headers["etag"]},
         )
         await stack.refresh_snapshot()
-        now = (await admin.post("/v1/calculations", json=request(region="510500-BJ"))).json()
+        now = (await admin.post("/v1/calculations", json=case(region="510500-BJ"))).json()
         then = (
             await admin.post(
-                "/v1/calculations", json=request(region="510500-BJ", registry_as_of=before)
+                "/v1/calculations", json=case(region="510500-BJ", registry_as_of=before)
             )
         ).json()
         assert now["total"] == "654321.00"
@@ -169,39 +125,44 @@ class TestRegionScope:
 
     async def test_operator_inside_its_region(
         self,
+        case: Callable[..., dict[str, Any]],
         admin: httpx.AsyncClient,
         as_key: Callable[[str], httpx.AsyncClient],
         film: dict[str, Any],
     ) -> None:
         async with as_key(await self.tenant(admin, "operator", "510500-CJ")) as park:
-            assert (await park.post("/v1/calculations", json=request())).status_code == 200
+            assert (await park.post("/v1/calculations", json=case())).status_code == 200
 
     async def test_operator_outside_its_region_is_403(
-        self, admin: httpx.AsyncClient, as_key: Callable[[str], httpx.AsyncClient]
+        self,
+        case: Callable[..., dict[str, Any]],
+        admin: httpx.AsyncClient,
+        as_key: Callable[[str], httpx.AsyncClient],
     ) -> None:
         async with as_key(await self.tenant(admin, "operator", "510502")) as county:
-            response = await county.post("/v1/calculations", json=request(region="510521"))
+            response = await county.post("/v1/calculations", json=case(region="510521"))
         assert response.status_code == 403
         assert response.headers["content-type"] == "application/problem+json"
 
     async def test_city_operator_covers_its_counties(
-        self, admin: httpx.AsyncClient, as_key: Callable[[str], httpx.AsyncClient]
+        self,
+        case: Callable[..., dict[str, Any]],
+        admin: httpx.AsyncClient,
+        as_key: Callable[[str], httpx.AsyncClient],
     ) -> None:
         async with as_key(await self.tenant(admin, "operator", "510500")) as city:
             assert (
-                await city.post("/v1/calculations", json=request(region="510521"))
+                await city.post("/v1/calculations", json=case(region="510521"))
             ).status_code == 200
 
 
 class TestBatch:
     async def test_json_batch_answers_in_order_with_a_problem_for_a_bad_case(
-        self, admin: httpx.AsyncClient, film: dict[str, Any]
+        self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient, film: dict[str, Any]
     ) -> None:
-        bad = request()
+        bad = case()
         bad["applicant"]["id"] = "not-an-id"
-        response = await admin.post(
-            "/v1/calculations/batch", json={"cases": [request(), bad, request()]}
-        )
+        response = await admin.post("/v1/calculations/batch", json={"cases": [case(), bad, case()]})
         assert response.status_code == 200, response.text
         items = response.json()["items"]
         assert [i["case_index"] for i in items] == [0, 1, 2]
@@ -210,8 +171,10 @@ class TestBatch:
         assert items[1]["errors"][0]["loc"] == ["body", "applicant", "id"]
         assert items[2]["total"] == "123456.00"
 
-    async def test_ndjson_in_and_out(self, admin: httpx.AsyncClient, film: dict[str, Any]) -> None:
-        lines = [orjson.dumps(request()) for _ in range(5)] + [b"{broken json"]
+    async def test_ndjson_in_and_out(
+        self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient, film: dict[str, Any]
+    ) -> None:
+        lines = [orjson.dumps(case()) for _ in range(5)] + [b"{broken json"]
         response = await admin.post(
             "/v1/calculations/batch",
             content=b"\n".join(lines) + b"\n",
@@ -226,6 +189,7 @@ class TestBatch:
 
     async def test_operator_scope_applies_per_case(
         self,
+        case: Callable[..., dict[str, Any]],
         admin: httpx.AsyncClient,
         as_key: Callable[[str], httpx.AsyncClient],
         film: dict[str, Any],
@@ -242,7 +206,7 @@ class TestBatch:
         ).json()["api_key"]
         async with as_key(key) as park:
             response = await park.post(
-                "/v1/calculations/batch", json={"cases": [request(), request(region="510502")]}
+                "/v1/calculations/batch", json={"cases": [case(), case(region="510502")]}
             )
         items = response.json()["items"]
         assert items[0]["total"] == "123456.00"

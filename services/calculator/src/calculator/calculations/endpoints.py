@@ -9,12 +9,15 @@ from typing import Annotated, Any, cast
 import orjson
 from fastapi import APIRouter, Header, Request
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import Response
 from subsidy_common.problems import DomainError, Forbidden, problem_body, problem_type
 from subsidy_common.streaming import DuplexStreamingResponse
 
 from calculator.calculations import service
 from calculator.calculations.schemas import CalculationIn
+from calculator.claims import repository as claims_repository
+from calculator.engine.decide import decide
 from calculator.engine.rules import RuleSet
 from calculator.registry_client import SnapshotStore
 
@@ -37,6 +40,10 @@ def _store(request: Request) -> SnapshotStore:
     return cast(SnapshotStore, request.app.state.snapshots)
 
 
+def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    return cast(async_sessionmaker[AsyncSession], request.app.state.sessions)
+
+
 def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
@@ -47,7 +54,7 @@ async def _rules(store: SnapshotStore, request: CalculationIn) -> RuleSet:
     return await store.as_of(request.registry_as_of)
 
 
-def _check_scope(request: CalculationIn, rules: RuleSet, scope: str | None) -> None:
+def check_scope(request: CalculationIn, rules: RuleSet, scope: str | None) -> None:
     """An operator computes only for applicants inside its own region."""
     chain = rules.ancestors.get(request.applicant.region)
     if scope is None or chain is None:  # an unknown region is named by validation
@@ -59,16 +66,24 @@ def _check_scope(request: CalculationIn, rules: RuleSet, scope: str | None) -> N
         )
 
 
-async def _one(store: SnapshotStore, body: CalculationIn, scope: str | None) -> dict[str, Any]:
+async def _one(
+    store: SnapshotStore,
+    sessions: async_sessionmaker[AsyncSession],
+    body: CalculationIn,
+    scope: str | None,
+) -> dict[str, Any]:
     rules = await _rules(store, body)
-    _check_scope(body, rules, scope)
-    return service.calculate(body, rules, _today())
+    check_scope(body, rules, scope)
+    applicant, events = service.validate(body, rules, _today())
+    async with sessions() as session:
+        ledger = await claims_repository.ledger_for(session, applicant.id)
+    return service.render(decide(applicant, events, rules, ledger))
 
 
 @router.post("/v1/calculations")
 async def calculate(body: CalculationIn, request: Request, scope: Scope = None) -> Response:
     """What each event of an applicant is entitled to, with every clause weighed."""
-    result = await _one(_store(request), body, scope)
+    result = await _one(_store(request), _sessions(request), body, scope)
     return Response(orjson.dumps(result), media_type="application/json")
 
 
@@ -105,7 +120,10 @@ def _problem_line(index: int, exc: Exception) -> dict[str, Any]:
 
 
 async def _decide_all(
-    store: SnapshotStore, cases: AsyncIterator[bytes | dict[str, Any]], scope: str | None
+    store: SnapshotStore,
+    sessions: async_sessionmaker[AsyncSession],
+    cases: AsyncIterator[bytes | dict[str, Any]],
+    scope: str | None,
 ) -> AsyncIterator[dict[str, Any]]:
     index = 0
     async for raw in cases:
@@ -120,7 +138,7 @@ async def _decide_all(
                 continue
         try:
             case = CalculationIn.model_validate(raw)
-            yield {**await _one(store, case, scope), "case_index": index}
+            yield {**await _one(store, sessions, case, scope), "case_index": index}
         except (ValidationError, DomainError) as exc:
             yield _problem_line(index, exc)
         index += 1
@@ -164,7 +182,7 @@ async def calculate_batch(
                 orjson.dumps(problem), status_code=422, media_type="application/problem+json"
             )
         source = _from_list(body["cases"])
-    results = _decide_all(store, source, scope)
+    results = _decide_all(store, _sessions(request), source, scope)
     if NDJSON in accept:
 
         async def stream() -> AsyncIterator[bytes]:

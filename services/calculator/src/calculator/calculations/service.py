@@ -11,8 +11,13 @@ from subsidy_common.identifiers import IdentifierInvalid, validate_ric, validate
 from subsidy_common.problems import InvalidInput
 
 from calculator.calculations.schemas import ApplicantIn, CalculationIn, EventIn
-from calculator.engine.decide import decide
-from calculator.engine.model import EMPTY_LEDGER, Applicant, Considered, Decision, Event, Ledger
+from calculator.engine.model import (
+    Applicant,
+    Considered,
+    Decision,
+    Event,
+    Result,
+)
 from calculator.engine.rules import RuleSet
 
 UNIVERSAL_EVENT_ATTRIBUTES = frozenset({"assessed_amount"})
@@ -133,14 +138,6 @@ def _event(event: EventIn) -> Event:
     )
 
 
-def calculate(
-    request: CalculationIn, rules: RuleSet, today: dt.date, ledger: Ledger = EMPTY_LEDGER
-) -> dict[str, Any]:
-    """Validate, decide and render one calculation."""
-    applicant, events = validate(request, rules, today)
-    return render(decide(applicant, events, rules, ledger))
-
-
 def _money(value: Decimal | None) -> str | None:
     return None if value is None else f"{value.quantize(Decimal('0.01'))}"
 
@@ -160,43 +157,41 @@ def _considered(item: Considered) -> dict[str, Any]:
 
 def render(decision: Decision) -> dict[str, Any]:
     """The calculation response of api.md."""
-    results = []
-    for r in decision.results:
-        granted = None
-        if r.granted is not None:
-            clause = r.granted.clause
-            granted = {
-                "policy_id": clause.document.id,
-                "doc_no": clause.document.doc_no,
-                "clause_id": clause.id,
-                "ref": clause.ref,
-                "basis": r.basis,
-                "quote": clause.quote,
-            }
-        results.append(
-            {
-                "event_index": r.event_index,
-                "matter": r.event.matter,
-                "subject": r.event.subject,
-                "status": r.status,
-                "amount": _money(r.amount),
-                "strategy": r.strategy,
-                "granted": granted,
-                "entitlement": _money(r.entitlement),
-                "previously_granted": _money(r.previously_granted),
-                "considered": [_considered(c) for c in r.considered],
-                "missing": list(r.missing),
-                "range": {"min": _money(r.range[0]), "max": _money(r.range[1])}
-                if r.range
-                else None,
-                "schedule": [
-                    {"period": p.period, "due": p.due.isoformat(), "amount": _money(p.amount)}
-                    for p in r.schedule
-                ],
-            }
-        )
     return {
         "registry_version": decision.registry_version,
         "total": _money(decision.total),
-        "results": results,
+        "results": [render_result(r) for r in decision.results],
+    }
+
+
+def render_result(r: Result) -> dict[str, Any]:
+    """One event's decision as the API shows it."""
+    granted = None
+    if r.granted is not None:
+        clause = r.granted.clause
+        granted = {
+            "policy_id": clause.document.id,
+            "doc_no": clause.document.doc_no,
+            "clause_id": clause.id,
+            "ref": clause.ref,
+            "basis": r.basis,
+            "quote": clause.quote,
+        }
+    return {
+        "event_index": r.event_index,
+        "matter": r.event.matter,
+        "subject": r.event.subject,
+        "status": r.status,
+        "amount": _money(r.amount),
+        "strategy": r.strategy,
+        "granted": granted,
+        "entitlement": _money(r.entitlement),
+        "previously_granted": _money(r.previously_granted),
+        "considered": [_considered(c) for c in r.considered],
+        "missing": list(r.missing),
+        "range": {"min": _money(r.range[0]), "max": _money(r.range[1])} if r.range else None,
+        "schedule": [
+            {"period": p.period, "due": p.due.isoformat(), "amount": _money(p.amount)}
+            for p in r.schedule
+        ],
     }

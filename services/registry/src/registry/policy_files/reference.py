@@ -51,7 +51,9 @@ class RegionFile(_Strict):
 class Attribute(_Strict):
     """An attribute a matter's conditions and amounts may read."""
 
-    type: Literal["string", "enum", "integer", "decimal", "boolean", "date", "money"]
+    type: Literal[
+        "string", "enum", "integer", "decimal", "boolean", "date", "money", "integer_list"
+    ]
     description: str = Field(min_length=2)
     values: list[str] | None = Field(default=None, description="enum 的取值")
     on: Literal["event", "applicant"] = "event"

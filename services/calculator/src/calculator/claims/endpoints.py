@@ -1,0 +1,121 @@
+"""`/v1/claims`: submit, read, list and revoke, for the tenant the gateway names."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal, cast
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.responses import Response
+from subsidy_common.identifiers import normalise
+
+from calculator.calculations.endpoints import check_scope
+from calculator.claims import repository, service
+from calculator.claims.locks import Locks
+from calculator.claims.schemas import ClaimIn, RevokeIn
+from calculator.db import SessionDep
+from calculator.registry_client import SnapshotStore
+
+router = APIRouter(tags=["claims"])
+
+TenantId = Annotated[str, Header(alias="X-Tenant-ID", min_length=1, max_length=36)]
+Visibility = Annotated[Literal["own", "all"], Header(alias="X-Visibility")]
+Scope = Annotated[str | None, Header(alias="X-Scope-Region", max_length=16)]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    return cast(async_sessionmaker[AsyncSession], request.app.state.sessions)
+
+
+def _locks(request: Request) -> Locks:
+    return cast(Locks, request.app.state.locks)
+
+
+def _json(body: bytes, status: int = 200) -> Response:
+    return Response(body, status_code=status, media_type="application/json")
+
+
+@router.post("/v1/claims", status_code=201)
+async def submit_claim(
+    body: ClaimIn,
+    request: Request,
+    tenant_id: TenantId,
+    scope: Scope = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Response:
+    """Decide an event and grant what is due, once, whoever asks and however often."""
+    store = cast(SnapshotStore, request.app.state.snapshots)
+    status, payload = await service.submit(
+        _sessions(request),
+        _locks(request),
+        caller=service.Caller(tenant_id=tenant_id, scope=scope),
+        key=idempotency_key,
+        claim=body,
+        rules=store.rules,
+        today=_now().date(),
+        now=_now,
+        check_scope=check_scope,
+    )
+    return _json(payload, status)
+
+
+@router.get("/v1/claims/{claim_id}")
+async def read_claim(
+    claim_id: str, session: SessionDep, tenant_id: TenantId, visibility: Visibility = "own"
+) -> Response:
+    """One claim; another tenant's claim is 404 for an operator, exactly like a missing one."""
+    caller = service.Caller(tenant_id=tenant_id, visibility=visibility)
+    return _json(orjson.dumps(await service.read(session, claim_id, caller)))
+
+
+@router.get("/v1/claims")
+async def list_claims(
+    session: SessionDep,
+    tenant_id: TenantId,
+    visibility: Visibility = "own",
+    applicant_id: Annotated[str | None, Query(max_length=40)] = None,
+    matter: Annotated[str | None, Query(max_length=80)] = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=36)] = None,
+) -> Response:
+    """Claims the caller may see, filtered, a page at a time."""
+    rows = await repository.list_claims(
+        session,
+        tenant_id=None if visibility == "all" else tenant_id,
+        applicant_id=normalise(applicant_id) if applicant_id else None,
+        matter=matter,
+        status=status,
+        after=cursor,
+        limit=limit + 1,
+    )
+    items = [service.present(row._mapping) for row in rows[:limit]]
+    next_cursor = items[-1]["id"] if len(rows) > limit else None
+    return _json(orjson.dumps({"items": items, "next_cursor": next_cursor}))
+
+
+@router.post("/v1/claims/{claim_id}/revoke")
+async def revoke_claim(
+    claim_id: str,
+    body: RevokeIn,
+    request: Request,
+    tenant_id: TenantId,
+    actor: Annotated[str, Header(alias="X-Actor", min_length=1, max_length=120)],
+) -> Response:
+    """Take a grant back (追回); the claim keeps its history."""
+    caller = service.Caller(tenant_id=tenant_id, visibility="all", actor=actor)
+    payload = await service.revoke(
+        _sessions(request),
+        _locks(request),
+        claim_id=claim_id,
+        caller=caller,
+        reason=body.reason,
+        now=_now,
+    )
+    return _json(payload)

@@ -1,0 +1,62 @@
+"""Who may touch an applicant's ledger or an idempotency key at a time.
+
+On PostgreSQL, transaction-scoped advisory locks (held until commit or rollback, so a crash
+releases them); on SQLite, which one local process uses, asyncio locks in that process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+class Locks:
+    """Locks per applicant and per idempotency key."""
+
+    def __init__(self) -> None:
+        self._applicants: dict[str, asyncio.Lock] = {}
+        self._keys: set[tuple[str, str]] = set()
+
+    @staticmethod
+    def _postgres(session: AsyncSession) -> bool:
+        return session.get_bind().dialect.name == "postgresql"
+
+    @asynccontextmanager
+    async def key(self, session: AsyncSession, tenant_id: str, key: str) -> AsyncIterator[bool]:
+        """Try to own an idempotency key for this transaction; False when another request has it."""
+        if self._postgres(session):
+            acquired = await session.scalar(
+                text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"),
+                {"k": f"idem:{tenant_id}:{key}"},
+            )
+            yield bool(acquired)
+            return
+        token = (tenant_id, key)
+        if token in self._keys:
+            yield False
+            return
+        self._keys.add(token)
+        try:
+            yield True
+        finally:
+            self._keys.discard(token)
+
+    @asynccontextmanager
+    async def applicant(self, session: AsyncSession, applicant_id: str) -> AsyncIterator[None]:
+        """Hold an applicant's ledger, caps included, until the transaction ends."""
+        if self._postgres(session):
+            await session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+                {"k": f"applicant:{applicant_id}"},
+            )
+            yield
+            return
+        lock = self._applicants.setdefault(applicant_id, asyncio.Lock())
+        async with lock:
+            yield
+        if not lock.locked() and len(self._applicants) > 10_000:
+            self._applicants.pop(applicant_id, None)

@@ -1,0 +1,28 @@
+"""Company names compared the way a clerk would: suffixes, width and spacing ignored."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from rapidfuzz import fuzz
+
+_SUFFIXES = ("股份有限公司", "有限责任公司", "有限公司", "集团公司", "公司")
+_NOISE = re.compile(r"[\s·\.,，。（）()【】\[\]\-]+")
+SIMILAR = 90.0
+
+
+def name_key(name: str) -> str:
+    """A name reduced to what tells companies apart."""
+    text = _NOISE.sub("", unicodedata.normalize("NFKC", name)).upper()
+    for suffix in _SUFFIXES:
+        if text.endswith(suffix):
+            return text[: -len(suffix)]
+    return text
+
+
+def similar(a: str, b: str) -> bool:
+    """Whether two name keys are near enough to be the same company written two ways."""
+    if not a or not b:
+        return False
+    return a == b or fuzz.ratio(a, b) >= SIMILAR

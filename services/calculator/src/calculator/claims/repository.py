@@ -1,0 +1,253 @@
+"""Ledger queries and writes, in SQLAlchemy Core on the hot path."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from calculator.engine.model import Ledger
+from calculator.models import CapBalance, Claim, IdempotencyRecord, LedgerBalance
+
+balance = LedgerBalance.__table__  # type: ignore[attr-defined]
+cap = CapBalance.__table__  # type: ignore[attr-defined]
+claim = Claim.__table__  # type: ignore[attr-defined]
+idempotency = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+
+PAID = ("granted", "topped_up")
+
+
+class LedgerMoved(Exception):
+    """A balance changed between its read and its update: the transaction must start again."""
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+async def ledger_for(session: AsyncSession, applicant_id: str) -> Ledger:
+    """Everything granted to an applicant, by subject and by cap."""
+    subjects = await session.execute(
+        select(balance.c.matter, balance.c.subject, balance.c.granted).where(
+            balance.c.applicant_id == applicant_id
+        )
+    )
+    caps = await session.execute(
+        select(cap.c.cap_key, cap.c.year, cap.c.granted).where(cap.c.applicant_id == applicant_id)
+    )
+    by_cap: dict[str, Decimal] = {}
+    by_cap_year: dict[tuple[str, int], Decimal] = {}
+    for key, year, granted in caps:
+        if year == 0:
+            by_cap[key] = granted
+        else:
+            by_cap_year[(key, year)] = granted
+    return Ledger(
+        by_subject={(m, s): g for m, s, g in subjects}, by_cap=by_cap, by_cap_year=by_cap_year
+    )
+
+
+async def move_balance(
+    session: AsyncSession,
+    *,
+    applicant_id: str,
+    matter: str,
+    subject: str,
+    seen: Decimal,
+    delta: Decimal,
+) -> None:
+    """Add to a subject's balance if it still holds what was read (compare and set)."""
+    if delta < 0:  # taking back: the row exists, and an insert would trip the CHECK first
+        where = (balance.c.applicant_id == applicant_id) & (balance.c.matter == matter)
+        await _compare_and_set(
+            session,
+            balance,
+            where & (balance.c.subject == subject),
+            seen,
+            delta,
+            f"{matter} {subject}",
+        )
+        return
+    statement = _insert(session, balance).values(
+        applicant_id=applicant_id, matter=matter, subject=subject, granted=delta
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[balance.c.applicant_id, balance.c.matter, balance.c.subject],
+        set_={"granted": balance.c.granted + delta},
+        where=balance.c.granted == seen,
+    ).returning(balance.c.granted)
+    if (await session.execute(statement)).first() is None:
+        raise LedgerMoved(f"{applicant_id} {matter} {subject}")
+
+
+async def move_cap(
+    session: AsyncSession,
+    *,
+    applicant_id: str,
+    cap_key: str,
+    year: int,
+    seen: Decimal,
+    delta: Decimal,
+) -> None:
+    """Add to a cap's balance if it still holds what was read."""
+    if delta < 0:
+        where = (cap.c.applicant_id == applicant_id) & (cap.c.cap_key == cap_key)
+        await _compare_and_set(session, cap, where & (cap.c.year == year), seen, delta, cap_key)
+        return
+    statement = _insert(session, cap).values(
+        applicant_id=applicant_id, cap_key=cap_key, year=year, granted=delta
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[cap.c.applicant_id, cap.c.cap_key, cap.c.year],
+        set_={"granted": cap.c.granted + delta},
+        where=cap.c.granted == seen,
+    ).returning(cap.c.granted)
+    if (await session.execute(statement)).first() is None:
+        raise LedgerMoved(f"{applicant_id} {cap_key} {year}")
+
+
+async def _compare_and_set(
+    session: AsyncSession, table: Any, where: Any, seen: Decimal, delta: Decimal, what: str
+) -> None:
+    statement = (
+        update(table)
+        .where(where, table.c.granted == seen)
+        .values(granted=table.c.granted + delta)
+        .returning(table.c.granted)
+    )
+    if (await session.execute(statement)).first() is None:
+        raise LedgerMoved(what)
+
+
+async def paid_claims(
+    session: AsyncSession, applicant_id: str, matter: str, subject: str
+) -> list[str]:
+    """The ids of the claims that paid something for this (applicant, matter, subject)."""
+    rows = await session.execute(
+        select(claim.c.id)
+        .where(
+            claim.c.applicant_id == applicant_id,
+            claim.c.matter == matter,
+            claim.c.subject == subject,
+            claim.c.status.in_(PAID),
+        )
+        .order_by(claim.c.created_at)
+    )
+    return [row.id for row in rows]
+
+
+async def others_paid_for(
+    session: AsyncSession, applicant_id: str, matter: str, subject: str
+) -> Sequence[Any]:
+    """Paid claims for the same matter and subject under other applicant identifiers."""
+    rows = await session.execute(
+        select(
+            claim.c.id,
+            claim.c.applicant_id,
+            claim.c.applicant_kind,
+            claim.c.applicant_name,
+            claim.c.name_key,
+        ).where(
+            claim.c.matter == matter,
+            claim.c.subject == subject,
+            claim.c.applicant_id != applicant_id,
+            claim.c.status.in_(PAID),
+        )
+    )
+    return rows.all()
+
+
+async def insert_claim(session: AsyncSession, values: dict[str, Any]) -> None:
+    """Record a claim."""
+    await session.execute(claim.insert().values(**values))
+
+
+async def idempotent_response(
+    session: AsyncSession, tenant_id: str, key: str
+) -> IdempotencyRecord | None:
+    """The stored first response to a key."""
+    row = (
+        await session.execute(
+            select(idempotency).where(
+                idempotency.c.tenant_id == tenant_id, idempotency.c.key == key
+            )
+        )
+    ).first()
+    return IdempotencyRecord(**row._mapping) if row is not None else None
+
+
+async def store_response(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    key: str,
+    request_hash: str,
+    status_code: int,
+    body: bytes,
+    claim_id: str,
+    now: dt.datetime,
+) -> None:
+    """Keep the response to replay it, in the same transaction as the grant."""
+    await session.execute(
+        idempotency.insert().values(
+            tenant_id=tenant_id,
+            key=key,
+            request_hash=request_hash,
+            status_code=status_code,
+            body=body,
+            claim_id=claim_id,
+            created_at=now,
+        )
+    )
+
+
+async def get_claim(session: AsyncSession, claim_id: str, *, lock: bool = False) -> Any:
+    """One claim row, or None."""
+    statement = select(claim).where(claim.c.id == claim_id)
+    if lock:
+        statement = statement.with_for_update()
+    return (await session.execute(statement)).first()
+
+
+async def list_claims(
+    session: AsyncSession,
+    *,
+    tenant_id: str | None,
+    applicant_id: str | None,
+    matter: str | None,
+    status: str | None,
+    after: str | None,
+    limit: int,
+) -> Sequence[Any]:
+    """Claims newest first (by id order within a cursor), filtered."""
+    conditions = []
+    if tenant_id is not None:
+        conditions.append(claim.c.tenant_id == tenant_id)
+    if applicant_id is not None:
+        conditions.append(claim.c.applicant_id == applicant_id)
+    if matter is not None:
+        conditions.append(claim.c.matter == matter)
+    if status is not None:
+        conditions.append(claim.c.status == status)
+    if after is not None:
+        conditions.append(claim.c.id > after)
+    statement = select(claim).where(and_(true(), *conditions)).order_by(claim.c.id).limit(limit)
+    return (await session.execute(statement)).all()
+
+
+async def mark_revoked(
+    session: AsyncSession, claim_id: str, *, at: dt.datetime, by: str, reason: str
+) -> bool:
+    """Mark a paid claim revoked, once; False when it was not in a paid state."""
+    result = await session.execute(
+        update(claim)
+        .where(claim.c.id == claim_id, claim.c.status.in_(PAID))
+        .values(status="revoked", revoked_at=at, revoked_by=by, revoke_reason=reason)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

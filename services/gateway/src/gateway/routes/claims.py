@@ -1,0 +1,101 @@
+"""Claims: submitted by operators and the admin, read within scope, revoked by the admin."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from starlette.responses import Response
+from subsidy_common.problems import Forbidden
+
+from gateway.auth.principal import AdminDep, Principal, PrincipalDep
+from gateway.clients.dependencies import CalculatorDep
+from gateway.contract.claims import Claim, ClaimList, ClaimRequest, ClaimStatus, RevokeRequest
+from gateway.openapi import PROBLEM_RESPONSES
+from gateway.routes.calculations import scope_headers
+
+router = APIRouter(tags=["claims"], responses=PROBLEM_RESPONSES)
+
+
+def tenant_headers(principal: Principal) -> dict[str, str]:
+    """Who asks, and what it may see: an operator only its own claims."""
+    return {
+        "X-Tenant-ID": principal.tenant_id,
+        "X-Visibility": "own" if principal.role == "operator" else "all",
+        "X-Actor": f"{principal.name} [{principal.tenant_id}]",
+    }
+
+
+@router.post("/v1/claims", status_code=201, response_model=Claim, summary="提交申报")
+async def submit_claim(
+    body: ClaimRequest,
+    request: Request,
+    calculator: CalculatorDep,
+    principal: PrincipalDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", max_length=255, description="客户端选定的幂等键（必填）"),
+    ] = None,
+) -> Response:
+    """Decide one event and grant what is due: the best entitlement minus what the ledger
+    already granted for the same (applicant, matter, subject), never below zero. Retrying with
+    the same Idempotency-Key returns the first response again and grants nothing more."""
+    if principal.role == "auditor":
+        raise Forbidden("Auditors read claims; they do not submit them.")
+    headers = {
+        "Content-Type": "application/json",
+        **tenant_headers(principal),
+        **scope_headers(principal),
+    }
+    if idempotency_key is not None:
+        headers["Idempotency-Key"] = idempotency_key
+    return await calculator.forward(
+        "POST", "/v1/claims", content=await request.body(), headers=headers
+    )
+
+
+@router.get("/v1/claims/{claim_id}", response_model=Claim, summary="申报详情")
+async def read_claim(claim_id: str, calculator: CalculatorDep, principal: PrincipalDep) -> Response:
+    """One claim; an operator sees only the claims it submitted."""
+    return await calculator.forward(
+        "GET", f"/v1/claims/{claim_id}", headers=tenant_headers(principal)
+    )
+
+
+@router.get("/v1/claims", response_model=ClaimList, summary="申报列表")
+async def list_claims(
+    calculator: CalculatorDep,
+    principal: PrincipalDep,
+    applicant_id: Annotated[str | None, Query(max_length=40, description="申报主体代码")] = None,
+    matter: Annotated[str | None, Query(max_length=80, description="事项键")] = None,
+    status: Annotated[ClaimStatus | None, Query(description="状态")] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="每页条数")] = 50,
+    cursor: Annotated[str | None, Query(max_length=36, description="上一页返回的游标")] = None,
+) -> Response:
+    """Claims the caller may see, filtered by applicant, matter and status."""
+    params = {
+        k: str(v)
+        for k, v in {
+            "applicant_id": applicant_id, "matter": matter, "status": status, "limit": limit,
+            "cursor": cursor,
+        }.items()
+        if v is not None
+    }  # fmt: skip
+    return await calculator.forward(
+        "GET", "/v1/claims", params=params, headers=tenant_headers(principal)
+    )
+
+
+@router.post("/v1/claims/{claim_id}/revoke", response_model=Claim, summary="追回申报")
+async def revoke_claim(
+    claim_id: str,
+    body: RevokeRequest,
+    request: Request,
+    calculator: CalculatorDep,
+    principal: AdminDep,
+) -> Response:
+    """Take a grant back: the claim keeps its history and stops counting in the ledger."""
+    headers = {"Content-Type": "application/json", **tenant_headers(principal)}
+    return await calculator.forward(
+        "POST", f"/v1/claims/{claim_id}/revoke", content=await request.body(), headers=headers
+    )

@@ -1,0 +1,200 @@
+"""Claims through the gateway: granted once, topped up, replayed, scoped, revoked."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+Case = Callable[..., dict[str, Any]]
+
+
+def claim_body(case: Case, subject: str | None = None, **applicant: Any) -> dict[str, Any]:
+    calculation = case()
+    event = calculation["events"][0]
+    if subject is not None:
+        event["subject"] = subject
+    return {"applicant": {**calculation["applicant"], **applicant}, "event": event}
+
+
+def key() -> dict[str, str]:
+    return {"Idempotency-Key": uuid.uuid4().hex}
+
+
+async def operator(admin: httpx.AsyncClient, region: str = "510500-CJ") -> str:
+    response = await admin.post(
+        "/v1/admin/tenants",
+        json={"name": f"c-{uuid.uuid4().hex[:8]}", "role": "operator", "region": region},
+    )
+    api_key: str = response.json()["api_key"]
+    return api_key
+
+
+class TestSubmit:
+    async def test_first_claim_is_granted_then_duplicate(
+        self, admin: httpx.AsyncClient, case: Case, film: Any
+    ) -> None:
+        body = claim_body(case)
+        first = await admin.post("/v1/claims", json=body, headers=key())
+        assert first.status_code == 201, first.text
+        assert (first.json()["status"], first.json()["amount"]) == ("granted", "123456.00")
+        second = await admin.post("/v1/claims", json=body, headers=key())
+        assert second.status_code == 201
+        assert (second.json()["status"], second.json()["amount"]) == ("duplicate", "0.00")
+        assert second.json()["duplicate_of"] == [first.json()["id"]]
+
+    async def test_same_key_replays_byte_for_byte(
+        self, admin: httpx.AsyncClient, case: Case, film: Any
+    ) -> None:
+        body, headers = claim_body(case), key()
+        first = await admin.post("/v1/claims", json=body, headers=headers)
+        again = await admin.post("/v1/claims", json=body, headers=headers)
+        assert again.status_code == first.status_code == 201
+        assert again.content == first.content
+
+    async def test_same_key_other_body_is_422(
+        self, admin: httpx.AsyncClient, case: Case, film: Any
+    ) -> None:
+        headers = key()
+        await admin.post("/v1/claims", json=claim_body(case), headers=headers)
+        response = await admin.post("/v1/claims", json=claim_body(case), headers=headers)
+        assert response.status_code == 422
+        assert response.json()["type"].endswith("idempotency-key-reused")
+
+    async def test_missing_key_is_400(self, admin: httpx.AsyncClient, case: Case) -> None:
+        response = await admin.post("/v1/claims", json=claim_body(case))
+        assert response.status_code == 400
+        assert response.headers["content-type"] == "application/problem+json"
+
+    async def test_concurrent_submissions_grant_once(
+        self,
+        admin: httpx.AsyncClient,
+        as_key: Callable[[str], httpx.AsyncClient],
+        case: Case,
+        film: Any,
+    ) -> None:
+        body = claim_body(case)
+        tenants = [as_key(await operator(admin)) for _ in range(3)] + [admin]
+        responses = await asyncio.gather(
+            *[tenants[i % 4].post("/v1/claims", json=body, headers=key()) for i in range(40)]
+        )
+        for client in tenants[:3]:
+            await client.aclose()
+        assert all(r.status_code == 201 for r in responses), [
+            r.text for r in responses if r.status_code != 201
+        ]
+        granted = [r.json() for r in responses if r.json()["status"] == "granted"]
+        assert len(granted) == 1
+        assert sum(float(r.json()["amount"]) for r in responses) == 123456.0
+
+    async def test_same_company_written_two_ways_is_one_applicant(
+        self, admin: httpx.AsyncClient, case: Case, film: Any
+    ) -> None:
+        subject = f"FILM-{uuid.uuid4().hex[:6]}"
+        first = await admin.post("/v1/claims", json=claim_body(case, subject), headers=key())
+        spaced = claim_body(case, subject, id="９１５１０５００-ma62b8xy4f")
+        second = await admin.post("/v1/claims", json=spaced, headers=key())
+        assert first.json()["status"] == "granted"
+        assert second.json()["status"] == "duplicate"
+
+    async def test_look_alike_name_under_another_code_is_held_for_review(
+        self, admin: httpx.AsyncClient, case: Case, film: Any
+    ) -> None:
+        subject = f"FILM-{uuid.uuid4().hex[:6]}"
+        await admin.post(
+            "/v1/claims", json=claim_body(case, subject, name="泸州示例科技有限公司"), headers=key()
+        )
+        other = claim_body(case, subject, id="91510500MA62B8XY5J", name="泸州示例科技有限责任公司")
+        response = await admin.post("/v1/claims", json=other, headers=key())
+        body = response.json()
+        assert response.status_code == 201, response.text
+        assert (body["status"], body["amount"]) == ("needs_review", "0.00")
+        assert body["review"]["similar_to"][0]["name"] == "泸州示例科技有限公司"
+
+
+class TestVisibility:
+    async def test_other_tenants_claim_is_404_like_a_missing_one(
+        self,
+        admin: httpx.AsyncClient,
+        as_key: Callable[[str], httpx.AsyncClient],
+        case: Case,
+        film: Any,
+    ) -> None:
+        async with as_key(await operator(admin)) as one, as_key(await operator(admin)) as other:
+            mine = (await one.post("/v1/claims", json=claim_body(case), headers=key())).json()
+            theirs = await other.get(f"/v1/claims/{mine['id']}")
+            missing = await other.get(f"/v1/claims/{uuid.uuid4()}")
+            assert (await one.get(f"/v1/claims/{mine['id']}")).status_code == 200
+            listed = (await other.get("/v1/claims")).json()["items"]
+        assert theirs.status_code == missing.status_code == 404
+        assert (
+            theirs.json()["detail"].replace(mine["id"], "X")
+            == missing.json()["detail"].split("'")[0] + "'X'."
+        )
+        assert all(c["id"] != mine["id"] for c in listed)
+        assert (await admin.get(f"/v1/claims/{mine['id']}")).status_code == 200
+
+    async def test_operator_outside_its_region_is_403(
+        self, admin: httpx.AsyncClient, as_key: Callable[[str], httpx.AsyncClient], case: Case
+    ) -> None:
+        async with as_key(await operator(admin, "510502")) as county:
+            response = await county.post("/v1/claims", json=claim_body(case), headers=key())
+        assert response.status_code == 403
+
+    async def test_auditor_reads_but_cannot_submit(
+        self, admin: httpx.AsyncClient, as_key: Callable[[str], httpx.AsyncClient], case: Case
+    ) -> None:
+        auditor_key = (
+            await admin.post(
+                "/v1/admin/tenants",
+                json={"name": f"a-{uuid.uuid4().hex[:8]}", "role": "auditor", "region": "510500"},
+            )
+        ).json()["api_key"]
+        async with as_key(auditor_key) as auditor:
+            assert (
+                await auditor.post("/v1/claims", json=claim_body(case), headers=key())
+            ).status_code == 403
+            assert (await auditor.get("/v1/claims")).status_code == 200
+
+
+class TestRevoke:
+    async def test_revoked_grant_stops_counting_and_keeps_history(
+        self, admin: httpx.AsyncClient, case: Case, film: Any
+    ) -> None:
+        body = claim_body(case)
+        first = (await admin.post("/v1/claims", json=body, headers=key())).json()
+        revoked = await admin.post(f"/v1/claims/{first['id']}/revoke", json={"reason": "重复申报"})
+        assert revoked.status_code == 200, revoked.text
+        assert revoked.json()["status"] == "revoked"
+        assert [h["status"] for h in revoked.json()["history"]] == ["granted", "revoked"]
+        again = (await admin.post("/v1/claims", json=body, headers=key())).json()
+        assert (again["status"], again["amount"]) == ("granted", "123456.00")
+        twice = await admin.post(f"/v1/claims/{first['id']}/revoke", json={"reason": "再次"})
+        assert twice.status_code == 409
+
+    async def test_operators_cannot_revoke(
+        self, admin: httpx.AsyncClient, as_key: Callable[[str], httpx.AsyncClient]
+    ) -> None:
+        async with as_key(await operator(admin)) as county:
+            response = await county.post(
+                f"/v1/claims/{uuid.uuid4()}/revoke", json={"reason": "越权"}
+            )
+        assert response.status_code == 403
+
+
+class TestMasking:
+    async def test_personal_id_is_masked(
+        self, admin: httpx.AsyncClient, case: Case, film: Any
+    ) -> None:
+        from stdnum.cn import ric
+
+        number = "51050219900101123"
+        number += ric.calc_check_digit(number + "0")
+        body = claim_body(case, kind="individual", id=number, name="张三")
+        response = await admin.post("/v1/claims", json=body, headers=key())
+        assert response.status_code == 201, response.text
+        assert number not in response.text
+        assert response.json()["applicant"]["id"] == "510502********" + number[-4:]
