@@ -1,0 +1,257 @@
+"""Never pay twice, under load and under faults, on a real PostgreSQL that commits.
+
+Each test runs three times: one green run proves nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+from calculator.calculations.endpoints import check_scope
+from calculator.claims import repository, service
+from calculator.claims.locks import Locks
+from calculator.claims.schemas import ClaimIn
+from calculator.config import Settings
+from calculator.engine.decide import decide
+from calculator.engine.rules import RuleSet, compile_snapshot
+from calculator.main import SERVICE
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from subsidy_common.database import create_engine, migrate
+
+RUNS = [pytest.param(i, id=f"run{i}") for i in range(3)]
+REGIONS = [
+    {"code": "510000", "name": "四川省", "parent": None, "level": "province"},
+    {"code": "510500", "name": "泸州市", "parent": "510000", "level": "city"},
+    {"code": "510502", "name": "江阳区", "parent": "510500", "level": "county"},
+]
+AMOUNT = Decimal("3000.00")
+CAP = Decimal("30000.00")
+
+
+def rules() -> RuleSet:
+    clause = {
+        "ref": "（二十）", "beneficiaries": ["enterprise"], "quote": "q",
+    }  # fmt: skip
+    return compile_snapshot(
+        {
+            "version": "guarantees",
+            "regions": REGIONS,
+            "matters": [
+                {"key": key, "name": key, "beneficiaries": ["enterprise"], "attributes": {}}
+                for key in ("patent.invention.granted", "startup.project_incubated")
+            ],
+            "documents": [
+                {
+                    "id": "doc", "doc_no": "测试", "jurisdiction": ["510500"],
+                    "effective_from": "2015-01-01", "effective_to": None, "repealed_date": None,
+                    "clauses": [
+                        {**clause, "id": "invention", "matter": "patent.invention.granted",
+                         "amount": {"kind": "fixed", "value": str(AMOUNT)}},
+                        {**clause, "id": "project", "matter": "startup.project_incubated",
+                         "amount": {"kind": "fixed", "value": "100"},
+                         "caps": {"cumulative": str(CAP), "cumulative_key": "lead"}},
+                    ],
+                }
+            ],
+        }
+    )  # fmt: skip
+
+
+RULES = rules()
+
+
+def claim(subject: str = "ZL1", matter: str = "patent.invention.granted") -> ClaimIn:
+    return ClaimIn.model_validate(
+        {
+            "applicant": {
+                "id": "91510500MA62B8XY4F",
+                "kind": "enterprise",
+                "name": "甲公司",
+                "region": "510502",
+            },
+            "event": {"matter": matter, "date": "2020-01-01", "subject": subject},
+        }
+    )
+
+
+@pytest.fixture
+async def ledger(database_factory: Callable[[str], Awaitable[str]]) -> AsyncIterator[AsyncEngine]:
+    url = await database_factory("ledger")
+    await migrate(Settings().migrations_dir(SERVICE), url)
+    engine = create_engine(url, pool_size=40)
+    yield engine
+    await engine.dispose()
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def submit(
+    sessions: async_sessionmaker[AsyncSession], locks: Locks, tenant: str, key: str, body: ClaimIn
+) -> tuple[int, bytes]:
+    return await service.submit(
+        sessions, locks, caller=service.Caller(tenant_id=tenant), key=key, claim=body,
+        rules=RULES, today=dt.date(2026, 1, 1), now=now, check_scope=check_scope,
+    )  # fmt: skip
+
+
+async def granted_total(engine: AsyncEngine) -> Decimal:
+    async with engine.connect() as connection:
+        value = await connection.scalar(
+            text(
+                "SELECT coalesce(sum(amount), 0) FROM claim WHERE status IN ('granted', 'topped_up')"
+            )
+        )
+    return Decimal(value)
+
+
+async def submit_all(
+    calls: list[Awaitable[tuple[int, bytes]]],
+) -> list[tuple[int, bytes] | BaseException]:
+    return await asyncio.gather(*calls, return_exceptions=True)
+
+
+@pytest.mark.parametrize("run", RUNS)
+async def test_one_event_one_key_a_thousand_times(ledger: AsyncEngine, run: int) -> None:
+    sessions, locks = async_sessionmaker(ledger, expire_on_commit=False), Locks()
+    body = claim()
+    outcomes = await submit_all(
+        [submit(sessions, locks, "t1", "same-key", body) for _ in range(1000)]
+    )
+    answered = [o for o in outcomes if isinstance(o, tuple)]
+    in_flight = [o for o in outcomes if isinstance(o, service.IdempotencyKeyInFlight)]
+    assert len(answered) + len(in_flight) == 1000, [
+        o for o in outcomes if not isinstance(o, tuple | service.IdempotencyKeyInFlight)
+    ][:3]
+    assert len({payload for _, payload in answered}) == 1, "every answer is the first response"
+    assert await granted_total(ledger) == AMOUNT
+    # after the storm, the key replays the same bytes
+    replay = await submit(sessions, locks, "t1", "same-key", body)
+    assert replay == answered[0]
+
+
+@pytest.mark.parametrize("run", RUNS)
+async def test_one_event_a_thousand_keys_from_several_tenants(
+    ledger: AsyncEngine, run: int
+) -> None:
+    sessions, locks = async_sessionmaker(ledger, expire_on_commit=False), Locks()
+    body = claim()
+    outcomes = await submit_all(
+        [submit(sessions, locks, f"tenant-{i % 5}", uuid.uuid4().hex, body) for i in range(1000)]
+    )
+    assert all(isinstance(o, tuple) and o[0] == 201 for o in outcomes), [
+        o for o in outcomes if not isinstance(o, tuple)
+    ][:3]
+    statuses = [orjson.loads(o[1])["status"] for o in outcomes if isinstance(o, tuple)]
+    assert statuses.count("granted") == 1
+    assert statuses.count("duplicate") == 999
+    assert await granted_total(ledger) == AMOUNT
+
+
+@pytest.mark.parametrize("run", RUNS)
+async def test_a_thousand_claims_against_one_cumulative_cap(ledger: AsyncEngine, run: int) -> None:
+    sessions, locks = async_sessionmaker(ledger, expire_on_commit=False), Locks()
+    outcomes = await submit_all(
+        [
+            submit(
+                sessions, locks, "t1", uuid.uuid4().hex, claim(f"P{i}", "startup.project_incubated")
+            )
+            for i in range(1000)
+        ]
+    )
+    assert all(isinstance(o, tuple) for o in outcomes)
+    assert await granted_total(ledger) == CAP
+
+
+@pytest.mark.parametrize("step", ["after_lock", "after_insert", "before_response"])
+@pytest.mark.parametrize("run", RUNS)
+async def test_a_crash_at_each_step_then_a_retry_grants_once(
+    ledger: AsyncEngine, run: int, step: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sessions, locks = async_sessionmaker(ledger, expire_on_commit=False), Locks()
+
+    class Crash(Exception):
+        pass
+
+    def crash(*_: Any, **__: Any) -> Any:
+        raise Crash(step)
+
+    targets = {
+        "after_lock": (repository, "ledger_for"),
+        "after_insert": (repository, "store_response"),
+        "before_response": (service, "_retrying"),
+    }
+    module, name = targets[step]
+    original = getattr(module, name)
+    if step == "before_response":
+
+        async def commit_then_crash(factory: Any, work: Any) -> Any:
+            await original(factory, work)
+            raise Crash(step)
+
+        monkeypatch.setattr(module, name, commit_then_crash)
+    else:
+        monkeypatch.setattr(module, name, crash)
+    with pytest.raises(Crash):
+        await submit(sessions, locks, "t1", "k", claim())
+    monkeypatch.setattr(module, name, original)
+    status, payload = await submit(sessions, locks, "t1", "k", claim())
+    again = await submit(sessions, locks, "t1", "k", claim())
+    assert status == 201
+    assert again == (status, payload)
+    assert await granted_total(ledger) == AMOUNT
+
+
+async def naive_submit(sessions: async_sessionmaker[AsyncSession], body: ClaimIn) -> None:
+    """Check, then insert: read the ledger, decide, write, with no lock and no compare-and-set."""
+    async with sessions() as session:
+        ledger = await repository.ledger_for(session, "91510500MA62B8XY4F")
+        applicant, events = service.calculations.validate(
+            service.CalculationIn(applicant=body.applicant, events=[body.event]),
+            RULES,
+            dt.date(2026, 1, 1),
+        )
+        result = decide(applicant, events, RULES, ledger).results[0]
+        await asyncio.sleep(0.001)  # the time a real request spends between its read and its write
+        if result.amount > 0:
+            await session.execute(
+                text(
+                    "INSERT INTO ledger_balance VALUES ('91510500MA62B8XY4F', :m, :s, :a) "
+                    "ON CONFLICT (applicant_id, matter, subject) DO UPDATE SET granted = excluded.granted"
+                ),
+                {"m": body.event.matter, "s": body.event.subject, "a": result.amount},
+            )
+            await session.execute(
+                text(
+                    "INSERT INTO claim (id, tenant_id, applicant_id, applicant_kind, applicant_name, name_key, "
+                    "region, matter, subject, event_date, status, initial_status, amount, entitlement, "
+                    "previously_granted, duplicate_of, decision, registry_version, created_at) VALUES "
+                    "(:id, 't', '91510500MA62B8XY4F', 'enterprise', '', '', '510502', :m, :s, '2020-01-01', "
+                    "'granted', 'granted', :a, :a, 0, '[]', '{}', 'v', now())"
+                ),
+                {
+                    "id": str(uuid.uuid4()),
+                    "m": body.event.matter,
+                    "s": body.event.subject,
+                    "a": result.amount,
+                },
+            )
+        await session.commit()
+
+
+@pytest.mark.parametrize("run", RUNS)
+async def test_negative_control_the_harness_catches_a_naive_ledger(
+    ledger: AsyncEngine, run: int
+) -> None:
+    sessions = async_sessionmaker(ledger, expire_on_commit=False)
+    await asyncio.gather(*[naive_submit(sessions, claim()) for _ in range(200)])
+    assert await granted_total(ledger) > AMOUNT, "the harness must see the double payment"
