@@ -86,7 +86,7 @@ def claim(subject: str = "ZL1", matter: str = "patent.invention.granted") -> Cla
 async def ledger(database_factory: Callable[[str], Awaitable[str]]) -> AsyncIterator[AsyncEngine]:
     url = await database_factory("ledger")
     await migrate(Settings().migrations_dir(SERVICE), url)
-    engine = create_engine(url, pool_size=40)
+    engine = create_engine(url, pool_size=15)
     yield engine
     await engine.dispose()
 

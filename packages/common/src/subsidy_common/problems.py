@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -205,8 +206,39 @@ async def _http_error(_: Request, exc: Exception) -> Response:
     return problem_response(problem_body(exc.status_code, detail), dict(exc.headers or {}))
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether an error means the database cannot be reached or is full, not a bug."""
+    if isinstance(exc, sa_exc.TimeoutError | ConnectionError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated or isinstance(
+            exc, sa_exc.OperationalError | sa_exc.InterfaceError
+        ):
+            return True
+        text = str(exc.orig).lower()
+        return any(
+            s in text
+            for s in ("too many clients", "connection refused", "cannot connect", "shutting down")
+        )
+    return False
+
+
+async def _database_error(_: Request, exc: Exception) -> Response:
+    if not database_unavailable(exc):
+        raise exc
+    body = problem_body(
+        503,
+        "The database is unavailable; retry shortly.",
+        type_=problem_type("database-unavailable"),
+    )
+    return problem_response(body, {"Retry-After": "1"})
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Render every error the app can raise as application/problem+json."""
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(sa_exc.DBAPIError, _database_error)
+    app.add_exception_handler(sa_exc.TimeoutError, _database_error)
+    app.add_exception_handler(ConnectionError, _database_error)

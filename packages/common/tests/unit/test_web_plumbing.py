@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import exc as sa_exc
 from subsidy_common.app import service_app
 from subsidy_common.health import Check
 from subsidy_common.problems import NotFound
@@ -51,6 +52,10 @@ def make_app(ready: bool = True) -> FastAPI:
     async def read(thing_id: int) -> dict[str, int]:
         raise NotFound(f"No thing {thing_id}.")
 
+    @app.get("/db-down")
+    async def db_down() -> None:
+        raise sa_exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("refused"))
+
     @app.get("/boom")
     async def boom() -> None:
         raise RuntimeError("secret internals")
@@ -91,6 +96,12 @@ class TestProblems:
     async def test_unknown_route_is_a_problem(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/nowhere")
         assert response.status_code == 404
+        assert response.headers["content-type"] == "application/problem+json"
+
+    async def test_database_down_is_503_with_retry_after(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/db-down")
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
         assert response.headers["content-type"] == "application/problem+json"
 
     async def test_unexpected_error_hides_internals(self, client: httpx.AsyncClient) -> None:

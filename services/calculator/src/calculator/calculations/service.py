@@ -49,6 +49,11 @@ def _type_error(spec: Mapping[str, Any], value: Any) -> str | None:
         if not number.is_finite() or abs(number) >= Decimal(10) ** 15:
             return "must be a finite number below 10^15"
         return "must not be negative" if kind == "money" and number < 0 else None
+    if kind == "integer_list":
+        ok = isinstance(value, list) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        )
+        return None if ok else "must be a list of integers"
     if kind == "date":
         try:
             dt.date.fromisoformat(str(value))

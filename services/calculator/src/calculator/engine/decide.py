@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -23,18 +22,16 @@ from calculator.engine.model import (
 )
 from calculator.engine.rules import RuleSet
 
-_KIND_NAMES = {"enterprise": "企业", "individual": "个人", "institution": "机构"}
 
-
-@dataclass(slots=True)
 class _Running:
     """What earlier events of the same request already took, so one request never pays twice."""
 
-    by_subject: dict[tuple[str, str], Decimal] = field(default_factory=lambda: defaultdict(Decimal))
-    by_cap: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
-    by_cap_year: dict[tuple[str, int], Decimal] = field(
-        default_factory=lambda: defaultdict(Decimal)
-    )
+    __slots__ = ("by_cap", "by_cap_year", "by_subject")
+
+    def __init__(self) -> None:
+        self.by_subject: dict[tuple[str, str], Decimal] = {}
+        self.by_cap: dict[str, Decimal] = {}
+        self.by_cap_year: dict[tuple[str, int], Decimal] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,17 +48,39 @@ def decide(
     ledger: Ledger = EMPTY_LEDGER,
 ) -> Decision:
     """Decide every event of one applicant under one rule set and what the ledger granted."""
-    applicant_view = {k: cel_value(v) for k, v in applicant.attributes.items()}
-    applicant_view.update(
-        kind=applicant.kind, region=applicant.region, id=applicant.id, name=applicant.name
-    )
     running = _Running()
+    views = _Views(applicant)
     results = tuple(
-        _decide_event(index, applicant, applicant_view, event, rules, ledger, running)
+        _decide_event(index, applicant, views, event, rules, ledger, running)
         for index, event in enumerate(events)
     )
     total = sum((r.amount for r in results), ZERO)
     return Decision(registry_version=rules.version, total=to_fen(total), results=results)
+
+
+class _Views:
+    """What conditions see, built only when a clause has a condition or an exclusion."""
+
+    __slots__ = ("_applicant", "_applicant_view", "_event", "_event_view")
+
+    def __init__(self, applicant: Applicant) -> None:
+        self._applicant = applicant
+        self._applicant_view: dict[str, Any] | None = None
+        self._event: Event | None = None
+        self._event_view: dict[str, Any] | None = None
+
+    def applicant(self) -> dict[str, Any]:
+        if self._applicant_view is None:
+            a = self._applicant
+            view = {k: cel_value(v) for k, v in a.attributes.items()}
+            view.update(kind=a.kind, region=a.region, id=a.id, name=a.name)
+            self._applicant_view = view
+        return self._applicant_view
+
+    def event(self, event: Event) -> dict[str, Any]:
+        if self._event is not event or self._event_view is None:
+            self._event, self._event_view = event, _event_view(event)
+        return self._event_view
 
 
 def _event_view(event: Event) -> dict[str, Any]:
@@ -79,36 +98,33 @@ def _event_view(event: Event) -> dict[str, Any]:
 def _screen(
     clause: Clause,
     applicant: Applicant,
-    applicant_view: Mapping[str, Any],
+    views: _Views,
     event: Event,
-    event_view: Mapping[str, Any],
     rules: RuleSet,
 ) -> Considered | list[str] | None:
     """The first reason a clause is not a candidate, its missing attributes, or None."""
     document = clause.document
-    if not rules.within(applicant.region, document.jurisdiction):
-        where = "、".join(document.jurisdiction)
-        return Considered(clause, "out_of_jurisdiction", f"申请主体所在地不在适用范围（{where}）内")
+    if applicant.region not in document.covered:
+        return clause.verdict("out_of_jurisdiction")
     if not document.in_force_on(event.date):
-        return Considered(clause, "not_in_force", f"事件日期 {event.date} 不在文件有效期内")
+        return clause.verdict("not_in_force")
     if (clause.effective_from and event.date < clause.effective_from) or (
         clause.effective_to and event.date > clause.effective_to
     ):
-        return Considered(clause, "not_in_force", f"事件日期 {event.date} 不在条款适用期内")
+        return clause.verdict("clause_not_in_force")
     if applicant.kind not in clause.beneficiaries:
-        kind = _KIND_NAMES.get(applicant.kind, applicant.kind)
-        return Considered(clause, "beneficiary_mismatch", f"本条款不适用于{kind}")
+        return clause.verdict(f"beneficiary_mismatch:{applicant.kind}")
     if clause.condition is not None:
-        verdict = clause.condition.evaluate(event_view, applicant_view)
+        verdict = clause.condition.evaluate(views.event(event), views.applicant())
         if verdict.value is None:
             return list(verdict.missing)
         if not verdict.value:
-            return Considered(clause, "condition_not_met", f"不满足条件：{clause.condition.source}")
+            return clause.verdict("condition_not_met")
     for rule in rules.exclusions.get(document.id, ()):
         if rule.matters is not None and clause.matter not in rule.matters:
             continue
         # An exclusion whose facts were not declared does not apply: the applicant declares them.
-        if rule.when.evaluate(event_view, applicant_view).value:
+        if rule.when.evaluate(views.event(event), views.applicant()).value:
             return Considered(clause, "excluded", f"适用排除规则 {rule.ref}：{rule.quote}")
     return None
 
@@ -136,19 +152,18 @@ def _supersedes(
 def _decide_event(
     index: int,
     applicant: Applicant,
-    applicant_view: Mapping[str, Any],
+    views: _Views,
     event: Event,
     rules: RuleSet,
     ledger: Ledger,
     running: _Running,
 ) -> Result:
-    event_view = _event_view(event)
     considered: list[Considered] = []
     candidates: list[_Candidate] = []
     ranges: list[_Candidate] = []
     missing: list[str] = []
     for clause in rules.candidates_for(event.matter):
-        screened = _screen(clause, applicant, applicant_view, event, event_view, rules)
+        screened = _screen(clause, applicant, views, event, rules)
         if isinstance(screened, Considered):
             considered.append(screened)
             continue
@@ -166,9 +181,9 @@ def _decide_event(
                 Considered(clause, "condition_not_met", f"未达到最低档：{value.basis}")
             )
         elif value.kind == "unspecified":
-            considered.append(Considered(clause, "unspecified", "原文未载明金额，不计算"))
+            considered.append(clause.verdict("unspecified"))
         elif value.kind == "non_cash":
-            considered.append(Considered(clause, "non_cash", f"非现金优惠：{value.basis}"))
+            considered.append(clause.verdict("non_cash"))
         elif value.kind == "range":
             ranges.append(_Candidate(clause, value, ZERO))
         else:
@@ -210,10 +225,31 @@ def _settle(
     considered: list[Considered],
     missing: tuple[str, ...],
 ) -> Result:
-    documents = {c.clause.document.id: c.clause.document for c in [*candidates, *ranges]}
+    if not candidates and not ranges:  # most events: nothing applies
+        previously = ledger.granted(event.matter, event.subject) + running.by_subject.get(
+            (event.matter, event.subject), ZERO
+        )
+        return Result(
+            event_index=index,
+            event=event,
+            strategy=strategy.kind,
+            status="unknown" if missing else "ineligible",
+            amount=ZERO,
+            granted=None,
+            basis="",
+            entitlement=ZERO,
+            previously_granted=previously,
+            considered=tuple(considered),
+            missing=missing,
+        )
     live: list[_Candidate] = []
     live_ranges: list[_Candidate] = []
-    for candidate in [*candidates, *ranges]:
+    contenders = [*candidates, *ranges]
+    documents = {c.clause.document.id: c.clause.document for c in contenders}
+    for candidate in contenders:
+        if len(documents) == 1:  # nothing to supersede it
+            (live_ranges if candidate.worth.kind == "range" else live).append(candidate)
+            continue
         newer = next(
             (
                 d
@@ -234,9 +270,9 @@ def _settle(
         else:
             live.append(candidate)
 
-    previously = (
-        ledger.granted(event.matter, event.subject)
-        + running.by_subject[(event.matter, event.subject)]
+    subject_key = (event.matter, event.subject)
+    previously = ledger.granted(event.matter, event.subject) + running.by_subject.get(
+        subject_key, ZERO
     )
 
     if strategy.kind == "cumulative" and live:
@@ -310,7 +346,9 @@ def _settle(
     entitlement = winner.amount
     due = max(ZERO, entitlement - previously)
     due = _apply_running_caps(winner.clause, event, due, ledger, running)
-    running.by_subject[(event.matter, event.subject)] += due
+    running.by_subject[(event.matter, event.subject)] = (
+        running.by_subject.get((event.matter, event.subject), ZERO) + due
+    )
     granted = Considered(
         winner.clause, "granted", _granted_reason(strategy, len(live)), winner.amount
     )
@@ -344,14 +382,15 @@ def _apply_running_caps(
     """Limit a payment by the clause's cumulative and yearly caps, counting the ledger."""
     key = clause.caps.cumulative_key or clause.id
     if clause.caps.cumulative is not None:
-        left = clause.caps.cumulative - ledger.by_cap.get(key, ZERO) - running.by_cap[key]
+        left = clause.caps.cumulative - ledger.by_cap.get(key, ZERO) - running.by_cap.get(key, ZERO)
         due = min(due, max(ZERO, left))
     if clause.caps.per_applicant_year is not None:
         year = (key, event.date.year)
         left = clause.caps.per_applicant_year - ledger.by_cap_year.get(year, ZERO)
-        due = min(due, max(ZERO, left - running.by_cap_year[year]))
-    running.by_cap[key] += due
-    running.by_cap_year[(key, event.date.year)] += due
+        due = min(due, max(ZERO, left - running.by_cap_year.get(year, ZERO)))
+    running.by_cap[key] = running.by_cap.get(key, ZERO) + due
+    year_key = (key, event.date.year)
+    running.by_cap_year[year_key] = running.by_cap_year.get(year_key, ZERO) + due
     return due
 
 
@@ -375,7 +414,9 @@ def _cumulative(
     for r in live_ranges:
         considered.append(Considered(r.clause, "needs_assessment", f"需评定：{r.worth.range}"))
     due = max(ZERO, total - previously)
-    running.by_subject[(event.matter, event.subject)] += due
+    running.by_subject[(event.matter, event.subject)] = (
+        running.by_subject.get((event.matter, event.subject), ZERO) + due
+    )
     basis = " + ".join(c.worth.basis for c in live)
     return Result(
         event_index=index,

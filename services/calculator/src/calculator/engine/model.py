@@ -123,6 +123,7 @@ class Document:
     repealed_date: dt.date | None
     jurisdiction: tuple[str, ...]
     supersedes: tuple[tuple[str, frozenset[str] | None], ...] = ()
+    covered: frozenset[str] = frozenset()  # every region inside the jurisdiction
 
     def in_force_on(self, day: dt.date) -> bool:
         """Whether the document applies to an event of that day."""
@@ -149,6 +150,12 @@ class Clause:
     effective_from: dt.date | None
     effective_to: dt.date | None
     quote: str
+    # Outcomes that depend on the clause alone, made once: a decision allocates none of them.
+    verdicts: dict[str, Considered] = field(default_factory=dict, compare=False, repr=False)
+
+    def verdict(self, key: str) -> Considered:
+        """The prepared outcome for `key` (an outcome, or `beneficiary_mismatch:<kind>`)."""
+        return self.verdicts[key]
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from calculator.engine.model import (
     Amount,
     Caps,
     Clause,
+    Considered,
     Document,
     Exclusion,
     Fixed,
@@ -117,6 +118,52 @@ def _condition(source: str | None, cache: dict[str, Condition]) -> Condition | N
     return cache[source]
 
 
+_KIND_NAMES = {"enterprise": "企业", "individual": "个人", "institution": "机构"}
+
+
+def _window(start: dt.date | None, end: dt.date | None) -> str:
+    return f"{start or '…'} 至 {end or '今'}"
+
+
+def _verdicts(clause: Clause) -> dict[str, Considered]:
+    """The outcomes a clause can have whatever the event's amounts: prepared once."""
+    document = clause.document
+    end = document.effective_to
+    if document.repealed_date is not None:
+        end = min(filter(None, (end, document.repealed_date - dt.timedelta(days=1))))
+    prepared = {
+        "out_of_jurisdiction": Considered(
+            clause,
+            "out_of_jurisdiction",
+            f"申请主体所在地不在适用范围（{'、'.join(document.jurisdiction)}）内",
+        ),
+        "not_in_force": Considered(
+            clause,
+            "not_in_force",
+            f"事件日期不在文件有效期（{_window(document.effective_from, end)}）内",
+        ),
+        "clause_not_in_force": Considered(
+            clause,
+            "not_in_force",
+            f"事件日期不在条款适用期（{_window(clause.effective_from, clause.effective_to)}）内",
+        ),
+        "unspecified": Considered(clause, "unspecified", "原文未载明金额，不计算"),
+    }
+    if clause.condition is not None:
+        prepared["condition_not_met"] = Considered(
+            clause, "condition_not_met", f"不满足条件：{clause.condition.source}"
+        )
+    if isinstance(clause.amount, NonCash):
+        prepared["non_cash"] = Considered(
+            clause, "non_cash", f"非现金优惠：{clause.amount.description}"
+        )
+    for kind, name in _KIND_NAMES.items():
+        prepared[f"beneficiary_mismatch:{kind}"] = Considered(
+            clause, "beneficiary_mismatch", f"本条款不适用于{name}"
+        )
+    return prepared
+
+
 def compile_snapshot(snapshot: Mapping[str, Any]) -> RuleSet:
     """Compile a registry snapshot: conditions parsed, clauses indexed by matter."""
     parents: dict[str, str | None] = {r["code"]: r["parent"] for r in snapshot["regions"]}
@@ -132,6 +179,7 @@ def compile_snapshot(snapshot: Mapping[str, Any]) -> RuleSet:
     clauses: dict[str, list[Clause]] = defaultdict(list)
     exclusions: dict[str, list[Exclusion]] = defaultdict(list)
     for data in snapshot["documents"]:
+        jurisdiction = frozenset(data["jurisdiction"])
         document = Document(
             id=data["id"],
             doc_no=data.get("doc_no"),
@@ -143,6 +191,7 @@ def compile_snapshot(snapshot: Mapping[str, Any]) -> RuleSet:
                 (link["document"], frozenset(link["matters"]) if link.get("matters") else None)
                 for link in data.get("supersedes", ())
             ),
+            covered=frozenset(code for code, chain in ancestors.items() if chain & jurisdiction),
         )
         for rule in data.get("exclusions", ()):
             when = _condition(rule["when"], conditions)
@@ -180,6 +229,9 @@ def compile_snapshot(snapshot: Mapping[str, Any]) -> RuleSet:
                     quote=item["quote"],
                 )
             )
+    for matter_clauses in clauses.values():
+        for clause in matter_clauses:
+            clause.verdicts.update(_verdicts(clause))
     strategies = {}
     for matter in snapshot["matters"]:
         strategy = matter.get("strategy")

@@ -16,12 +16,12 @@ EXAMPLE_SUMMARY: dict[str, Any] = {
     "issuer": "泸州市人民政府",
     "level": "city",
     "jurisdiction": ["510500"],
-    "effective_from": "2015-08-31",
+    "effective_from": "2015-07-31",
     "effective_to": None,
     "repealed_date": None,
     "status": "in_force",
     "version": 1,
-    "clause_count": 42,
+    "clause_count": 52,
     "catalogue_status": None,
 }
 
