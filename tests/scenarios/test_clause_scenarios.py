@@ -105,3 +105,13 @@ def test_clause_matches_its_passage(document: str, case: dict[str, Any]) -> None
     else:
         assert result.status == "ineligible", (result.status, result.considered)
         assert outcome == status, result.considered
+
+
+def test_every_clause_has_a_case() -> None:
+    """No clause is in the registry without a case that checks it against its passage."""
+    covered: set[str] = set()
+    for path in CASES:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        covered.update(f"{data['document']}.{case['clause']}" for case in data["cases"])
+    encoded = {clause.id for clauses in rules().clauses.values() for clause in clauses}
+    assert sorted(encoded - covered) == []

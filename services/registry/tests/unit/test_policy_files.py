@@ -128,3 +128,27 @@ def test_a_broken_file_refuses_the_whole_set(tmp_path: Path) -> None:
         read_policy_dir(root)
     assert [p.file for p in caught.value.problems] == ["documents/bad.yaml"]
     assert caught.value.problems[0].line == 2  # where the parser found the sequence unclosed
+
+
+@pytest.mark.parametrize(
+    ("start", "message"),
+    [("2021-06-01", "overlaps old-doc"), ("2021-09-01", "leaves a gap after old-doc")],
+)
+def test_succession_gaps_and_overlaps_are_reported(
+    tmp_path: Path, start: str, message: str
+) -> None:
+    root = tmp_path / "policies"
+    shutil.copytree(POLICIES, root, ignore=shutil.ignore_patterns("documents"))
+    (root / "documents").mkdir()
+    old = VALID.replace("test-doc", "old-doc").replace(
+        "effective_from: 2020-01-01", "effective_from: 2020-01-01\neffective_to: 2021-06-30"
+    )
+    new = VALID.replace("test-doc", "new-doc").replace("2020-01-01", start) + (
+        "supersedes:\n  - document: old-doc\n"
+    )
+    (root / "documents" / "old-doc.yaml").write_text(old, "utf-8")
+    (root / "documents" / "new-doc.yaml").write_text(new, "utf-8")
+    warnings = [p for p in check_policy_set(read_policy_dir(root)) if p.field == "supersedes[0]"]
+    assert len(warnings) == 1
+    assert warnings[0].severity == "warning"
+    assert message in warnings[0].message

@@ -1,11 +1,16 @@
-"""`registry-policies validate | schema | diff`: check and compare policy files from the shell."""
+"""`registry-policies validate | schema | diff | import`: policy files from the shell."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.policy_files.integrity import check_policy_set
 from registry.policy_files.loader import PolicyFilesInvalid, PolicySet, read_policy_dir
@@ -94,6 +99,35 @@ def _document_changes(a: Document, b: Document) -> list[str]:
     return lines
 
 
+def import_files(root: Path, database_url: str) -> int:
+    """Load a policy directory into a registry database, as the registry does when it starts."""
+    policy_set = _load(root)
+    if policy_set is None:
+        return 1
+    recorded = asyncio.run(_import(policy_set, database_url))
+    print(f"imported: {recorded} document version(s) recorded")
+    return 0
+
+
+async def _import(policy_set: PolicySet, database_url: str) -> int:
+    from subsidy_common.database import create_engine, migrate
+
+    from registry.config import Settings
+    from registry.documents.service import load_file_documents
+    from registry.reference_data import load_reference_data
+
+    await migrate(Settings().migrations_dir("registry"), database_url)
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            await load_reference_data(session, policy_set)
+            recorded = await load_file_documents(session, policy_set, dt.datetime.now(dt.UTC))
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return recorded
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the policy file tool."""
     parser = argparse.ArgumentParser(prog="registry-policies", description=__doc__)
@@ -102,6 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("root", type=Path, nargs="?", default=Path("policies"))
     schema = commands.add_parser("schema", help="write the JSON Schemas")
     schema.add_argument("root", type=Path, nargs="?", default=Path("policies"))
+    load = commands.add_parser("import", help="load a policy directory into a registry database")
+    load.add_argument("root", type=Path, nargs="?", default=Path("policies"))
+    load.add_argument(
+        "--database-url",
+        default=os.environ.get("REGISTRY_DATABASE_URL"),
+        help="the registry database (default: REGISTRY_DATABASE_URL, else the local SQLite file)",
+    )
     compare = commands.add_parser("diff", help="compare two policy directories")
     compare.add_argument("old", type=Path)
     compare.add_argument("new", type=Path)
@@ -110,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         return validate(args.root)
     if args.command == "schema":
         return write_schemas(args.root)
+    if args.command == "import":
+        from registry.config import Settings
+
+        url = args.database_url or Settings().resolved_database_url("registry")
+        return import_files(args.root, url)
     return diff(args.old, args.new)
 
 

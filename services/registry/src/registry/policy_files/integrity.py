@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -30,6 +31,7 @@ def check_policy_set(policy_set: PolicySet) -> list[Problem]:
     for name, document in policy_set.documents:
         problems.extend(check_document(document, name, regions, matters, set(by_id)))
     problems.extend(_undeclared_overlaps(policy_set, matters))
+    problems.extend(_succession_gaps(policy_set))
     return problems
 
 
@@ -150,3 +152,33 @@ def _undeclared_overlaps(policy_set: PolicySet, matters: dict[str, Matter]) -> l
         for key, ids in sorted(documents_of.items())
         if len(ids) > 1 and key in matters and matters[key].strategy is None
     ]
+
+
+def _last_day(document: Document) -> dt.date | None:
+    ends = [d for d in (document.effective_to, document.repealed_date) if d is not None]
+    if document.repealed_date is not None:
+        ends = [min(*ends, document.repealed_date - dt.timedelta(days=1))]
+    return min(ends) if ends else None
+
+
+def _succession_gaps(policy_set: PolicySet) -> list[Problem]:
+    """A document that supersedes another should start the day after the other stops."""
+    by_id = {document.id: document for _, document in policy_set.documents}
+    found = []
+    for name, document in policy_set.documents:
+        for i, link in enumerate(document.supersedes):
+            older = by_id.get(link.document)
+            if older is None:
+                continue
+            last = _last_day(older)
+            if last is None or document.effective_from <= last:
+                until = last.isoformat() if last else "open-ended"
+                message = f"overlaps {older.id} (in force until {until}): both apply for a while"
+            elif document.effective_from > last + dt.timedelta(days=1):
+                message = (
+                    f"leaves a gap after {older.id} ended on {last}: no rule applies meanwhile"
+                )
+            else:
+                continue
+            found.append(Problem(name, None, f"supersedes[{i}]", message, severity="warning"))
+    return found
