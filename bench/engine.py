@@ -78,17 +78,25 @@ def main() -> None:
     rules = seed_rules()
     clauses = sum(len(c) for c in rules.clauses.values())
     cases = workload(rules, args.events, random.Random(7))
-    for applicant, event in cases[:1000]:
-        decide(applicant, [event], rules)
-    decided = 0
-    started = time.perf_counter()
-    while time.perf_counter() - started < args.seconds:
-        for applicant, event in cases:
-            decide(applicant, [event], rules)
-        decided += len(cases)
-    elapsed = time.perf_counter() - started
     print(f"python {platform.python_version()} on {platform.machine()}, {clauses} clauses")
-    print(f"{decided} event decisions in {elapsed:.2f} s: {decided / elapsed:,.0f} per second")
+    for per_applicant in (1, 5):
+        groups = [
+            (cases[i][0], [event for _, event in cases[i : i + per_applicant]])
+            for i in range(0, len(cases), per_applicant)
+        ]
+        for applicant, events in groups[:200]:
+            decide(applicant, events, rules)
+        decided = 0
+        started = time.perf_counter()
+        while time.perf_counter() - started < args.seconds:
+            for applicant, events in groups:
+                decide(applicant, events, rules)
+            decided += len(cases)
+        elapsed = time.perf_counter() - started
+        print(
+            f"{per_applicant} event(s) per applicant: {decided} event decisions in {elapsed:.2f} s:"
+            f" {decided / elapsed:,.0f} per second"
+        )
 
 
 if __name__ == "__main__":
