@@ -33,23 +33,35 @@ class Condition:
     source: str
     program: Any
     reads: tuple[tuple[str, str], ...]
+    event_reads: tuple[str, ...] = ()
+    applicant_reads: tuple[str, ...] = ()
 
     def evaluate(self, event: Mapping[str, Any], applicant: Mapping[str, Any]) -> Verdict:
         """Evaluate on an event and applicant; missing attributes make the verdict unknown."""
-        missing = tuple(
-            f"{variable}.{name}" if variable == "applicant" else name
-            for variable, name in self.reads
-            if name not in (event if variable == "event" else applicant)
-        )
-        if missing:
+        # Only the attributes the expression reads cross into CEL: converting whole views
+        # costs more than evaluating the expression.
+        seen_event = {n: event[n] for n in self.event_reads if n in event}
+        seen_applicant = {n: applicant[n] for n in self.applicant_reads if n in applicant}
+        if len(seen_event) < len(self.event_reads) or len(seen_applicant) < len(
+            self.applicant_reads
+        ):
+            missing = tuple(n for n in self.event_reads if n not in event) + tuple(
+                f"applicant.{n}" for n in self.applicant_reads if n not in applicant
+            )
             return Verdict(None, missing)
         try:
-            value = self.program.execute({"event": event, "applicant": applicant})
+            value = self.program.execute({"event": seen_event, "applicant": seen_applicant})
         except Exception as exc:  # the library raises bare errors on type faults
             raise ConditionError(f"{self.source!r} failed: {exc}") from exc
-        if not isinstance(value, bool):
-            raise ConditionError(f"{self.source!r} gave {value!r}, not true or false")
-        return Verdict(value)
+        if value is True:
+            return TRUE
+        if value is False:
+            return FALSE
+        raise ConditionError(f"{self.source!r} gave {value!r}, not true or false")
+
+
+TRUE = Verdict(True)
+FALSE = Verdict(False)
 
 
 def compile_condition(source: str) -> Condition:
@@ -60,7 +72,13 @@ def compile_condition(source: str) -> Condition:
         raise ConditionError(str(exc).splitlines()[0]) from exc
     code = _STRING_LITERAL.sub('""', source)
     reads = tuple(sorted({(m.group(1), m.group(2)) for m in _ATTRIBUTE.finditer(code)}))
-    return Condition(source=source, program=program, reads=reads)
+    return Condition(
+        source=source,
+        program=program,
+        reads=reads,
+        event_reads=tuple(name for variable, name in reads if variable == "event"),
+        applicant_reads=tuple(name for variable, name in reads if variable == "applicant"),
+    )
 
 
 def cel_value(value: Any) -> Any:
