@@ -13,7 +13,7 @@ from subsidy_common.middleware import BodySizeLimitMiddleware, RequestContextMid
 from subsidy_common.problems import install_problem_handlers
 from subsidy_common.settings import ServiceSettings
 
-QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/internal/v1/snapshot"})
 
 
 def service_app(

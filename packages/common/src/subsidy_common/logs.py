@@ -55,3 +55,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         logger.propagate = True
     # The middleware writes one access line per request, with the request id.
     logging.getLogger("uvicorn.access").disabled = True
+    # One line per outgoing call would double every access line; failures are logged by callers.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
