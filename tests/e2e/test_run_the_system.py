@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -127,3 +128,27 @@ async def test_run_against_postgresql(
         assert not (tmp_path / "var" / "registry.db").exists()
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
+
+
+def readme_walkthrough() -> str:
+    """The shell blocks of the README's "First hour", in order, as one script."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## First hour", 1)[1].split("\n## ", 1)[0]
+    blocks = [block.split("\n", 1)[1] for block in section.split("```sh")[1:]]
+    return "set -euo pipefail\n" + "\n".join(block.split("```", 1)[0] for block in blocks)
+
+
+def test_the_readme_first_hour_works(tmp_path: Path) -> None:
+    env = {"SUBSIDY_DATA_DIR": str(tmp_path / "var"), **ports()}
+    os.environ.pop("SUBSIDY_ADMIN_KEY", None)
+    with system(env) as (_, gateway, _):
+        script = readme_walkthrough().replace("http://127.0.0.1:8000", gateway)
+        done = subprocess.run(
+            ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert '"total":"3000.00"' in out
+    assert '"status":"granted"' in out
+    assert re.search(r"(^|[}\n])200\n", out), "the amendment answered 200"
+    assert "补充解读说明" in out

@@ -25,9 +25,14 @@ def key() -> dict[str, str]:
 
 
 async def operator(admin: httpx.AsyncClient, region: str = "510500-CJ") -> str:
+    # Real tenant names are Chinese: they travel between services in headers too.
     response = await admin.post(
         "/v1/admin/tenants",
-        json={"name": f"c-{uuid.uuid4().hex[:8]}", "role": "operator", "region": region},
+        json={
+            "name": f"长江经开区经发局-{uuid.uuid4().hex[:8]}",
+            "role": "operator",
+            "region": region,
+        },
     )
     api_key: str = response.json()["api_key"]
     return api_key

@@ -9,6 +9,7 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import Response
+from subsidy_common.actor import decode_actor
 from subsidy_common.identifiers import normalise
 
 from calculator.calculations.endpoints import check_scope
@@ -106,10 +107,10 @@ async def revoke_claim(
     body: RevokeIn,
     request: Request,
     tenant_id: TenantId,
-    actor: Annotated[str, Header(alias="X-Actor", min_length=1, max_length=120)],
+    actor: Annotated[str, Header(alias="X-Actor", min_length=1, max_length=400)],
 ) -> Response:
     """Take a grant back (追回); the claim keeps its history."""
-    caller = service.Caller(tenant_id=tenant_id, visibility="all", actor=actor)
+    caller = service.Caller(tenant_id=tenant_id, visibility="all", actor=decode_actor(actor)[:120])
     payload = await service.revoke(
         _sessions(request),
         _locks(request),

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
+from subsidy_common.actor import ACTOR_HEADER, encode_actor
 from subsidy_common.problems import Forbidden
 
 from gateway.auth.principal import AdminDep, Principal, PrincipalDep
@@ -22,7 +23,7 @@ def tenant_headers(principal: Principal) -> dict[str, str]:
     return {
         "X-Tenant-ID": principal.tenant_id,
         "X-Visibility": "own" if principal.role == "operator" else "all",
-        "X-Actor": f"{principal.name} [{principal.tenant_id}]",
+        ACTOR_HEADER: encode_actor(principal.name, principal.tenant_id),
     }
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
+from subsidy_common.actor import ACTOR_HEADER, encode_actor
 from subsidy_common.problems import Forbidden
 
 from gateway.auth.principal import AdminDep, Principal, PrincipalDep
@@ -40,7 +41,7 @@ def _params(**values: object) -> dict[str, str]:
 
 
 def _actor(principal: Principal) -> dict[str, str]:
-    return {"X-Actor": f"{principal.name} [{principal.tenant_id}]"}
+    return {ACTOR_HEADER: encode_actor(principal.name, principal.tenant_id)}
 
 
 @router.get("/v1/policies", response_model=PolicyList, summary="政策文件列表")

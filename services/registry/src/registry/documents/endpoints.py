@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from subsidy_common.actor import decode_actor
 from subsidy_common.problems import DomainError, problem_type
 
 from registry.db import SessionDep
@@ -31,7 +32,7 @@ Cursor = Annotated[str | None, Query(max_length=80, description="上一页返回
 AsOf = Annotated[
     dt.datetime | None, Query(description="按该时刻登记的内容作答（可复现过去的计算）")
 ]
-Actor = Annotated[str, Header(alias="X-Actor", min_length=1, max_length=120)]
+Actor = Annotated[str, Header(alias="X-Actor", min_length=1, max_length=400)]
 
 
 class PreconditionRequired(DomainError):
@@ -133,7 +134,7 @@ async def create_policy(
         session,
         data=body.document,
         reference=_reference(request),
-        actor=actor,
+        actor=decode_actor(actor)[:120],
         reason=body.reason,
         now=dt.datetime.now(dt.UTC),
     )
@@ -160,7 +161,7 @@ async def amend_policy(
         data=body.document,
         if_match=if_match,
         reference=_reference(request),
-        actor=actor,
+        actor=decode_actor(actor)[:120],
         reason=body.reason,
         now=dt.datetime.now(dt.UTC),
     )
@@ -183,7 +184,7 @@ async def repeal_policy(
         document_id=document_id,
         day=body.date,
         reference=_reference(request),
-        actor=actor,
+        actor=decode_actor(actor)[:120],
         reason=body.reason,
         now=dt.datetime.now(dt.UTC),
     )
