@@ -1,0 +1,49 @@
+"""The ceiling of the stack: a bare FastAPI echo, and a proxy in front of it with our client.
+
+uvicorn --factory echo_apps:echo          # one hop
+uvicorn --factory echo_apps:proxy         # two hops (ECHO_URL names the echo server)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+from subsidy_common.downstream import downstream_client
+
+
+def echo() -> FastAPI:
+    """POST /echo returns its body."""
+    app = FastAPI()
+
+    @app.post("/echo")
+    async def handler(request: Request) -> Response:
+        return Response(await request.body(), media_type="application/json")
+
+    return app
+
+
+def proxy() -> FastAPI:
+    """POST /echo forwards the body to the echo server with the gateway's HTTP client."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.client = downstream_client(os.environ["ECHO_URL"])
+        yield
+        await app.state.client.aclose()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.post("/echo")
+    async def handler(request: Request) -> Response:
+        upstream = await request.app.state.client.post(
+            "/echo", content=await request.body(), headers={"Content-Type": "application/json"}
+        )
+        return Response(
+            upstream.content, status_code=upstream.status_code, media_type="application/json"
+        )
+
+    return app
