@@ -37,20 +37,24 @@ class Condition:
     applicant_reads: tuple[str, ...] = ()
 
     def evaluate(self, event: Mapping[str, Any], applicant: Mapping[str, Any]) -> Verdict:
-        """Evaluate on an event and applicant; missing attributes make the verdict unknown."""
+        """Evaluate on an event and applicant; unknown only if a missing attribute decides it.
+
+        CEL short-circuits `&&` and `||` both ways and fails on a missing key only when it must
+        read it, so `a == 1 || b == 2` is true with `b` absent when `a` is 1.
+        """
         # Only the attributes the expression reads cross into CEL: converting whole views
         # costs more than evaluating the expression.
         seen_event = {n: event[n] for n in self.event_reads if n in event}
         seen_applicant = {n: applicant[n] for n in self.applicant_reads if n in applicant}
-        if len(seen_event) < len(self.event_reads) or len(seen_applicant) < len(
-            self.applicant_reads
-        ):
+        try:
+            value = self.program.execute({"event": seen_event, "applicant": seen_applicant})
+        except KeyError:
             missing = tuple(n for n in self.event_reads if n not in event) + tuple(
                 f"applicant.{n}" for n in self.applicant_reads if n not in applicant
             )
-            return Verdict(None, missing)
-        try:
-            value = self.program.execute({"event": seen_event, "applicant": seen_applicant})
+            if missing:
+                return Verdict(None, missing)
+            raise
         except Exception as exc:  # the library raises bare errors on type faults
             raise ConditionError(f"{self.source!r} failed: {exc}") from exc
         if value is True:

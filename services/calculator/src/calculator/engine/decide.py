@@ -190,6 +190,10 @@ def _decide_event(
             amount = value.amount
             if clause.caps.per_event is not None and amount > clause.caps.per_event:
                 amount = clause.caps.per_event
+            room = _cap_room(clause, event, ledger, running)
+            if room is not None:
+                # What this subject already got under the cap is inside the cap's balance.
+                amount = min(amount, room + _granted_so_far(event, ledger, running))
             candidates.append(_Candidate(clause, value, amount))
     strategy = rules.strategy(event.matter)
     return _settle(
@@ -376,18 +380,38 @@ def _granted_reason(strategy: Strategy, count: int) -> str:
     return "唯一符合条件的条款" if count == 1 else "时间从新、标准从高：金额最高"
 
 
+def _granted_so_far(event: Event, ledger: Ledger, running: _Running) -> Decimal:
+    return ledger.granted(event.matter, event.subject) + running.by_subject.get(
+        (event.matter, event.subject), ZERO
+    )
+
+
+def _cap_room(clause: Clause, event: Event, ledger: Ledger, running: _Running) -> Decimal | None:
+    """What the clause's cumulative and yearly caps still allow, or None when it has neither."""
+    caps = clause.caps
+    if caps.cumulative is None and caps.per_applicant_year is None:
+        return None
+    key = caps.cumulative_key or clause.id
+    room: Decimal | None = None
+    if caps.cumulative is not None:
+        used = ledger.by_cap.get(key, ZERO) + running.by_cap.get(key, ZERO)
+        room = max(ZERO, caps.cumulative - used)
+    if caps.per_applicant_year is not None:
+        year = (key, event.date.year)
+        used = ledger.by_cap_year.get(year, ZERO) + running.by_cap_year.get(year, ZERO)
+        left = max(ZERO, caps.per_applicant_year - used)
+        room = left if room is None else min(room, left)
+    return room
+
+
 def _apply_running_caps(
     clause: Clause, event: Event, due: Decimal, ledger: Ledger, running: _Running
 ) -> Decimal:
-    """Limit a payment by the clause's cumulative and yearly caps, counting the ledger."""
+    """Limit a payment by the clause's cumulative and yearly caps, and count it against them."""
     key = clause.caps.cumulative_key or clause.id
-    if clause.caps.cumulative is not None:
-        left = clause.caps.cumulative - ledger.by_cap.get(key, ZERO) - running.by_cap.get(key, ZERO)
-        due = min(due, max(ZERO, left))
-    if clause.caps.per_applicant_year is not None:
-        year = (key, event.date.year)
-        left = clause.caps.per_applicant_year - ledger.by_cap_year.get(year, ZERO)
-        due = min(due, max(ZERO, left - running.by_cap_year.get(year, ZERO)))
+    room = _cap_room(clause, event, ledger, running)
+    if room is not None:
+        due = min(due, room)
     running.by_cap[key] = running.by_cap.get(key, ZERO) + due
     year_key = (key, event.date.year)
     running.by_cap_year[year_key] = running.by_cap_year.get(year_key, ZERO) + due
