@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from subsidy_common.types import Count, Instant, IsoDate
 
 Scalar = str | int | float | bool | None
 AttributeValue = Scalar | list[str | int | float]
@@ -32,9 +32,9 @@ class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     matter: str = Field(max_length=80, description="事项键（见 /v1/matters）")
-    date: dt.date = Field(description="事件日期；按该日有效的政策判定")
+    date: IsoDate = Field(description="事件日期；按该日有效的政策判定")
     subject: str = Field(min_length=1, max_length=200, description="标的，如 专利号")
-    quantity: int = Field(default=1, ge=1, le=1_000_000, description="数量")
+    quantity: Count = Field(default=1, ge=1, le=1_000_000, description="数量")
     attributes: Attributes = Field(default_factory=dict, max_length=100, description="事件属性")
 
 
@@ -45,7 +45,7 @@ class CalculationIn(BaseModel):
 
     applicant: ApplicantIn
     events: list[EventIn] = Field(min_length=1, max_length=1000)
-    registry_as_of: dt.datetime | None = Field(default=None, description="按该时刻登记的政策计算")
+    registry_as_of: Instant | None = Field(default=None, description="按该时刻登记的政策计算")
 
 
 class BatchIn(BaseModel):

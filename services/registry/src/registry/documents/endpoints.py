@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from subsidy_common.actor import decode_actor
 from subsidy_common.problems import DomainError, problem_type
+from subsidy_common.types import Instant, IsoDate
 
 from registry.db import SessionDep
 from registry.documents import repository, service
@@ -29,9 +30,7 @@ router = APIRouter(tags=["policies"])
 
 Limit = Annotated[int, Query(ge=1, le=500, description="每页条数")]
 Cursor = Annotated[str | None, Query(max_length=80, description="上一页返回的游标")]
-AsOf = Annotated[
-    dt.datetime | None, Query(description="按该时刻登记的内容作答（可复现过去的计算）")
-]
+AsOf = Annotated[Instant | None, Query(description="按该时刻登记的内容作答（可复现过去的计算）")]
 Actor = Annotated[str, Header(alias="X-Actor", min_length=1, max_length=400)]
 
 
@@ -56,7 +55,7 @@ def _reference(request: Request) -> service.Reference:
 async def list_policies(
     session: SessionDep,
     region: Annotated[str | None, Query(max_length=16, description="适用于该区域的文件")] = None,
-    in_force_on: Annotated[dt.date | None, Query(description="判定状态的日期")] = None,
+    in_force_on: Annotated[IsoDate | None, Query(description="判定状态的日期")] = None,
     status: Annotated[Status | None, Query(description="状态")] = None,
     q: Annotated[str | None, Query(max_length=100, description="标题或文号包含的文字")] = None,
     as_of: AsOf = None,
@@ -92,7 +91,7 @@ async def read_policy(
     document_id: str,
     session: SessionDep,
     response: Response,
-    in_force_on: Annotated[dt.date | None, Query(description="判定状态的日期")] = None,
+    in_force_on: Annotated[IsoDate | None, Query(description="判定状态的日期")] = None,
     as_of: AsOf = None,
 ) -> PolicyDetail:
     """One document with its clauses; the ETag names its version."""

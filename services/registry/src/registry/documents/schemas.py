@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from subsidy_common.types import IsoDate
 
 from registry.documents.status import Status
 
@@ -83,7 +84,7 @@ class RepealRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    date: dt.date = Field(description="废止日期（自该日起不再适用）")
+    date: IsoDate = Field(description="废止日期（自该日起不再适用）")
     reason: str = Field(min_length=2, max_length=2000, description="废止理由")
 
 

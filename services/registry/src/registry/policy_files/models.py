@@ -6,12 +6,12 @@ from them so that editors can complete and check the files.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from subsidy_common.types import IsoDate
 
 SLUG = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$"
 MATTER_KEY = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
@@ -204,8 +204,8 @@ class Clause(_Strict):
     caps: Caps = Field(default_factory=Caps)
     funding_source: str | None = Field(default=None, description="资金来源，如 市级专利资助资金")
     payer_level: PayerLevel = Field(default="city", description="出资层级")
-    effective_from: dt.date | None = Field(default=None, description="条款自身较窄的生效日")
-    effective_to: dt.date | None = None
+    effective_from: IsoDate | None = Field(default=None, description="条款自身较窄的生效日")
+    effective_to: IsoDate | None = None
     quote: Quote
     interpretation: Note | None = None
 
@@ -270,10 +270,10 @@ class Document(_Strict):
     issuer: str = Field(min_length=2, max_length=200, description="发文机关")
     level: IssuerLevel
     jurisdiction: list[RegionCode] = Field(min_length=1, description="适用地域（区划代码）")
-    issued_date: dt.date | None = Field(default=None, description="印发（成文）日期")
-    effective_from: dt.date
-    effective_to: dt.date | None = Field(default=None, description="原文未载明截止日期时为空")
-    repealed_date: dt.date | None = Field(default=None, description="废止（失效）日期")
+    issued_date: IsoDate | None = Field(default=None, description="印发（成文）日期")
+    effective_from: IsoDate
+    effective_to: IsoDate | None = Field(default=None, description="原文未载明截止日期时为空")
+    repealed_date: IsoDate | None = Field(default=None, description="废止（失效）日期")
     repealed_by: str | None = Field(default=None, description="宣布废止或失效的文件")
     catalogue_status: Literal["continued", "expired", "repealed", "to_be_amended"] | None = Field(
         default=None, description="清理目录中的结论：继续有效、失效、废止、拟修改"

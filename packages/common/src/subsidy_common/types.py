@@ -1,0 +1,37 @@
+"""Request field types as the contract writes them: dates `YYYY-MM-DD`, instants RFC 3339 with
+an offset, counts as JSON integers. Pydantic's lax parsing would read 0 as 1970-01-01."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Strict
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_INSTANT = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def _iso_date(value: Any) -> Any:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and _DATE.match(value):
+        return value
+    raise ValueError("must be a date written YYYY-MM-DD")
+
+
+def _instant(value: Any) -> Any:
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value
+    if isinstance(value, str) and _INSTANT.match(value):
+        return value
+    raise ValueError("must be an RFC 3339 instant with an offset, e.g. 2024-01-01T00:00:00+08:00")
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+Instant = Annotated[dt.datetime, BeforeValidator(_instant)]
+Count = Annotated[int, Strict()]
+Flag = Annotated[bool, Strict()]
