@@ -39,6 +39,11 @@ fmt: install-dev
 schema: install-dev  ## regenerate the policy files' JSON Schemas
 	$(VENV)/bin/registry-policies schema policies
 
+.PHONY: fuzz
+FUZZ_EXAMPLES ?= 300
+fuzz: install-dev  ## schemathesis against the live gateway, FUZZ_EXAMPLES examples per operation
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/python -m pytest tests/fuzz -p no:cacheprovider $(PYTEST_ARGS)
+
 bench: install-dev  ## benchmarks, run on demand; results go to bench/RESULTS.md by hand
 	$(VENV)/bin/python bench/engine.py
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,10 +55,64 @@ async def stack(database_factory: Callable[[str], Awaitable[str]]) -> AsyncItera
                 calculator_url=calculator_url,
                 admin_key=SecretStr(ADMIN_KEY),
                 key_cache_seconds=0,
+                # The suite makes many requests as one admin; rate limits have their own tests.
+                rate_limit="100000/minute",
             )
         )
         await stack.enter_async_context(running(gateway))
         yield Stack(gateway, calculator, registry_url, calculator_url)
+
+
+GatewayFactory = Callable[..., AbstractAsyncContextManager[FastAPI]]
+
+
+@pytest.fixture
+def another_gateway(
+    stack: Stack, database_factory: Callable[[str], Awaitable[str]]
+) -> GatewayFactory:
+    """Start one more gateway in front of the same registry and calculator, with its own
+    settings (and its own database unless one is given), for as long as a block runs."""
+
+    @asynccontextmanager
+    async def make(database_url: str | None = None, **settings: Any) -> AsyncIterator[FastAPI]:
+        values: dict[str, Any] = {
+            "registry_url": stack.registry_url,
+            "calculator_url": stack.calculator_url,
+            "admin_key": SecretStr(ADMIN_KEY),
+            "key_cache_seconds": 0,
+            **settings,
+        }
+        app = create_gateway(
+            GatewaySettings(
+                database_url=database_url or await database_factory("gateway"), **values
+            )
+        )
+        async with running(app):
+            yield app
+
+    return make
+
+
+ClientFactory = Callable[..., httpx.AsyncClient]
+
+
+@pytest.fixture
+def admin_key() -> str:
+    """The bootstrap admin key every gateway of the suite starts with."""
+    return ADMIN_KEY
+
+
+@pytest.fixture
+def client_for() -> ClientFactory:
+    """Clients of any gateway app, with a key or without (the admin key by default)."""
+
+    def make(app: FastAPI, key: str | None = ADMIN_KEY) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gateway", headers=headers
+        )
+
+    return make
 
 
 @pytest.fixture

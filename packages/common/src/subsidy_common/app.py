@@ -1,4 +1,4 @@
-"""The shape every service shares: problem handlers, request context, health routes."""
+"""The shape every service shares: problem handlers, request context, health and metrics."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from subsidy_common.health import Check, health_router
-from subsidy_common.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from subsidy_common.metrics import Metrics, MetricsMiddleware, metrics_router
+from subsidy_common.middleware import (
+    BodySizeLimitMiddleware,
+    InputGuardMiddleware,
+    RequestContextMiddleware,
+)
 from subsidy_common.problems import install_problem_handlers
 from subsidy_common.settings import ServiceSettings
 
@@ -41,8 +46,14 @@ def service_app(
     )
     install_problem_handlers(app)
     app.include_router(health_router(checks))
+    metrics = Metrics()
+    app.state.metrics = metrics
+    app.include_router(metrics_router(metrics))
     app.add_middleware(
         BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, streaming_paths=streaming_paths
     )
+    app.add_middleware(InputGuardMiddleware)
     app.add_middleware(RequestContextMiddleware, quiet_paths=QUIET_PATHS)
+    # Outermost, so the time and status include refusals (413) and rendered failures (500).
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -6,12 +6,13 @@ import logging
 import re
 import time
 import uuid
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from subsidy_common.logs import request_id_var
-from subsidy_common.problems import problem_body
+from subsidy_common.problems import problem_body, problem_type
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _HEADER_BYTES = REQUEST_ID_HEADER.lower().encode()
@@ -125,6 +126,10 @@ class BodySizeLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        where = nul_location(body)
+        if where is not None:
+            await _refuse_nul(send, ["body", *where])
+            return
         delivered = False
 
         async def replay() -> Message:
@@ -157,3 +162,73 @@ async def _send_problem(
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class InputGuardMiddleware:
+    """Refuse NUL and other control characters in the path and query with a 422 naming them.
+
+    PostgreSQL cannot store NUL in text, and a control character in an id would end up in a
+    downstream URL: both must be refused at the edge, not fail deep inside.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if _CONTROL.search(scope["path"]):
+                await _refuse_nul(send, ["path"])
+                return
+            query = scope.get("query_string", b"")
+            if b"%" in query or _CONTROL_BYTES.search(query):
+                for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+                    if _CONTROL.search(key) or _CONTROL.search(value):
+                        await _refuse_nul(send, ["query", key])
+                        return
+        await self.app(scope, receive, send)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BYTES = re.compile(rb"[\x00-\x1f\x7f]")
+
+
+def nul_location(body: bytes) -> list[str | int] | None:
+    """Where a JSON body holds a NUL character, or None (bodies without one are not parsed)."""
+    if b"\\u0000" not in body and b"\x00" not in body:
+        return None
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return [] if b"\x00" in body else None
+
+    def walk(node: object, loc: list[str | int]) -> list[str | int] | None:
+        if isinstance(node, str):
+            return loc if "\x00" in node else None
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if "\x00" in key:
+                    return [*loc, key]
+                found = walk(value, [*loc, key])
+                if found is not None:
+                    return found
+        if isinstance(node, list):
+            for index, value in enumerate(node):
+                found = walk(value, [*loc, index])
+                if found is not None:
+                    return found
+        return None
+
+    return walk(document, [])
+
+
+async def _refuse_nul(send: Send, loc: list[str | int]) -> None:
+    body = orjson.dumps(
+        problem_body(
+            422,
+            "Control characters (such as NUL) are not allowed in "
+            + ".".join(str(part) for part in loc),
+            type_=problem_type("validation-error"),
+            errors=[{"loc": loc, "msg": "contains a control character", "type": "value_error"}],
+        )
+    )
+    await _send_problem(send, 422, body)

@@ -161,3 +161,26 @@ class TestHealth:
         assert response.status_code == 503
         assert response.headers["retry-after"] == "1"
         assert json.loads(response.text)["checks"]["dependency"]["status"] == "unavailable"
+
+
+class TestControlCharacters:
+    async def test_nul_in_body_is_422_naming_the_field(self, client: httpx.AsyncClient) -> None:
+        response = await client.post("/things", json={"name": "a\x00b", "count": 1})
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["body", "name"]
+
+    async def test_nul_in_query_is_422_naming_the_parameter(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        response = await client.get("/things/1", params={"cursor": "\x00"})
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["query", "cursor"]
+
+    async def test_control_character_in_path_is_422(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/things/%0A")
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["path"]
+
+    async def test_ordinary_chinese_text_passes(self, client: httpx.AsyncClient) -> None:
+        response = await client.post("/things", json={"name": "江阳区\\u4e00", "count": 1})
+        assert response.status_code == 200

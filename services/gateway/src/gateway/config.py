@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
+from limits import parse_many
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 from subsidy_common.settings import ServiceSettings
 
@@ -23,6 +24,26 @@ class Settings(ServiceSettings):
     )
     admin_region: str = Field(default="510500", description="Region of the first admin tenant")
     key_cache_seconds: float = Field(default=10.0, ge=0, le=300)
-    redis_url: str | None = None
+    redis_url: str | None = Field(
+        default=None,
+        description="Rate-limit counters shared by replicas (redis://…); in memory when unset",
+    )
+    rate_limit: str = Field(
+        default="600/minute",
+        description="Requests each tenant may make in a moving window, e.g. 600/minute, 20/second",
+    )
+    rate_limit_prefix: str = Field(
+        default="subsidy-gateway",
+        min_length=1,
+        max_length=100,
+        description="Prefix of the rate-limit keys in Redis, so deployments can share one server",
+    )
     cors_origins: list[str] = Field(default_factory=list)
     page_size_max: int = Field(default=500, ge=1, le=5000)
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _one_rate_limit(cls, value: str) -> str:
+        if len(parse_many(value)) != 1:  # parse_many raises ValueError on what it cannot read
+            raise ValueError("give one limit, such as 600/minute")
+        return value

@@ -15,7 +15,11 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; the request owns the transaction and commits at the end."""
+    """One session per request; the request owns the transaction and commits at the end.
+
+    The dependency is function-scoped: the commit happens before the response is sent, so a
+    client never holds a 201 (or a new key) for a write that failed to commit.
+    """
     factory: async_sessionmaker[AsyncSession] = request.app.state.sessions
     async with factory() as session:
         try:
@@ -26,4 +30,4 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -16,6 +16,11 @@ from subsidy_common.health import Check
 from subsidy_common.logs import configure_logging
 
 from gateway.auth.principal import Authenticator
+from gateway.auth.ratelimit import (
+    RateLimitHeadersMiddleware,
+    build_rate_limiter,
+    store_errors_counter,
+)
 from gateway.clients.downstream import Downstream, PassedThrough, relay
 from gateway.clients.regions import RegionDirectory
 from gateway.config import Settings
@@ -60,6 +65,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = sessions
         app.state.authenticator = Authenticator(sessions, settings.key_cache_seconds)
+        app.state.rate_limiter = build_rate_limiter(
+            settings.rate_limit,
+            settings.redis_url,
+            key_prefix=settings.rate_limit_prefix,
+            errors=rate_limit_errors,
+        )
         app.state.registry = Downstream("registry", settings.registry_url, **timeouts)
         app.state.calculator = Downstream("calculator", settings.calculator_url, **timeouts)
         app.state.regions = RegionDirectory(app.state.registry)
@@ -69,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.registry.aclose()
             await app.state.calculator.aclose()
+            await app.state.rate_limiter.aclose()
             await engine.dispose()
 
     def checks() -> Mapping[str, Check]:
@@ -106,6 +118,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     )
     app.state.settings = settings
+    rate_limit_errors = store_errors_counter(app.state.metrics.registry)
+    app.add_middleware(RateLimitHeadersMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -118,7 +132,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "If-Match",
                 "X-Request-ID",
             ],
-            expose_headers=["ETag", "X-Request-ID", "Retry-After"],
+            expose_headers=[
+                "ETag",
+                "X-Request-ID",
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
         )
     app.add_exception_handler(PassedThrough, _pass_through)
     app.include_router(reference_router)

@@ -60,3 +60,12 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: _problem("Service Unavailable", 503, "The registry service is unavailable."),
     504: _problem("Gateway Timeout", 504, "The registry service did not answer in time."),
 }
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: _problem("Not Found", 404, "No tenant 5a0c7a0e-2f65-4f4e-8d0a-3c1b9e6a7f10."),
+}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: _problem(
+        "Conflict", 409, "This is the last active admin key; issue another admin key first."
+    ),
+}

@@ -211,3 +211,38 @@ class TestBatch:
         items = response.json()["items"]
         assert items[0]["total"] == "123456.00"
         assert items[1]["status"] == 403
+
+
+class TestStrictInput:
+    @pytest.mark.parametrize(
+        ("path", "value"),
+        [
+            (("registry_as_of",), 0),
+            (("registry_as_of",), "2024-01-01T00:00:00"),
+            (("events", 0, "date"), 0),
+            (("events", 0, "date"), "2016/05/10"),
+            (("events", 0, "quantity"), 2.0),
+            (("events", 0, "quantity"), True),
+        ],
+    )
+    async def test_loose_values_are_refused(
+        self,
+        path: tuple[Any, ...],
+        value: Any,
+        admin: httpx.AsyncClient,
+        case: Callable[..., dict[str, Any]],
+    ) -> None:
+        body = case()
+        target: Any = body
+        for part in path[:-1]:
+            target = target[part]
+        target[path[-1]] = value
+        response = await admin.post("/v1/calculations", json=body)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["loc"][: len(path) + 1] == ["body", *path]
+
+    async def test_json_batch_above_its_cap_is_422(
+        self, admin: httpx.AsyncClient, case: Callable[..., dict[str, Any]]
+    ) -> None:
+        response = await admin.post("/v1/calculations/batch", json={"cases": [case()] * 1001})
+        assert response.status_code == 422

@@ -110,3 +110,27 @@ class TestWritePolicies:
             assert (await auditor.get("/v1/admin/audit")).status_code == 200
         async with as_key(await tenant_key(admin, "operator")) as operator:
             assert (await operator.get("/v1/admin/audit")).status_code == 403
+
+
+class TestPathIds:
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/v1/policies/%2E",
+            "/v1/policies/x%3Fas_of%3D1",
+            "/v1/policies/%23",
+            "/v1/claims/%2E",
+            "/v1/claims/not-a-uuid",
+        ],
+    )
+    async def test_ids_that_are_not_ids_are_422(self, path: str, admin: httpx.AsyncClient) -> None:
+        response = await admin.get(path)
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+
+    @pytest.mark.parametrize(
+        "path", ["/v1/policies/%00", "/v1/claims/%0A", "/v1/admin/tenants?cursor=%00"]
+    )
+    async def test_control_characters_are_422(self, path: str, admin: httpx.AsyncClient) -> None:
+        response = await admin.get(path)
+        assert response.status_code == 422

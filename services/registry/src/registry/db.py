@@ -26,4 +26,5 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# Committed before the response is sent, so a client that got 201 can read what it wrote.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -25,6 +25,7 @@ router = APIRouter(tags=["calculations"])
 
 NDJSON = "application/x-ndjson"
 MAX_LINE_BYTES = 1024 * 1024
+MAX_JSON_CASES = 1000  # a JSON answer is built whole; NDJSON streams without a limit
 Scope = Annotated[str | None, Header(alias="X-Scope-Region", max_length=16)]
 
 
@@ -169,10 +170,15 @@ async def calculate_batch(
                 status_code=400,
                 media_type="application/problem+json",
             )
-        if not isinstance(body, dict) or not isinstance(body.get("cases"), list):
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("cases"), list)
+            or not 1 <= len(body["cases"]) <= MAX_JSON_CASES
+        ):
             problem = problem_body(
                 422,
-                'The body must be {"cases": [...]} or NDJSON lines.',
+                f'The body must be {{"cases": [...]}} with 1 to {MAX_JSON_CASES} cases;'
+                " send more as NDJSON lines.",
                 type_=problem_type("validation-error"),
                 errors=[
                     {"loc": ["body", "cases"], "msg": "a list of calculation requests is required"}

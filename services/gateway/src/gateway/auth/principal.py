@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from subsidy_common.problems import Forbidden, Unauthorized
 
 from gateway.auth.keys import digest
+from gateway.auth.ratelimit import TenantRateLimiter
 from gateway.tenants import repository
 
 Role = Literal["admin", "operator", "auditor"]
@@ -29,12 +30,18 @@ class Principal:
 
 
 class Authenticator:
-    """Resolves keys to principals, remembering recent answers for a few seconds."""
+    """Resolves keys to principals, remembering recent answers for a few seconds.
+
+    A revoked key or a disabled tenant stops working in this process as soon as `forget` is
+    called after the change is committed; other replicas hold their answers for at most `ttl`
+    seconds (GATEWAY_KEY_CACHE_SECONDS), so that is how long a revocation takes to reach them.
+    """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], ttl: float) -> None:
         self._sessions = sessions
         self._ttl = ttl
         self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._generation = 0
 
     async def principal(self, key: str) -> Principal | None:
         """The principal holding this key, or None when no active key matches."""
@@ -43,6 +50,7 @@ class Authenticator:
         cached = self._cache.get(key_hash)
         if cached is not None and cached[0] > now:
             return cached[1]
+        generation = self._generation
         async with self._sessions() as session:
             found = await repository.active_key(session, key_hash)
         principal = None
@@ -55,14 +63,25 @@ class Authenticator:
                 region=tenant.region,
                 key_id=api_key.id,
             )
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[key_hash] = (now + self._ttl, principal)
+        # A lookup that overlapped a `forget` may have read the key before its revocation.
+        if generation == self._generation:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[key_hash] = (now + self._ttl, principal)
         return principal
 
     def forget(self) -> None:
         """Drop every remembered answer (after a key is revoked or a tenant disabled)."""
+        self._generation += 1
         self._cache.clear()
+
+
+def get_authenticator(request: Request) -> Authenticator:
+    """The key resolver of this app."""
+    return cast(Authenticator, request.app.state.authenticator)
+
+
+AuthenticatorDep = Annotated[Authenticator, Depends(get_authenticator)]
 
 
 bearer = HTTPBearer(
@@ -75,16 +94,22 @@ bearer = HTTPBearer(
 async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    authenticator: AuthenticatorDep,
 ) -> Principal:
-    """The caller, or 401 when the request carries no key or a key nobody issued."""
+    """The caller, or 401 when the request carries no key or a key nobody issued.
+
+    Every authenticated request also counts against its tenant's rate limit here, so no route
+    can forget it: 429 once the tenant is over its limit.
+    """
     if credentials is None:
         raise Unauthorized("An API key is required: send Authorization: Bearer <api key>.")
     key = credentials.credentials.strip()
-    authenticator: Authenticator = request.app.state.authenticator
     principal = await authenticator.principal(key)
     if principal is None:
         raise Unauthorized("The API key is not valid, or it was revoked.")
     request.state.principal = principal
+    limiter: TenantRateLimiter = request.app.state.rate_limiter
+    request.state.rate_limit = await limiter.hit(principal.tenant_id)
     return principal
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from subsidy_common.types import Count, Instant, IsoDate
 
 AttributeValue = str | int | float | bool | None | list[str | int | float]
 Attributes = dict[
@@ -97,13 +97,13 @@ class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     matter: str = Field(max_length=80, description="事项键（见 /v1/matters）")
-    date: dt.date = Field(description="事件日期；按该日有效的政策判定")
+    date: IsoDate = Field(description="事件日期（YYYY-MM-DD）；按该日有效的政策判定")
     subject: str = Field(
         min_length=1,
         max_length=200,
         description="标的，如 专利号；不重复的单位是（主体、事项、标的）",
     )
-    quantity: int = Field(default=1, ge=1, le=1_000_000, description="数量")
+    quantity: Count = Field(default=1, ge=1, le=1_000_000, description="数量（整数）")
     attributes: Attributes = Field(
         default_factory=dict,
         max_length=100,
@@ -118,7 +118,7 @@ class CalculationRequest(BaseModel):
 
     applicant: ApplicantIn
     events: list[EventIn] = Field(min_length=1, max_length=1000, description="事件")
-    registry_as_of: dt.datetime | None = Field(
+    registry_as_of: Instant | None = Field(
         default=None, description="按该时刻登记的政策计算，以复现过去的结果；缺省为当前"
     )
 
@@ -180,7 +180,11 @@ class BatchRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"cases": [EXAMPLE_REQUEST]}]}
     )
 
-    cases: list[dict[str, Any]] = Field(min_length=1, max_length=10_000, description="计算请求")
+    cases: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=1000,
+        description="计算请求，至多 1000 个；更多时请用 NDJSON 流式提交（每行一个，不限条数）",
+    )
 
 
 class BatchResponse(BaseModel):

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from subsidy_common.types import IsoDate
 
 Status = Literal["in_force", "not_yet_in_force", "expired", "repealed"]
 
@@ -131,7 +132,7 @@ class RepealRequest(BaseModel):
         json_schema_extra={"examples": [{"date": "2024-01-01", "reason": "已被新文件替代"}]},
     )
 
-    date: dt.date = Field(description="废止日期（自该日起不再适用）")
+    date: IsoDate = Field(description="废止日期（YYYY-MM-DD，自该日起不再适用）")
     reason: str = Field(min_length=2, max_length=2000, description="废止理由")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.responses import Response
 from subsidy_common.actor import ACTOR_HEADER, encode_actor
 from subsidy_common.problems import Forbidden
@@ -16,6 +16,14 @@ from gateway.openapi import PROBLEM_RESPONSES
 from gateway.routes.calculations import scope_headers
 
 router = APIRouter(tags=["claims"], responses=PROBLEM_RESPONSES)
+
+ClaimId = Annotated[
+    str,
+    Path(
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        description="申报标识",
+    ),
+]
 
 
 def tenant_headers(principal: Principal) -> dict[str, str]:
@@ -56,7 +64,9 @@ async def submit_claim(
 
 
 @router.get("/v1/claims/{claim_id}", response_model=Claim, summary="申报详情")
-async def read_claim(claim_id: str, calculator: CalculatorDep, principal: PrincipalDep) -> Response:
+async def read_claim(
+    claim_id: ClaimId, calculator: CalculatorDep, principal: PrincipalDep
+) -> Response:
     """One claim; an operator sees only the claims it submitted."""
     return await calculator.forward(
         "GET", f"/v1/claims/{claim_id}", headers=tenant_headers(principal)
@@ -89,7 +99,7 @@ async def list_claims(
 
 @router.post("/v1/claims/{claim_id}/revoke", response_model=Claim, summary="追回申报")
 async def revoke_claim(
-    claim_id: str,
+    claim_id: ClaimId,
     body: RevokeRequest,
     request: Request,
     calculator: CalculatorDep,

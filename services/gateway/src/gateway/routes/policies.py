@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.responses import Response
 from subsidy_common.actor import ACTOR_HEADER, encode_actor
 from subsidy_common.problems import Forbidden
+from subsidy_common.types import Instant, IsoDate
 
 from gateway.auth.principal import AdminDep, Principal, PrincipalDep
 from gateway.clients.dependencies import RegistryDep
@@ -27,8 +28,11 @@ router = APIRouter(tags=["policies"], responses=PROBLEM_RESPONSES)
 admin_router = APIRouter(tags=["admin"], responses=PROBLEM_RESPONSES)
 
 Limit = Annotated[int, Query(ge=1, le=500, description="每页条数")]
+DocumentId = Annotated[
+    str, Path(pattern=r"^[a-z0-9][a-z0-9-]*[a-z0-9]$", max_length=80, description="文件标识")
+]
 Cursor = Annotated[str | None, Query(max_length=80, description="上一页返回的游标")]
-AsOf = Annotated[dt.datetime | None, Query(description="按该时刻登记的内容作答")]
+AsOf = Annotated[Instant | None, Query(description="按该时刻登记的内容作答（RFC 3339，带时区）")]
 
 
 def _params(**values: object) -> dict[str, str]:
@@ -51,7 +55,9 @@ async def list_policies(
     region: Annotated[
         str | None, Query(pattern=r"^[0-9]{6}(-[A-Z]{2})?$", description="适用于该区域")
     ] = None,
-    in_force_on: Annotated[dt.date | None, Query(description="在该日有效的文件")] = None,
+    in_force_on: Annotated[
+        IsoDate | None, Query(description="在该日有效的文件（YYYY-MM-DD）")
+    ] = None,
     status: Annotated[Status | None, Query(description="状态")] = None,
     q: Annotated[str | None, Query(max_length=100, description="标题或文号包含的文字")] = None,
     as_of: AsOf = None,
@@ -68,10 +74,12 @@ async def list_policies(
 
 @router.get("/v1/policies/{document_id}", response_model=PolicyDetail, summary="政策文件详情")
 async def read_policy(
-    document_id: str,
+    document_id: DocumentId,
     registry: RegistryDep,
     _: PrincipalDep,
-    in_force_on: Annotated[dt.date | None, Query(description="判定状态的日期")] = None,
+    in_force_on: Annotated[
+        IsoDate | None, Query(description="判定状态的日期（YYYY-MM-DD）")
+    ] = None,
     as_of: AsOf = None,
 ) -> Response:
     """One document with its clauses and their source quotes; the ETag names its version."""
@@ -82,7 +90,9 @@ async def read_policy(
 @router.get(
     "/v1/policies/{document_id}/versions", response_model=VersionList, summary="政策文件版本"
 )
-async def list_versions(document_id: str, registry: RegistryDep, _: PrincipalDep) -> Response:
+async def list_versions(
+    document_id: DocumentId, registry: RegistryDep, _: PrincipalDep
+) -> Response:
     """Every recorded version of a document: who changed it, when and why."""
     return await registry.forward("GET", f"/v1/policies/{document_id}/versions")
 
@@ -106,7 +116,7 @@ async def create_policy(
     "/v1/admin/policies/{document_id}", response_model=PolicyDetail, summary="修订政策文件"
 )
 async def amend_policy(
-    document_id: str,
+    document_id: DocumentId,
     body: PolicyWrite,
     request: Request,
     registry: RegistryDep,
@@ -128,7 +138,7 @@ async def amend_policy(
     "/v1/admin/policies/{document_id}/repeal", response_model=PolicyDetail, summary="废止政策文件"
 )
 async def repeal_policy(
-    document_id: str,
+    document_id: DocumentId,
     body: RepealRequest,
     request: Request,
     registry: RegistryDep,

@@ -1,19 +1,36 @@
-"""`/v1/admin/tenants`: the city policy office manages who may call the API."""
+"""`/v1/admin/tenants`: the city policy office manages who may call the API, and with which keys."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Path, Query
 
-from gateway.auth.principal import AdminDep
+from gateway.auth.principal import AdminDep, AuthenticatorDep
 from gateway.clients.dependencies import RegionsDep
 from gateway.db import SessionDep
-from gateway.openapi import PROBLEM_RESPONSES
+from gateway.openapi import CONFLICT, NOT_FOUND, PROBLEM_RESPONSES
 from gateway.tenants import service
-from gateway.tenants.schemas import TenantCreate, TenantCreated, TenantList, TenantRead
+from gateway.tenants.schemas import (
+    KeyIssue,
+    KeyIssued,
+    KeyList,
+    KeyRead,
+    TenantCreate,
+    TenantCreated,
+    TenantList,
+    TenantRead,
+)
 
 router = APIRouter(prefix="/v1/admin/tenants", tags=["admin"], responses=PROBLEM_RESPONSES)
+
+log = logging.getLogger(__name__)
+
+TenantId = Annotated[str, Path(max_length=36, description="租户标识")]
+KeyId = Annotated[str, Path(max_length=36, description="密钥标识")]
+Limit = Annotated[int, Query(ge=1, le=500, description="每页条数")]
+Cursor = Annotated[str | None, Query(max_length=64, description="上一页返回的游标")]
 
 
 @router.post("", status_code=201, response_model=TenantCreated, summary="创建租户")
@@ -28,13 +45,131 @@ async def create_tenant(
 
 @router.get("", response_model=TenantList, summary="列出租户")
 async def list_tenants(
-    session: SessionDep,
-    _: AdminDep,
-    limit: Annotated[int, Query(ge=1, le=500, description="每页条数")] = 50,
-    cursor: Annotated[str | None, Query(max_length=64, description="上一页返回的游标")] = None,
+    session: SessionDep, _: AdminDep, limit: Limit = 50, cursor: Cursor = None
 ) -> TenantList:
     """Every tenant, a page at a time."""
     tenants, next_cursor = await service.list_tenants(session, cursor=cursor, limit=limit)
     return TenantList(
         items=[TenantRead.model_validate(t) for t in tenants], next_cursor=next_cursor
     )
+
+
+@router.post(
+    "/{tenant_id}/keys",
+    status_code=201,
+    response_model=KeyIssued,
+    summary="签发或轮换密钥",
+    description=(
+        "为租户签发一个新的 API 密钥，密钥明文仅在本次响应中显示一次，库中只存摘要。"
+        '请求体 `{"revoke_others": true}` 表示轮换：同时吊销该租户其他全部有效密钥；'
+        "缺省时新旧密钥并存，便于对方系统平滑切换后再逐个吊销旧密钥。"
+        "已停用的租户不能签发密钥（409）。"
+    ),
+    responses={**NOT_FOUND, **CONFLICT},
+)
+async def issue_key(
+    tenant_id: TenantId,
+    session: SessionDep,
+    authenticator: AuthenticatorDep,
+    principal: AdminDep,
+    body: Annotated[KeyIssue | None, Body(description="可省略：省略时只签发新密钥")] = None,
+) -> KeyIssued:
+    """Issue a new key for a tenant, optionally revoking all its other keys (rotation)."""
+    revoke_others = body is not None and body.revoke_others
+    row, key, revoked = await service.issue_key(
+        session, tenant_id=tenant_id, revoke_others=revoke_others
+    )
+    if revoked:
+        await _commit_then_forget(session, authenticator)
+    log.info(
+        "api key issued",
+        extra={
+            "tenant_id": tenant_id,
+            "key_id": row.id,
+            "revoked_key_ids": [k.id for k in revoked],
+            "by": principal.tenant_id,
+        },
+    )
+    return KeyIssued(
+        **KeyRead.model_validate(row).model_dump(),
+        api_key=key,
+        revoked_key_ids=[k.id for k in revoked],
+    )
+
+
+@router.get(
+    "/{tenant_id}/keys",
+    response_model=KeyList,
+    summary="列出租户的密钥",
+    description=(
+        "租户的全部密钥（含已吊销的），只给出标识、前几位、签发与吊销时间，从不返回密钥本身。"
+    ),
+    responses=NOT_FOUND,
+)
+async def list_keys(
+    tenant_id: TenantId, session: SessionDep, _: AdminDep, limit: Limit = 50, cursor: Cursor = None
+) -> KeyList:
+    """A tenant's keys, revoked ones included, without the keys themselves."""
+    keys, next_cursor = await service.list_keys(
+        session, tenant_id=tenant_id, cursor=cursor, limit=limit
+    )
+    return KeyList(items=[KeyRead.model_validate(k) for k in keys], next_cursor=next_cursor)
+
+
+@router.post(
+    "/{tenant_id}/keys/{key_id}/revoke",
+    response_model=KeyRead,
+    summary="吊销密钥",
+    description=(
+        "吊销租户的一个密钥。在本实例中立即生效；其他实例缓存的认证结果最多保留 "
+        "GATEWAY_KEY_CACHE_SECONDS 秒（缺省 10 秒），此后各实例均拒绝该密钥。"
+        "重复吊销不改变任何内容。不能吊销最后一个有效的管理员密钥（409），以免无人能再管理租户："
+        "请先签发新的管理员密钥。"
+    ),
+    responses={**NOT_FOUND, **CONFLICT},
+)
+async def revoke_key(
+    tenant_id: TenantId,
+    key_id: KeyId,
+    session: SessionDep,
+    authenticator: AuthenticatorDep,
+    principal: AdminDep,
+) -> KeyRead:
+    """Revoke one key: at once in this replica, within the key cache's lifetime in the others."""
+    key = await service.revoke_key(session, tenant_id=tenant_id, key_id=key_id)
+    await _commit_then_forget(session, authenticator)
+    log.info(
+        "api key revoked",
+        extra={"tenant_id": tenant_id, "key_id": key_id, "by": principal.tenant_id},
+    )
+    return KeyRead.model_validate(key)
+
+
+@router.post(
+    "/{tenant_id}/disable",
+    response_model=TenantRead,
+    summary="停用租户",
+    description=(
+        "停用租户：其全部密钥随即失效（本实例立即生效，其他实例在 GATEWAY_KEY_CACHE_SECONDS "
+        "秒内生效），租户及其申报记录保留。重复停用不改变任何内容。"
+        "不能停用持有最后有效管理员密钥的管理员租户（409）。"
+    ),
+    responses={**NOT_FOUND, **CONFLICT},
+)
+async def disable_tenant(
+    tenant_id: TenantId,
+    session: SessionDep,
+    authenticator: AuthenticatorDep,
+    principal: AdminDep,
+) -> TenantRead:
+    """Disable a tenant so that none of its keys works any more."""
+    tenant = await service.disable_tenant(session, tenant_id=tenant_id)
+    await _commit_then_forget(session, authenticator)
+    log.info("tenant disabled", extra={"tenant_id": tenant_id, "by": principal.tenant_id})
+    return TenantRead.model_validate(tenant)
+
+
+async def _commit_then_forget(session: SessionDep, authenticator: AuthenticatorDep) -> None:
+    # Forgetting before the commit would let a request re-cache the key as still valid.
+    await session.commit()
+    authenticator.forget()

@@ -38,6 +38,61 @@ async def key_by_hash(session: AsyncSession, key_hash: str) -> ApiKey | None:
     return (await session.execute(statement)).scalar_one_or_none()
 
 
+async def tenant_by_id(session: AsyncSession, tenant_id: str) -> Tenant | None:
+    """The tenant with this id, if any."""
+    return await session.get(Tenant, tenant_id)
+
+
+async def key_of_tenant(session: AsyncSession, *, tenant_id: str, key_id: str) -> ApiKey | None:
+    """The tenant's key with this id, revoked or not; another tenant's key is None."""
+    statement = select(ApiKey).where(col(ApiKey.id) == key_id, col(ApiKey.tenant_id) == tenant_id)
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def list_keys(
+    session: AsyncSession, *, tenant_id: str, after: str | None, limit: int
+) -> Sequence[ApiKey]:
+    """A tenant's keys, revoked ones included, ordered by id, starting after a cursor."""
+    statement = (
+        select(ApiKey)
+        .where(col(ApiKey.tenant_id) == tenant_id)
+        .order_by(col(ApiKey.id))
+        .limit(limit)
+    )
+    if after is not None:
+        statement = statement.where(col(ApiKey.id) > after)
+    return (await session.execute(statement)).scalars().all()
+
+
+async def active_keys(session: AsyncSession, tenant_id: str) -> Sequence[ApiKey]:
+    """A tenant's unrevoked keys."""
+    statement = select(ApiKey).where(
+        col(ApiKey.tenant_id) == tenant_id, col(ApiKey.revoked_at).is_(None)
+    )
+    return (await session.execute(statement)).scalars().all()
+
+
+async def lock_active_admin_keys(session: AsyncSession) -> dict[str, str]:
+    """The unrevoked keys of enabled admin tenants (key id to tenant id), locked until commit.
+
+    Every change that can take an admin key out of service takes these locks first, in id
+    order, so two of them cannot both see "another admin key remains" and leave none.
+    SQLite (local runs) has no row locks, so there the check is best effort.
+    """
+    statement = (
+        select(col(ApiKey.id), col(ApiKey.tenant_id))
+        .join(Tenant, col(Tenant.id) == col(ApiKey.tenant_id))
+        .where(
+            col(Tenant.role) == "admin",
+            col(Tenant.disabled_at).is_(None),
+            col(ApiKey.revoked_at).is_(None),
+        )
+        .order_by(col(ApiKey.id))
+        .with_for_update(of=ApiKey)
+    )
+    return dict((await session.execute(statement)).all())
+
+
 async def list_tenants(session: AsyncSession, *, after: str | None, limit: int) -> Sequence[Tenant]:
     """Tenants ordered by id, starting after a cursor."""
     statement = select(Tenant).order_by(col(Tenant.id)).limit(limit)

@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Role = Literal["admin", "operator", "auditor"]
+
+REGION_PATTERN = r"^[0-9]{6}(-[A-Z]{2})?$"
+
+EXAMPLE_TENANT: dict[str, Any] = {
+    "id": "5a0c7a0e-2f65-4f4e-8d0a-3c1b9e6a7f10",
+    "name": "江阳区人社局",
+    "role": "operator",
+    "region": "510502",
+    "created_at": "2026-11-23T10:00:00+00:00",
+    "disabled_at": None,
+}
+EXAMPLE_KEY: dict[str, Any] = {
+    "id": "9d4c1f0a-6b2e-4c8a-9f3e-2a7b5c1d0e42",
+    "tenant_id": EXAMPLE_TENANT["id"],
+    "prefix": "sk_Xa81Qe",
+    "created_at": "2026-11-23T10:00:00+00:00",
+    "revoked_at": None,
+}
+EXAMPLE_API_KEY = "sk_Xa81QeJ3m0vT9bYk2LwZr7Hq5Nd4Gc6Fs1Pu8Ei0Ao7"
 
 
 class TenantCreate(BaseModel):
@@ -23,15 +42,15 @@ class TenantCreate(BaseModel):
 
     name: str = Field(min_length=2, max_length=100, description="租户名称，如 江阳区人社局")
     role: Role = Field(description="角色：admin 市级政策办、operator 区县或园区系统、auditor 审计")
-    region: str = Field(
-        pattern=r"^[0-9]{6}(-[A-Z]{2})?$", description="所辖区域代码（见 /v1/regions）"
-    )
+    region: str = Field(pattern=REGION_PATTERN, description="所辖区域代码（见 /v1/regions）")
 
 
 class TenantRead(BaseModel):
     """A tenant as listed; its keys are never shown again."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_extra={"examples": [EXAMPLE_TENANT]}
+    )
 
     id: str = Field(description="租户标识")
     name: str = Field(description="租户名称")
@@ -44,6 +63,10 @@ class TenantRead(BaseModel):
 class TenantCreated(TenantRead):
     """The new tenant with its API key, shown this once."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**EXAMPLE_TENANT, "api_key": EXAMPLE_API_KEY}]}
+    )
+
     api_key: str = Field(description="API 密钥，仅此一次显示，请妥善保存")
 
 
@@ -51,4 +74,61 @@ class TenantList(BaseModel):
     """A page of tenants."""
 
     items: list[TenantRead]
+    next_cursor: str | None = Field(default=None, description="下一页的游标；没有更多时为空")
+
+
+class KeyIssue(BaseModel):
+    """How to issue a new key: alone (for a handover) or replacing the others (rotation)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"revoke_others": True}]}
+    )
+
+    revoke_others: bool = Field(
+        default=False,
+        description="同时吊销该租户的其他全部有效密钥（轮换）；缺省为否，新旧密钥并存",
+    )
+
+
+class KeyRead(BaseModel):
+    """An API key as listed: its prefix and dates, never the key itself."""
+
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [EXAMPLE_KEY]})
+
+    id: str = Field(description="密钥标识")
+    tenant_id: str = Field(description="所属租户")
+    prefix: str = Field(description="密钥前几位，用于辨认，不能用于调用")
+    created_at: dt.datetime = Field(description="签发时间")
+    revoked_at: dt.datetime | None = Field(default=None, description="吊销时间；有效时为空")
+
+
+class KeyIssued(KeyRead):
+    """The new key in clear, shown this once, and the keys it replaced."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **EXAMPLE_KEY,
+                    "api_key": EXAMPLE_API_KEY,
+                    "revoked_key_ids": ["0c3e2b7d-1f4a-4e9b-8c6d-5a2f1e0b9c87"],
+                }
+            ]
+        }
+    )
+
+    api_key: str = Field(description="API 密钥，仅此一次显示，请妥善保存")
+    revoked_key_ids: list[str] = Field(
+        default_factory=list, description="本次轮换一并吊销的密钥标识"
+    )
+
+
+class KeyList(BaseModel):
+    """A page of a tenant's keys, revoked ones included."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [EXAMPLE_KEY], "next_cursor": None}]}
+    )
+
+    items: list[KeyRead]
     next_cursor: str | None = Field(default=None, description="下一页的游标；没有更多时为空")

@@ -1,4 +1,11 @@
-"""Creating tenants and their keys."""
+"""Tenants and their keys: creating, issuing, revoking, disabling.
+
+Lock-out rule: no change made through the API may leave the gateway without an active admin
+key on an enabled admin tenant, or nobody could manage tenants any more. Revoking the last such
+key, or disabling the tenant that holds the last ones, is refused with 409: issue another admin
+key first (rotation with `revoke_others` keeps the new key, so it is always allowed). If every
+admin key is lost anyway, `gateway-tenants create --role admin` on the database is the way back.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from subsidy_common.problems import Conflict, InvalidInput
+from subsidy_common.problems import Conflict, InvalidInput, NotFound
 
 from gateway.auth.keys import digest, display_prefix, new_key
 from gateway.clients.regions import RegionTree
@@ -20,11 +27,31 @@ class TenantNameTaken(Conflict):
     """Another tenant already has this name."""
 
 
+class TenantNotFound(NotFound):
+    """No tenant has this id."""
+
+
+class ApiKeyNotFound(NotFound):
+    """The tenant has no key with this id."""
+
+
+class TenantDisabled(Conflict):
+    """The tenant is disabled, so a new key for it would not work."""
+
+
+class LastAdminKey(Conflict):
+    """The change would leave no active admin key, locking every administrator out."""
+
+
 async def create_tenant(
-    session: AsyncSession, *, data: TenantCreate, regions: RegionTree
+    session: AsyncSession, *, data: TenantCreate, regions: RegionTree | None
 ) -> tuple[Tenant, str]:
-    """Create a tenant with a first key; return the tenant and the key in clear, once."""
-    if data.region not in regions:
+    """Create a tenant with a first key; return the tenant and the key in clear, once.
+
+    `regions` is the registry's region tree; None where the registry cannot be asked (the
+    command line), which then relies on the code's format alone.
+    """
+    if regions is not None and data.region not in regions:
         raise InvalidInput(
             f"Unknown region {data.region!r}.",
             errors=[{"loc": ["body", "region"], "msg": "unknown region code; see /v1/regions"}],
@@ -44,7 +71,11 @@ async def create_tenant(
 
 
 async def ensure_admin_key(session: AsyncSession, *, key: str, region: str) -> None:
-    """Make the configured first admin key valid: create its tenant on first start."""
+    """Make the configured first admin key valid: create its tenant on first start.
+
+    A key already on record is left as it is, so a revoked SUBSIDY_ADMIN_KEY stays revoked
+    when the gateway starts again with it still in the environment.
+    """
     key_hash = digest(key)
     if await repository.key_by_hash(session, key_hash) is not None:
         return
@@ -68,6 +99,81 @@ async def list_tenants(
     if len(rows) > limit:
         return rows[:limit], rows[limit - 1].id
     return rows, None
+
+
+async def issue_key(
+    session: AsyncSession, *, tenant_id: str, revoke_others: bool
+) -> tuple[ApiKey, str, list[ApiKey]]:
+    """Issue a new key; return it, the key in clear (once), and the keys it revoked."""
+    tenant = await _tenant(session, tenant_id)
+    if tenant.disabled_at is not None:
+        raise TenantDisabled(f"Tenant {tenant_id} is disabled; a new key would not work.")
+    now = dt.datetime.now(dt.UTC)
+    revoked: list[ApiKey] = []
+    if revoke_others:
+        for old in await repository.active_keys(session, tenant_id):
+            old.revoked_at = now
+            revoked.append(old)
+    key = new_key()
+    row = _key_row(tenant.id, key, now)
+    repository.add(session, row)
+    await session.flush()
+    return row, key, revoked
+
+
+async def list_keys(
+    session: AsyncSession, *, tenant_id: str, cursor: str | None, limit: int
+) -> tuple[Sequence[ApiKey], str | None]:
+    """A page of a tenant's keys and the cursor of the next page."""
+    await _tenant(session, tenant_id)
+    rows = await repository.list_keys(session, tenant_id=tenant_id, after=cursor, limit=limit + 1)
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1].id
+    return rows, None
+
+
+async def revoke_key(session: AsyncSession, *, tenant_id: str, key_id: str) -> ApiKey:
+    """Revoke one key of a tenant; revoking a revoked key changes nothing."""
+    tenant = await _tenant(session, tenant_id)
+    key = await repository.key_of_tenant(session, tenant_id=tenant_id, key_id=key_id)
+    if key is None:
+        raise ApiKeyNotFound(f"Tenant {tenant_id} has no key {key_id}.")
+    if key.revoked_at is not None:
+        return key
+    if tenant.role == "admin":
+        locked = await repository.lock_active_admin_keys(session)
+        _keep_an_admin_key(set(locked) - {key.id})
+    key.revoked_at = dt.datetime.now(dt.UTC)
+    await session.flush()
+    return key
+
+
+async def disable_tenant(session: AsyncSession, *, tenant_id: str) -> Tenant:
+    """Disable a tenant, so none of its keys works; disabling it again changes nothing."""
+    tenant = await _tenant(session, tenant_id)
+    if tenant.disabled_at is not None:
+        return tenant
+    if tenant.role == "admin":
+        locked = await repository.lock_active_admin_keys(session)
+        _keep_an_admin_key({k for k, owner in locked.items() if owner != tenant_id})
+    tenant.disabled_at = dt.datetime.now(dt.UTC)
+    await session.flush()
+    return tenant
+
+
+async def _tenant(session: AsyncSession, tenant_id: str) -> Tenant:
+    tenant = await repository.tenant_by_id(session, tenant_id)
+    if tenant is None:
+        raise TenantNotFound(f"No tenant {tenant_id}.")
+    return tenant
+
+
+def _keep_an_admin_key(remaining: set[str]) -> None:
+    if not remaining:
+        raise LastAdminKey(
+            "This would leave no active admin key and lock every administrator out; "
+            "issue another admin key first."
+        )
 
 
 def _key_row(tenant_id: str, key: str, now: dt.datetime) -> ApiKey:

@@ -1,0 +1,166 @@
+"""Per-tenant rate limits: a moving window per tenant, counted in memory or in Redis."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import redis.asyncio
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+from prometheus_client import CollectorRegistry, Counter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from subsidy_common.problems import DomainError, problem_type
+
+log = logging.getLogger(__name__)
+
+# Redis answers in well under a millisecond when healthy; a slow one must not slow every request.
+REDIS_TIMEOUT_SECONDS = 0.5
+# After Redis fails, requests go unlimited for this long instead of each waiting on a timeout.
+OUTAGE_PAUSE_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """Where a tenant stands in its window after a request."""
+
+    limit: int
+    remaining: int
+    reset_seconds: int
+
+    def headers(self) -> dict[str, str]:
+        """The three RateLimit-* response headers that most clients read."""
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_seconds),
+        }
+
+
+class RateLimited(DomainError):
+    """The tenant made more requests than its limit allows in the current window."""
+
+    type = problem_type("rate-limited")
+    title = "Too Many Requests"
+    status = 429
+
+    def __init__(self, quota: Quota, limit: str) -> None:
+        super().__init__(
+            f"Rate limit of {limit} exceeded; retry in {quota.reset_seconds} s.",
+            headers={"Retry-After": str(quota.reset_seconds), **quota.headers()},
+        )
+
+
+class TenantRateLimiter:
+    """Counts each tenant's requests in a moving window shared by every replica using the store.
+
+    When the store (Redis) fails, requests are let through and the failure is logged and
+    counted: the limit protects capacity, it grants no rights, and a Redis outage must not stop
+    county systems from working.
+    """
+
+    def __init__(
+        self,
+        item: RateLimitItem,
+        storage: Storage,
+        *,
+        errors: Counter,
+        pool: redis.asyncio.ConnectionPool | None = None,
+    ) -> None:
+        self._item = item
+        self._strategy = MovingWindowRateLimiter(storage)
+        self._errors = errors
+        self._pool = pool
+        self._paused_until = 0.0
+
+    async def hit(self, tenant_id: str) -> Quota | None:
+        """Count one request; raise RateLimited when over the limit, None if the store is down."""
+        if time.monotonic() < self._paused_until:
+            return None
+        try:
+            allowed = await self._strategy.hit(self._item, "tenant", tenant_id)
+            stats = await self._strategy.get_window_stats(self._item, "tenant", tenant_id)
+        except (StorageError, OSError, TimeoutError) as exc:
+            self._paused_until = time.monotonic() + OUTAGE_PAUSE_SECONDS
+            self._errors.inc()
+            log.warning(
+                "rate-limit store unavailable, not limiting for %.0f s: %s",
+                OUTAGE_PAUSE_SECONDS,
+                exc,
+            )
+            return None
+        reset = max(1, math.ceil(stats.reset_time - time.time()))
+        quota = Quota(self._item.amount, max(0, stats.remaining), reset)
+        if not allowed:
+            raise RateLimited(quota, str(self._item))
+        return quota
+
+    async def aclose(self) -> None:
+        """Close the Redis connections, if any."""
+        if self._pool is not None:
+            await self._pool.aclose()
+
+
+def store_errors_counter(registry: CollectorRegistry) -> Counter:
+    """The counter of requests let through because the rate-limit store failed."""
+    return Counter(
+        "gateway_rate_limit_store_errors",
+        "Requests let through unlimited because the rate-limit store failed.",
+        registry=registry,
+    )
+
+
+def build_rate_limiter(
+    rate_limit: str, redis_url: str | None, *, key_prefix: str, errors: Counter
+) -> TenantRateLimiter:
+    """A limiter counting in Redis when a URL is given (shared by replicas), else in memory."""
+    item = parse(rate_limit)
+    if redis_url is None:
+        return TenantRateLimiter(item, MemoryStorage(), errors=errors)
+    plain = redis_url.removeprefix("async+")
+    pool = redis.asyncio.ConnectionPool.from_url(
+        plain,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+    )
+    storage = RedisStorage(
+        f"async+{plain}",
+        wrap_exceptions=True,
+        implementation="redispy",
+        key_prefix=key_prefix,
+        # limits documents `connection_pool` but types its options as scalars; the pool is ours
+        # so that shutdown can close it.
+        connection_pool=pool,  # type: ignore[arg-type]
+    )
+    return TenantRateLimiter(item, storage, errors=errors, pool=pool)
+
+
+class RateLimitHeadersMiddleware:
+    """Put the tenant's RateLimit-* headers on every response that counted against its limit."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_quota(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                quota = scope.get("state", {}).get("rate_limit")
+                if isinstance(quota, Quota):
+                    present = {name.lower() for name, _ in message.get("headers", [])}
+                    extra = [
+                        (name.lower().encode(), value.encode())
+                        for name, value in quota.headers().items()
+                        if name.lower().encode() not in present
+                    ]
+                    message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_quota)
