@@ -24,8 +24,9 @@ from gateway.auth.ratelimit import (
 from gateway.clients.downstream import Downstream, PassedThrough, relay
 from gateway.clients.regions import RegionDirectory
 from gateway.config import Settings
+from gateway.contract.calculations import BatchRequest
 from gateway.db import session_factory
-from gateway.openapi import Problem
+from gateway.openapi import Problem, complete
 from gateway.routes.calculations import router as calculations_router
 from gateway.routes.claims import router as claims_router
 from gateway.routes.policies import admin_router as policies_admin_router
@@ -169,20 +170,17 @@ async def _bootstrap_admin(app: FastAPI, settings: Settings) -> None:
 
 
 def _declare_problem_schema(app: FastAPI) -> None:
-    """Put the Problem schema into components, where every error response refers to it."""
+    """Complete the generated document: Problem, hand-read bodies, particular problems."""
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
-        schema = original()
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components["Problem"] = Problem.model_json_schema(
-            ref_template="#/components/schemas/{model}"
-        )
-        for name, sub in components["Problem"].pop("$defs", {}).items():
-            components.setdefault(name, sub)
-        app.openapi_schema = schema
-        return schema
+        extra = {
+            model.__name__: model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for model in (Problem, BatchRequest)
+        }
+        app.openapi_schema = complete(original(), extra)
+        return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -69,3 +69,55 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
         "Conflict", 409, "This is the last active admin key; issue another admin key first."
     ),
 }
+
+# Problems particular to some operations, declared so that generated clients know them.
+OPERATION_PROBLEMS: dict[tuple[str, str], dict[int, tuple[str, str]]] = {
+    ("get", "/v1/policies/{document_id}"): {404: ("Not Found", "No document 'x'.")},
+    ("get", "/v1/policies/{document_id}/versions"): {404: ("Not Found", "No document 'x'.")},
+    ("post", "/v1/admin/policies"): {409: ("Conflict", "A document with this id exists.")},
+    ("put", "/v1/admin/policies/{document_id}"): {
+        404: ("Not Found", "No document 'x'."),
+        412: ("Precondition Failed", "The document changed since that version."),
+        428: ("Precondition Required", "Send If-Match with the ETag of the version you amend."),
+    },
+    ("post", "/v1/admin/policies/{document_id}/repeal"): {404: ("Not Found", "No document 'x'.")},
+    ("post", "/v1/admin/tenants"): {409: ("Conflict", "A tenant with this name exists.")},
+    ("post", "/v1/claims"): {
+        409: ("Conflict", "A request with this Idempotency-Key is still being processed.")
+    },
+    ("get", "/v1/claims/{claim_id}"): {404: ("Not Found", "No claim 'x'.")},
+    ("post", "/v1/claims/{claim_id}/revoke"): {
+        404: ("Not Found", "No claim 'x'."),
+        409: ("Conflict", "Only a paid claim is revoked, once."),
+    },
+}
+
+# Headers without which the operation is refused (with 400 or 428, as the contract says).
+REQUIRED_HEADERS: dict[tuple[str, str], str] = {
+    ("post", "/v1/claims"): "Idempotency-Key",
+    ("put", "/v1/admin/policies/{document_id}"): "If-Match",
+}
+
+
+def complete(schema: dict[str, Any], extra_schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Add what FastAPI cannot infer: the Problem schema, bodies read by hand, the problems
+    particular to operations, and headers that are required though checked by the handler."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name, sub in extra_schemas.items():
+        for inner, definition in sub.pop("$defs", {}).items():
+            components.setdefault(inner, definition)
+        components[name] = sub
+    for (method, path), problems in OPERATION_PROBLEMS.items():
+        operation = schema["paths"].get(path, {}).get(method)
+        if operation is not None:
+            for status, (title, detail) in problems.items():
+                operation["responses"].setdefault(str(status), _problem(title, status, detail))
+    for (method, path), header in REQUIRED_HEADERS.items():
+        operation = schema["paths"].get(path, {}).get(method)
+        for parameter in (operation or {}).get("parameters", []):
+            if parameter["in"] == "header" and parameter["name"].lower() == header.lower():
+                parameter["required"] = True
+                parameter["schema"] = {
+                    k: v for k, v in parameter["schema"].items() if k not in ("anyOf", "default")
+                } | {"type": "string", "minLength": 1}
+    return schema

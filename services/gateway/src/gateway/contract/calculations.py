@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+)
 from subsidy_common.types import Count, Instant, IsoDate
 
-AttributeValue = str | int | float | bool | None | list[str | int | float]
+AttributeValue = str | int | float | bool | None | list[StrictStr | StrictInt | StrictFloat]
 Attributes = dict[
     Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,59}$")], AttributeValue
 ]

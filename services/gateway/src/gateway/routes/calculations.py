@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.responses import Response
+from subsidy_common.problems import DomainError, problem_type
 
 from gateway.auth.principal import Principal, PrincipalDep
 from gateway.clients.dependencies import CalculatorDep
 from gateway.contract.calculations import (
+    BatchRequest,
     BatchResponse,
     CalculationRequest,
     CalculationResponse,
@@ -59,9 +63,47 @@ async def calculate_batch(
     """One calculation per case, in order. Send `{"cases": [...]}` or NDJSON lines; ask for
     `Accept: application/x-ndjson` to receive the answers streamed as they are computed. A bad
     case yields a problem object on its own line and the others go on."""
+    content_type = request.headers.get("content-type", "application/json")
+    if content_type.split(";")[0].strip() != NDJSON:
+        # A JSON batch is bounded (1,000 cases) and checked whole here; NDJSON streams through.
+        body = await _bounded_body(request, request.app.state.settings.max_body_bytes)
+        try:
+            BatchRequest.model_validate_json(body)
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+            ) from exc
+        headers = {
+            "Content-Type": content_type,
+            "Accept": request.headers.get("accept", "application/json"),
+            **scope_headers(principal),
+        }
+        return await calculator.forward(
+            "POST", "/v1/calculations/batch", content=body, headers=headers
+        )
     headers = {
-        "Content-Type": request.headers.get("content-type", "application/json"),
+        "Content-Type": content_type,
         "Accept": request.headers.get("accept", "application/json"),
         **scope_headers(principal),
     }
     return await calculator.stream("POST", "/v1/calculations/batch", request.stream(), headers)
+
+
+class BodyTooLarge(DomainError):
+    """A request body above the configured size."""
+
+    type = problem_type("content-too-large")
+    title = "Content Too Large"
+    status = 413
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes:
+    """The whole body, refused with 413 as soon as it passes the limit."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"The request body is larger than {limit} bytes; use NDJSON.")
+        chunks.append(chunk)
+    return b"".join(chunks)
