@@ -73,3 +73,29 @@ async def test_document_is_openapi_31_with_examples_and_problems(
             for status in ("401", "422"):
                 content = operation["responses"][status]["content"]
                 assert "application/problem+json" in content, f"{method} {path} {status}"
+
+
+async def test_every_operation_has_an_example(anonymous: httpx.AsyncClient) -> None:
+    document = (await anonymous.get("/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+
+    def has_example(schema: dict[str, Any]) -> bool:
+        if "anyOf" in schema:
+            return any(
+                has_example(branch) for branch in schema["anyOf"] if branch != {"type": "null"}
+            )
+        if "$ref" in schema:
+            schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
+        return bool(schema.get("examples") or schema.get("example"))
+
+    missing = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is not None and not (body.get("example") or has_example(body["schema"])):
+                missing.append(f"{method} {path} request")
+            ok = next(r for s, r in operation["responses"].items() if s.startswith("2"))
+            answer = ok.get("content", {}).get("application/json")
+            if answer is not None and not (answer.get("example") or has_example(answer["schema"])):
+                missing.append(f"{method} {path} response")
+    assert missing == []

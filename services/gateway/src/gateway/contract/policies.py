@@ -89,6 +89,27 @@ class VersionRead(BaseModel):
 class VersionList(BaseModel):
     """Every version of a document, oldest first."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "version": 1,
+                            "recorded_at": "2026-11-23T09:00:00+00:00",
+                            "superseded_at": None,
+                            "author": "policy-files",
+                            "reason": "loaded from policies/documents/luzhou-2015-33.yaml",
+                            "origin": "file",
+                            "content_hash": "9b1c…",
+                        }
+                    ],
+                    "next_cursor": None,
+                }
+            ]
+        }
+    )
+
     items: list[VersionRead]
     next_cursor: str | None = None
 
@@ -152,6 +173,29 @@ class AuditRead(BaseModel):
 
 class AuditList(BaseModel):
     """A page of the audit log, newest first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": 42,
+                            "at": "2026-11-23T10:00:00+00:00",
+                            "actor": "admin [5a0c7a0e-2f65-4f4e-8d0a-3c1b9e6a7f10]",
+                            "action": "repeal",
+                            "document_id": "lzsff-2019-7",
+                            "version": 2,
+                            "reason": "已被新文件替代",
+                            "before": {"repealed_date": None},
+                            "after": {"repealed_date": "2024-01-01"},
+                        }
+                    ],
+                    "next_cursor": None,
+                }
+            ]
+        }
+    )
 
     items: list[AuditRead]
     next_cursor: str | None = None

@@ -57,5 +57,31 @@ class Matter(BaseModel):
 class MatterList(BaseModel):
     """Every matter."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "key": "enterprise.innovative.recognized",
+                            "name": "新获创新型企业认定",
+                            "beneficiaries": ["enterprise"],
+                            "attributes": {
+                                "level": {
+                                    "type": "enum",
+                                    "description": "级别",
+                                    "values": ["national", "provincial"],
+                                }
+                            },
+                            "strategy": None,
+                            "subject": None,
+                        }
+                    ],
+                    "next_cursor": None,
+                }
+            ]
+        }
+    )
+
     items: list[Matter]
     next_cursor: str | None = None

@@ -73,6 +73,26 @@ class TenantCreated(TenantRead):
 class TenantList(BaseModel):
     """A page of tenants."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": "5a0c7a0e-2f65-4f4e-8d0a-3c1b9e6a7f10",
+                            "name": "江阳区人社局",
+                            "role": "operator",
+                            "region": "510502",
+                            "created_at": "2026-11-23T09:00:00Z",
+                            "disabled_at": None,
+                        }
+                    ],
+                    "next_cursor": None,
+                }
+            ]
+        }
+    )
+
     items: list[TenantRead]
     next_cursor: str | None = Field(default=None, description="下一页的游标；没有更多时为空")
 
