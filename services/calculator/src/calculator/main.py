@@ -20,6 +20,7 @@ from calculator.claims.endpoints import router as claims_router
 from calculator.claims.locks import Locks
 from calculator.config import Settings
 from calculator.db import session_factory
+from calculator.observability import DecisionMetrics
 from calculator.registry_client import SnapshotStore
 
 SERVICE = "calculator"
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         streaming_paths=frozenset({"/v1/calculations/batch"}),
     )
     app.state.settings = settings
+    app.state.decision_metrics = DecisionMetrics(app.state.metrics)
     app.include_router(calculations_router)
     app.include_router(claims_router)
     return app

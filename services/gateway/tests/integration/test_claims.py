@@ -203,3 +203,16 @@ class TestMasking:
         assert response.status_code == 201, response.text
         assert number not in response.text
         assert response.json()["applicant"]["id"] == "510502********" + number[-4:]
+
+
+class TestMetrics:
+    async def test_decisions_and_grants_are_counted(
+        self, admin: httpx.AsyncClient, case: Case, film: Any, stack: Any
+    ) -> None:
+        await admin.post("/v1/calculations", json=case())
+        await admin.post("/v1/claims", json=claim_body(case), headers=key())
+        async with httpx.AsyncClient(base_url=stack.calculator_url) as calculator:
+            text = (await calculator.get("/metrics")).text
+        assert 'subsidy_decisions_total{status="eligible"}' in text
+        assert 'subsidy_claims_total{status="granted"}' in text
+        assert "subsidy_granted_yuan_total" in text

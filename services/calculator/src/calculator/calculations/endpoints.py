@@ -85,6 +85,7 @@ async def _one(
 async def calculate(body: CalculationIn, request: Request, scope: Scope = None) -> Response:
     """What each event of an applicant is entitled to, with every clause weighed."""
     result = await _one(_store(request), _sessions(request), body, scope)
+    request.app.state.decision_metrics.decided(r["status"] for r in result["results"])
     return Response(orjson.dumps(result), media_type="application/json")
 
 

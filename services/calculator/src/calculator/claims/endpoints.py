@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated, Literal, cast
 
 import orjson
@@ -63,6 +64,8 @@ async def submit_claim(
         now=_now,
         check_scope=check_scope,
     )
+    claim = orjson.loads(payload)
+    request.app.state.decision_metrics.claimed(claim["status"], Decimal(claim["amount"]))
     return _json(payload, status)
 
 
