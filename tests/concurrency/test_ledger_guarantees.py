@@ -46,7 +46,11 @@ def rules() -> RuleSet:
             "regions": REGIONS,
             "matters": [
                 {"key": key, "name": key, "beneficiaries": ["enterprise"], "attributes": {}}
-                for key in ("patent.invention.granted", "startup.project_incubated")
+                for key in (
+                    "patent.invention.granted",
+                    "startup.project_incubated",
+                    "patent.utility_model.granted",
+                )
             ],
             "documents": [
                 {
@@ -55,6 +59,9 @@ def rules() -> RuleSet:
                     "clauses": [
                         {**clause, "id": "invention", "matter": "patent.invention.granted",
                          "amount": {"kind": "fixed", "value": str(AMOUNT)}},
+                        {**clause, "id": "funded", "matter": "patent.utility_model.granted",
+                         "amount": {"kind": "fixed", "value": "700"},
+                         "funding_source": "测试资金"},
                         {**clause, "id": "project", "matter": "startup.project_incubated",
                          "amount": {"kind": "fixed", "value": "100"},
                          "caps": {"cumulative": str(CAP), "cumulative_key": "lead"}},
@@ -258,3 +265,34 @@ async def test_negative_control_the_harness_catches_a_naive_ledger(
     sessions = async_sessionmaker(ledger, expire_on_commit=False)
     await asyncio.gather(*[naive_submit(sessions, claim()) for _ in range(200)])
     assert await granted_total(ledger) > AMOUNT, "the harness must see the double payment"
+
+
+@pytest.mark.parametrize("run", RUNS)
+async def test_a_thousand_claims_against_one_fund_budget(ledger: AsyncEngine, run: int) -> None:
+    sessions, locks = async_sessionmaker(ledger, expire_on_commit=False), Locks()
+    async with sessions() as session:
+        await repository.set_budget(
+            session, "测试资金", budget=Decimal("100000.00"), by="test", reason="预算", at=now()
+        )
+        await session.commit()
+    outcomes = await submit_all(
+        [
+            submit(
+                sessions,
+                locks,
+                f"t{i % 3}",
+                uuid.uuid4().hex,
+                claim(f"U{i}", "patent.utility_model.granted"),
+            )
+            for i in range(1000)
+        ]
+    )
+    assert all(isinstance(o, tuple) for o in outcomes), {
+        repr(o) for o in outcomes if not isinstance(o, tuple)
+    }
+    statuses = [orjson.loads(o[1])["status"] for o in outcomes if isinstance(o, tuple)]
+    assert await granted_total(ledger) == Decimal("100000.00")  # 142 × 700 + a last 600
+    assert statuses.count("budget_exhausted") == 1000 - 143
+    async with ledger.connect() as connection:
+        granted = await connection.scalar(text("SELECT granted FROM fund_budget"))
+    assert Decimal(granted) == Decimal("100000.00")

@@ -34,6 +34,7 @@ class Claim(SQLModel, table=True):
     entitlement: Decimal = Field(sa_column=Column(MONEY, nullable=False))
     previously_granted: Decimal = Field(sa_column=Column(MONEY, nullable=False))
     cap_key: str | None = Field(default=None, max_length=120)
+    fund: str | None = Field(default=None, max_length=200, description="the budgeted fund drawn on")
     duplicate_of: list[str] = Field(sa_column=Column(JSON, nullable=False))
     review: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     decision: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
@@ -66,6 +67,19 @@ class CapBalance(SQLModel, table=True):
     cap_key: str = Field(primary_key=True, max_length=120)
     year: int = Field(primary_key=True)
     granted: Decimal = Field(sa_column=Column(MONEY, nullable=False))
+
+
+class FundBudget(SQLModel, table=True):
+    """A fund (资金来源) with a budget: what it may grant, and what it has granted."""
+
+    __tablename__ = "fund_budget"
+
+    fund: str = Field(primary_key=True, max_length=200)
+    budget: Decimal = Field(sa_column=Column(MONEY, nullable=False))
+    granted: Decimal = Field(sa_column=Column(MONEY, nullable=False))
+    updated_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_by: str = Field(max_length=120)
+    reason: str = Field(max_length=2000)
 
 
 class IdempotencyRecord(SQLModel, table=True):

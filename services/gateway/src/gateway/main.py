@@ -29,6 +29,7 @@ from gateway.db import session_factory
 from gateway.openapi import Problem, complete
 from gateway.routes.calculations import router as calculations_router
 from gateway.routes.claims import router as claims_router
+from gateway.routes.funds import router as funds_router
 from gateway.routes.policies import admin_router as policies_admin_router
 from gateway.routes.policies import router as policies_router
 from gateway.routes.reference import router as reference_router
@@ -146,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reference_router)
     app.include_router(calculations_router)
     app.include_router(claims_router)
+    app.include_router(funds_router)
     app.include_router(policies_router)
     app.include_router(policies_admin_router)
     app.include_router(tenants_router)

@@ -216,3 +216,51 @@ class TestMetrics:
         assert 'subsidy_decisions_total{status="eligible"}' in text
         assert 'subsidy_claims_total{status="granted"}' in text
         assert "subsidy_granted_yuan_total" in text
+
+
+class TestFundBudgets:
+    async def test_a_claim_pays_no_more_than_the_fund_has_left(
+        self,
+        admin: httpx.AsyncClient,
+        as_key: Callable[[str], httpx.AsyncClient],
+        case: Case,
+        stack: Any,
+    ) -> None:
+        fund = f"测试专项资金-{uuid.uuid4().hex[:6]}"
+        document = {
+            "id": f"fund-{uuid.uuid4().hex[:8]}", "title": "预算测试", "issuer": "泸州市人民政府",
+            "level": "city", "jurisdiction": ["510500-CJ"], "effective_from": "1991-01-01",
+            "effective_to": "1991-12-31", "source": {"title": "测试"},
+            "clauses": [{"id": "award", "ref": "（一）", "matter": "film.city_promotion",
+                         "beneficiaries": ["enterprise"], "amount": {"kind": "fixed", "value": 600},
+                         "funding_source": fund, "quote": "给予 600 元奖励"}],
+        }  # fmt: skip
+        assert (
+            await admin.post("/v1/admin/policies", json={"reason": "测试", "document": document})
+        ).status_code == 201
+        await stack.refresh_snapshot()
+        set_budget = await admin.put(
+            f"/v1/admin/funds/{fund}", json={"budget": "1000.00", "reason": "年度预算"}
+        )
+        assert set_budget.status_code == 200, set_budget.text
+
+        def body() -> dict[str, Any]:
+            b = claim_body(case, f"FUND-{uuid.uuid4().hex[:6]}")
+            b["event"]["date"] = "1991-06-01"
+            return b
+
+        first = (await admin.post("/v1/claims", json=body(), headers=key())).json()
+        second = (await admin.post("/v1/claims", json=body(), headers=key())).json()
+        third = (await admin.post("/v1/claims", json=body(), headers=key())).json()
+        assert (first["status"], first["amount"]) == ("granted", "600.00")
+        assert (second["status"], second["amount"]) == ("granted", "400.00")
+        assert (third["status"], third["amount"]) == ("budget_exhausted", "0.00")
+        funds = (await admin.get("/v1/admin/funds")).json()["items"]
+        mine = next(f for f in funds if f["fund"] == fund)
+        assert (mine["granted"], mine["remaining"]) == ("1000.00", "0.00")
+        revoked = await admin.post(f"/v1/claims/{first['id']}/revoke", json={"reason": "追回"})
+        assert revoked.status_code == 200
+        mine = next(
+            f for f in (await admin.get("/v1/admin/funds")).json()["items"] if f["fund"] == fund
+        )
+        assert mine["remaining"] == "600.00"

@@ -27,6 +27,7 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int]] = {
     ("POST", "/v1/admin/tenants/{tenant_id}/keys"): (403, 403, 403),
     ("POST", "/v1/admin/tenants/{tenant_id}/keys/{key_id}/revoke"): (403, 403, 403),
     ("POST", "/v1/admin/tenants/{tenant_id}/disable"): (403, 403, 403),
+    ("PUT", "/v1/admin/funds/{fund}"): (403, 403, 403),
 }
 
 
@@ -72,6 +73,7 @@ async def test_every_id_taking_operation_as_every_other_tenant(
         "claim_id": claim["id"],
         "tenant_id": owner["id"],
         "key_id": keys[0]["id"],
+        "fund": "市级专利资助资金",
     }
     missing_claim = (await admin.get(f"/v1/claims/{uuid.uuid4()}")).json()
     for (method, path), expected in sorted(EXPECTED.items()):

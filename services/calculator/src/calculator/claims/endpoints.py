@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 import orjson
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import Response
 from subsidy_common.actor import decode_actor
@@ -16,7 +16,7 @@ from subsidy_common.identifiers import normalise
 from calculator.calculations.endpoints import check_scope
 from calculator.claims import repository, service
 from calculator.claims.locks import Locks
-from calculator.claims.schemas import ClaimIn, RevokeIn
+from calculator.claims.schemas import BudgetIn, ClaimIn, RevokeIn
 from calculator.db import SessionDep
 from calculator.registry_client import SnapshotStore
 
@@ -123,3 +123,43 @@ async def revoke_claim(
         now=_now,
     )
     return _json(payload)
+
+
+def _fund(row: Any) -> dict[str, Any]:
+    budget, granted = Decimal(row.budget), Decimal(row.granted)
+    return {
+        "fund": row.fund,
+        "budget": f"{budget:.2f}",
+        "granted": f"{granted:.2f}",
+        "remaining": f"{max(Decimal(0), budget - granted):.2f}",
+        "updated_at": row.updated_at.isoformat(),
+        "updated_by": row.updated_by,
+        "reason": row.reason,
+    }
+
+
+@router.get("/v1/admin/funds")
+async def list_funds(session: SessionDep) -> Response:
+    """Every fund with a budget: what it may grant, has granted, has left."""
+    rows = await repository.funds(session)
+    return _json(orjson.dumps({"items": [_fund(r) for r in rows], "next_cursor": None}))
+
+
+@router.put("/v1/admin/funds/{fund}")
+async def set_budget(
+    fund: Annotated[str, Path(min_length=2, max_length=200)],
+    body: BudgetIn,
+    session: SessionDep,
+    actor: Annotated[str, Header(alias="X-Actor", min_length=1, max_length=400)],
+) -> Response:
+    """Set a fund's budget; claims drawing on it pay no more than what is left of it."""
+    await repository.set_budget(
+        session,
+        fund,
+        budget=body.budget,
+        by=decode_actor(actor)[:120],
+        reason=body.reason,
+        at=_now(),
+    )
+    row = await repository.fund(session, fund)
+    return _json(orjson.dumps(_fund(row)))

@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 
 class Locks:
-    """Locks per applicant and per idempotency key."""
+    """Locks per applicant, per fund and per idempotency key."""
 
     def __init__(self) -> None:
-        self._applicants: dict[str, asyncio.Lock] = {}
+        self._held: dict[str, asyncio.Lock] = {}
         self._keys: set[tuple[str, str]] = set()
 
     @staticmethod
@@ -48,15 +48,25 @@ class Locks:
     @asynccontextmanager
     async def applicant(self, session: AsyncSession, applicant_id: str) -> AsyncIterator[None]:
         """Hold an applicant's ledger, caps included, until the transaction ends."""
+        async with self._exclusive(session, f"applicant:{applicant_id}"):
+            yield
+
+    @asynccontextmanager
+    async def fund(self, session: AsyncSession, fund: str) -> AsyncIterator[None]:
+        """Hold a fund's budget until the transaction ends (always taken after the applicant)."""
+        async with self._exclusive(session, f"fund:{fund}"):
+            yield
+
+    @asynccontextmanager
+    async def _exclusive(self, session: AsyncSession, name: str) -> AsyncIterator[None]:
         if self._postgres(session):
             await session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-                {"k": f"applicant:{applicant_id}"},
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": name}
             )
             yield
             return
-        lock = self._applicants.setdefault(applicant_id, asyncio.Lock())
+        lock = self._held.setdefault(name, asyncio.Lock())
         async with lock:
             yield
-        if not lock.locked() and len(self._applicants) > 10_000:
-            self._applicants.pop(applicant_id, None)
+        if not lock.locked() and len(self._held) > 10_000:
+            self._held.pop(name, None)

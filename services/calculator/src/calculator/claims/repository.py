@@ -12,12 +12,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calculator.engine.model import Ledger
-from calculator.models import CapBalance, Claim, IdempotencyRecord, LedgerBalance
+from calculator.models import CapBalance, Claim, FundBudget, IdempotencyRecord, LedgerBalance
 
 balance = LedgerBalance.__table__  # type: ignore[attr-defined]
 cap = CapBalance.__table__  # type: ignore[attr-defined]
 claim = Claim.__table__  # type: ignore[attr-defined]
 idempotency = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+fund_budget = FundBudget.__table__  # type: ignore[attr-defined]
 
 PAID = ("granted", "topped_up")
 
@@ -251,3 +252,32 @@ async def mark_revoked(
         .values(status="revoked", revoked_at=at, revoked_by=by, revoke_reason=reason)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def fund(session: AsyncSession, name: str) -> Any:
+    """A fund's budget row, or None when the fund has no budget."""
+    return (await session.execute(select(fund_budget).where(fund_budget.c.fund == name))).first()
+
+
+async def move_fund(session: AsyncSession, name: str, *, seen: Decimal, delta: Decimal) -> None:
+    """Add to what a fund has granted if it still holds what was read."""
+    await _compare_and_set(session, fund_budget, fund_budget.c.fund == name, seen, delta, name)
+
+
+async def set_budget(
+    session: AsyncSession, name: str, *, budget: Decimal, by: str, reason: str, at: dt.datetime
+) -> None:
+    """Create a fund's budget or change it; what it granted so far stays."""
+    statement = _insert(session, fund_budget).values(
+        fund=name, budget=budget, granted=Decimal(0), updated_at=at, updated_by=by, reason=reason
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[fund_budget.c.fund],
+        set_={"budget": budget, "updated_at": at, "updated_by": by, "reason": reason},
+    )
+    await session.execute(statement)
+
+
+async def funds(session: AsyncSession) -> Sequence[Any]:
+    """Every budgeted fund."""
+    return (await session.execute(select(fund_budget).order_by(fund_budget.c.fund))).all()

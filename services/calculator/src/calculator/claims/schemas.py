@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from calculator.calculations.schemas import ApplicantIn, EventIn
@@ -22,3 +24,12 @@ class RevokeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=2, max_length=2000, description="追回理由")
+
+
+class BudgetIn(BaseModel):
+    """A fund's budget (资金预算), and why it is set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    budget: Decimal = Field(ge=0, max_digits=14, decimal_places=2, description="预算（元）")
+    reason: str = Field(min_length=2, max_length=2000, description="理由")

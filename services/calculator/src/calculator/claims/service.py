@@ -149,7 +149,7 @@ async def submit(
                 ledger = await repository.ledger_for(session, applicant.id)
                 result = decide(applicant, events, rules, ledger).results[0]
                 claim_id, body = await _record(
-                    session, caller, claim, applicant.id, result, rules, at
+                    session, locks, caller, claim, applicant.id, result, rules, at
                 )
             await repository.store_response(
                 session,
@@ -166,8 +166,27 @@ async def submit(
     return await _retrying(sessions, work)
 
 
+async def _draw_on_fund(
+    session: AsyncSession, locks: Locks, result: Result, due: Decimal
+) -> tuple[Decimal, str | None, bool]:
+    """Take a payment from its fund's budget when the fund has one; pay what is left of it."""
+    if due <= 0 or result.granted is None or result.granted.clause.funding_source is None:
+        return due, None, False
+    name = result.granted.clause.funding_source
+    async with locks.fund(session, name):
+        row = await repository.fund(session, name)
+        if row is None:
+            return due, None, False
+        left = max(ZERO, Decimal(row.budget) - Decimal(row.granted))
+        paid = min(due, left)
+        if paid > 0:
+            await repository.move_fund(session, name, seen=Decimal(row.granted), delta=paid)
+        return paid, name if paid > 0 else None, paid == 0
+
+
 async def _record(
     session: AsyncSession,
+    locks: Locks,
     caller: Caller,
     claim: ClaimIn,
     applicant_id: str,
@@ -194,7 +213,8 @@ async def _record(
                 "reason": "同一事项与标的已由名称相近的其他主体获得",
             }
             due = ZERO
-    status = _status(result, due, review)
+    due, fund, exhausted = await _draw_on_fund(session, locks, result, due)
+    status = "budget_exhausted" if exhausted else _status(result, due, review)
     duplicate_of = await repository.paid_claims(session, applicant_id, event.matter, event.subject)
     cap_key = None
     if due > 0:
@@ -226,6 +246,7 @@ async def _record(
         "entitlement": result.entitlement,
         "previously_granted": result.previously_granted,
         "cap_key": cap_key,
+        "fund": fund,
         "duplicate_of": duplicate_of if status == "duplicate" else [],
         "review": review,
         "decision": decision,
@@ -388,6 +409,13 @@ async def revoke(
                             year=year,
                             seen=seen,
                             delta=-amount,
+                        )
+            if row.fund is not None:
+                async with locks.fund(session, row.fund):
+                    budget = await repository.fund(session, row.fund)
+                    if budget is not None:
+                        await repository.move_fund(
+                            session, row.fund, seen=Decimal(budget.granted), delta=-amount
                         )
             updated = await repository.get_claim(session, claim_id)
             return orjson.dumps(present(updated._mapping))

@@ -150,6 +150,7 @@ class Clause:
     effective_from: dt.date | None
     effective_to: dt.date | None
     quote: str
+    funding_source: str | None = None
     # Outcomes that depend on the clause alone, made once: a decision allocates none of them.
     verdicts: dict[str, Considered] = field(default_factory=dict, compare=False, repr=False)
 

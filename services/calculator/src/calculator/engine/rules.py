@@ -227,6 +227,7 @@ def compile_snapshot(snapshot: Mapping[str, Any]) -> RuleSet:
                     effective_from=_date(item.get("effective_from")),
                     effective_to=_date(item.get("effective_to")),
                     quote=item["quote"],
+                    funding_source=item.get("funding_source"),
                 )
             )
     for matter_clauses in clauses.values():

@@ -10,7 +10,7 @@ from gateway.contract.calculations import EXAMPLE_REQUEST, EXAMPLE_RESPONSE, App
 
 ClaimStatus = Literal[
     "granted", "topped_up", "duplicate", "ineligible", "needs_assessment", "unknown",
-    "needs_review", "revoked",
+    "needs_review", "budget_exhausted", "revoked",
 ]  # fmt: skip
 
 EXAMPLE_CLAIM: dict[str, Any] = {
@@ -57,7 +57,8 @@ class Claim(BaseModel):
     id: str = Field(description="申报标识")
     status: ClaimStatus = Field(
         description="granted 首次发放；topped_up 补差；duplicate 已发放完毕；"
-        "needs_review 名称相近的主体已获发放，待人工复核；revoked 已追回；其余同计算结果"
+        "needs_review 名称相近的主体已获发放，待人工复核；budget_exhausted 资金预算已用尽；"
+        "revoked 已追回；其余同计算结果"
     )
     amount: str = Field(description="本次发放金额（元）")
     entitlement: str = Field(description="最佳标准（元）")
