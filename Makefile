@@ -44,8 +44,11 @@ FUZZ_EXAMPLES ?= 300
 fuzz: install-dev  ## schemathesis against the live gateway, FUZZ_EXAMPLES examples per operation
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/python -m pytest tests/fuzz -p no:cacheprovider $(PYTEST_ARGS)
 
-bench: install-dev  ## benchmarks, run on demand; results go to bench/RESULTS.md by hand
+bench: install-dev  ## benchmarks, run on demand; results go to bench/RESULTS.md with their commands
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(VENV)/bin/python bench/engine.py
+	$(VENV)/bin/python bench/calculations.py
+	$(VENV)/bin/python bench/claims.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

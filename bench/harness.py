@@ -1,16 +1,7 @@
-"""Single calculations through the gateway against the stack's own two-hop ceiling, one run.
-
-    .venv/bin/python bench/gateway.py [--seconds 10] [--connections 64]
-
-Starts, as separate processes on loopback: a bare FastAPI echo and a proxy in front of it using
-the gateway's HTTP client (the ceiling), then the three services on throwaway PostgreSQL
-databases. Load comes from wrk (a second process), bounded in time. Prints requests per second
-and latency percentiles for each, and the ratio of the calculation to the ceiling.
-"""
+"""What the benchmarks share: processes on loopback, readiness, and load from wrk."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -100,27 +91,12 @@ def load(
             "non_2xx": float(errors.group(1)) if errors else 0.0}  # fmt: skip
 
 
-def main() -> None:
-    """Measure the ceiling and the calculation in one run."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=64)
-    args = parser.parse_args()
-    results: dict[str, dict[str, float]] = {}
-    echo_port, proxy_port = free_port(), free_port()
-    bench_dir = str(ROOT / "bench")
-    with processes(
-        (uvicorn("echo_apps:echo", echo_port, bench_dir), {}),
-        (
-            uvicorn("echo_apps:proxy", proxy_port, bench_dir),
-            {"ECHO_URL": f"http://127.0.0.1:{echo_port}"},
-        ),
-    ):
-        time.sleep(3)
-        results["echo, one hop"] = load(f"http://127.0.0.1:{echo_port}/echo", "-", CALCULATION,
-                                        args.seconds, args.connections)  # fmt: skip
-        results["echo, two hops"] = load(f"http://127.0.0.1:{proxy_port}/echo", "-", CALCULATION,
-                                         args.seconds, args.connections)  # fmt: skip
+@contextmanager
+def system(**settings: str) -> Iterator[tuple[str, str, float]]:
+    """The three services as `make run` starts them, on throwaway PostgreSQL databases.
+
+    Yields the gateway URL, the admin key and the seconds from start to ready.
+    """
     urls = {name: asyncio.run(create_database(f"bench_{name}")) for name in ("r", "c", "g")}
     key = "sk_bench-admin-key-0123456789abcdef0123456789"
     ports = {name: free_port() for name in ("gateway", "registry", "calculator")}
@@ -131,29 +107,14 @@ def main() -> None:
         "SUBSIDY_GATEWAY_PORT": str(ports["gateway"]), "SUBSIDY_REGISTRY_PORT": str(ports["registry"]),
         "SUBSIDY_CALCULATOR_PORT": str(ports["calculator"]),
         "REGISTRY_LOG_LEVEL": "WARNING", "CALCULATOR_LOG_LEVEL": "WARNING", "GATEWAY_LOG_LEVEL": "WARNING",
+        **settings,
     }  # fmt: skip
     started = time.monotonic()
     try:
         with processes(([sys.executable, "scripts/run.py"], env)):
-            wait(f"http://127.0.0.1:{ports['gateway']}/readyz")
-            ready = time.monotonic() - started
-            gateway = f"http://127.0.0.1:{ports['gateway']}/v1/calculations"
-            load(gateway, key, CALCULATION, 2, args.connections)  # warm-up
-            results["calculation via gateway"] = load(
-                gateway, key, CALCULATION, args.seconds, args.connections
-            )
+            gateway = f"http://127.0.0.1:{ports['gateway']}"
+            wait(f"{gateway}/readyz")
+            yield gateway, key, time.monotonic() - started
     finally:
         for url in urls.values():
             asyncio.run(drop_database(url))
-    ceiling = results["echo, two hops"]["rps"]
-    print(
-        f"{args.connections} connections, {args.seconds} s each, wrk -t2; ready after start: {ready:.1f} s"
-    )
-    print(f"{'what':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs 2-hop':>9}")
-    for name, r in results.items():
-        print(f"{name:28} {r['rps']:9.0f} {r['p50']:8.1f} {r['p99']:8.1f} {r['rps'] / ceiling:8.0%}"
-              + (f"  ({r['non_2xx']:.0f} non-2xx)" if r["non_2xx"] else ""))  # fmt: skip
-
-
-if __name__ == "__main__":
-    main()
