@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -152,3 +153,25 @@ def test_the_readme_first_hour_works(tmp_path: Path) -> None:
     assert '"status":"granted"' in out
     assert re.search(r"(^|[}\n])200\n", out), "the amendment answered 200"
     assert "补充解读说明" in out
+
+
+def test_the_payout_example_writes_a_payout_list(tmp_path: Path) -> None:
+    env = {"SUBSIDY_DATA_DIR": str(tmp_path / "var"), **ports()}
+    os.environ.pop("SUBSIDY_ADMIN_KEY", None)
+    with system(env) as (_, gateway, _):
+        key = (tmp_path / "var" / "admin_key").read_text().strip()
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "examples" / "payout.py"), str(ROOT / "examples" / "events.csv"),
+             str(tmp_path / "payout.csv"), "--api", gateway, "--key", key],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "applicant/s" in done.stderr or "applicant" in done.stderr  # the progress bar
+    with (tmp_path / "payout.csv").open(encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    by_subject = {row["subject"]: row for row in rows}
+    assert by_subject["ZL201510000001.1"]["amount"] == "3000.00"
+    assert by_subject["ZL201510000001.1"]["doc_no"] == "泸市府发〔2015〕33号"
+    assert by_subject["GR201651000123"]["amount"] == "100000.00"
+    assert by_subject["ZL201620000002.3"]["amount"] == "1600.00"  # two 实用新型 at 800 in 泸县
+    assert len(rows) == 4
