@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, select, true, update
+from sqlalchemy import and_, literal, select, true, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,25 +33,32 @@ def _insert(session: AsyncSession, table: Any) -> Any:
 
 
 async def ledger_for(session: AsyncSession, applicant_id: str) -> Ledger:
-    """Everything granted to an applicant, by subject and by cap."""
-    subjects = await session.execute(
-        select(balance.c.matter, balance.c.subject, balance.c.granted).where(
-            balance.c.applicant_id == applicant_id
-        )
-    )
-    caps = await session.execute(
-        select(cap.c.cap_key, cap.c.year, cap.c.granted).where(cap.c.applicant_id == applicant_id)
-    )
+    """Everything granted to an applicant, by subject and by cap, in one round trip."""
+    subjects = select(
+        literal("subject").label("kind"),
+        balance.c.matter.label("a"),
+        balance.c.subject.label("b"),
+        literal(0).label("year"),
+        balance.c.granted,
+    ).where(balance.c.applicant_id == applicant_id)
+    caps = select(
+        literal("cap").label("kind"),
+        cap.c.cap_key.label("a"),
+        literal("").label("b"),
+        cap.c.year,
+        cap.c.granted,
+    ).where(cap.c.applicant_id == applicant_id)
+    by_subject: dict[tuple[str, str], Decimal] = {}
     by_cap: dict[str, Decimal] = {}
     by_cap_year: dict[tuple[str, int], Decimal] = {}
-    for key, year, granted in caps:
-        if year == 0:
-            by_cap[key] = granted
+    for kind, a, b, year, granted in await session.execute(union_all(subjects, caps)):
+        if kind == "subject":
+            by_subject[(a, b)] = granted
+        elif year == 0:
+            by_cap[a] = granted
         else:
-            by_cap_year[(key, year)] = granted
-    return Ledger(
-        by_subject={(m, s): g for m, s, g in subjects}, by_cap=by_cap, by_cap_year=by_cap_year
-    )
+            by_cap_year[(a, year)] = granted
+    return Ledger(by_subject=by_subject, by_cap=by_cap, by_cap_year=by_cap_year)
 
 
 async def move_balance(
