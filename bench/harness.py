@@ -113,7 +113,8 @@ def system(**settings: str) -> Iterator[tuple[str, str, float]]:
     try:
         with processes(([sys.executable, "scripts/run.py"], env)):
             gateway = f"http://127.0.0.1:{ports['gateway']}"
-            wait(f"{gateway}/readyz")
+            for port in ports.values():
+                wait(f"http://127.0.0.1:{port}/readyz")
             yield gateway, key, time.monotonic() - started
     finally:
         for url in urls.values():

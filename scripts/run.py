@@ -128,9 +128,13 @@ def main() -> int:
             ]  # fmt: skip
             processes.append(subprocess.Popen(command, env=env))
         gateway = f"http://{host}:{ports['gateway']}"
-        if not wait_ready(f"{gateway}/readyz", processes, READY_TIMEOUT):
-            print("The services did not become ready; see the log lines above.", file=sys.stderr)
-            return 1
+        for service in SERVICES:  # each one; the gateway's readiness does not count the others
+            url = f"http://{host}:{ports[service.name]}/readyz"
+            if not wait_ready(url, processes, READY_TIMEOUT):
+                print(
+                    f"The {service.name} did not become ready; see the log above.", file=sys.stderr
+                )
+                return 1
         print(f"\nReady. Gateway: {gateway}  (API document: {gateway}/openapi.json)", flush=True)
         while not stopping:
             if any(p.poll() is not None for p in processes):

@@ -38,12 +38,14 @@ def downstream_client(
 
 
 def refused(exc: httpx.TransportError) -> bool:
-    """Whether a failed call never reached the service (refused, no route), as opposed to a
-    service that was reached and did not answer in time.
+    """Whether a failed call never got an answer from the service (refused, dropped, reset),
+    as opposed to a service that was reached and did not answer in time.
 
-    The aiohttp transport reports a refused connection as `ConnectTimeout`; its cause tells.
+    The aiohttp transport reports every connection error as `ConnectTimeout`; its cause tells.
     """
     cause = exc.__cause__ or exc.__context__
-    if isinstance(cause, aiohttp.ClientConnectorError):
+    if isinstance(cause, aiohttp.ServerTimeoutError | TimeoutError):
+        return False
+    if isinstance(cause, aiohttp.ClientConnectionError):
         return True
     return isinstance(exc, httpx.ConnectError)

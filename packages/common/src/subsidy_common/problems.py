@@ -240,11 +240,12 @@ def database_unavailable(exc: BaseException) -> bool:
 async def _database_error(_: Request, exc: Exception) -> Response:
     if not database_unavailable(exc):
         raise exc
-    body = problem_body(
-        503,
-        "The database is unavailable; retry shortly.",
-        type_=problem_type("database-unavailable"),
+    detail = (
+        "Every database connection is busy; retry shortly."
+        if isinstance(exc, sa_exc.TimeoutError)
+        else "The database is unavailable; retry shortly."
     )
+    body = problem_body(503, detail, type_=problem_type("database-unavailable"))
     return problem_response(body, {"Retry-After": "1"})
 
 

@@ -90,9 +90,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await ping(app.state.engine)
 
         def downstream(name: str) -> Check:
-            async def check() -> None:
-                response = await getattr(app.state, name).request("GET", "/readyz")
-                response.raise_for_status()
+            # Reported, not counted: a gateway taken out of service for a downstream outage
+            # would turn every answer, even the 503 with Retry-After, into a balancer error.
+            async def check() -> dict[str, str]:
+                try:
+                    response = await getattr(app.state, name).request("GET", "/readyz")
+                    response.raise_for_status()
+                except Exception as exc:  # any failure is "unavailable"
+                    return {"status": "unavailable", "error": type(exc).__name__}
+                return {}
 
             return check
 
