@@ -7,7 +7,7 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Strict
+from pydantic import AfterValidator, BeforeValidator, Strict
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INSTANT = re.compile(
@@ -31,7 +31,17 @@ def _instant(value: Any) -> Any:
     raise ValueError("must be an RFC 3339 instant with an offset, e.g. 2024-01-01T00:00:00+08:00")
 
 
+def _in_range(value: dt.datetime) -> dt.datetime:
+    try:
+        utc = value.astimezone(dt.UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not 1900 <= utc.year <= 9998:
+        raise ValueError("must be an instant between the years 1900 and 9998")
+    return value
+
+
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
-Instant = Annotated[dt.datetime, BeforeValidator(_instant)]
+Instant = Annotated[dt.datetime, BeforeValidator(_instant), AfterValidator(_in_range)]
 Count = Annotated[int, Strict()]
 Flag = Annotated[bool, Strict()]

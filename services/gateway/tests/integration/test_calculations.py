@@ -246,3 +246,12 @@ class TestStrictInput:
     ) -> None:
         response = await admin.post("/v1/calculations/batch", json={"cases": [case()] * 1001})
         assert response.status_code == 422
+
+
+async def test_an_instant_out_of_range_is_422(
+    admin: httpx.AsyncClient, case: Callable[..., dict[str, Any]]
+) -> None:
+    body = case(registry_as_of="0001-01-01T00:02:00.0+03:00")
+    response = await admin.post("/v1/calculations", json=body)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"][:2] == ["body", "registry_as_of"]

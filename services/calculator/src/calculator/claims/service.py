@@ -215,7 +215,11 @@ async def _record(
             due = ZERO
     due, fund, exhausted = await _draw_on_fund(session, locks, result, due)
     status = "budget_exhausted" if exhausted else _status(result, due, review)
-    duplicate_of = await repository.paid_claims(session, applicant_id, event.matter, event.subject)
+    duplicate_of = (
+        await repository.paid_claims(session, applicant_id, event.matter, event.subject)
+        if status == "duplicate"
+        else []
+    )
     cap_key = None
     if due > 0:
         await repository.move_balance(
@@ -247,7 +251,7 @@ async def _record(
         "previously_granted": result.previously_granted,
         "cap_key": cap_key,
         "fund": fund,
-        "duplicate_of": duplicate_of if status == "duplicate" else [],
+        "duplicate_of": duplicate_of,
         "review": review,
         "decision": decision,
         "registry_version": rules.version,
