@@ -230,22 +230,8 @@ def _settle(
     missing: tuple[str, ...],
 ) -> Result:
     if not candidates and not ranges:  # most events: nothing applies
-        previously = ledger.granted(event.matter, event.subject) + running.by_subject.get(
-            (event.matter, event.subject), ZERO
-        )
-        return Result(
-            event_index=index,
-            event=event,
-            strategy=strategy.kind,
-            status="unknown" if missing else "ineligible",
-            amount=ZERO,
-            granted=None,
-            basis="",
-            entitlement=ZERO,
-            previously_granted=previously,
-            considered=tuple(considered),
-            missing=missing,
-        )
+        previously = _granted_so_far(event, ledger, running)
+        return _nothing_due(index, event, strategy, previously, considered, missing)
     live: list[_Candidate] = []
     live_ranges: list[_Candidate] = []
     contenders = [*candidates, *ranges]
@@ -333,19 +319,7 @@ def _settle(
         )
 
     if winner is None:
-        return Result(
-            event_index=index,
-            event=event,
-            strategy=strategy.kind,
-            status="unknown" if missing else "ineligible",
-            amount=ZERO,
-            granted=None,
-            basis="",
-            entitlement=ZERO,
-            previously_granted=to_fen(previously),
-            considered=tuple(considered),
-            missing=missing,
-        )
+        return _nothing_due(index, event, strategy, previously, considered, missing)
 
     entitlement = winner.amount
     due = max(ZERO, entitlement - previously)
@@ -371,6 +345,30 @@ def _settle(
         missing=missing,
         schedule=winner.worth.schedule,
         paid_by=(granted,),
+    )
+
+
+def _nothing_due(
+    index: int,
+    event: Event,
+    strategy: Strategy,
+    previously: Decimal,
+    considered: list[Considered],
+    missing: tuple[str, ...],
+) -> Result:
+    """No candidate pays: unknown when an attribute is missing, else ineligible."""
+    return Result(
+        event_index=index,
+        event=event,
+        strategy=strategy.kind,
+        status="unknown" if missing else "ineligible",
+        amount=ZERO,
+        granted=None,
+        basis="",
+        entitlement=ZERO,
+        previously_granted=to_fen(previously) if previously else ZERO,
+        considered=tuple(considered),
+        missing=missing,
     )
 
 
