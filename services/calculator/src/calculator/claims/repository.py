@@ -71,27 +71,8 @@ async def move_balance(
     delta: Decimal,
 ) -> None:
     """Add to a subject's balance if it still holds what was read (compare and set)."""
-    if delta < 0:  # taking back: the row exists, and an insert would trip the CHECK first
-        where = (balance.c.applicant_id == applicant_id) & (balance.c.matter == matter)
-        await _compare_and_set(
-            session,
-            balance,
-            where & (balance.c.subject == subject),
-            seen,
-            delta,
-            f"{matter} {subject}",
-        )
-        return
-    statement = _insert(session, balance).values(
-        applicant_id=applicant_id, matter=matter, subject=subject, granted=delta
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=[balance.c.applicant_id, balance.c.matter, balance.c.subject],
-        set_={"granted": balance.c.granted + delta},
-        where=balance.c.granted == seen,
-    ).returning(balance.c.granted)
-    if (await session.execute(statement)).first() is None:
-        raise LedgerMoved(f"{applicant_id} {matter} {subject}")
+    key = {"applicant_id": applicant_id, "matter": matter, "subject": subject}
+    await _move(session, balance, key, seen, delta)
 
 
 async def move_cap(
@@ -104,20 +85,31 @@ async def move_cap(
     delta: Decimal,
 ) -> None:
     """Add to a cap's balance if it still holds what was read."""
-    if delta < 0:
-        where = (cap.c.applicant_id == applicant_id) & (cap.c.cap_key == cap_key)
-        await _compare_and_set(session, cap, where & (cap.c.year == year), seen, delta, cap_key)
+    key = {"applicant_id": applicant_id, "cap_key": cap_key, "year": year}
+    await _move(session, cap, key, seen, delta)
+
+
+async def _move(
+    session: AsyncSession, table: Any, key: dict[str, Any], seen: Decimal, delta: Decimal
+) -> None:
+    """Insert a balance row or add to it, only if it still holds `seen`."""
+    what = " ".join(str(v) for v in key.values())
+    if delta < 0:  # taking back: the row exists, and an insert would trip the CHECK first
+        where = and_(*(table.c[name] == value for name, value in key.items()))
+        await _compare_and_set(session, table, where, seen, delta, what)
         return
-    statement = _insert(session, cap).values(
-        applicant_id=applicant_id, cap_key=cap_key, year=year, granted=delta
+    statement = (
+        _insert(session, table)
+        .values(**key, granted=delta)
+        .on_conflict_do_update(
+            index_elements=[table.c[name] for name in key],
+            set_={"granted": table.c.granted + delta},
+            where=table.c.granted == seen,
+        )
+        .returning(table.c.granted)
     )
-    statement = statement.on_conflict_do_update(
-        index_elements=[cap.c.applicant_id, cap.c.cap_key, cap.c.year],
-        set_={"granted": cap.c.granted + delta},
-        where=cap.c.granted == seen,
-    ).returning(cap.c.granted)
     if (await session.execute(statement)).first() is None:
-        raise LedgerMoved(f"{applicant_id} {cap_key} {year}")
+        raise LedgerMoved(what)
 
 
 async def _compare_and_set(

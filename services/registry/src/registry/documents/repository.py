@@ -32,6 +32,12 @@ async def current_versions(
     return (await session.execute(statement)).scalars().all()
 
 
+async def current_document_ids(session: AsyncSession) -> set[str]:
+    """The ids of every document in the registry now."""
+    statement = select(DocumentVersion.document_id).where(_as_recorded_at(None))
+    return set((await session.execute(statement)).scalars().all())
+
+
 async def current_version(
     session: AsyncSession, document_id: str, *, as_of: dt.datetime | None = None, lock: bool = False
 ) -> DocumentVersion | None:

@@ -206,7 +206,7 @@ async def create(
     now: dt.datetime,
 ) -> DocumentVersion:
     """Record a new document; 409 when its id is taken."""
-    existing = {v.document_id for v in await repository.current_versions(session)}
+    existing = await repository.current_document_ids(session)
     document = validate_document(data, reference, existing, prefix=["body", "document"])
     if document.id in existing or await repository.versions(session, document.id):
         raise DocumentExists(f"A document with id {document.id!r} is already recorded.")
@@ -242,7 +242,7 @@ async def amend(
             f"The document changed since that version; the current ETag is {etag(current)}.",
             current_etag=etag(current),
         )
-    others = {v.document_id for v in await repository.current_versions(session)}
+    others = await repository.current_document_ids(session)
     document = validate_document(data, reference, others, prefix=["body", "document"])
     if document.id != document_id:
         raise DocumentInvalid(
@@ -284,7 +284,7 @@ async def repeal(
         )
     data = dict(current.content)
     data["repealed_date"] = day.isoformat()
-    others = {v.document_id for v in await repository.current_versions(session)}
+    others = await repository.current_document_ids(session)
     document = validate_document(data, reference, others, prefix=["body"])
     return await record(
         session,
