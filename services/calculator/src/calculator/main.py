@@ -18,6 +18,7 @@ from subsidy_common.logs import configure_logging
 from calculator.calculations.endpoints import router as calculations_router
 from calculator.claims.endpoints import router as claims_router
 from calculator.claims.locks import Locks
+from calculator.claims.reads import LedgerReads
 from calculator.config import Settings
 from calculator.db import session_factory
 from calculator.observability import DecisionMetrics
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(url)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        app.state.ledger_reads = await LedgerReads.open(app.state.sessions, url)
         app.state.locks = Locks()
         app.state.registry = downstream_client(
             settings.registry_url, timeout=settings.registry_timeout
@@ -54,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
             await app.state.registry.aclose()
+            await app.state.ledger_reads.close()
             await engine.dispose()
 
     def checks() -> Mapping[str, Check]:

@@ -24,7 +24,7 @@ from gateway.auth.ratelimit import (
 from gateway.clients.downstream import Downstream, PassedThrough, relay
 from gateway.clients.regions import RegionDirectory
 from gateway.config import Settings
-from gateway.contract.calculations import BatchRequest
+from gateway.contract.calculations import BatchRequest, CalculationRequest
 from gateway.db import session_factory
 from gateway.openapi import Problem, complete
 from gateway.routes.calculations import router as calculations_router
@@ -186,7 +186,7 @@ def _declare_problem_schema(app: FastAPI) -> None:
             return app.openapi_schema
         extra = {
             model.__name__: model.model_json_schema(ref_template="#/components/schemas/{model}")
-            for model in (Problem, BatchRequest)
+            for model in (Problem, BatchRequest, CalculationRequest)
         }
         app.openapi_schema = complete(original(), extra)
         return app.openapi_schema

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any, cast
 
 import orjson
 from fastapi import APIRouter, Header, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import Response
 from subsidy_common.problems import DomainError, Forbidden, problem_body, problem_type
 from subsidy_common.streaming import DuplexStreamingResponse
 
 from calculator.calculations import service
 from calculator.calculations.schemas import CalculationIn
-from calculator.claims import repository as claims_repository
+from calculator.claims.reads import LedgerReads
 from calculator.engine.decide import decide
+from calculator.engine.model import EMPTY_LEDGER, Applicant, Event
 from calculator.engine.rules import RuleSet
 from calculator.registry_client import SnapshotStore
 
@@ -26,6 +27,7 @@ router = APIRouter(tags=["calculations"])
 NDJSON = "application/x-ndjson"
 MAX_LINE_BYTES = 1024 * 1024
 MAX_JSON_CASES = 1000  # a JSON answer is built whole; NDJSON streams without a limit
+WINDOW = 256  # cases decided together, with one ledger read for all their applicants
 Scope = Annotated[str | None, Header(alias="X-Scope-Region", max_length=16)]
 
 
@@ -41,8 +43,8 @@ def _store(request: Request) -> SnapshotStore:
     return cast(SnapshotStore, request.app.state.snapshots)
 
 
-def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
-    return cast(async_sessionmaker[AsyncSession], request.app.state.sessions)
+def _reads(request: Request) -> LedgerReads:
+    return cast(LedgerReads, request.app.state.ledger_reads)
 
 
 def _today() -> dt.date:
@@ -67,88 +69,125 @@ def check_scope(request: CalculationIn, rules: RuleSet, scope: str | None) -> No
         )
 
 
-async def _one(
+async def _decide_window(
     store: SnapshotStore,
-    sessions: async_sessionmaker[AsyncSession],
-    body: CalculationIn,
+    reads: LedgerReads,
+    window: Sequence[bytes | dict[str, Any]],
+    first_index: int,
     scope: str | None,
-) -> dict[str, Any]:
+) -> list[dict[str, Any]]:
+    """Decide a window of cases with one ledger read for all their applicants, in order."""
+    answers: list[dict[str, Any] | None] = [None] * len(window)
+    valid: list[tuple[int, Applicant, list[Event], RuleSet]] = []
+    today = _today()
+    for offset, raw in enumerate(window):
+        index = first_index + offset
+        try:
+            case = (
+                CalculationIn.model_validate_json(raw)
+                if isinstance(raw, bytes)
+                else CalculationIn.model_validate(raw)
+            )
+            rules = await _rules(store, case)
+            check_scope(case, rules, scope)
+            applicant, events = service.validate(case, rules, today)
+        except (ValidationError, DomainError) as exc:
+            answers[offset] = _problem_line(index, exc)
+            continue
+        valid.append((offset, applicant, events, rules))
+    ledgers = await reads.many([applicant.id for _, applicant, _, _ in valid]) if valid else {}
+    for offset, applicant, events, rules in valid:
+        decision = decide(applicant, events, rules, ledgers.get(applicant.id, EMPTY_LEDGER))
+        answers[offset] = {**service.render(decision), "case_index": first_index + offset}
+    return [a for a in answers if a is not None]
+
+
+@router.post(
+    "/v1/calculations",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "An applicant and its events (the gateway's CalculationRequest).",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+async def calculate(request: Request, scope: Scope = None) -> Response:
+    """What each event of an applicant is entitled to, with every clause weighed."""
+    try:
+        body = CalculationIn.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from exc
+    store = _store(request)
     rules = await _rules(store, body)
     check_scope(body, rules, scope)
     applicant, events = service.validate(body, rules, _today())
-    async with sessions() as session:
-        ledger = await claims_repository.ledger_for(session, applicant.id)
-    return service.render(decide(applicant, events, rules, ledger))
-
-
-@router.post("/v1/calculations")
-async def calculate(body: CalculationIn, request: Request, scope: Scope = None) -> Response:
-    """What each event of an applicant is entitled to, with every clause weighed."""
-    result = await _one(_store(request), _sessions(request), body, scope)
+    ledger = await _reads(request).one(applicant.id)
+    result = service.render(decide(applicant, events, rules, ledger))
     request.app.state.decision_metrics.decided(r["status"] for r in result["results"])
     return Response(orjson.dumps(result), media_type="application/json")
 
 
-async def _lines(request: Request) -> AsyncIterator[bytes]:
-    """The request body split into lines, without holding more than one line at a time."""
+async def _windows(request: Request) -> AsyncIterator[list[bytes]]:
+    """The request body as lists of complete lines, one list per chunk received.
+
+    Only one chunk and one partial line are held at a time; a line longer than a case may be
+    is refused.
+    """
     pending = b""
     async for chunk in request.stream():
         pending += chunk
-        while b"\n" in pending:
-            line, pending = pending.split(b"\n", 1)
-            yield line
+        lines = pending.split(b"\n")
+        pending = lines.pop()
         if len(pending) > MAX_LINE_BYTES:
             raise LineTooLong(f"A batch line is longer than {MAX_LINE_BYTES} bytes.")
-    if pending:
-        yield pending
+        window = [line for line in lines if line.strip()]
+        if window:
+            yield window
+    if pending.strip():
+        yield [pending]
 
 
 def _problem_line(index: int, exc: Exception) -> dict[str, Any]:
     if isinstance(exc, ValidationError):
-        errors = [
-            {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
-            for e in exc.errors(include_url=False)
-        ]
-        body = problem_body(
-            422, f"Case {index} is invalid.", type_=problem_type("validation-error"), errors=errors
-        )
+        errors = exc.errors(include_url=False)
+        if errors and errors[0]["type"] == "json_invalid":
+            body = problem_body(
+                400, f"Case {index} is not valid JSON.", type_=problem_type("malformed-body")
+            )
+        else:
+            body = problem_body(
+                422,
+                f"Case {index} is invalid.",
+                type_=problem_type("validation-error"),
+                errors=[
+                    {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in errors
+                ],
+            )
     elif isinstance(exc, DomainError):
         body = exc.body()
     else:
-        body = problem_body(
-            400, f"Case {index} is not valid JSON.", type_=problem_type("malformed-body")
-        )
+        raise exc
     return {**body, "case_index": index}
 
 
 async def _decide_all(
     store: SnapshotStore,
-    sessions: async_sessionmaker[AsyncSession],
-    cases: AsyncIterator[bytes | dict[str, Any]],
+    reads: LedgerReads,
+    windows: AsyncIterator[Sequence[bytes | dict[str, Any]]],
     scope: str | None,
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncIterator[list[dict[str, Any]]]:
     index = 0
-    async for raw in cases:
-        if isinstance(raw, bytes):
-            if not raw.strip():
-                continue
-            try:
-                raw = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                yield _problem_line(index, exc)
-                index += 1
-                continue
-        try:
-            case = CalculationIn.model_validate(raw)
-            yield {**await _one(store, sessions, case, scope), "case_index": index}
-        except (ValidationError, DomainError) as exc:
-            yield _problem_line(index, exc)
-        index += 1
+    async for window in windows:
+        yield await _decide_window(store, reads, window, index, scope)
+        index += len(window)
 
 
-async def _from_list(cases: list[Any]) -> AsyncIterator[dict[str, Any]]:
-    for case in cases:
-        yield case
+async def _list_windows(cases: list[Any]) -> AsyncIterator[list[Any]]:
+    for start in range(0, len(cases), WINDOW):
+        yield cases[start : start + WINDOW]
 
 
 @router.post("/v1/calculations/batch")
@@ -161,7 +200,7 @@ async def calculate_batch(
     """One calculation per case, in order; a bad case yields a problem and the rest go on."""
     store = _store(request)
     if content_type.split(";")[0].strip() == NDJSON:
-        source: AsyncIterator[Any] = _lines(request)
+        windows: AsyncIterator[Any] = _windows(request)
     else:
         try:
             body = orjson.loads(await request.body())
@@ -188,14 +227,14 @@ async def calculate_batch(
             return Response(
                 orjson.dumps(problem), status_code=422, media_type="application/problem+json"
             )
-        source = _from_list(body["cases"])
-    results = _decide_all(store, _sessions(request), source, scope)
+        windows = _list_windows(body["cases"])
+    results = _decide_all(store, _reads(request), windows, scope)
     if NDJSON in accept:
 
         async def stream() -> AsyncIterator[bytes]:
-            async for item in results:
-                yield orjson.dumps(item) + b"\n"
+            async for answers in results:
+                yield b"".join(orjson.dumps(item) + b"\n" for item in answers)
 
         return DuplexStreamingResponse(stream(), media_type=NDJSON)
-    items = [item async for item in results]
+    items = [item async for answers in results for item in answers]
     return Response(orjson.dumps({"items": items}), media_type="application/json")

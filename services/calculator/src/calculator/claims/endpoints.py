@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal, cast
 
@@ -125,16 +126,16 @@ async def revoke_claim(
     return _json(payload)
 
 
-def _fund(row: Any) -> dict[str, Any]:
-    budget, granted = Decimal(row.budget), Decimal(row.granted)
+def _fund(row: Mapping[str, Any]) -> dict[str, Any]:
+    budget, granted = Decimal(row["budget"]), Decimal(row["granted"])
     return {
-        "fund": row.fund,
+        "fund": row["fund"],
         "budget": f"{budget:.2f}",
         "granted": f"{granted:.2f}",
         "remaining": f"{max(Decimal(0), budget - granted):.2f}",
-        "updated_at": row.updated_at.isoformat(),
-        "updated_by": row.updated_by,
-        "reason": row.reason,
+        "updated_at": row["updated_at"].isoformat(),
+        "updated_by": row["updated_by"],
+        "reason": row["reason"],
     }
 
 
@@ -142,7 +143,7 @@ def _fund(row: Any) -> dict[str, Any]:
 async def list_funds(session: SessionDep) -> Response:
     """Every fund with a budget: what it may grant, has granted, has left."""
     rows = await repository.funds(session)
-    return _json(orjson.dumps({"items": [_fund(r) for r in rows], "next_cursor": None}))
+    return _json(orjson.dumps({"items": [_fund(r._mapping) for r in rows], "next_cursor": None}))
 
 
 @router.put("/v1/admin/funds/{fund}")
@@ -162,4 +163,5 @@ async def set_budget(
         at=_now(),
     )
     row = await repository.fund(session, fund)
+    assert row is not None  # written just above, in this transaction
     return _json(orjson.dumps(_fund(row)))

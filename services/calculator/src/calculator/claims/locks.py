@@ -13,6 +13,8 @@ from contextlib import asynccontextmanager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from calculator.claims.repository import driver
+
 
 class Locks:
     """Locks per applicant, per fund and per idempotency key."""
@@ -59,10 +61,8 @@ class Locks:
 
     @asynccontextmanager
     async def _exclusive(self, session: AsyncSession, name: str) -> AsyncIterator[None]:
-        if self._postgres(session):
-            await session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": name}
-            )
+        if (pg := await driver(session)) is not None:
+            await pg.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", name)
             yield
             return
         lock = self._held.setdefault(name, asyncio.Lock())

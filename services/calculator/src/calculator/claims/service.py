@@ -177,10 +177,10 @@ async def _draw_on_fund(
         row = await repository.fund(session, name)
         if row is None:
             return due, None, False
-        left = max(ZERO, Decimal(row.budget) - Decimal(row.granted))
+        left = max(ZERO, Decimal(row["budget"]) - Decimal(row["granted"]))
         paid = min(due, left)
         if paid > 0:
-            await repository.move_fund(session, name, seen=Decimal(row.granted), delta=paid)
+            await repository.move_fund(session, name, seen=Decimal(row["granted"]), delta=paid)
         return paid, name if paid > 0 else None, paid == 0
 
 
@@ -201,11 +201,11 @@ async def _record(
     if due > 0:
         key = name_key(claim.applicant.name)
         look_alikes = [
-            {"claim_id": row.id, "applicant_id": _shown(row._mapping), "name": row.applicant_name}
+            {"claim_id": row["id"], "applicant_id": _shown(row), "name": row["applicant_name"]}
             for row in await repository.others_paid_for(
                 session, applicant_id, event.matter, event.subject
             )
-            if similar(key, row.name_key)
+            if similar(key, row["name_key"])
         ]
         if look_alikes:
             review = {
@@ -419,7 +419,7 @@ async def revoke(
                     budget = await repository.fund(session, row.fund)
                     if budget is not None:
                         await repository.move_fund(
-                            session, row.fund, seen=Decimal(budget.granted), delta=-amount
+                            session, row.fund, seen=Decimal(budget["granted"]), delta=-amount
                         )
             updated = await repository.get_claim(session, claim_id)
             return orjson.dumps(present(updated._mapping))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from calculator.engine.amounts import Worth, constant_worth
 from calculator.engine.conditions import Condition, compile_condition
 from calculator.engine.model import (
     Amount,
@@ -30,6 +31,29 @@ from calculator.engine.model import (
 )
 
 DEFAULT_STRATEGY = Strategy()
+_ALWAYS = 0  # before the first ordinal of any date
+_NEVER = dt.date.max.toordinal() + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Screening:
+    """A clause prepared for screening: windows as day ordinals, clause-only outcomes made once."""
+
+    clause: Clause
+    covered: frozenset[str]
+    first_day: int  # the narrower of the document's and the clause's windows
+    last_day: int
+    in_force_from: int  # the document's own window, repeal included
+    in_force_to: int
+    beneficiaries: frozenset[str]
+    condition: Condition | None
+    exclusions: tuple[Exclusion, ...]
+    capped: bool  # a cumulative or yearly cap, which the ledger and the request count against
+    fixed_worth: Worth | None  # what the clause yields whatever the event, when that is known
+    out_of_jurisdiction: Considered
+    not_in_force: Considered
+    clause_not_in_force: Considered
+    mismatch: Mapping[str, Considered]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +67,15 @@ class RuleSet:
     ancestors: Mapping[str, frozenset[str]]
     matters: frozenset[str]
     attributes: Mapping[str, Mapping[str, Mapping[str, Any]]]
+    # Derived from the fields above, so a rule set built with `replace` stays consistent.
+    screenings: Mapping[str, tuple[Screening, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        screenings = {
+            matter: tuple(_screening(clause, self.exclusions) for clause in clauses)
+            for matter, clauses in self.clauses.items()
+        }
+        object.__setattr__(self, "screenings", screenings)
 
     def candidates_for(self, matter: str) -> tuple[Clause, ...]:
         """The clauses that reward a matter."""
@@ -162,6 +195,40 @@ def _verdicts(clause: Clause) -> dict[str, Considered]:
             clause, "beneficiary_mismatch", f"本条款不适用于{name}"
         )
     return prepared
+
+
+def _screening(clause: Clause, exclusions: Mapping[str, tuple[Exclusion, ...]]) -> Screening:
+    if not clause.verdicts:
+        clause.verdicts.update(_verdicts(clause))
+    document = clause.document
+    in_force_from = document.effective_from.toordinal()
+    in_force_to = document.effective_to.toordinal() if document.effective_to else _NEVER
+    if document.repealed_date is not None:
+        in_force_to = min(in_force_to, document.repealed_date.toordinal() - 1)
+    first_day = clause.effective_from.toordinal() if clause.effective_from else _ALWAYS
+    last_day = clause.effective_to.toordinal() if clause.effective_to else _NEVER
+    caps = clause.caps
+    return Screening(
+        clause=clause,
+        covered=document.covered,
+        first_day=max(first_day, in_force_from),
+        last_day=min(last_day, in_force_to),
+        in_force_from=in_force_from,
+        in_force_to=in_force_to,
+        beneficiaries=clause.beneficiaries,
+        condition=clause.condition,
+        exclusions=tuple(
+            rule
+            for rule in exclusions.get(document.id, ())
+            if rule.matters is None or clause.matter in rule.matters
+        ),
+        capped=caps.cumulative is not None or caps.per_applicant_year is not None,
+        fixed_worth=constant_worth(clause.amount),
+        out_of_jurisdiction=clause.verdict("out_of_jurisdiction"),
+        not_in_force=clause.verdict("not_in_force"),
+        clause_not_in_force=clause.verdict("clause_not_in_force"),
+        mismatch={kind: clause.verdict(f"beneficiary_mismatch:{kind}") for kind in _KIND_NAMES},
+    )
 
 
 def compile_snapshot(snapshot: Mapping[str, Any]) -> RuleSet:

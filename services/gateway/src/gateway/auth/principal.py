@@ -76,7 +76,7 @@ class Authenticator:
         self._cache.clear()
 
 
-def get_authenticator(request: Request) -> Authenticator:
+async def get_authenticator(request: Request) -> Authenticator:
     """The key resolver of this app."""
     return cast(Authenticator, request.app.state.authenticator)
 

@@ -10,17 +10,17 @@ from gateway.clients.downstream import Downstream
 from gateway.clients.regions import RegionDirectory
 
 
-def get_registry(request: Request) -> Downstream:
+async def get_registry(request: Request) -> Downstream:
     """The registry client of this app."""
     return cast(Downstream, request.app.state.registry)
 
 
-def get_calculator(request: Request) -> Downstream:
+async def get_calculator(request: Request) -> Downstream:
     """The calculator client of this app."""
     return cast(Downstream, request.app.state.calculator)
 
 
-def get_regions(request: Request) -> RegionDirectory:
+async def get_regions(request: Request) -> RegionDirectory:
     """The cached region tree of this app."""
     return cast(RegionDirectory, request.app.state.regions)
 
