@@ -18,14 +18,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import CALCULATION, ROOT, free_port, load, processes, system, uvicorn
+from paced import paced
+
+PACED_RATE = 1000
 
 
-def main() -> None:
-    """Measure the ceiling and the calculation in one run."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=64)
-    args = parser.parse_args()
+def measure(seconds: int, connections: int) -> tuple[dict[str, dict[str, float]], float]:
+    """The ceiling, the calculation at full load and at a fixed 1,000 per second; and ready time."""
     results: dict[str, dict[str, float]] = {}
     echo_port, proxy_port = free_port(), free_port()
     bench_dir = str(ROOT / "bench")
@@ -38,15 +37,26 @@ def main() -> None:
     ):
         time.sleep(3)
         results["echo, one hop"] = load(f"http://127.0.0.1:{echo_port}/echo", "-", CALCULATION,
-                                        args.seconds, args.connections)  # fmt: skip
+                                        seconds, connections)  # fmt: skip
         results["echo, two hops"] = load(f"http://127.0.0.1:{proxy_port}/echo", "-", CALCULATION,
-                                         args.seconds, args.connections)  # fmt: skip
+                                         seconds, connections)  # fmt: skip
     with system() as (gateway_url, key, ready):
         gateway = f"{gateway_url}/v1/calculations"
-        load(gateway, key, CALCULATION, 2, args.connections)  # warm-up
-        results["calculation via gateway"] = load(
-            gateway, key, CALCULATION, args.seconds, args.connections
+        load(gateway, key, CALCULATION, 2, connections)  # warm-up
+        results["calculation via gateway"] = load(gateway, key, CALCULATION, seconds, connections)
+        results[f"calculation at {PACED_RATE}/s"] = paced(
+            gateway, key, CALCULATION, PACED_RATE, seconds
         )
+    return results, ready
+
+
+def main() -> None:
+    """Measure the ceiling and the calculation in one run."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    args = parser.parse_args()
+    results, ready = measure(args.seconds, args.connections)
     ceiling = results["echo, two hops"]["rps"]
     print(
         f"{args.connections} connections, {args.seconds} s each, wrk -t2; ready after start: {ready:.1f} s"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -220,9 +221,17 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+# Raised by asyncpg itself on the paths that use the driver directly.
+_DRIVER_UNAVAILABLE = (
+    asyncpg.exceptions.PostgresConnectionError,  # class 08: connection lost or refused
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutting down, cannot connect now
+    asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
+)
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """Whether an error means the database cannot be reached or is full, not a bug."""
-    if isinstance(exc, sa_exc.TimeoutError | ConnectionError):
+    if isinstance(exc, (sa_exc.TimeoutError, ConnectionError, *_DRIVER_UNAVAILABLE)):
         return True
     if isinstance(exc, sa_exc.DBAPIError):
         if exc.connection_invalidated or isinstance(
@@ -257,3 +266,4 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(sa_exc.DBAPIError, _database_error)
     app.add_exception_handler(sa_exc.TimeoutError, _database_error)
     app.add_exception_handler(ConnectionError, _database_error)
+    app.add_exception_handler(asyncpg.exceptions.PostgresError, _database_error)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
+import asyncpg
 import orjson
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -91,9 +92,10 @@ async def _retrying(
                 return result
             except repository.LedgerMoved:
                 await session.rollback()
-            except DBAPIError as exc:
+            except (DBAPIError, asyncpg.exceptions.TransactionRollbackError) as exc:
                 await session.rollback()
-                code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+                cause = exc.orig if isinstance(exc, DBAPIError) else exc
+                code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
                 if code not in ("40001", "40P01") or attempt == RETRIES - 1:
                     raise
         log.info("claim transaction retried", extra={"attempt": attempt + 1})

@@ -1,0 +1,71 @@
+"""Load at a fixed rate (open loop), for latency at a given throughput.
+
+wrk sends as fast as answers come back, so its percentiles describe a saturated server. Here
+requests leave on a fixed schedule whatever the server does, and each latency is counted from
+the moment its request was due, not from when it was sent (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from typing import Any
+
+import aiohttp
+
+
+async def _paced(
+    url: str, headers: dict[str, str], body: bytes, rate: int, seconds: float, limit: int
+) -> dict[str, float]:
+    latencies: list[float] = []
+    failures = 0
+    pending: set[asyncio.Task[None]] = set()
+    connector = aiohttp.TCPConnector(limit=limit)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one(due: float) -> None:
+            nonlocal failures
+            try:
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    if response.status >= 300:
+                        failures += 1
+            except aiohttp.ClientError:
+                failures += 1
+            latencies.append(time.perf_counter() - due)
+
+        started = time.perf_counter()
+        total = int(rate * seconds)
+        for n in range(total):
+            due = started + n / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(one(due))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        await asyncio.gather(*pending)
+        elapsed = time.perf_counter() - started
+    ordered = sorted(latencies)
+
+    def percentile(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50": percentile(50),
+        "p99": percentile(99),
+        "mean": statistics.fmean(ordered) * 1000,
+        "non_2xx": float(failures),
+    }
+
+
+def paced(
+    url: str, key: str, body: dict[str, Any], rate: int, seconds: float, limit: int = 256
+) -> dict[str, float]:
+    """POST `body` at `rate` requests per second for `seconds`; latency percentiles in ms."""
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    payload = json.dumps(body, ensure_ascii=False).encode()
+    return asyncio.run(_paced(url, headers, payload, rate, seconds, limit))
