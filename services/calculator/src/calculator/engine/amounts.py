@@ -28,11 +28,12 @@ FEN = Decimal("0.01")
 ZERO = Decimal(0)
 ASSESSED = "assessed_amount"
 _MONTHS = {"month": 1, "quarter": 3, "year": 12}
+_ANY_EVENT = Event(matter="", date=dt.date.min, subject="")
 
 
 def to_fen(value: Decimal) -> Decimal:
     """Round half-up to the fen, once, at the end."""
-    return value.quantize(FEN, rounding=ROUND_HALF_UP)
+    return value.quantize(FEN, ROUND_HALF_UP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,13 @@ def number(attributes: Mapping[str, Any], name: str) -> Decimal | None:
         return Decimal(str(value))
     except InvalidOperation:
         return None
+
+
+def constant_worth(amount: Amount) -> Worth | None:
+    """What an amount yields whatever the event, or None when the event decides it."""
+    if isinstance(amount, Fixed | Unspecified | NonCash):
+        return worth(amount, _ANY_EVENT)
+    return None
 
 
 def worth(amount: Amount, event: Event) -> Worth:

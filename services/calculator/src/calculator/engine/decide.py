@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -15,30 +15,75 @@ from calculator.engine.model import (
     Clause,
     Considered,
     Decision,
+    Document,
     Event,
     Ledger,
     Result,
     Strategy,
+    build_decision,
+    build_result,
 )
-from calculator.engine.rules import RuleSet
+from calculator.engine.rules import DEFAULT_STRATEGY, RuleSet, Screening
+
+_ZERO_TOTAL = to_fen(ZERO)
 
 
-class _Running:
-    """What earlier events of the same request already took, so one request never pays twice."""
+class _Request:
+    """One applicant's events: the ledger, what earlier events of the request already took (so
+    one request never pays twice), and what conditions see, built only when one is evaluated."""
 
-    __slots__ = ("by_cap", "by_cap_year", "by_subject")
+    __slots__ = (
+        "_applicant_view",
+        "_event",
+        "_event_view",
+        "applicant",
+        "by_cap",
+        "by_cap_year",
+        "by_subject",
+        "ledger",
+        "rules",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, applicant: Applicant, rules: RuleSet, ledger: Ledger) -> None:
+        self.applicant = applicant
+        self.rules = rules
+        self.ledger = ledger
         self.by_subject: dict[tuple[str, str], Decimal] = {}
         self.by_cap: dict[str, Decimal] = {}
         self.by_cap_year: dict[tuple[str, int], Decimal] = {}
+        self._applicant_view: dict[str, Any] | None = None
+        self._event: Event | None = None
+        self._event_view: dict[str, Any] = {}
+
+    def applicant_view(self) -> dict[str, Any]:
+        if self._applicant_view is None:
+            a = self.applicant
+            view = {k: cel_value(v) for k, v in a.attributes.items()}
+            view.update(kind=a.kind, region=a.region, id=a.id, name=a.name)
+            self._applicant_view = view
+        return self._applicant_view
+
+    def event_view(self, event: Event) -> dict[str, Any]:
+        if self._event is not event:
+            self._event, self._event_view = event, _event_view(event)
+        return self._event_view
+
+    def granted_so_far(self, event: Event) -> Decimal:
+        """What the ledger and earlier events of the request granted for the event's subject."""
+        if not self.by_subject and not self.ledger.by_subject:
+            return ZERO
+        return self.ledger.granted(event.matter, event.subject) + self.by_subject.get(
+            (event.matter, event.subject), ZERO
+        )
 
 
-@dataclass(frozen=True, slots=True)
 class _Candidate:
-    clause: Clause
-    worth: Worth
-    amount: Decimal  # after the per-event cap
+    __slots__ = ("amount", "clause", "worth")
+
+    def __init__(self, clause: Clause, worth: Worth, amount: Decimal) -> None:
+        self.clause = clause
+        self.worth = worth
+        self.amount = amount  # after the per-event cap
 
 
 def decide(
@@ -48,90 +93,118 @@ def decide(
     ledger: Ledger = EMPTY_LEDGER,
 ) -> Decision:
     """Decide every event of one applicant under one rule set and what the ledger granted."""
-    running = _Running()
-    views = _Views(applicant)
-    results = tuple(
-        _decide_event(index, applicant, views, event, rules, ledger, running)
-        for index, event in enumerate(events)
-    )
-    total = sum((r.amount for r in results), ZERO)
-    return Decision(registry_version=rules.version, total=to_fen(total), results=results)
-
-
-class _Views:
-    """What conditions see, built only when a clause has a condition or an exclusion."""
-
-    __slots__ = ("_applicant", "_applicant_view", "_event", "_event_view")
-
-    def __init__(self, applicant: Applicant) -> None:
-        self._applicant = applicant
-        self._applicant_view: dict[str, Any] | None = None
-        self._event: Event | None = None
-        self._event_view: dict[str, Any] | None = None
-
-    def applicant(self) -> dict[str, Any]:
-        if self._applicant_view is None:
-            a = self._applicant
-            view = {k: cel_value(v) for k, v in a.attributes.items()}
-            view.update(kind=a.kind, region=a.region, id=a.id, name=a.name)
-            self._applicant_view = view
-        return self._applicant_view
-
-    def event(self, event: Event) -> dict[str, Any]:
-        if self._event is not event or self._event_view is None:
-            self._event, self._event_view = event, _event_view(event)
-        return self._event_view
+    request = _Request(applicant, rules, ledger)
+    results = []
+    total = ZERO
+    for index, event in enumerate(events):
+        result = _decide_event(index, event, request)
+        results.append(result)
+        if result.amount:
+            total += result.amount
+    return build_decision(rules.version, to_fen(total) if total else _ZERO_TOTAL, tuple(results))
 
 
 def _event_view(event: Event) -> dict[str, Any]:
     view = {k: cel_value(v) for k, v in event.attributes.items()}
-    view.update(
-        quantity=event.quantity,
-        year=event.date.year,
-        date=event.date.isoformat(),
-        subject=event.subject,
-        matter=event.matter,
-    )
+    view["quantity"] = event.quantity
+    view["year"] = event.date.year
+    view["date"] = event.date.isoformat()
+    view["subject"] = event.subject
+    view["matter"] = event.matter
     return view
 
 
-def _screen(
-    clause: Clause,
-    applicant: Applicant,
-    views: _Views,
+def _decide_event(index: int, event: Event, request: _Request) -> Result:
+    region = request.applicant.region
+    kind = request.applicant.kind
+    day = event.date.toordinal()
+    considered: list[Considered] = []
+    candidates: list[_Candidate] = []
+    ranges: list[_Candidate] = []
+    missing: list[str] = []
+    # The first reason a clause is not a candidate, in the order of the semantics.
+    for screening in request.rules.screenings.get(event.matter, ()):
+        if region not in screening.covered:
+            considered.append(screening.out_of_jurisdiction)
+        elif not screening.first_day <= day <= screening.last_day:
+            if screening.in_force_from <= day <= screening.in_force_to:
+                considered.append(screening.clause_not_in_force)
+            else:
+                considered.append(screening.not_in_force)
+        elif kind not in screening.beneficiaries:
+            considered.append(screening.mismatch[kind])
+        else:
+            _weigh(screening, event, request, considered, candidates, ranges, missing)
+    strategy = request.rules.strategies.get(event.matter, DEFAULT_STRATEGY)
+    unknown = tuple(dict.fromkeys(missing)) if missing else ()
+    if not candidates and not ranges:  # most events: nothing applies
+        previously = request.granted_so_far(event)
+        return _nothing_due(index, event, strategy, previously, considered, unknown)
+    if len(candidates) == 1 and not ranges and strategy.kind != "cumulative":
+        # One candidate: nothing supersedes it and nothing ranks against it.
+        previously = request.granted_so_far(event)
+        return _grant(
+            index, event, strategy, candidates[0], 1, previously, request, considered, unknown
+        )
+    return _settle(index, event, strategy, request, candidates, ranges, considered, unknown)
+
+
+def _weigh(
+    screening: Screening,
     event: Event,
-    rules: RuleSet,
-) -> Considered | list[str] | None:
-    """The first reason a clause is not a candidate, its missing attributes, or None."""
-    document = clause.document
-    if applicant.region not in document.covered:
-        return clause.verdict("out_of_jurisdiction")
-    if not document.in_force_on(event.date):
-        return clause.verdict("not_in_force")
-    if (clause.effective_from and event.date < clause.effective_from) or (
-        clause.effective_to and event.date > clause.effective_to
-    ):
-        return clause.verdict("clause_not_in_force")
-    if applicant.kind not in clause.beneficiaries:
-        return clause.verdict(f"beneficiary_mismatch:{applicant.kind}")
-    if clause.condition is not None:
-        verdict = clause.condition.evaluate(views.event(event), views.applicant())
+    request: _Request,
+    considered: list[Considered],
+    candidates: list[_Candidate],
+    ranges: list[_Candidate],
+    missing: list[str],
+) -> None:
+    """Condition, exclusions and worth of a clause in the region, in force and for the kind."""
+    clause = screening.clause
+    if screening.condition is not None:
+        verdict = screening.condition.evaluate(request.event_view(event), request.applicant_view())
         if verdict.value is None:
-            return list(verdict.missing)
+            missing.extend(verdict.missing)
+            reason = f"缺少属性：{'、'.join(verdict.missing)}"
+            considered.append(Considered(clause, "unknown", reason))
+            return
         if not verdict.value:
-            return clause.verdict("condition_not_met")
-    for rule in rules.exclusions.get(document.id, ()):
-        if rule.matters is not None and clause.matter not in rule.matters:
-            continue
+            considered.append(clause.verdict("condition_not_met"))
+            return
+    for rule in screening.exclusions:
         # An exclusion whose facts were not declared does not apply: the applicant declares them.
-        if rule.when.evaluate(views.event(event), views.applicant()).value:
-            return Considered(clause, "excluded", f"适用排除规则 {rule.ref}：{rule.quote}")
-    return None
+        if rule.when.evaluate(request.event_view(event), request.applicant_view()).value:
+            considered.append(
+                Considered(clause, "excluded", f"适用排除规则 {rule.ref}：{rule.quote}")
+            )
+            return
+    value = screening.fixed_worth
+    if value is None:
+        value = worth(clause.amount, event)
+    if value.kind == "amount":
+        amount = value.amount
+        per_event = clause.caps.per_event
+        if per_event is not None and amount > per_event:
+            amount = per_event
+        if screening.capped:
+            room = _cap_room(clause, event, request)
+            if room is not None:
+                # What this subject already got under the cap is inside the cap's balance.
+                amount = min(amount, room + request.granted_so_far(event))
+        candidates.append(_Candidate(clause, value, amount))
+    elif value.kind == "unknown":
+        missing.extend(value.missing)
+        considered.append(Considered(clause, "unknown", f"缺少属性：{'、'.join(value.missing)}"))
+    elif value.kind == "below_threshold":
+        considered.append(Considered(clause, "condition_not_met", f"未达到最低档：{value.basis}"))
+    elif value.kind == "unspecified":
+        considered.append(clause.verdict("unspecified"))
+    elif value.kind == "non_cash":
+        considered.append(clause.verdict("non_cash"))
+    else:
+        ranges.append(_Candidate(clause, value, ZERO))
 
 
-def _supersedes(
-    rules: RuleSet, newer: str, older: str, matter: str, docs: Mapping[str, Any]
-) -> bool:
+def _supersedes(newer: str, older: str, matter: str, docs: Mapping[str, Document]) -> bool:
     """Whether document `newer` supersedes `older` for a matter, directly or through others."""
     seen: set[str] = set()
     frontier = [newer]
@@ -149,68 +222,6 @@ def _supersedes(
     return False
 
 
-def _decide_event(
-    index: int,
-    applicant: Applicant,
-    views: _Views,
-    event: Event,
-    rules: RuleSet,
-    ledger: Ledger,
-    running: _Running,
-) -> Result:
-    considered: list[Considered] = []
-    candidates: list[_Candidate] = []
-    ranges: list[_Candidate] = []
-    missing: list[str] = []
-    for clause in rules.candidates_for(event.matter):
-        screened = _screen(clause, applicant, views, event, rules)
-        if isinstance(screened, Considered):
-            considered.append(screened)
-            continue
-        if isinstance(screened, list):
-            missing.extend(screened)
-            considered.append(Considered(clause, "unknown", f"缺少属性：{'、'.join(screened)}"))
-            continue
-        value = worth(clause.amount, event)
-        if value.kind == "unknown":
-            missing.extend(value.missing)
-            reason = f"缺少属性：{'、'.join(value.missing)}"
-            considered.append(Considered(clause, "unknown", reason))
-        elif value.kind == "below_threshold":
-            considered.append(
-                Considered(clause, "condition_not_met", f"未达到最低档：{value.basis}")
-            )
-        elif value.kind == "unspecified":
-            considered.append(clause.verdict("unspecified"))
-        elif value.kind == "non_cash":
-            considered.append(clause.verdict("non_cash"))
-        elif value.kind == "range":
-            ranges.append(_Candidate(clause, value, ZERO))
-        else:
-            amount = value.amount
-            if clause.caps.per_event is not None and amount > clause.caps.per_event:
-                amount = clause.caps.per_event
-            room = _cap_room(clause, event, ledger, running)
-            if room is not None:
-                # What this subject already got under the cap is inside the cap's balance.
-                amount = min(amount, room + _granted_so_far(event, ledger, running))
-            candidates.append(_Candidate(clause, value, amount))
-    strategy = rules.strategy(event.matter)
-    return _settle(
-        index,
-        applicant,
-        event,
-        strategy,
-        rules,
-        ledger,
-        running,
-        candidates,
-        ranges,
-        considered,
-        tuple(dict.fromkeys(missing)),
-    )
-
-
 def _rank(candidate: _Candidate) -> tuple[Decimal, int, str]:
     document = candidate.clause.document
     return (-candidate.amount, -document.effective_from.toordinal(), document.id)
@@ -218,20 +229,14 @@ def _rank(candidate: _Candidate) -> tuple[Decimal, int, str]:
 
 def _settle(
     index: int,
-    applicant: Applicant,
     event: Event,
     strategy: Strategy,
-    rules: RuleSet,
-    ledger: Ledger,
-    running: _Running,
+    request: _Request,
     candidates: list[_Candidate],
     ranges: list[_Candidate],
     considered: list[Considered],
     missing: tuple[str, ...],
 ) -> Result:
-    if not candidates and not ranges:  # most events: nothing applies
-        previously = _granted_so_far(event, ledger, running)
-        return _nothing_due(index, event, strategy, previously, considered, missing)
     live: list[_Candidate] = []
     live_ranges: list[_Candidate] = []
     contenders = [*candidates, *ranges]
@@ -245,7 +250,7 @@ def _settle(
                 d
                 for d in documents
                 if d != candidate.clause.document.id
-                and _supersedes(rules, d, candidate.clause.document.id, event.matter, documents)
+                and _supersedes(d, candidate.clause.document.id, event.matter, documents)
             ),
             None,
         )
@@ -260,14 +265,11 @@ def _settle(
         else:
             live.append(candidate)
 
-    subject_key = (event.matter, event.subject)
-    previously = ledger.granted(event.matter, event.subject) + running.by_subject.get(
-        subject_key, ZERO
-    )
+    previously = request.granted_so_far(event)
 
     if strategy.kind == "cumulative" and live:
         return _cumulative(
-            index, event, strategy, live, live_ranges, considered, missing, previously, running
+            index, event, strategy, live, live_ranges, considered, missing, previously, request
         )
 
     winner: _Candidate | None = None
@@ -303,7 +305,7 @@ def _settle(
                     winner.clause, "lower_standard", "有上限更高的区间条款待评定", winner.amount
                 )
             )
-        return Result(
+        return build_result(
             event_index=index,
             event=event,
             strategy=strategy.kind,
@@ -320,18 +322,33 @@ def _settle(
 
     if winner is None:
         return _nothing_due(index, event, strategy, previously, considered, missing)
+    return _grant(
+        index, event, strategy, winner, len(live), previously, request, considered, missing
+    )
 
+
+def _grant(
+    index: int,
+    event: Event,
+    strategy: Strategy,
+    winner: _Candidate,
+    contenders: int,
+    previously: Decimal,
+    request: _Request,
+    considered: list[Considered],
+    missing: tuple[str, ...],
+) -> Result:
+    """Pay the winner what its entitlement leaves after earlier grants (补差), within its caps."""
     entitlement = winner.amount
     due = max(ZERO, entitlement - previously)
-    due = _apply_running_caps(winner.clause, event, due, ledger, running)
-    running.by_subject[(event.matter, event.subject)] = (
-        running.by_subject.get((event.matter, event.subject), ZERO) + due
-    )
+    due = _apply_running_caps(winner.clause, event, due, request)
+    subject = (event.matter, event.subject)
+    request.by_subject[subject] = request.by_subject.get(subject, ZERO) + due
     granted = Considered(
-        winner.clause, "granted", _granted_reason(strategy, len(live)), winner.amount
+        winner.clause, "granted", _granted_reason(strategy, contenders), winner.amount
     )
     considered.append(granted)
-    return Result(
+    return build_result(
         event_index=index,
         event=event,
         strategy=strategy.kind,
@@ -357,7 +374,7 @@ def _nothing_due(
     missing: tuple[str, ...],
 ) -> Result:
     """No candidate pays: unknown when an attribute is missing, else ineligible."""
-    return Result(
+    return build_result(
         event_index=index,
         event=event,
         strategy=strategy.kind,
@@ -378,41 +395,34 @@ def _granted_reason(strategy: Strategy, count: int) -> str:
     return "唯一符合条件的条款" if count == 1 else "时间从新、标准从高：金额最高"
 
 
-def _granted_so_far(event: Event, ledger: Ledger, running: _Running) -> Decimal:
-    return ledger.granted(event.matter, event.subject) + running.by_subject.get(
-        (event.matter, event.subject), ZERO
-    )
-
-
-def _cap_room(clause: Clause, event: Event, ledger: Ledger, running: _Running) -> Decimal | None:
+def _cap_room(clause: Clause, event: Event, request: _Request) -> Decimal | None:
     """What the clause's cumulative and yearly caps still allow, or None when it has neither."""
     caps = clause.caps
     if caps.cumulative is None and caps.per_applicant_year is None:
         return None
+    ledger = request.ledger
     key = caps.cumulative_key or clause.id
     room: Decimal | None = None
     if caps.cumulative is not None:
-        used = ledger.by_cap.get(key, ZERO) + running.by_cap.get(key, ZERO)
+        used = ledger.by_cap.get(key, ZERO) + request.by_cap.get(key, ZERO)
         room = max(ZERO, caps.cumulative - used)
     if caps.per_applicant_year is not None:
         year = (key, event.date.year)
-        used = ledger.by_cap_year.get(year, ZERO) + running.by_cap_year.get(year, ZERO)
+        used = ledger.by_cap_year.get(year, ZERO) + request.by_cap_year.get(year, ZERO)
         left = max(ZERO, caps.per_applicant_year - used)
         room = left if room is None else min(room, left)
     return room
 
 
-def _apply_running_caps(
-    clause: Clause, event: Event, due: Decimal, ledger: Ledger, running: _Running
-) -> Decimal:
+def _apply_running_caps(clause: Clause, event: Event, due: Decimal, request: _Request) -> Decimal:
     """Limit a payment by the clause's cumulative and yearly caps, and count it against them."""
     key = clause.caps.cumulative_key or clause.id
-    room = _cap_room(clause, event, ledger, running)
+    room = _cap_room(clause, event, request)
     if room is not None:
         due = min(due, room)
-    running.by_cap[key] = running.by_cap.get(key, ZERO) + due
+    request.by_cap[key] = request.by_cap.get(key, ZERO) + due
     year_key = (key, event.date.year)
-    running.by_cap_year[year_key] = running.by_cap_year.get(year_key, ZERO) + due
+    request.by_cap_year[year_key] = request.by_cap_year.get(year_key, ZERO) + due
     return due
 
 
@@ -425,7 +435,7 @@ def _cumulative(
     considered: list[Considered],
     missing: tuple[str, ...],
     previously: Decimal,
-    running: _Running,
+    request: _Request,
 ) -> Result:
     live.sort(key=_rank)
     total = sum((c.amount for c in live), ZERO)
@@ -436,11 +446,10 @@ def _cumulative(
     for r in live_ranges:
         considered.append(Considered(r.clause, "needs_assessment", f"需评定：{r.worth.range}"))
     due = max(ZERO, total - previously)
-    running.by_subject[(event.matter, event.subject)] = (
-        running.by_subject.get((event.matter, event.subject), ZERO) + due
-    )
+    subject = (event.matter, event.subject)
+    request.by_subject[subject] = request.by_subject.get(subject, ZERO) + due
     basis = " + ".join(c.worth.basis for c in live)
-    return Result(
+    return build_result(
         event_index=index,
         event=event,
         strategy=strategy.kind,
