@@ -1,9 +1,10 @@
 """Batch throughput: events per second streamed through /v1/calculations/batch as NDJSON.
 
-    .venv/bin/python bench/batch.py [--cases 20000]
+    .venv/bin/python bench/batch.py [--cases 20000] [--workers 2]
 
 One applicant and one event per line (the seed matters, 2014–2024), streamed in and out
-through the gateway. Prints events per second and the calculator's peak resident memory.
+through the gateway, as one stream per calculator worker running side by side. Prints events
+per second and the peak resident memory of the largest service process.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -33,10 +34,10 @@ MATTERS = [
 ]
 
 
-def lines(count: int) -> Iterator[bytes]:
-    """NDJSON calculation requests, produced as they are sent."""
-    rng = random.Random(7)
-    for i in range(count):
+def lines(count: int, part: int = 0, parts: int = 1) -> Iterator[bytes]:
+    """NDJSON calculation requests (every `parts`-th from `part`), produced as they are sent."""
+    rng = random.Random(7 + part)
+    for i in range(part, count, parts):
         body = f"91510500MA{i % 100000:07d}"
         matter, attributes = rng.choice(MATTERS)
         case = {
@@ -48,13 +49,25 @@ def lines(count: int) -> Iterator[bytes]:
         yield json.dumps(case).encode() + b"\n"
 
 
-def peak_rss_mb(port_hint: str) -> float:
-    """The largest VmHWM among the calculator's uvicorn processes."""
-    out = subprocess.run(
-        ["pgrep", "-f", "calculator.main:create_app"], capture_output=True, text=True
-    ).stdout
+def peak_rss_mb() -> float:
+    """The largest VmHWM among the processes `scripts/run.py` started (the three services)."""
+    parents: dict[int, int] = {}
+    launchers = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        if b"scripts/run.py" in cmdline:
+            launchers.add(int(entry.name))
     peaks = []
-    for pid in out.split():
+    for pid, parent in parents.items():
+        if parent not in launchers:
+            continue
         try:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
@@ -65,30 +78,49 @@ def peak_rss_mb(port_hint: str) -> float:
     return max(peaks, default=0.0)
 
 
+def stream(gateway: str, key: str, cases: int, part: int, parts: int) -> tuple[int, int]:
+    """Send one part of the cases as one NDJSON request; count answers and problem lines."""
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson",
+               "Accept": "application/x-ndjson"}  # fmt: skip
+    answers = problems = 0
+    with (
+        httpx.Client(base_url=gateway, timeout=httpx.Timeout(600, connect=5)) as client,
+        client.stream(
+            "POST", "/v1/calculations/batch", content=lines(cases, part, parts), headers=headers
+        ) as r,
+    ):
+        for line in r.iter_lines():
+            if line:
+                answers += 1
+                problems += '"results"' not in line
+    return answers, problems
+
+
+def measure(cases: int, workers: int) -> dict[str, float]:
+    """Events per second and peak memory for `cases` events over `workers` calculator workers."""
+    with system(CALCULATOR_WORKERS=str(workers)) as (gateway, key, _):
+        started = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            counts = list(
+                pool.map(lambda p: stream(gateway, key, cases, p, workers), range(workers))
+            )
+        elapsed = time.perf_counter() - started
+        rss = peak_rss_mb()
+    answers = sum(a for a, _ in counts)
+    return {"answers": answers, "problems": sum(p for _, p in counts), "seconds": elapsed,
+            "per_second": answers / elapsed, "peak_rss_mb": rss}  # fmt: skip
+
+
 def main() -> None:
     """Stream the cases and report throughput and memory."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    with system() as (gateway, key, _):
-        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson",
-                   "Accept": "application/x-ndjson"}  # fmt: skip
-        started = time.perf_counter()
-        answers = problems = 0
-        with (
-            httpx.Client(base_url=gateway, timeout=httpx.Timeout(120, connect=5)) as client,
-            client.stream(
-                "POST", "/v1/calculations/batch", content=lines(args.cases), headers=headers
-            ) as r,
-        ):
-            for line in r.iter_lines():
-                if line:
-                    answers += 1
-                    problems += '"results"' not in line
-        elapsed = time.perf_counter() - started
-        rss = peak_rss_mb("calculator")
-    print(f"{answers} answers ({problems} problems) in {elapsed:.1f} s: {answers / elapsed:,.0f} events/s; "
-          f"calculator peak RSS {rss:.0f} MB")  # fmt: skip
+    r = measure(args.cases, args.workers)
+    print(f"{r['answers']:.0f} answers ({r['problems']:.0f} problems) in {r['seconds']:.1f} s with "
+          f"{args.workers} calculator workers: {r['per_second']:,.0f} events/s; "
+          f"peak RSS of the largest service process {r['peak_rss_mb']:.0f} MB")  # fmt: skip
 
 
 if __name__ == "__main__":
