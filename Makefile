@@ -7,6 +7,10 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
+# Bytecode is compiled when installing, as in the images: a start reads it instead of compiling
+# every module again, which it would do each time where PYTHONDONTWRITEBYTECODE is set.
+export UV_COMPILE_BYTECODE := 1
+COMPILE_SOURCES := $(VENV)/bin/python -m compileall -q packages/common/src services/*/src migrations scripts
 
 .PHONY: run test lint fmt schema bench install install-dev clean
 
@@ -16,9 +20,11 @@ $(UV):
 
 install: $(UV)  ## the locked runtime dependencies
 	$(UV) sync --frozen --no-dev --quiet --python $(PYTHON)
+	$(COMPILE_SOURCES)
 
 install-dev: $(UV)  ## runtime and development dependencies
 	$(UV) sync --frozen --quiet --python $(PYTHON)
+	$(COMPILE_SOURCES)
 
 run: install  ## migrate, load the reference data and start the three services
 	$(VENV)/bin/python scripts/run.py
@@ -47,6 +53,7 @@ fuzz: install-dev  ## schemathesis against the live gateway, FUZZ_EXAMPLES examp
 bench: install-dev  ## benchmarks, run on demand; results go to bench/RESULTS.md with their commands
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(VENV)/bin/python bench/engine.py
+	$(VENV)/bin/python bench/startup.py
 	$(VENV)/bin/python bench/calculations.py
 	$(VENV)/bin/python bench/claims.py
 	$(VENV)/bin/python bench/batch.py --cases 50000 --workers 1

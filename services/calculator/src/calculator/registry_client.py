@@ -18,6 +18,9 @@ from calculator.engine.rules import RuleSet, compile_snapshot
 log = logging.getLogger(__name__)
 
 SNAPSHOT_PATH = "/internal/v1/snapshot"
+# Until a first snapshot arrives the calculator is not ready: ask often (a registry that is
+# still starting refuses the connection at once), so readiness follows the registry's closely.
+FIRST_SNAPSHOT_RETRY_SECONDS = 0.05
 
 
 class SnapshotStore:
@@ -51,8 +54,16 @@ class SnapshotStore:
             response.raise_for_status()
             rules = await asyncio.to_thread(compile_snapshot, orjson.loads(response.content))
         except (httpx.HTTPError, ValueError, KeyError) as exc:
-            self._last_error = f"{type(exc).__name__}: {exc}"
-            log.warning("registry snapshot not refreshed: %s", self._last_error)
+            error = f"{type(exc).__name__}: {exc}"
+            # While waiting for a first snapshot, the same failure is said once, not at every
+            # attempt.
+            repeated = self._rules is None and error == self._last_error
+            log.log(
+                logging.DEBUG if repeated else logging.WARNING,
+                "registry snapshot not refreshed: %s",
+                error,
+            )
+            self._last_error = error
             return False
         if self._rules is None or rules.version != self._rules.version:
             log.info("registry snapshot loaded", extra={"registry_version": rules.version})
@@ -66,7 +77,9 @@ class SnapshotStore:
         """Revalidate forever; a failure keeps the last good snapshot."""
         while True:
             await self.refresh()
-            await asyncio.sleep(self._refresh_seconds if self._rules else 0.5)
+            await asyncio.sleep(
+                self._refresh_seconds if self._rules else FIRST_SNAPSHOT_RETRY_SECONDS
+            )
 
     async def as_of(self, instant: dt.datetime) -> RuleSet:
         """The rule set as the registry had recorded it at an instant (kept for reuse)."""

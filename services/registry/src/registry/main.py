@@ -19,8 +19,15 @@ from registry.documents import service as document_service
 from registry.documents.endpoints import router as documents_router
 from registry.matters.endpoints import router as matters_router
 from registry.policy_files.integrity import check_policy_set
-from registry.policy_files.loader import PolicyFilesInvalid, read_policy_dir
-from registry.reference_data import load_reference_data
+from registry.policy_files.loader import (
+    PolicyFilesInvalid,
+    file_hashes,
+    read_policy_dir,
+    read_reference_files,
+    tree_digest,
+)
+from registry.policy_files.reference import MatterFile, RegionFile
+from registry.policy_load import load_policy_set, loaded_digest
 from registry.regions.endpoints import router as regions_router
 from registry.snapshot.endpoints import router as snapshot_router
 from registry.snapshot.service import SnapshotCache
@@ -75,18 +82,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 async def _load_policies(app: FastAPI, settings: Settings) -> None:
-    policy_set = read_policy_dir(settings.policies_dir)
+    """Check the policy files and record what changed; nothing to do if none did.
+
+    The digest of the directory (every file's hash, and the code checking them) is compared
+    with the one stored when it was last loaded whole: if equal, the files were checked and
+    loaded then, and only the reference files are read, for the admin writes' checks.
+    """
+    root = settings.policies_dir
+    async with app.state.sessions() as session:
+        unchanged = await loaded_digest(session) == tree_digest(file_hashes(root))
+    if unchanged:
+        regions, matters = read_reference_files(root)
+        _keep_reference(app, regions, matters)
+        log.info("policy files unchanged since they were loaded")
+        return
+    policy_set = read_policy_dir(root)
     errors = [p for p in check_policy_set(policy_set) if p.severity == "error"]
     if errors:
         raise PolicyFilesInvalid(errors)
-    app.state.reference = document_service.Reference(
-        regions=frozenset(r.code for r in policy_set.regions.regions),
-        matters={m.key: m for m in policy_set.matters.matters},
-    )
+    _keep_reference(app, policy_set.regions, policy_set.matters)
     async with app.state.sessions() as session:
-        await load_reference_data(session, policy_set)
-        recorded = await document_service.load_file_documents(
-            session, policy_set, dt.datetime.now(dt.UTC)
-        )
+        recorded = await load_policy_set(session, policy_set, dt.datetime.now(dt.UTC))
         await session.commit()
     log.info("policy files loaded", extra={"documents_recorded": recorded})
+
+
+def _keep_reference(app: FastAPI, regions: RegionFile, matters: MatterFile) -> None:
+    app.state.reference = document_service.Reference(
+        regions=frozenset(r.code for r in regions.regions),
+        matters={m.key: m for m in matters.matters},
+    )

@@ -75,4 +75,17 @@ class AuditEntry(SQLModel, table=True):
     after: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
+class PolicyTree(SQLModel, table=True):
+    """The digest of a policy directory as last loaded whole (files and the code checking them).
+
+    A start that finds the same digest has nothing to check or load again.
+    """
+
+    __tablename__ = "policy_tree"
+
+    name: str = Field(primary_key=True, max_length=40)
+    digest: str = Field(max_length=64)
+    loaded_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
 metadata = SQLModel.metadata

@@ -6,8 +6,8 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import redis.asyncio
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -15,6 +15,9 @@ from limits.errors import StorageError
 from prometheus_client import CollectorRegistry, Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from subsidy_common.problems import DomainError, problem_type
+
+if TYPE_CHECKING:
+    import redis.asyncio
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +124,8 @@ def build_rate_limiter(
     item = parse(rate_limit)
     if redis_url is None:
         return TenantRateLimiter(item, MemoryStorage(), errors=errors)
+    import redis.asyncio  # only with a Redis URL: a costly import the memory store does without
+
     plain = redis_url.removeprefix("async+")
     pool = redis.asyncio.ConnectionPool.from_url(
         plain,

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import or_, text, update
+from sqlalchemy import func, insert, or_, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from registry.models import AuditEntry, DocumentVersion, Region
+
+# Ids per `IN (…)` list: well under SQLite's limit on bound parameters in one statement.
+_IN_CHUNK = 500
 
 
 def _as_recorded_at(instant: dt.datetime | None):  # type: ignore[no-untyped-def]
@@ -50,6 +54,23 @@ async def current_version(
     return (await session.execute(statement)).scalar_one_or_none()
 
 
+async def current_versions_of(
+    session: AsyncSession, document_ids: Sequence[str], *, lock: bool = False
+) -> dict[str, DocumentVersion]:
+    """The current version of each of these documents that has one, by document id."""
+    found: dict[str, DocumentVersion] = {}
+    for start in range(0, len(document_ids), _IN_CHUNK):
+        statement = select(DocumentVersion).where(
+            col(DocumentVersion.document_id).in_(document_ids[start : start + _IN_CHUNK]),
+            _as_recorded_at(None),
+        )
+        if lock:
+            statement = statement.with_for_update()
+        for version in (await session.execute(statement)).scalars():
+            found[version.document_id] = version
+    return found
+
+
 async def versions(session: AsyncSession, document_id: str) -> Sequence[DocumentVersion]:
     """Every recorded version of a document, oldest first."""
     statement = (
@@ -60,17 +81,23 @@ async def versions(session: AsyncSession, document_id: str) -> Sequence[Document
     return (await session.execute(statement)).scalars().all()
 
 
-async def last_file_version(session: AsyncSession, document_id: str) -> DocumentVersion | None:
-    """The latest version loaded from a policy file."""
-    statement = (
-        select(DocumentVersion)
-        .where(
-            col(DocumentVersion.document_id) == document_id, col(DocumentVersion.origin) == "file"
+async def last_file_hashes(session: AsyncSession) -> dict[str, str | None]:
+    """Each document's file hash as last loaded from a policy file, in one query."""
+    latest = (
+        select(
+            col(DocumentVersion.document_id).label("document_id"),
+            func.max(col(DocumentVersion.version)).label("version"),
         )
-        .order_by(col(DocumentVersion.version).desc())
-        .limit(1)
+        .where(col(DocumentVersion.origin) == "file")
+        .group_by(col(DocumentVersion.document_id))
+        .subquery()
     )
-    return (await session.execute(statement)).scalar_one_or_none()
+    statement = select(col(DocumentVersion.document_id), col(DocumentVersion.file_hash)).join(
+        latest,
+        (col(DocumentVersion.document_id) == latest.c.document_id)
+        & (col(DocumentVersion.version) == latest.c.version),
+    )
+    return {row.document_id: row.file_hash for row in (await session.execute(statement)).all()}
 
 
 async def close(session: AsyncSession, version: DocumentVersion, at: dt.datetime) -> None:
@@ -86,6 +113,17 @@ async def close(session: AsyncSession, version: DocumentVersion, at: dt.datetime
 def add(session: AsyncSession, *rows: DocumentVersion | AuditEntry) -> None:
     """Stage new rows in the request's transaction."""
     session.add_all(rows)
+
+
+async def insert_many(
+    session: AsyncSession,
+    model: type[DocumentVersion] | type[AuditEntry],
+    rows: Sequence[dict[str, Any]],
+) -> None:
+    """Insert rows in one statement per batch, without reading their ids back."""
+    if rows:
+        await session.flush()  # whatever is staged lands first
+        await session.execute(insert(model), list(rows))
 
 
 async def latest_change(session: AsyncSession) -> int:

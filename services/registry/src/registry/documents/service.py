@@ -133,34 +133,62 @@ async def record(
     file_hash: str | None = None,
 ) -> DocumentVersion:
     """Close the previous version, write the new one and its audit entry, in one transaction."""
-    content = content_of(document)
     if previous is not None:
         await repository.close(session, previous, now)
-    version = DocumentVersion(
-        document_id=document.id,
-        version=(previous.version + 1) if previous is not None else 1,
-        content=content,
-        content_hash=content_hash(content),
+    values, entry = _version_and_entry(
+        document,
+        content_of(document),
+        action=action,
+        actor=actor,
+        reason=reason,
+        now=now,
+        previous=previous,
         origin=origin,
         file_hash=file_hash,
-        recorded_at=now,
-        author=actor,
-        reason=reason,
     )
-    entry = AuditEntry(
-        at=now,
-        actor=actor,
-        action=action,
-        document_id=document.id,
-        version=version.version,
-        reason=reason,
-        before=previous.content if previous is not None else None,
-        after=content,
-    )
+    version = DocumentVersion(**values)
     await session.flush()  # the closing update lands before the new open version
-    repository.add(session, version, entry)
+    repository.add(session, version, AuditEntry(**entry))
     await session.flush()
     return version
+
+
+def _version_and_entry(
+    document: Document,
+    content: dict[str, Any],
+    *,
+    action: Action,
+    actor: str,
+    reason: str,
+    now: dt.datetime,
+    previous: DocumentVersion | None,
+    origin: Literal["file", "api"],
+    file_hash: str | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The rows that record a new version of a document: the version and its audit entry."""
+    number = (previous.version + 1) if previous is not None else 1
+    version = {
+        "document_id": document.id,
+        "version": number,
+        "content": content,
+        "content_hash": content_hash(content),
+        "origin": origin,
+        "file_hash": file_hash,
+        "recorded_at": now,
+        "author": actor,
+        "reason": reason,
+    }
+    entry = {
+        "at": now,
+        "actor": actor,
+        "action": action,
+        "document_id": document.id,
+        "version": number,
+        "reason": reason,
+        "before": previous.content if previous is not None else None,
+        "after": content,
+    }
+    return version, entry
 
 
 async def load_file_documents(
@@ -170,30 +198,48 @@ async def load_file_documents(
 
     A file that has not changed since its last load leaves alone any amendment made through
     the admin API since; a changed file is the newer intent and becomes the current version.
+    One query finds the changed files; their current versions are read (and locked) together
+    and the new versions written together, so a restart with unchanged files costs one query
+    and a first load a handful of statements.
     """
     await repository.serialise_writers(session)
-    recorded = 0
-    for name, document in policy_set.documents:
-        file_hash = policy_set.file_hashes[name]
-        last = await repository.last_file_version(session, document.id)
-        if last is not None and last.file_hash == file_hash:
+    loaded = await repository.last_file_hashes(session)
+    changed = [
+        (name, document)
+        for name, document in policy_set.documents
+        if loaded.get(document.id) != policy_set.file_hashes[name]
+    ]
+    if not changed:
+        return 0
+    current = await repository.current_versions_of(
+        session, [document.id for _, document in changed], lock=True
+    )
+    versions: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    for name, document in changed:
+        previous = current.get(document.id)
+        content = content_of(document)
+        if previous is not None and previous.content_hash == content_hash(content):
             continue
-        current = await repository.current_version(session, document.id, lock=True)
-        if current is not None and current.content_hash == content_hash(content_of(document)):
-            continue
-        await record(
-            session,
-            document=document,
+        if previous is not None:
+            await repository.close(session, previous, now)
+        version, entry = _version_and_entry(
+            document,
+            content,
             action="load",
             actor="policy-files",
             reason=f"loaded from policies/{name}",
             now=now,
-            previous=current,
+            previous=previous,
             origin="file",
-            file_hash=file_hash,
+            file_hash=policy_set.file_hashes[name],
         )
-        recorded += 1
-    return recorded
+        versions.append(version)
+        entries.append(entry)
+    # After the closing updates: the new open versions, and their audit entries, in bulk.
+    await repository.insert_many(session, DocumentVersion, versions)
+    await repository.insert_many(session, AuditEntry, entries)
+    return len(versions)
 
 
 async def create(

@@ -113,15 +113,13 @@ async def _import(policy_set: PolicySet, database_url: str) -> int:
     from subsidy_common.database import create_engine, migrate
 
     from registry.config import Settings
-    from registry.documents.service import load_file_documents
-    from registry.reference_data import load_reference_data
+    from registry.policy_load import load_policy_set
 
     await migrate(Settings().migrations_dir("registry"), database_url)
     engine = create_engine(database_url, pool_size=1)
     try:
         async with AsyncSession(engine, expire_on_commit=False) as session:
-            await load_reference_data(session, policy_set)
-            recorded = await load_file_documents(session, policy_set, dt.datetime.now(dt.UTC))
+            recorded = await load_policy_set(session, policy_set, dt.datetime.now(dt.UTC))
             await session.commit()
     finally:
         await engine.dispose()

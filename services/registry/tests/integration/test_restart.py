@@ -1,0 +1,152 @@
+"""A restart loads what changed in the policy files, refuses a broken set, and skips the rest."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+import registry.main
+from registry.config import Settings
+from registry.main import create_app
+from registry.policy_files.cli import main as policies_tool
+from registry.policy_files.loader import PolicyFilesInvalid
+from sqlalchemy import text
+from subsidy_common.database import create_engine, script_heads
+from testkit import running
+
+POLICIES = Path(__file__).resolve().parents[4] / "policies"
+DOCUMENT = "documents/luzhou-2023-social-science-award.yaml"
+
+
+async def query(url: str, sql: str, **params: object) -> list[tuple[object, ...]]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return [tuple(row) for row in await connection.execute(text(sql), params)]
+    finally:
+        await engine.dispose()
+
+
+async def start(url: str, root: Path) -> None:
+    """One start of the registry, through its lifespan, and stop."""
+    async with running(create_app(Settings(database_url=url, policies_dir=root))):
+        pass
+
+
+async def current(url: str, document_id: str) -> tuple[object, ...]:
+    rows = await query(
+        url,
+        "SELECT version, content, origin FROM document_version "
+        "WHERE document_id = :id AND superseded_at IS NULL",
+        id=document_id,
+    )
+    assert len(rows) == 1
+    return rows[0]
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    copy = tmp_path / "policies"
+    shutil.copytree(POLICIES, copy)
+    return copy
+
+
+async def test_a_restart_records_only_a_changed_file(
+    root: Path, database_factory: Callable[[str], Awaitable[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = await database_factory("restart")
+    await start(url, root)
+    count = "SELECT count(*) FROM document_version"
+    first = (await query(url, count))[0][0]
+    assert first == len(list((root / "documents").glob("**/*.yaml")))
+
+    with monkeypatch.context() as patched:  # the same files are neither parsed nor checked again
+
+        def unexpected(_: Path) -> None:
+            raise AssertionError("the unchanged documents were read again")
+
+        patched.setattr(registry.main, "read_policy_dir", unexpected)
+        await start(url, root)
+    assert (await query(url, count))[0][0] == first
+
+    path = root / DOCUMENT
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("title: ", "title: 修订后的", 1), encoding="utf-8"
+    )
+    await start(url, root)
+    assert (await query(url, count))[0][0] == first + 1
+    version, content, origin = await current(url, "luzhou-2023-social-science-award")
+    assert version == 2
+    assert origin == "file"
+    assert isinstance(content, dict)
+    assert content["title"].startswith("修订后的")
+
+
+async def test_a_changed_region_name_is_loaded_on_restart(
+    root: Path, database_factory: Callable[[str], Awaitable[str]]
+) -> None:
+    url = await database_factory("restart_regions")
+    await start(url, root)
+    regions = root / "regions.yaml"
+    regions.write_text(
+        regions.read_text(encoding="utf-8").replace("name: 江阳区,", "name: 江阳区（改）,"),
+        encoding="utf-8",
+    )
+    await start(url, root)
+    assert await query(url, "SELECT name FROM region WHERE code = '510502'") == [("江阳区（改）",)]
+
+
+async def test_a_broken_file_refuses_the_restart_with_its_line(
+    root: Path, database_factory: Callable[[str], Awaitable[str]]
+) -> None:
+    url = await database_factory("restart_broken")
+    await start(url, root)
+    path = root / DOCUMENT
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("level: city", "level: town", 1),
+        encoding="utf-8",
+    )
+    with pytest.raises(PolicyFilesInvalid) as refused:
+        await start(url, root)
+    assert [(p.file, p.field) for p in refused.value.problems] == [(DOCUMENT, "level")]
+    assert refused.value.problems[0].line is not None
+    version, _, _ = await current(url, "luzhou-2023-social-science-award")
+    assert version == 1
+
+
+async def test_an_import_of_other_files_is_undone_by_the_next_start(
+    root: Path, tmp_path: Path, database_factory: Callable[[str], Awaitable[str]]
+) -> None:
+    url = await database_factory("restart_import")
+    await start(url, root)
+    other = tmp_path / "other"
+    shutil.copytree(root, other)
+    path = other / DOCUMENT
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("title: ", "title: 另一份", 1), encoding="utf-8"
+    )
+    imported = await asyncio.to_thread(policies_tool, ["import", str(other), "--database-url", url])
+    assert imported == 0
+    _, content, _ = await current(url, "luzhou-2023-social-science-award")
+    assert isinstance(content, dict)
+    assert content["title"].startswith("另一份")
+
+    await start(url, root)
+    version, content, _ = await current(url, "luzhou-2023-social-science-award")
+    assert version == 3
+    assert isinstance(content, dict)
+    assert not content["title"].startswith("另一份")
+
+
+async def test_a_database_at_the_head_is_recognised_without_alembic(
+    database_factory: Callable[[str], Awaitable[str]],
+) -> None:
+    url = await database_factory("restart_head")
+    migrations = Settings().migrations_dir("registry")
+    await start(url, POLICIES)
+    heads = script_heads(migrations)
+    assert heads is not None
+    assert {row[0] for row in await query(url, "SELECT version_num FROM alembic_version")} == heads
