@@ -10,15 +10,16 @@ per second and the peak resident memory of the largest service process.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import random
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
+import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -78,22 +79,34 @@ def peak_rss_mb() -> float:
     return max(peaks, default=0.0)
 
 
-def stream(gateway: str, key: str, cases: int, part: int, parts: int) -> tuple[int, int]:
-    """Send one part of the cases as one NDJSON request; count answers and problem lines."""
+async def _stream(gateway: str, key: str, cases: int, part: int, parts: int) -> tuple[int, int]:
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson",
                "Accept": "application/x-ndjson"}  # fmt: skip
+
+    async def body() -> AsyncIterator[bytes]:
+        for line in lines(cases, part, parts):
+            yield line
+
     answers = problems = 0
-    with (
-        httpx.Client(base_url=gateway, timeout=httpx.Timeout(600, connect=5)) as client,
-        client.stream(
-            "POST", "/v1/calculations/batch", content=lines(cases, part, parts), headers=headers
-        ) as r,
+    pending = b""
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=120)
+    async with (
+        aiohttp.ClientSession(gateway, timeout=timeout) as session,
+        session.post("/v1/calculations/batch", data=body(), headers=headers) as response,
     ):
-        for line in r.iter_lines():
-            if line:
-                answers += 1
-                problems += '"results"' not in line
+        async for chunk in response.content.iter_any():
+            *complete, pending = (pending + chunk).split(b"\n")
+            for line in complete:
+                if line:
+                    answers += 1
+                    problems += b'"results"' not in line
     return answers, problems
+
+
+def stream(gateway: str, key: str, cases: int, part: int, parts: int) -> tuple[int, int]:
+    """Send one part of the cases as one NDJSON request, reading answers while it is sent
+    (duplex: a client that reads only after sending would stall the stream); count them."""
+    return asyncio.run(_stream(gateway, key, cases, part, parts))
 
 
 def measure(cases: int, workers: int) -> dict[str, float]:

@@ -13,16 +13,17 @@ one row per event: what is due, under which document and clause, or why nothing 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 from tqdm import tqdm
 
 FIELDS = [
@@ -113,32 +114,57 @@ def main(argv: list[str] | None = None) -> int:
         "Content-Type": "application/x-ndjson",
         "Accept": "application/x-ndjson",
     }
+    return asyncio.run(_pay(args.api, headers, cases, args.payout))
+
+
+async def _lines(body: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """The non-empty lines of a streamed body, however long each is."""
+    pending = b""
+    async for chunk in body.iter_any():
+        *complete, pending = (pending + chunk).split(b"\n")
+        for line in complete:
+            if line.strip():
+                yield line
+    if pending.strip():
+        yield pending
+
+
+async def _pay(api: str, headers: dict[str, str], cases: list[dict[str, Any]], path: Path) -> int:
+    """Send the lines while the answers come back: a client that sent everything first and
+    read only then would stall once the answers waiting for it filled the connection's buffers.
+    """
     due = 0.0
-    with (
-        httpx.Client(base_url=args.api, timeout=httpx.Timeout(60, connect=5)) as client,
-        client.stream(
-            "POST", "/v1/calculations/batch", content=ndjson(cases), headers=headers
-        ) as response,
-        args.payout.open("w", newline="", encoding="utf-8-sig") as out,
-        tqdm(total=len(cases), unit="applicant", file=sys.stderr) as progress,
+
+    async def lines() -> AsyncIterator[bytes]:
+        for line in ndjson(cases):
+            yield line
+
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=60)
+    async with (
+        aiohttp.ClientSession(api, timeout=timeout) as session,
+        session.post("/v1/calculations/batch", data=lines(), headers=headers) as response,
     ):
-        if response.status_code != 200:
-            response.read()
-            print(f"the batch was refused: {response.status_code} {response.text}", file=sys.stderr)
+        if response.status != 200:
+            print(
+                f"the batch was refused: {response.status} {await response.text()}",
+                file=sys.stderr,
+            )
             return 1
-        writer = csv.DictWriter(out, fieldnames=FIELDS)
-        writer.writeheader()
-        for line in response.iter_lines():
-            if not line.strip():
-                continue
-            answer = json.loads(line)
-            case = cases[answer["case_index"]]
-            for row in payout_rows(case, answer):
-                writer.writerow(row)
-                due += float(row.get("amount") or 0)
-            progress.update(1)
+        with (
+            path.open("w", newline="", encoding="utf-8-sig") as out,
+            tqdm(total=len(cases), unit="applicant", file=sys.stderr) as progress,
+        ):
+            writer = csv.DictWriter(out, fieldnames=FIELDS)
+            writer.writeheader()
+            async for line in _lines(response.content):
+                answer = json.loads(line)
+                case = cases[answer["case_index"]]
+                for row in payout_rows(case, answer):
+                    writer.writerow(row)
+                    due += float(row.get("amount") or 0)
+                progress.update(1)
     print(
-        f"{len(cases)} applicants; total due {due:,.2f} yuan; written to {args.payout}",
+        f"{len(cases)} applicants; total due {due:,.2f} yuan; written to {path}",
         file=sys.stderr,
     )
     return 0
