@@ -2,7 +2,8 @@
 
 `make run` calls this. Environment: SUBSIDY_DATA_DIR (default ./var), SUBSIDY_ADMIN_KEY (the
 first admin key; generated and kept in the data dir when unset), SUBSIDY_HOST (127.0.0.1),
-SUBSIDY_GATEWAY_PORT (8000), SUBSIDY_REGISTRY_PORT (8001), SUBSIDY_CALCULATOR_PORT (8002).
+SUBSIDY_GATEWAY_PORT (8000), SUBSIDY_REGISTRY_PORT (8001), SUBSIDY_CALCULATOR_PORT (8002), and
+SUBSIDY_<SERVICE>_WORKERS (1): worker processes of one service, sharing its port.
 Ctrl-C or SIGTERM stops all three.
 
 Each service is `uvicorn --factory <service>.main:create_app`, forked from this process once it
@@ -78,6 +79,14 @@ class Service:
     @property
     def port_variable(self) -> str:
         return f"SUBSIDY_{self.name.upper()}_PORT"
+
+    @property
+    def workers(self) -> int:
+        """Worker processes sharing the service's port (uvicorn's own supervisor above two)."""
+        value = os.environ.get(f"SUBSIDY_{self.name.upper()}_WORKERS", "1")
+        if not value.isdigit() or not 1 <= int(value) <= 64:
+            raise SystemExit(f"SUBSIDY_{self.name.upper()}_WORKERS must be 1 to 64, not {value!r}")
+        return int(value)
 
 
 SERVICES = (
@@ -238,6 +247,7 @@ def serve(service: Service, host: str, port: int) -> None:
             port=port,
             access_log=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            workers=service.workers,
         )
         code = 0
     except SystemExit as exc:
@@ -263,6 +273,7 @@ def start(service: Service, host: str, port: int, env: dict[str, str], *, fork: 
         sys.executable, "-m", "uvicorn", "--factory", service.factory,
         "--host", host, "--port", str(port),
         "--no-access-log", "--timeout-graceful-shutdown", str(GRACEFUL_SHUTDOWN_SECONDS),
+        "--workers", str(service.workers),
     ]  # fmt: skip
     return subprocess.Popen(command, env=env)
 
