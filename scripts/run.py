@@ -86,6 +86,13 @@ class Service:
         value = os.environ.get(f"SUBSIDY_{self.name.upper()}_WORKERS", "1")
         if not value.isdigit() or not 1 <= int(value) <= 64:
             raise SystemExit(f"SUBSIDY_{self.name.upper()}_WORKERS must be 1 to 64, not {value!r}")
+        url = os.environ.get(f"{self.name.upper()}_DATABASE_URL") or "sqlite"
+        if int(value) > 1 and url.startswith("sqlite"):
+            # On SQLite the ledger's locks live in one process: two would each hold their own.
+            raise SystemExit(
+                f"SUBSIDY_{self.name.upper()}_WORKERS above 1 needs PostgreSQL"
+                f" ({self.name.upper()}_DATABASE_URL)."
+            )
         return int(value)
 
 
@@ -314,6 +321,8 @@ def main() -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     host = os.environ.get("SUBSIDY_HOST", "127.0.0.1")
     ports = {s.name: int(os.environ.get(s.port_variable, s.default_port)) for s in SERVICES}
+    for service in SERVICES:
+        _ = service.workers  # refuse a bad setting before anything starts
     env = environment(data_dir, host, ports, admin_key(data_dir))
     processes: list[Process] = []
     stopping = False

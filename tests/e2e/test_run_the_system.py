@@ -175,3 +175,22 @@ def test_the_payout_example_writes_a_payout_list(tmp_path: Path) -> None:
     assert by_subject["GR201651000123"]["amount"] == "100000.00"
     assert by_subject["ZL201620000002.3"]["amount"] == "1600.00"  # two 实用新型 at 800 in 泸县
     assert len(rows) == 4
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [("2", "needs PostgreSQL"), ("0", "must be 1 to 64"), ("two", "must be 1 to 64")],
+)
+def test_workers_are_refused_before_anything_starts(
+    tmp_path: Path, setting: str, message: str
+) -> None:
+    """Two calculator processes on SQLite would each hold their own ledger locks."""
+    env = {**os.environ, "SUBSIDY_DATA_DIR": str(tmp_path), "SUBSIDY_CALCULATOR_WORKERS": setting}
+    env.pop("CALCULATOR_DATABASE_URL", None)
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "run.py")],
+        env=env, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 1
+    assert message in completed.stderr
+    assert not (tmp_path / "calculator.db").exists()
