@@ -51,6 +51,11 @@ def _ledgers(rows: Iterable[Row]) -> dict[str, Ledger]:
     }
 
 
+async def _nothing_to_reset(_: asyncpg.Connection) -> None:
+    """Released connections skip asyncpg's reset query (a round trip on every release): these
+    reads hold no lock, listen to nothing and change no setting."""
+
+
 class LedgerReads:
     """The ledgers of applicants as committed now; an applicant with no grants has an empty one."""
 
@@ -68,7 +73,7 @@ class LedgerReads:
             return cls(sessions)
         dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
         pool = await asyncpg.create_pool(
-            dsn, min_size=1, max_size=10, timeout=5, command_timeout=30
+            dsn, min_size=1, max_size=10, timeout=5, command_timeout=30, reset=_nothing_to_reset
         )
         return cls(sessions, pool)
 
