@@ -171,10 +171,16 @@ async def submit(
 async def _draw_on_fund(
     session: AsyncSession, locks: Locks, result: Result, due: Decimal
 ) -> tuple[Decimal, str | None, bool]:
-    """Take a payment from its fund's budget when the fund has one; pay what is left of it."""
+    """Take a payment from its fund's budget when the fund has one; pay what is left of it.
+
+    Most funds have no budget: one read says so without taking the fund's lock. A budget set
+    meanwhile applies from the claims that read it, as if this one had come just before.
+    """
     if due <= 0 or result.granted is None or result.granted.clause.funding_source is None:
         return due, None, False
     name = result.granted.clause.funding_source
+    if await repository.fund(session, name) is None:
+        return due, None, False
     async with locks.fund(session, name):
         row = await repository.fund(session, name)
         if row is None:
