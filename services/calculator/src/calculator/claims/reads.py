@@ -8,47 +8,14 @@ through SQLAlchemy like everything else.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from decimal import Decimal
-from typing import Any
+from collections.abc import Sequence
 
 import asyncpg
-from sqlalchemy import literal, select, union_all
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from calculator.claims.repository import balance, cap
+from calculator.claims import repository
 from calculator.engine.model import EMPTY_LEDGER, Ledger
-
-# kind 0: a (matter, subject) balance; kind 1: a cap balance, year 0 for the cumulative one.
-_LEDGERS_SQL = """
-SELECT applicant_id, 0 AS kind, matter AS a, subject AS b, 0 AS year, granted
-  FROM ledger_balance WHERE applicant_id = ANY($1::text[])
-UNION ALL
-SELECT applicant_id, 1, cap_key, '', year, granted
-  FROM cap_balance WHERE applicant_id = ANY($1::text[])
-"""
-
-Row = tuple[str, int, str, str, int, Decimal]
-
-
-def _ledgers(rows: Iterable[Row]) -> dict[str, Ledger]:
-    parts: dict[
-        str,
-        tuple[dict[tuple[str, str], Decimal], dict[str, Decimal], dict[tuple[str, int], Decimal]],
-    ] = {}
-    for applicant_id, kind, a, b, year, granted in rows:
-        by_subject, by_cap, by_cap_year = parts.setdefault(applicant_id, ({}, {}, {}))
-        if kind == 0:
-            by_subject[(a, b)] = granted
-        elif year == 0:
-            by_cap[a] = granted
-        else:
-            by_cap_year[(a, year)] = granted
-    return {
-        applicant_id: Ledger(by_subject=s, by_cap=c, by_cap_year=y)
-        for applicant_id, (s, c, y) in parts.items()
-    }
 
 
 async def _nothing_to_reset(_: asyncpg.Connection) -> None:
@@ -88,26 +55,8 @@ class LedgerReads:
 
     async def many(self, applicant_ids: Sequence[str]) -> dict[str, Ledger]:
         """The ledgers of these applicants, in one round trip; absent ones granted nothing."""
+        if self._pool is None:
+            async with self._sessions() as session:
+                return await repository.ledgers_for(session, applicant_ids)
         ids = list(dict.fromkeys(applicant_ids))
-        if self._pool is not None:
-            rows: Iterable[Any] = await self._pool.fetch(_LEDGERS_SQL, ids)
-            return _ledgers(tuple(r) for r in rows)
-        subjects = select(
-            balance.c.applicant_id,
-            literal(0).label("kind"),
-            balance.c.matter.label("a"),
-            balance.c.subject.label("b"),
-            literal(0).label("year"),
-            balance.c.granted,
-        ).where(balance.c.applicant_id.in_(ids))
-        caps = select(
-            cap.c.applicant_id,
-            literal(1).label("kind"),
-            cap.c.cap_key.label("a"),
-            literal("").label("b"),
-            cap.c.year,
-            cap.c.granted,
-        ).where(cap.c.applicant_id.in_(ids))
-        async with self._sessions() as session:
-            result = await session.execute(union_all(subjects, caps))
-            return _ledgers(tuple(r) for r in result)
+        return repository.ledgers(await self._pool.fetch(repository.LEDGERS_SQL, ids))

@@ -9,7 +9,7 @@ SQLAlchemy Core.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy import and_, literal, select, true, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calculator.engine.model import Ledger
+from calculator.engine.model import EMPTY_LEDGER, Ledger
 from calculator.models import CapBalance, Claim, FundBudget, IdempotencyRecord, LedgerBalance
 
 balance = LedgerBalance.__table__  # type: ignore[attr-defined]
@@ -51,46 +51,63 @@ def _insert(session: AsyncSession, table: Any) -> Any:
     return dialect.insert(table)
 
 
-_LEDGER_SQL = """
-SELECT 'subject', matter, subject, 0, granted FROM ledger_balance WHERE applicant_id = $1
+# kind 0: a (matter, subject) balance; kind 1: a cap balance, year 0 for the cumulative one.
+LEDGERS_SQL = """
+SELECT applicant_id, 0 AS kind, matter AS a, subject AS b, 0 AS year, granted
+  FROM ledger_balance WHERE applicant_id = ANY($1::text[])
 UNION ALL
-SELECT 'cap', cap_key, '', year, granted FROM cap_balance WHERE applicant_id = $1
+SELECT applicant_id, 1, cap_key, '', year, granted
+  FROM cap_balance WHERE applicant_id = ANY($1::text[])
 """
 
 
 async def ledger_for(session: AsyncSession, applicant_id: str) -> Ledger:
     """Everything granted to an applicant, by subject and by cap, in one round trip."""
+    return (await ledgers_for(session, [applicant_id])).get(applicant_id, EMPTY_LEDGER)
+
+
+async def ledgers_for(session: AsyncSession, applicant_ids: Sequence[str]) -> dict[str, Ledger]:
+    """The ledgers of these applicants in one round trip; one that was granted nothing is absent."""
+    ids = list(dict.fromkeys(applicant_ids))
     if (pg := await driver(session)) is not None:
-        return _ledger(await pg.fetch(_LEDGER_SQL, applicant_id))
+        return ledgers(await pg.fetch(LEDGERS_SQL, ids))
     subjects = select(
-        literal("subject").label("kind"),
+        balance.c.applicant_id,
+        literal(0).label("kind"),
         balance.c.matter.label("a"),
         balance.c.subject.label("b"),
         literal(0).label("year"),
         balance.c.granted,
-    ).where(balance.c.applicant_id == applicant_id)
+    ).where(balance.c.applicant_id.in_(ids))
     caps = select(
-        literal("cap").label("kind"),
+        cap.c.applicant_id,
+        literal(1).label("kind"),
         cap.c.cap_key.label("a"),
         literal("").label("b"),
         cap.c.year,
         cap.c.granted,
-    ).where(cap.c.applicant_id == applicant_id)
-    return _ledger(await session.execute(union_all(subjects, caps)))
+    ).where(cap.c.applicant_id.in_(ids))
+    return ledgers(await session.execute(union_all(subjects, caps)))
 
 
-def _ledger(rows: Any) -> Ledger:
-    by_subject: dict[tuple[str, str], Decimal] = {}
-    by_cap: dict[str, Decimal] = {}
-    by_cap_year: dict[tuple[str, int], Decimal] = {}
-    for kind, a, b, year, granted in rows:
-        if kind == "subject":
+def ledgers(rows: Iterable[Any]) -> dict[str, Ledger]:
+    """Rows of LEDGERS_SQL (or its SQLAlchemy form) gathered into one Ledger per applicant."""
+    parts: dict[
+        str,
+        tuple[dict[tuple[str, str], Decimal], dict[str, Decimal], dict[tuple[str, int], Decimal]],
+    ] = {}
+    for applicant_id, kind, a, b, year, granted in rows:
+        by_subject, by_cap, by_cap_year = parts.setdefault(applicant_id, ({}, {}, {}))
+        if kind == 0:
             by_subject[(a, b)] = granted
         elif year == 0:
             by_cap[a] = granted
         else:
             by_cap_year[(a, year)] = granted
-    return Ledger(by_subject=by_subject, by_cap=by_cap, by_cap_year=by_cap_year)
+    return {
+        applicant_id: Ledger(by_subject=s, by_cap=c, by_cap_year=y)
+        for applicant_id, (s, c, y) in parts.items()
+    }
 
 
 async def move_balance(
