@@ -16,9 +16,11 @@ import orjson
 import pytest
 from calculator.calculations.endpoints import check_scope
 from calculator.claims import repository, service
-from calculator.claims.locks import Locks
+from calculator.claims.ledger import Claims
+from calculator.claims.postgres import PostgresClaims, PostgresTransaction
 from calculator.claims.schemas import ClaimIn
 from calculator.config import Settings
+from calculator.db import driver_dsn
 from calculator.engine.decide import decide
 from calculator.engine.rules import RuleSet, compile_snapshot
 from calculator.main import SERVICE
@@ -90,24 +92,36 @@ def claim(subject: str = "ZL1", matter: str = "patent.invention.granted") -> Cla
 
 
 @pytest.fixture
-async def ledger(database_factory: Callable[[str], Awaitable[str]]) -> AsyncIterator[AsyncEngine]:
+async def database(database_factory: Callable[[str], Awaitable[str]]) -> str:
     url = await database_factory("ledger")
     await migrate(Settings().migrations_dir(SERVICE), url)
-    # A thousand requests queue for one applicant's lock; they wait for a connection, not fail.
-    engine = create_engine(url, pool_size=15, pool_timeout=120)
+    return url
+
+
+@pytest.fixture
+async def ledger(database: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database, pool_size=15, pool_timeout=120)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+async def claims(database: str) -> AsyncIterator[Claims]:
+    # A thousand requests queue for one applicant's lock; they wait for a connection, not fail.
+    dsn = driver_dsn(database)
+    assert dsn is not None
+    opened = await PostgresClaims.open(dsn, max_size=15, acquire_timeout=120)
+    yield opened
+    await opened.close()
 
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-async def submit(
-    sessions: async_sessionmaker[AsyncSession], locks: Locks, tenant: str, key: str, body: ClaimIn
-) -> tuple[int, bytes]:
+async def submit(claims: Claims, tenant: str, key: str, body: ClaimIn) -> tuple[int, bytes]:
     return await service.submit(
-        sessions, locks, caller=service.Caller(tenant_id=tenant), key=key, claim=body,
+        claims, caller=service.Caller(tenant_id=tenant), key=key, claim=body,
         rules=RULES, today=dt.date(2026, 1, 1), now=now, check_scope=check_scope,
     )  # fmt: skip
 
@@ -129,12 +143,11 @@ async def submit_all(
 
 
 @pytest.mark.parametrize("run", RUNS)
-async def test_one_event_one_key_a_thousand_times(ledger: AsyncEngine, run: int) -> None:
-    sessions, locks = async_sessionmaker(ledger, expire_on_commit=False), Locks()
+async def test_one_event_one_key_a_thousand_times(
+    ledger: AsyncEngine, claims: Claims, run: int
+) -> None:
     body = claim()
-    outcomes = await submit_all(
-        [submit(sessions, locks, "t1", "same-key", body) for _ in range(1000)]
-    )
+    outcomes = await submit_all([submit(claims, "t1", "same-key", body) for _ in range(1000)])
     answered = [o for o in outcomes if isinstance(o, tuple)]
     in_flight = [o for o in outcomes if isinstance(o, service.IdempotencyKeyInFlight)]
     assert len(answered) + len(in_flight) == 1000, [
@@ -143,18 +156,17 @@ async def test_one_event_one_key_a_thousand_times(ledger: AsyncEngine, run: int)
     assert len({payload for _, payload in answered}) == 1, "every answer is the first response"
     assert await granted_total(ledger) == AMOUNT
     # after the storm, the key replays the same bytes
-    replay = await submit(sessions, locks, "t1", "same-key", body)
+    replay = await submit(claims, "t1", "same-key", body)
     assert replay == answered[0]
 
 
 @pytest.mark.parametrize("run", RUNS)
 async def test_one_event_a_thousand_keys_from_several_tenants(
-    ledger: AsyncEngine, run: int
+    ledger: AsyncEngine, claims: Claims, run: int
 ) -> None:
-    sessions, locks = async_sessionmaker(ledger, expire_on_commit=False), Locks()
     body = claim()
     outcomes = await submit_all(
-        [submit(sessions, locks, f"tenant-{i % 5}", uuid.uuid4().hex, body) for i in range(1000)]
+        [submit(claims, f"tenant-{i % 5}", uuid.uuid4().hex, body) for i in range(1000)]
     )
     assert all(isinstance(o, tuple) and o[0] == 201 for o in outcomes), [
         o for o in outcomes if not isinstance(o, tuple)
@@ -166,13 +178,12 @@ async def test_one_event_a_thousand_keys_from_several_tenants(
 
 
 @pytest.mark.parametrize("run", RUNS)
-async def test_a_thousand_claims_against_one_cumulative_cap(ledger: AsyncEngine, run: int) -> None:
-    sessions, locks = async_sessionmaker(ledger, expire_on_commit=False), Locks()
+async def test_a_thousand_claims_against_one_cumulative_cap(
+    ledger: AsyncEngine, claims: Claims, run: int
+) -> None:
     outcomes = await submit_all(
         [
-            submit(
-                sessions, locks, "t1", uuid.uuid4().hex, claim(f"P{i}", "startup.project_incubated")
-            )
+            submit(claims, "t1", uuid.uuid4().hex, claim(f"P{i}", "startup.project_incubated"))
             for i in range(1000)
         ]
     )
@@ -182,40 +193,36 @@ async def test_a_thousand_claims_against_one_cumulative_cap(ledger: AsyncEngine,
     assert await granted_total(ledger) == CAP
 
 
-@pytest.mark.parametrize("step", ["after_lock", "after_insert", "before_response"])
+@pytest.mark.parametrize("step", ["after_locks", "after_reads", "after_writes", "after_commit"])
 @pytest.mark.parametrize("run", RUNS)
 async def test_a_crash_at_each_step_then_a_retry_grants_once(
-    ledger: AsyncEngine, run: int, step: str, monkeypatch: pytest.MonkeyPatch
+    ledger: AsyncEngine, claims: Claims, run: int, step: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sessions, locks = async_sessionmaker(ledger, expire_on_commit=False), Locks()
+    """The process dies (an exception no layer catches) between two statements of a claim."""
 
     class Crash(Exception):
         pass
 
-    def crash(*_: Any, **__: Any) -> Any:
-        raise Crash(step)
-
-    targets = {
-        "after_lock": (repository, "ledger_for"),
-        "after_insert": (repository, "store_response"),
-        "before_response": (service, "_retrying"),
-    }
-    module, name = targets[step]
-    original = getattr(module, name)
-    if step == "before_response":
-
-        async def commit_then_crash(factory: Any, work: Any) -> Any:
-            await original(factory, work)
+    def after(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def crashed(*args: Any, **kwargs: Any) -> Any:
+            await original(*args, **kwargs)
             raise Crash(step)
 
-        monkeypatch.setattr(module, name, commit_then_crash)
-    else:
-        monkeypatch.setattr(module, name, crash)
+        return crashed
+
+    module, name = {
+        "after_locks": (PostgresTransaction, "own"),
+        "after_reads": (PostgresTransaction, "read"),
+        "after_writes": (PostgresTransaction, "write"),
+        "after_commit": (service, "_retrying"),
+    }[step]
+    original = getattr(module, name)
+    monkeypatch.setattr(module, name, after(original))
     with pytest.raises(Crash):
-        await submit(sessions, locks, "t1", "k", claim())
+        await submit(claims, "t1", "k", claim())
     monkeypatch.setattr(module, name, original)
-    status, payload = await submit(sessions, locks, "t1", "k", claim())
-    again = await submit(sessions, locks, "t1", "k", claim())
+    status, payload = await submit(claims, "t1", "k", claim())
+    again = await submit(claims, "t1", "k", claim())
     assert status == 201
     assert again == (status, payload)
     assert await granted_total(ledger) == AMOUNT
@@ -268,9 +275,10 @@ async def test_negative_control_the_harness_catches_a_naive_ledger(
 
 
 @pytest.mark.parametrize("run", RUNS)
-async def test_a_thousand_claims_against_one_fund_budget(ledger: AsyncEngine, run: int) -> None:
-    sessions, locks = async_sessionmaker(ledger, expire_on_commit=False), Locks()
-    async with sessions() as session:
+async def test_a_thousand_claims_against_one_fund_budget(
+    ledger: AsyncEngine, claims: Claims, run: int
+) -> None:
+    async with async_sessionmaker(ledger)() as session:
         await repository.set_budget(
             session, "测试资金", budget=Decimal("100000.00"), by="test", reason="预算", at=now()
         )
@@ -278,8 +286,7 @@ async def test_a_thousand_claims_against_one_fund_budget(ledger: AsyncEngine, ru
     outcomes = await submit_all(
         [
             submit(
-                sessions,
-                locks,
+                claims,
                 f"t{i % 3}",
                 uuid.uuid4().hex,
                 claim(f"U{i}", "patent.utility_model.granted"),

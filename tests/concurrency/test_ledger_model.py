@@ -19,6 +19,7 @@ from calculator.claims import service
 from calculator.claims.locks import Locks
 from calculator.claims.schemas import ClaimIn
 from calculator.config import Settings
+from calculator.db import open_claims
 from calculator.engine.rules import compile_snapshot
 from calculator.main import SERVICE
 from hypothesis import settings
@@ -82,11 +83,13 @@ class LedgerMachine(RuleBasedStateMachine):
         self.engine: AsyncEngine = create_engine(self.url, pool_size=2)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.locks = Locks()
+        self.claims = self.loop.run_until_complete(open_claims(self.url, self.sessions, self.locks))
         self.grants: dict[str, Decimal] = {}  # claim id → amount still counting
         self.subject_of: dict[str, str] = {}
         self.best: dict[str, Decimal] = {}
 
     def teardown(self) -> None:
+        self.loop.run_until_complete(self.claims.close())
         self.loop.run_until_complete(self.engine.dispose())
         self.loop.run_until_complete(drop_database(self.url))
         self.loop.close()
@@ -94,7 +97,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def submit(self, key: str, subject: str, sales: int) -> dict[str, Any]:
         status, body = self.loop.run_until_complete(
             service.submit(
-                self.sessions, self.locks, caller=service.Caller(tenant_id="t"), key=key,
+                self.claims, caller=service.Caller(tenant_id="t"), key=key,
                 claim=claim(subject, sales), rules=RULES, today=dt.date(2026, 1, 1),
                 now=lambda: dt.datetime.now(dt.UTC), check_scope=check_scope,
             )

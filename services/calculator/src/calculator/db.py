@@ -6,7 +6,13 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from calculator.claims.ledger import Claims
+from calculator.claims.locks import Locks
+from calculator.claims.postgres import PostgresClaims
+from calculator.claims.sqlite import SessionClaims
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -28,3 +34,19 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 # Committed before the response is sent, so a client that got 201 can read what it wrote.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def driver_dsn(url: str) -> str | None:
+    """The libpq DSN of a PostgreSQL URL, for the paths that use asyncpg directly; else None."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return None
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def open_claims(url: str, sessions: async_sessionmaker[AsyncSession], locks: Locks) -> Claims:
+    """Claims on asyncpg for PostgreSQL; through the sessions (and this process's locks) else."""
+    dsn = driver_dsn(url)
+    if dsn is None:
+        return SessionClaims(sessions, locks)
+    return await PostgresClaims.open(dsn)

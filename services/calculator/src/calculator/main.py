@@ -20,7 +20,7 @@ from calculator.claims.endpoints import router as claims_router
 from calculator.claims.locks import Locks
 from calculator.claims.reads import LedgerReads
 from calculator.config import Settings
-from calculator.db import session_factory
+from calculator.db import open_claims, session_factory
 from calculator.observability import DecisionMetrics
 from calculator.registry_client import SnapshotStore
 
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessions = session_factory(engine)
         app.state.ledger_reads = await LedgerReads.open(app.state.sessions, url)
         app.state.locks = Locks()
+        app.state.claims = await open_claims(url, app.state.sessions, app.state.locks)
         app.state.registry = downstream_client(
             settings.registry_url, timeout=settings.registry_timeout
         )
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
             await app.state.registry.aclose()
+            await app.state.claims.close()
             await app.state.ledger_reads.close()
             await engine.dispose()
 

@@ -16,6 +16,7 @@ from subsidy_common.identifiers import normalise
 
 from calculator.calculations.endpoints import check_scope
 from calculator.claims import repository, service
+from calculator.claims.ledger import Claims
 from calculator.claims.locks import Locks
 from calculator.claims.schemas import BudgetIn, ClaimIn, RevokeIn
 from calculator.db import SessionDep
@@ -55,8 +56,7 @@ async def submit_claim(
     """Decide an event and grant what is due, once, whoever asks and however often."""
     store = cast(SnapshotStore, request.app.state.snapshots)
     status, payload = await service.submit(
-        _sessions(request),
-        _locks(request),
+        cast(Claims, request.app.state.claims),
         caller=service.Caller(tenant_id=tenant_id, scope=scope),
         key=idempotency_key,
         claim=body,

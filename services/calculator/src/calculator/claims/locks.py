@@ -16,6 +16,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from calculator.claims.repository import driver
 
 
+def key_lock(tenant_id: str, key: str) -> str:
+    """The name of an idempotency key's lock."""
+    return f"idem:{tenant_id}:{key}"
+
+
+def applicant_lock(applicant_id: str) -> str:
+    """The name of the lock on an applicant's ledger, caps included."""
+    return f"applicant:{applicant_id}"
+
+
+def fund_lock(fund: str) -> str:
+    """The name of the lock on a fund's budget (always taken after the applicant's)."""
+    return f"fund:{fund}"
+
+
 class Locks:
     """Locks per applicant, per fund and per idempotency key."""
 
@@ -33,7 +48,7 @@ class Locks:
         if self._postgres(session):
             acquired = await session.scalar(
                 text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"),
-                {"k": f"idem:{tenant_id}:{key}"},
+                {"k": key_lock(tenant_id, key)},
             )
             yield bool(acquired)
             return
@@ -50,13 +65,13 @@ class Locks:
     @asynccontextmanager
     async def applicant(self, session: AsyncSession, applicant_id: str) -> AsyncIterator[None]:
         """Hold an applicant's ledger, caps included, until the transaction ends."""
-        async with self._exclusive(session, f"applicant:{applicant_id}"):
+        async with self._exclusive(session, applicant_lock(applicant_id)):
             yield
 
     @asynccontextmanager
     async def fund(self, session: AsyncSession, fund: str) -> AsyncIterator[None]:
         """Hold a fund's budget until the transaction ends (always taken after the applicant)."""
-        async with self._exclusive(session, f"fund:{fund}"):
+        async with self._exclusive(session, fund_lock(fund)):
             yield
 
     @asynccontextmanager

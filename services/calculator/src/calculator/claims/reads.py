@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import asyncpg
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from calculator.claims import repository
+from calculator.db import driver_dsn
 from calculator.engine.model import EMPTY_LEDGER, Ledger
 
 
@@ -35,10 +35,9 @@ class LedgerReads:
     @classmethod
     async def open(cls, sessions: async_sessionmaker[AsyncSession], url: str) -> LedgerReads:
         """Reads for this database: a small asyncpg pool of their own on PostgreSQL."""
-        parsed = make_url(url)
-        if parsed.get_backend_name() != "postgresql":
+        dsn = driver_dsn(url)
+        if dsn is None:
             return cls(sessions)
-        dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
         pool = await asyncpg.create_pool(
             dsn, min_size=1, max_size=10, timeout=5, command_timeout=30, reset=_nothing_to_reset
         )

@@ -1,9 +1,6 @@
-"""Ledger queries and writes.
-
-On PostgreSQL the statements of a claim go to asyncpg directly, on the connection and inside the
-transaction of the caller's session (a claim makes about ten round trips; through SQLAlchemy each
-costs several times the statement itself). SQLite, and everything off the claim path, use
-SQLAlchemy Core.
+"""Ledger queries and writes through SQLAlchemy Core: the claim path on SQLite, and revocation,
+lists, budgets and ledger reads everywhere. A claim on PostgreSQL runs its own few statements
+(`postgres.py`).
 """
 
 from __future__ import annotations
@@ -14,11 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-import orjson
 from sqlalchemy import and_, literal, select, true, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from calculator.claims.ledger import LedgerMoved
 from calculator.engine.model import EMPTY_LEDGER, Ledger
 from calculator.models import CapBalance, Claim, FundBudget, IdempotencyRecord, LedgerBalance
 
@@ -29,10 +26,6 @@ idempotency = IdempotencyRecord.__table__  # type: ignore[attr-defined]
 fund_budget = FundBudget.__table__  # type: ignore[attr-defined]
 
 PAID = ("granted", "topped_up")
-
-
-class LedgerMoved(Exception):
-    """A balance changed between its read and its update: the transaction must start again."""
 
 
 async def driver(session: AsyncSession) -> asyncpg.Connection | None:
@@ -138,41 +131,11 @@ async def move_cap(
     await _move(session, cap, key, seen, delta)
 
 
-# Per balance table: (insert or add, take back), compare-and-set on `granted` ($n-1 = seen).
-_MOVES = {
-    "ledger_balance": (
-        """INSERT INTO ledger_balance (applicant_id, matter, subject, granted)
-           VALUES ($1, $2, $3, $5)
-           ON CONFLICT (applicant_id, matter, subject) DO UPDATE
-           SET granted = ledger_balance.granted + $5 WHERE ledger_balance.granted = $4
-           RETURNING granted""",
-        """UPDATE ledger_balance SET granted = granted + $5
-           WHERE applicant_id = $1 AND matter = $2 AND subject = $3 AND granted = $4
-           RETURNING granted""",
-    ),
-    "cap_balance": (
-        """INSERT INTO cap_balance (applicant_id, cap_key, year, granted)
-           VALUES ($1, $2, $3, $5)
-           ON CONFLICT (applicant_id, cap_key, year) DO UPDATE
-           SET granted = cap_balance.granted + $5 WHERE cap_balance.granted = $4
-           RETURNING granted""",
-        """UPDATE cap_balance SET granted = granted + $5
-           WHERE applicant_id = $1 AND cap_key = $2 AND year = $3 AND granted = $4
-           RETURNING granted""",
-    ),
-}
-
-
 async def _move(
     session: AsyncSession, table: Any, key: dict[str, Any], seen: Decimal, delta: Decimal
 ) -> None:
     """Insert a balance row or add to it, only if it still holds `seen`."""
     what = " ".join(str(v) for v in key.values())
-    if (pg := await driver(session)) is not None:
-        add, take = _MOVES[table.name]
-        if await pg.fetchrow(take if delta < 0 else add, *key.values(), seen, delta) is None:
-            raise LedgerMoved(what)
-        return
     if delta < 0:  # taking back: the row exists, and an insert would trip the CHECK first
         where = and_(*(table.c[name] == value for name, value in key.items()))
         await _compare_and_set(session, table, where, seen, delta, what)
@@ -208,15 +171,6 @@ async def paid_claims(
     session: AsyncSession, applicant_id: str, matter: str, subject: str
 ) -> list[str]:
     """The ids of the claims that paid something for this (applicant, matter, subject)."""
-    if (pg := await driver(session)) is not None:
-        records = await pg.fetch(
-            "SELECT id FROM claim WHERE applicant_id = $1 AND matter = $2 AND subject = $3"
-            " AND status IN ('granted', 'topped_up') ORDER BY created_at",
-            applicant_id,
-            matter,
-            subject,
-        )
-        return [r["id"] for r in records]
     rows = await session.execute(
         select(claim.c.id)
         .where(
@@ -234,16 +188,6 @@ async def others_paid_for(
     session: AsyncSession, applicant_id: str, matter: str, subject: str
 ) -> list[Mapping[str, Any]]:
     """Paid claims for the same matter and subject under other applicant identifiers."""
-    if (pg := await driver(session)) is not None:
-        records = await pg.fetch(
-            "SELECT id, applicant_id, applicant_kind, applicant_name, name_key FROM claim"
-            " WHERE matter = $1 AND subject = $2 AND applicant_id <> $3"
-            " AND status IN ('granted', 'topped_up')",
-            matter,
-            subject,
-            applicant_id,
-        )
-        return [dict(r) for r in records]
     rows = await session.execute(
         select(
             claim.c.id,
@@ -261,33 +205,8 @@ async def others_paid_for(
     return [dict(row._mapping) for row in rows]
 
 
-_JSON_COLUMNS = frozenset({"duplicate_of", "review", "decision"})
-_CLAIM_COLUMNS = (
-    "id", "tenant_id", "applicant_id", "applicant_kind", "applicant_name", "name_key", "region",
-    "matter", "subject", "event_date", "status", "initial_status", "amount", "entitlement",
-    "previously_granted", "cap_key", "fund", "duplicate_of", "review", "decision",
-    "registry_version", "created_at",
-)  # fmt: skip
-_INSERT_CLAIM_SQL = """
-INSERT INTO claim (id, tenant_id, applicant_id, applicant_kind, applicant_name, name_key, region,
-    matter, subject, event_date, status, initial_status, amount, entitlement, previously_granted,
-    cap_key, fund, duplicate_of, review, decision, registry_version, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18::json,
-    $19::json, $20::json, $21, $22)
-"""
-
-
 async def insert_claim(session: AsyncSession, values: dict[str, Any]) -> None:
     """Record a claim."""
-    if (pg := await driver(session)) is not None:
-        await pg.execute(
-            _INSERT_CLAIM_SQL,
-            *(
-                orjson.dumps(values.get(c)).decode() if c in _JSON_COLUMNS else values.get(c)
-                for c in _CLAIM_COLUMNS
-            ),
-        )
-        return
     await session.execute(claim.insert().values(**values))
 
 
@@ -295,11 +214,6 @@ async def idempotent_response(
     session: AsyncSession, tenant_id: str, key: str
 ) -> IdempotencyRecord | None:
     """The stored first response to a key."""
-    if (pg := await driver(session)) is not None:
-        record = await pg.fetchrow(
-            "SELECT * FROM idempotency_record WHERE tenant_id = $1 AND key = $2", tenant_id, key
-        )
-        return IdempotencyRecord(**dict(record)) if record is not None else None
     row = (
         await session.execute(
             select(idempotency).where(
@@ -322,20 +236,6 @@ async def store_response(
     now: dt.datetime,
 ) -> None:
     """Keep the response to replay it, in the same transaction as the grant."""
-    if (pg := await driver(session)) is not None:
-        await pg.execute(
-            "INSERT INTO idempotency_record"
-            " (tenant_id, key, request_hash, status_code, body, claim_id, created_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            tenant_id,
-            key,
-            request_hash,
-            status_code,
-            body,
-            claim_id,
-            now,
-        )
-        return
     await session.execute(
         idempotency.insert().values(
             tenant_id=tenant_id,
@@ -397,26 +297,12 @@ async def mark_revoked(
 
 async def fund(session: AsyncSession, name: str) -> Mapping[str, Any] | None:
     """A fund's budget row, or None when the fund has no budget."""
-    if (pg := await driver(session)) is not None:
-        record = await pg.fetchrow("SELECT * FROM fund_budget WHERE fund = $1", name)
-        return dict(record) if record is not None else None
     row = (await session.execute(select(fund_budget).where(fund_budget.c.fund == name))).first()
     return dict(row._mapping) if row is not None else None
 
 
 async def move_fund(session: AsyncSession, name: str, *, seen: Decimal, delta: Decimal) -> None:
     """Add to what a fund has granted if it still holds what was read."""
-    if (pg := await driver(session)) is not None:
-        moved = await pg.fetchrow(
-            "UPDATE fund_budget SET granted = granted + $3 WHERE fund = $1 AND granted = $2"
-            " RETURNING granted",
-            name,
-            seen,
-            delta,
-        )
-        if moved is None:
-            raise LedgerMoved(name)
-        return
     await _compare_and_set(session, fund_budget, fund_budget.c.fund == name, seen, delta, name)
 
 

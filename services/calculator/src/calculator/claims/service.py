@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
@@ -15,22 +17,31 @@ import asyncpg
 import orjson
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from subsidy_common.identifiers import mask_ric
+from subsidy_common.identifiers import mask_ric, normalise
 from subsidy_common.problems import Conflict, DomainError, InvalidInput, NotFound, problem_type
 
 from calculator.calculations import service as calculations
 from calculator.calculations.schemas import CalculationIn
 from calculator.claims import repository
+from calculator.claims.ledger import (
+    Claims,
+    ClaimTransaction,
+    LedgerMoved,
+    Move,
+    Response,
+    Seen,
+)
 from calculator.claims.locks import Locks
 from calculator.claims.names import name_key, similar
 from calculator.claims.schemas import ClaimIn
 from calculator.engine.decide import decide
-from calculator.engine.model import Result
+from calculator.engine.model import Ledger, Result
 from calculator.engine.rules import RuleSet
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+X = TypeVar("X")
 RETRIES = 5
 ZERO = Decimal(0)
 Visibility = Literal["own", "all"]
@@ -81,30 +92,26 @@ def request_hash(claim: ClaimIn) -> str:
 
 
 async def _retrying(
-    sessions: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]]
+    transaction: Callable[[], AbstractAsyncContextManager[X]], work: Callable[[X], Awaitable[T]]
 ) -> T:
     """Run a transaction, again on a serialisation failure, deadlock or moved balance."""
     for attempt in range(RETRIES):
-        async with sessions() as session:
-            try:
-                result = await work(session)
-                await session.commit()
-                return result
-            except repository.LedgerMoved:
-                await session.rollback()
-            except (DBAPIError, asyncpg.exceptions.TransactionRollbackError) as exc:
-                await session.rollback()
-                cause = exc.orig if isinstance(exc, DBAPIError) else exc
-                code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
-                if code not in ("40001", "40P01") or attempt == RETRIES - 1:
-                    raise
+        try:
+            async with transaction() as tx:
+                return await work(tx)
+        except LedgerMoved:
+            pass
+        except (DBAPIError, asyncpg.exceptions.TransactionRollbackError) as exc:
+            cause = exc.orig if isinstance(exc, DBAPIError) else exc
+            code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+            if code not in ("40001", "40P01") or attempt == RETRIES - 1:
+                raise
         log.info("claim transaction retried", extra={"attempt": attempt + 1})
     raise Conflict("The ledger was busy; retry the request with the same Idempotency-Key.")
 
 
 async def submit(
-    sessions: async_sessionmaker[AsyncSession],
-    locks: Locks,
+    claims: Claims,
     *,
     caller: Caller,
     key: str | None,
@@ -124,85 +131,55 @@ async def submit(
         )
     digest = request_hash(claim)
     request = CalculationIn(applicant=claim.applicant, events=[claim.event])
+    event = claim.event
+    # The canonical form of a valid identifier; an invalid one is refused below, after a
+    # response stored for its key has had the chance to be replayed.
+    locked_id = normalise(claim.applicant.id)
 
-    async def work(session: AsyncSession) -> tuple[int, bytes]:
-        async with locks.key(session, caller.tenant_id, key) as owned:
-            if not owned:
-                raise IdempotencyKeyInFlight(
-                    "A request with this Idempotency-Key is still being processed."
-                )
-            stored = await repository.idempotent_response(session, caller.tenant_id, key)
-            if stored is not None:
-                if stored.request_hash != digest:
-                    raise IdempotencyKeyReused(
-                        "This Idempotency-Key was used with a different request body.",
-                        errors=[
-                            {
-                                "loc": ["header", "Idempotency-Key"],
-                                "msg": "reused with another body",
-                            }
-                        ],
-                    )
-                return stored.status_code, stored.body
-            applicant, events = calculations.validate(request, rules, today)
-            check_scope(request, rules, caller.scope)
-            at = now()
-            async with locks.applicant(session, applicant.id):
-                ledger = await repository.ledger_for(session, applicant.id)
-                result = decide(applicant, events, rules, ledger).results[0]
-                claim_id, body = await _record(
-                    session, locks, caller, claim, applicant.id, result, rules, at
-                )
-            await repository.store_response(
-                session,
-                tenant_id=caller.tenant_id,
-                key=key,
-                request_hash=digest,
-                status_code=201,
-                body=body,
-                claim_id=claim_id,
-                now=at,
+    async def work(tx: ClaimTransaction) -> tuple[int, bytes]:
+        if not await tx.own(caller.tenant_id, key, locked_id):
+            raise IdempotencyKeyInFlight(
+                "A request with this Idempotency-Key is still being processed."
             )
-            return 201, body
+        seen = await tx.read(caller.tenant_id, key, locked_id, event.matter, event.subject)
+        if seen.stored is not None:
+            if seen.stored.request_hash != digest:
+                raise IdempotencyKeyReused(
+                    "This Idempotency-Key was used with a different request body.",
+                    errors=[
+                        {"loc": ["header", "Idempotency-Key"], "msg": "reused with another body"}
+                    ],
+                )
+            return seen.stored.status_code, seen.stored.body
+        applicant, events = calculations.validate(request, rules, today)
+        check_scope(request, rules, caller.scope)
+        if applicant.id != locked_id:
+            raise RuntimeError("the canonical identifier differs from the locked one")
+        result = decide(applicant, events, rules, seen.ledger).results[0]
+        claim_id = str(uuid.uuid4())
+        values, moves = await _settle(tx, caller, claim, applicant.id, result, rules, seen)
+        values |= {"id": claim_id, "created_at": now()}
+        body = orjson.dumps(present(values))
+        await tx.write(
+            moves,
+            values,
+            Response(caller.tenant_id, key, digest, 201, body, claim_id),
+        )
+        return 201, body
 
-    return await _retrying(sessions, work)
+    return await _retrying(claims.transaction, work)
 
 
-async def _draw_on_fund(
-    session: AsyncSession, locks: Locks, result: Result, due: Decimal
-) -> tuple[Decimal, str | None, bool]:
-    """Take a payment from its fund's budget when the fund has one; pay what is left of it.
-
-    Most funds have no budget: one read says so without taking the fund's lock. A budget set
-    meanwhile applies from the claims that read it, as if this one had come just before.
-    """
-    if due <= 0 or result.granted is None or result.granted.clause.funding_source is None:
-        return due, None, False
-    name = result.granted.clause.funding_source
-    if await repository.fund(session, name) is None:
-        return due, None, False
-    async with locks.fund(session, name):
-        row = await repository.fund(session, name)
-        if row is None:
-            return due, None, False
-        left = max(ZERO, Decimal(row["budget"]) - Decimal(row["granted"]))
-        paid = min(due, left)
-        if paid > 0:
-            await repository.move_fund(session, name, seen=Decimal(row["granted"]), delta=paid)
-        return paid, name if paid > 0 else None, paid == 0
-
-
-async def _record(
-    session: AsyncSession,
-    locks: Locks,
+async def _settle(
+    tx: ClaimTransaction,
     caller: Caller,
     claim: ClaimIn,
     applicant_id: str,
     result: Result,
     rules: RuleSet,
-    at: dt.datetime,
-) -> tuple[str, bytes]:
-    """Move the ledger for a decided event and write the claim; return its id and body."""
+    seen: Seen,
+) -> tuple[dict[str, Any], list[Move]]:
+    """What a decided event pays and which balances that moves; the claim's columns."""
     event = claim.event
     due = result.amount if result.status == "eligible" else ZERO
     review = None
@@ -210,9 +187,7 @@ async def _record(
         key = name_key(claim.applicant.name)
         look_alikes = [
             {"claim_id": row["id"], "applicant_id": _shown(row), "name": row["applicant_name"]}
-            for row in await repository.others_paid_for(
-                session, applicant_id, event.matter, event.subject
-            )
+            for row in seen.others
             if similar(key, row["name_key"])
         ]
         if look_alikes:
@@ -221,28 +196,32 @@ async def _record(
                 "reason": "同一事项与标的已由名称相近的其他主体获得",
             }
             due = ZERO
-    due, fund, exhausted = await _draw_on_fund(session, locks, result, due)
+    moves: list[Move] = []
+    fund, exhausted = None, False
+    source = result.granted.clause.funding_source if result.granted is not None else None
+    if due > 0 and source is not None and source in seen.budgeted:
+        budget = await tx.budget(source)
+        if budget is not None:  # a budget set meanwhile applies from the next claim
+            limit, granted = budget
+            due = min(due, max(ZERO, limit - granted))
+            exhausted = due == 0
+            if due > 0:
+                fund = source
+                moves.append(Move("fund", (source,), granted, due))
     status = "budget_exhausted" if exhausted else _status(result, due, review)
-    duplicate_of = (
-        await repository.paid_claims(session, applicant_id, event.matter, event.subject)
-        if status == "duplicate"
-        else []
-    )
     cap_key = None
     if due > 0:
-        await repository.move_balance(
-            session,
-            applicant_id=applicant_id,
-            matter=event.matter,
-            subject=event.subject,
-            seen=result.previously_granted,
-            delta=due,
+        moves.append(
+            Move(
+                "subject",
+                (applicant_id, event.matter, event.subject),
+                result.previously_granted,
+                due,
+            )
         )
-        cap_key = await _move_caps(session, applicant_id, result, due)
-    claim_id = str(uuid.uuid4())
-    decision = calculations.render_result(result)
+        cap_key, cap_moves = _cap_moves(applicant_id, result, due, seen.ledger)
+        moves.extend(cap_moves)
     values: dict[str, Any] = {
-        "id": claim_id,
         "tenant_id": caller.tenant_id,
         "applicant_id": applicant_id,
         "applicant_kind": claim.applicant.kind,
@@ -259,14 +238,20 @@ async def _record(
         "previously_granted": result.previously_granted,
         "cap_key": cap_key,
         "fund": fund,
-        "duplicate_of": duplicate_of,
+        "duplicate_of": seen.paid if status == "duplicate" else [],
         "review": review,
-        "decision": decision,
+        "decision": calculations.render_result(result),
         "registry_version": rules.version,
-        "created_at": at,
     }
-    await repository.insert_claim(session, values)
-    return claim_id, orjson.dumps(present(values))
+    return values, moves
+
+
+@asynccontextmanager
+async def _committed(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session whose transaction commits when the block ends without an error."""
+    async with sessions() as session:
+        yield session
+        await session.commit()
 
 
 def _status(result: Result, due: Decimal, review: dict[str, Any] | None) -> str:
@@ -279,37 +264,26 @@ def _status(result: Result, due: Decimal, review: dict[str, Any] | None) -> str:
     return "duplicate"
 
 
-async def _move_caps(
-    session: AsyncSession, applicant_id: str, result: Result, due: Decimal
-) -> str | None:
+def _cap_moves(
+    applicant_id: str, result: Result, due: Decimal, ledger: Ledger
+) -> tuple[str | None, list[Move]]:
+    """The cap balances a payment counts against, and the cap key recorded with the claim."""
     if result.granted is None:
-        return None
+        return None, []
     clause = result.granted.clause
     caps = clause.caps
     if caps.cumulative is None and caps.per_applicant_year is None:
-        return None
+        return None, []
     cap_key = caps.cumulative_key or clause.id
-    ledger = await repository.ledger_for(session, applicant_id)
+    moves = []
     if caps.cumulative is not None:
-        await repository.move_cap(
-            session,
-            applicant_id=applicant_id,
-            cap_key=cap_key,
-            year=0,
-            seen=ledger.by_cap.get(cap_key, ZERO),
-            delta=due,
-        )
+        seen = ledger.by_cap.get(cap_key, ZERO)
+        moves.append(Move("cap", (applicant_id, cap_key, 0), seen, due))
     if caps.per_applicant_year is not None:
         year = result.event.date.year
-        await repository.move_cap(
-            session,
-            applicant_id=applicant_id,
-            cap_key=cap_key,
-            year=year,
-            seen=ledger.by_cap_year.get((cap_key, year), ZERO),
-            delta=due,
-        )
-    return cap_key
+        seen = ledger.by_cap_year.get((cap_key, year), ZERO)
+        moves.append(Move("cap", (applicant_id, cap_key, year), seen, due))
+    return cap_key, moves
 
 
 def _shown(row: Mapping[str, Any]) -> str:
@@ -432,4 +406,4 @@ async def revoke(
             updated = await repository.get_claim(session, claim_id)
             return orjson.dumps(present(updated._mapping))
 
-    return await _retrying(sessions, work)
+    return await _retrying(functools.partial(_committed, sessions), work)

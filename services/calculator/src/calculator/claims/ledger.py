@@ -1,0 +1,106 @@
+"""What a claim's transaction does to the ledger, whichever database holds it.
+
+A claim owns its idempotency key and its applicant, reads what it needs under those locks,
+takes what is left of a budgeted fund, and writes its moves, the claim and the stored response
+together. `postgres.py` does this in a few round trips; `sqlite.py` through SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+
+from calculator.engine.model import Ledger
+
+
+class LedgerMoved(Exception):
+    """A balance changed between its read and its update: the transaction must start again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """The first response to an idempotency key."""
+
+    request_hash: str
+    status_code: int
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What a claim reads once it owns its key and its applicant."""
+
+    stored: Stored | None
+    ledger: Ledger
+    paid: list[str]
+    """ids of the claims that paid this applicant for the same matter and subject"""
+    others: list[Mapping[str, Any]]
+    """paid claims for the same matter and subject under other applicant identifiers"""
+    budgeted: frozenset[str]
+    """the funds that have a budget"""
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """Add `delta` to a balance, provided it still holds `seen` (compare and set).
+
+    `key`: (applicant, matter, subject) for a subject's balance, (applicant, cap key, year) for
+    a cap's (year 0: the cumulative cap), (fund,) for a fund's.
+    """
+
+    balance: Literal["subject", "cap", "fund"]
+    key: tuple[str | int, ...]
+    seen: Decimal
+    delta: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """The response stored with a grant, to replay it for the same key."""
+
+    tenant_id: str
+    key: str
+    request_hash: str
+    status_code: int
+    body: bytes
+    claim_id: str
+
+
+class ClaimTransaction(Protocol):
+    """The statements of one claim, inside one transaction."""
+
+    async def own(self, tenant_id: str, key: str, applicant_id: str) -> bool:
+        """Hold the key, then the applicant, until the transaction ends; False if another
+        request holds the key."""
+        ...
+
+    async def read(
+        self, tenant_id: str, key: str, applicant_id: str, matter: str, subject: str
+    ) -> Seen:
+        """The stored response to the key and the applicant's ledger, as committed now."""
+        ...
+
+    async def budget(self, fund: str) -> tuple[Decimal, Decimal] | None:
+        """Hold a fund until the transaction ends; its budget and what it granted so far."""
+        ...
+
+    async def write(
+        self, moves: Sequence[Move], claim: Mapping[str, Any], response: Response
+    ) -> None:
+        """Move the balances, record the claim and keep the response, or raise LedgerMoved."""
+        ...
+
+
+class Claims(Protocol):
+    """Where claims are recorded."""
+
+    def transaction(self) -> AbstractAsyncContextManager[ClaimTransaction]:
+        """A transaction, committed when the block ends without an error."""
+        ...
+
+    async def close(self) -> None:
+        """Release the connections."""
+        ...

@@ -1,0 +1,227 @@
+"""A claim on PostgreSQL: five round trips on asyncpg, inside one transaction.
+
+BEGIN; the key's and the applicant's advisory locks in one statement; every read the decision
+needs in one statement (taken after the locks, so it sees what the previous holder committed);
+the balance moves, the claim and the stored response in one statement; COMMIT. A budgeted fund
+adds its lock and its read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import orjson
+from subsidy_common.problems import ServiceUnavailable
+
+from calculator.claims.ledger import ClaimTransaction, LedgerMoved, Move, Response, Seen, Stored
+from calculator.claims.locks import applicant_lock, fund_lock, key_lock
+from calculator.engine.model import Ledger
+
+if TYPE_CHECKING:
+    Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
+
+# The applicant's lock only once the key is owned: a request whose key is in flight answers 409
+# at once instead of queueing behind the applicant.
+_OWN = """
+SELECT CASE WHEN pg_try_advisory_xact_lock(hashtextextended($1, 0))
+            THEN (SELECT true FROM pg_advisory_xact_lock(hashtextextended($2, 0)))
+            ELSE false END
+"""
+_READ = """
+SELECT
+  (SELECT r FROM idempotency_record r WHERE r.tenant_id = $1 AND r.key = $2) AS stored,
+  ARRAY(SELECT b FROM ledger_balance b WHERE b.applicant_id = $3) AS subjects,
+  ARRAY(SELECT c FROM cap_balance c WHERE c.applicant_id = $3) AS caps,
+  ARRAY(SELECT id FROM claim
+         WHERE applicant_id = $3 AND matter = $4 AND subject = $5
+           AND status IN ('granted', 'topped_up') ORDER BY created_at) AS paid,
+  (SELECT json_agg(json_build_object('id', id, 'applicant_id', applicant_id,
+          'applicant_kind', applicant_kind, 'applicant_name', applicant_name,
+          'name_key', name_key))
+     FROM claim
+    WHERE matter = $4 AND subject = $5 AND applicant_id <> $3
+      AND status IN ('granted', 'topped_up')) AS others,
+  ARRAY(SELECT fund FROM fund_budget) AS budgeted
+"""
+_BUDGET = "SELECT budget, granted FROM fund_budget WHERE fund = $1"
+_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+
+# Compare-and-set additions; the parameters are the balance's key, then `seen`, then `delta`.
+_ADD = {
+    "subject": """INSERT INTO ledger_balance (applicant_id, matter, subject, granted)
+        VALUES ($1, $2, $3, $5)
+        ON CONFLICT (applicant_id, matter, subject) DO UPDATE
+        SET granted = ledger_balance.granted + $5 WHERE ledger_balance.granted = $4
+        RETURNING 1""",
+    "cap": """INSERT INTO cap_balance (applicant_id, cap_key, year, granted)
+        VALUES ($1, $2, $3, $5)
+        ON CONFLICT (applicant_id, cap_key, year) DO UPDATE
+        SET granted = cap_balance.granted + $5 WHERE cap_balance.granted = $4
+        RETURNING 1""",
+    "fund": """UPDATE fund_budget SET granted = granted + $3
+        WHERE fund = $1 AND granted = $2 RETURNING 1""",
+}
+_JSON_COLUMNS = frozenset({"duplicate_of", "review", "decision"})
+CLAIM_COLUMNS = (
+    "id", "tenant_id", "applicant_id", "applicant_kind", "applicant_name", "name_key", "region",
+    "matter", "subject", "event_date", "status", "initial_status", "amount", "entitlement",
+    "previously_granted", "cap_key", "fund", "duplicate_of", "review", "decision",
+    "registry_version", "created_at",
+)  # fmt: skip
+_RECORD = """INSERT INTO claim (id, tenant_id, applicant_id, applicant_kind, applicant_name,
+    name_key, region, matter, subject, event_date, status, initial_status, amount, entitlement,
+    previously_granted, cap_key, fund, duplicate_of, review, decision, registry_version,
+    created_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+    $18::json, $19::json, $20::json, $21, $22)"""
+_KEEP = """INSERT INTO idempotency_record
+    (tenant_id, key, request_hash, status_code, body, claim_id, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)"""
+_PARAMETER = re.compile(r"\$(\d+)")
+
+
+def _shifted(statement: str, by: int) -> str:
+    return _PARAMETER.sub(lambda m: f"${int(m.group(1)) + by}", statement)
+
+
+@functools.cache
+def _write_sql(balances: tuple[str, ...]) -> str:
+    """One statement for these moves, the claim and the response; it returns how many balances
+    moved (a balance that no longer holds what was read does not)."""
+    parts, offset = [], 0
+    for i, balance in enumerate(balances):
+        parts.append(f"m{i} AS ({_shifted(_ADD[balance], offset)})")
+        offset += 3 if balance == "fund" else 5
+    parts.append(f"c AS ({_shifted(_RECORD, offset)})")
+    offset += len(CLAIM_COLUMNS)
+    parts.append(f"r AS ({_shifted(_KEEP, offset)})")
+    moved = " + ".join(f"(SELECT count(*) FROM m{i})" for i in range(len(balances))) or "0"  # noqa: S608
+    return "WITH " + ",\n".join(parts) + "\nSELECT " + moved
+
+
+def _ledger(subjects: Sequence[Mapping[str, Any]], caps: Sequence[Mapping[str, Any]]) -> Ledger:
+    return Ledger(
+        by_subject={(r["matter"], r["subject"]): r["granted"] for r in subjects},
+        by_cap={r["cap_key"]: r["granted"] for r in caps if r["year"] == 0},
+        by_cap_year={(r["cap_key"], r["year"]): r["granted"] for r in caps if r["year"] != 0},
+    )
+
+
+class PostgresTransaction(ClaimTransaction):
+    """One claim's statements on one connection, inside its transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    async def own(self, tenant_id: str, key: str, applicant_id: str) -> bool:
+        owned = await self._connection.fetchval(
+            _OWN, key_lock(tenant_id, key), applicant_lock(applicant_id)
+        )
+        return bool(owned)
+
+    async def read(
+        self, tenant_id: str, key: str, applicant_id: str, matter: str, subject: str
+    ) -> Seen:
+        row = await self._connection.fetchrow(_READ, tenant_id, key, applicant_id, matter, subject)
+        assert row is not None  # a SELECT without FROM returns one row
+        stored = row["stored"]
+        return Seen(
+            stored=None
+            if stored is None
+            else Stored(stored["request_hash"], stored["status_code"], stored["body"]),
+            ledger=_ledger(row["subjects"], row["caps"]),
+            paid=list(row["paid"]),
+            others=orjson.loads(row["others"]) if row["others"] is not None else [],
+            budgeted=frozenset(row["budgeted"]),
+        )
+
+    async def budget(self, fund: str) -> tuple[Decimal, Decimal] | None:
+        await self._connection.execute(_LOCK, fund_lock(fund))
+        row = await self._connection.fetchrow(_BUDGET, fund)
+        return None if row is None else (row["budget"], row["granted"])
+
+    async def write(
+        self, moves: Sequence[Move], claim: Mapping[str, Any], response: Response
+    ) -> None:
+        arguments: list[Any] = []
+        for move in moves:
+            arguments.extend((*move.key, move.seen, move.delta))
+        arguments.extend(
+            orjson.dumps(claim[c]).decode() if c in _JSON_COLUMNS else claim[c]
+            for c in CLAIM_COLUMNS
+        )
+        arguments.extend(
+            (
+                response.tenant_id,
+                response.key,
+                response.request_hash,
+                response.status_code,
+                response.body,
+                response.claim_id,
+                claim["created_at"],
+            )
+        )
+        statement = _write_sql(tuple(m.balance for m in moves))
+        if await self._connection.fetchval(statement, *arguments) != len(moves):
+            raise LedgerMoved(", ".join(" ".join(map(str, m.key)) for m in moves))
+
+
+async def _end_transaction(connection: asyncpg.Connection) -> None:
+    """On release: nothing to reset (no session state is set), but never hand on a connection
+    left inside a transaction."""
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
+
+
+# What a connection lost mid-transaction raises: the error that lost it is the one to report.
+_LOST = (asyncpg.exceptions.InterfaceError, asyncpg.exceptions.PostgresConnectionError, OSError)
+
+
+class PostgresClaims:
+    """Claims on an asyncpg pool of their own."""
+
+    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float) -> None:
+        self._pool = pool
+        self._acquire_timeout = acquire_timeout
+
+    @classmethod
+    async def open(
+        cls, dsn: str, *, max_size: int = 20, acquire_timeout: float = 5.0
+    ) -> PostgresClaims:
+        """A pool for this libpq DSN, opened lazily beyond its first connection."""
+        pool = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=max_size, timeout=5, command_timeout=30,
+            reset=_end_transaction,
+        )  # fmt: skip
+        return cls(pool, acquire_timeout)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[ClaimTransaction]:
+        try:
+            connection = await self._pool.acquire(timeout=self._acquire_timeout)
+        except TimeoutError as exc:
+            raise ServiceUnavailable(
+                "Every database connection is busy; retry shortly.", retry_after=1
+            ) from exc
+        try:
+            transaction = connection.transaction()
+            await transaction.start()
+            try:
+                yield PostgresTransaction(connection)
+            except BaseException:
+                with contextlib.suppress(*_LOST):  # a lost connection rolled back by itself
+                    await transaction.rollback()
+                raise
+            await transaction.commit()
+        finally:
+            await self._pool.release(connection)
+
+    async def close(self) -> None:
+        await self._pool.close()
