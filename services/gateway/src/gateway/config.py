@@ -30,7 +30,7 @@ class Settings(ServiceSettings):
     )
     rate_limit: str = Field(
         default="600/minute",
-        description="Requests each tenant may make in a moving window, e.g. 600/minute, 20/second",
+        description="Requests each tenant may make in a sliding window, e.g. 600/minute, 20/second",
     )
     rate_limit_prefix: str = Field(
         default="subsidy-gateway",

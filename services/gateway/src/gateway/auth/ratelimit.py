@@ -1,4 +1,9 @@
-"""Per-tenant rate limits: a moving window per tenant, counted in memory or in Redis."""
+"""Per-tenant rate limits: a sliding window per tenant, counted in memory or in Redis.
+
+The sliding-window counter keeps two counters per tenant (this window and the last, weighted by
+how much of the last still overlaps), not one entry per request as a moving window does: constant
+memory and a few operations per request, in memory and in Redis alike.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 from prometheus_client import CollectorRegistry, Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -59,7 +64,7 @@ class RateLimited(DomainError):
 
 
 class TenantRateLimiter:
-    """Counts each tenant's requests in a moving window shared by every replica using the store.
+    """Counts each tenant's requests in a sliding window shared by every replica using the store.
 
     When the store (Redis) fails, requests are let through and the failure is logged and
     counted: the limit protects capacity, it grants no rights, and a Redis outage must not stop
@@ -75,7 +80,7 @@ class TenantRateLimiter:
         pool: redis.asyncio.ConnectionPool | None = None,
     ) -> None:
         self._item = item
-        self._strategy = MovingWindowRateLimiter(storage)
+        self._strategy = SlidingWindowCounterRateLimiter(storage)
         self._errors = errors
         self._pool = pool
         self._paused_until = 0.0
