@@ -111,7 +111,7 @@ def stream(gateway: str, key: str, cases: int, part: int, parts: int) -> tuple[i
 
 def measure(cases: int, workers: int) -> dict[str, float]:
     """Events per second and peak memory for `cases` events over `workers` calculator workers."""
-    with system(SUBSIDY_CALCULATOR_WORKERS=str(workers)) as (gateway, key, _):
+    with system(SUBSIDY_CALCULATOR_WORKERS=str(workers)) as (gateway, key, _, _):
         started = time.perf_counter()
         with ThreadPoolExecutor(workers) as pool:
             counts = list(

@@ -40,7 +40,7 @@ def measure(seconds: int, connections: int) -> tuple[dict[str, dict[str, float]]
                                         seconds, connections)  # fmt: skip
         results["echo, two hops"] = load(f"http://127.0.0.1:{proxy_port}/echo", "-", CALCULATION,
                                          seconds, connections)  # fmt: skip
-    with system() as (gateway_url, key, ready):
+    with system() as (gateway_url, key, ready, _):
         gateway = f"{gateway_url}/v1/calculations"
         load(gateway, key, CALCULATION, 2, connections)  # warm-up
         results["calculation via gateway"] = load(gateway, key, CALCULATION, seconds, connections)

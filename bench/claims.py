@@ -59,15 +59,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     args = parser.parse_args()
-    with system() as (gateway, key, ready):
+    with system() as (gateway, key, ready, meter):
         ids = ",".join(f'"{i}"' for i in applicant_ids(500))
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
             script.write(SCRIPT % {"ids": ids, "key": key})
+        meter.start()
         out = subprocess.run(
             ["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "--latency", "-s", script.name,
              f"{gateway}/v1/claims"],
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
+        cpu = meter.stop()
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p50 = re.search(r"\s50%\s+(\S+)", out)
     p99 = re.search(r"\s99%\s+(\S+)", out)
@@ -75,6 +77,9 @@ def main() -> None:
     print(f"ready after start: {ready:.1f} s; {args.connections} connections, {args.seconds} s")
     print(f"claims per second: {rps.group(1) if rps else '?'}; p50 {p50.group(1) if p50 else '?'}, "
           f"p99 {p99.group(1) if p99 else '?'}; non-2xx: {errors.group(1) if errors else 0}")  # fmt: skip
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    print("CPU per claim: " + ", ".join(f"{name} {1000 * seconds / done:.2f} ms"
+                                         for name, seconds in cpu.items()))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -91,11 +91,56 @@ def load(
             "non_2xx": float(errors.group(1)) if errors else 0.0}  # fmt: skip
 
 
+class CpuMeter:
+    """CPU time spent by each service (by the port it listens on) and by PostgreSQL's processes
+    between `start()` and `stop()`; processes started in between count from their start."""
+
+    def __init__(self, ports: dict[str, int]) -> None:
+        self._ports = ports
+        self._before: dict[int, int] = {}
+
+    @staticmethod
+    def _ticks() -> dict[int, tuple[str, int]]:
+        found = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as stat:
+                        name, _, rest = stat.read().partition(" (")[2].rpartition(") ")
+                except OSError:
+                    continue
+                fields = rest.split()
+                found[int(entry)] = (name, int(fields[11]) + int(fields[12]))
+        return found
+
+    def _owners(self) -> dict[int, str]:
+        out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
+        owners = {}
+        for line in out.splitlines():
+            for service, port in self._ports.items():
+                if f":{port} " in line:
+                    owners.update({int(pid): service for pid in re.findall(r"pid=(\d+)", line)})
+        return owners
+
+    def start(self) -> None:
+        self._before = {pid: ticks for pid, (_, ticks) in self._ticks().items()}
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds per service, and under "postgresql"."""
+        owners, spent = self._owners(), dict.fromkeys([*self._ports, "postgresql"], 0.0)
+        per_second = os.sysconf("SC_CLK_TCK")
+        for pid, (name, ticks) in self._ticks().items():
+            who = owners.get(pid) or ("postgresql" if name == "postgres" else None)
+            if who is not None:
+                spent[who] += (ticks - self._before.get(pid, 0)) / per_second
+        return spent
+
+
 @contextmanager
-def system(**settings: str) -> Iterator[tuple[str, str, float]]:
+def system(**settings: str) -> Iterator[tuple[str, str, float, CpuMeter]]:
     """The three services as `make run` starts them, on throwaway PostgreSQL databases.
 
-    Yields the gateway URL, the admin key and the seconds from start to ready.
+    Yields the gateway URL, the admin key, the seconds from start to ready and a CPU meter.
     """
     urls = {name: asyncio.run(create_database(f"bench_{name}")) for name in ("r", "c", "g")}
     key = "sk_bench-admin-key-0123456789abcdef0123456789"
@@ -115,7 +160,7 @@ def system(**settings: str) -> Iterator[tuple[str, str, float]]:
             gateway = f"http://127.0.0.1:{ports['gateway']}"
             for port in ports.values():
                 wait(f"http://127.0.0.1:{port}/readyz")
-            yield gateway, key, time.monotonic() - started
+            yield gateway, key, time.monotonic() - started, CpuMeter(ports)
     finally:
         for url in urls.values():
             asyncio.run(drop_database(url))
