@@ -17,10 +17,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import CALCULATION, ROOT, free_port, load, processes, system, uvicorn
+from harness import CALCULATION, ROOT, CpuMeter, free_port, load, processes, system, uvicorn
 from paced import paced
 
 PACED_RATE = 1000
+
+
+def measured(
+    meter: CpuMeter, url: str, key: str, seconds: int, connections: int
+) -> dict[str, float]:
+    """wrk's figures, and the CPU milliseconds each process spent per request."""
+    meter.start()
+    result = load(url, key, CALCULATION, seconds, connections)
+    spent = meter.stop()
+    return result | {f"cpu {name}": 1000 * s / result["requests"] for name, s in spent.items()}
 
 
 def measure(seconds: int, connections: int) -> tuple[dict[str, dict[str, float]], float]:
@@ -36,14 +46,15 @@ def measure(seconds: int, connections: int) -> tuple[dict[str, dict[str, float]]
         ),
     ):
         time.sleep(3)
-        results["echo, one hop"] = load(f"http://127.0.0.1:{echo_port}/echo", "-", CALCULATION,
-                                        seconds, connections)  # fmt: skip
-        results["echo, two hops"] = load(f"http://127.0.0.1:{proxy_port}/echo", "-", CALCULATION,
-                                         seconds, connections)  # fmt: skip
-    with system() as (gateway_url, key, ready, _):
+        meter = CpuMeter({"proxy": proxy_port, "echo": echo_port})
+        results["echo, one hop"] = measured(meter, f"http://127.0.0.1:{echo_port}/echo", "-",
+                                            seconds, connections)  # fmt: skip
+        results["echo, two hops"] = measured(meter, f"http://127.0.0.1:{proxy_port}/echo", "-",
+                                             seconds, connections)  # fmt: skip
+    with system() as (gateway_url, key, ready, meter):
         gateway = f"{gateway_url}/v1/calculations"
         load(gateway, key, CALCULATION, 2, connections)  # warm-up
-        results["calculation via gateway"] = load(gateway, key, CALCULATION, seconds, connections)
+        results["calculation via gateway"] = measured(meter, gateway, key, seconds, connections)
         results[f"calculation at {PACED_RATE}/s"] = paced(
             gateway, key, CALCULATION, PACED_RATE, seconds
         )
@@ -65,6 +76,13 @@ def main() -> None:
     for name, r in results.items():
         print(f"{name:28} {r['rps']:9.0f} {r['p50']:8.1f} {r['p99']:8.1f} {r['rps'] / ceiling:8.0%}"
               + (f"  ({r['non_2xx']:.0f} non-2xx)" if r["non_2xx"] else ""))  # fmt: skip
+    print("CPU per request (ms):")
+    for name, r in results.items():
+        cpu = {
+            k.removeprefix("cpu "): v for k, v in r.items() if k.startswith("cpu ") and v > 0.005
+        }
+        if cpu:
+            print(f"  {name:26} " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
 
 
 if __name__ == "__main__":

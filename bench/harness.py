@@ -87,7 +87,8 @@ def load(
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": percentile("50"), "p99": percentile("99"),
+    done = float(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return {"rps": rps, "p50": percentile("50"), "p99": percentile("99"), "requests": done,
             "non_2xx": float(errors.group(1)) if errors else 0.0}  # fmt: skip
 
 
