@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import system
 from stdnum.cn import uscc
 
+CHUNK_BYTES = 64 * 1024
 MATTERS = [
     ("patent.invention.granted", {}),
     ("patent.utility_model.granted", {}),
@@ -84,8 +85,17 @@ async def _stream(gateway: str, key: str, cases: int, part: int, parts: int) -> 
                "Accept": "application/x-ndjson"}  # fmt: skip
 
     async def body() -> AsyncIterator[bytes]:
+        # About 64 KB per write, not a write per line: see examples/payout.py.
+        chunk: list[bytes] = []
+        size = 0
         for line in lines(cases, part, parts):
-            yield line
+            chunk.append(line)
+            size += len(line)
+            if size >= CHUNK_BYTES:
+                yield b"".join(chunk)
+                chunk, size = [], 0
+        if chunk:
+            yield b"".join(chunk)
 
     answers = problems = 0
     pending = b""

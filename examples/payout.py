@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 from tqdm import tqdm
 
+CHUNK_BYTES = 64 * 1024  # what one write to the batch stream carries
 FIELDS = [
     "applicant_id", "name", "region", "matter", "subject", "date", "status", "amount",
     "policy_id", "doc_no", "clause_id", "ref", "basis", "missing", "problem",
@@ -136,8 +137,19 @@ async def _pay(api: str, headers: dict[str, str], cases: list[dict[str, Any]], p
     due = 0.0
 
     async def lines() -> AsyncIterator[bytes]:
+        # Lines gathered into writes of about 64 KB. One write per line makes one small packet
+        # per line; while the service holds the stream back, the kernel may drop such packets
+        # for want of buffer memory and resend them only after backoffs of up to a minute.
+        chunk: list[bytes] = []
+        size = 0
         for line in ndjson(cases):
-            yield line
+            chunk.append(line)
+            size += len(line)
+            if size >= CHUNK_BYTES:
+                yield b"".join(chunk)
+                chunk, size = [], 0
+        if chunk:
+            yield b"".join(chunk)
 
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=60)
     async with (
