@@ -25,6 +25,7 @@ from gateway.clients.downstream import Downstream, PassedThrough, relay
 from gateway.clients.regions import RegionDirectory
 from gateway.config import Settings
 from gateway.contract.calculations import BatchRequest, CalculationRequest
+from gateway.contract.claims import ClaimRequest
 from gateway.db import session_factory
 from gateway.openapi import Problem, complete
 from gateway.routes.calculations import router as calculations_router
@@ -186,7 +187,7 @@ def _declare_problem_schema(app: FastAPI) -> None:
             return app.openapi_schema
         extra = {
             model.__name__: model.model_json_schema(ref_template="#/components/schemas/{model}")
-            for model in (Problem, BatchRequest, CalculationRequest)
+            for model in (Problem, BatchRequest, CalculationRequest, ClaimRequest)
         }
         app.openapi_schema = complete(original(), extra)
         return app.openapi_schema

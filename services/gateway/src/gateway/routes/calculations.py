@@ -46,8 +46,8 @@ async def calculate(
 ) -> Response:
     """What each event of an applicant is entitled to under 时间从新、标准从高、不重复,
     with every clause considered and the reason for its outcome. Nothing is written."""
-    body = await _bounded_body(request, request.app.state.settings.max_body_bytes)
-    _validated(CalculationRequest, body)
+    body = await bounded_body(request, request.app.state.settings.max_body_bytes)
+    validated(CalculationRequest, body)
     return await calculator.forward(
         "POST",
         "/v1/calculations",
@@ -56,7 +56,7 @@ async def calculate(
     )
 
 
-def _validated(model: type[BaseModel], body: bytes) -> None:
+def validated(model: type[BaseModel], body: bytes) -> None:
     """Check a body against the contract at the edge, with the field names a client sent."""
     try:
         model.model_validate_json(body)
@@ -90,8 +90,8 @@ async def calculate_batch(
     content_type = request.headers.get("content-type", "application/json")
     if content_type.split(";")[0].strip() != NDJSON:
         # A JSON batch is bounded (1,000 cases) and checked whole here; NDJSON streams through.
-        body = await _bounded_body(request, request.app.state.settings.max_body_bytes)
-        _validated(BatchRequest, body)
+        body = await bounded_body(request, request.app.state.settings.max_body_bytes)
+        validated(BatchRequest, body)
         headers = {
             "Content-Type": content_type,
             "Accept": request.headers.get("accept", "application/json"),
@@ -116,7 +116,7 @@ class BodyTooLarge(DomainError):
     status = 413
 
 
-async def _bounded_body(request: Request, limit: int) -> bytes:
+async def bounded_body(request: Request, limit: int) -> bytes:
     """The whole body, refused with 413 as soon as it passes the limit."""
     chunks: list[bytes] = []
     size = 0

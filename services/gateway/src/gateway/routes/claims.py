@@ -13,7 +13,7 @@ from gateway.auth.principal import AdminDep, Principal, PrincipalDep
 from gateway.clients.dependencies import CalculatorDep
 from gateway.contract.claims import Claim, ClaimList, ClaimRequest, ClaimStatus, RevokeRequest
 from gateway.openapi import PROBLEM_RESPONSES
-from gateway.routes.calculations import scope_headers
+from gateway.routes.calculations import bounded_body, scope_headers, validated
 
 router = APIRouter(tags=["claims"], responses=PROBLEM_RESPONSES)
 
@@ -35,9 +35,21 @@ def tenant_headers(principal: Principal) -> dict[str, str]:
     }
 
 
-@router.post("/v1/claims", status_code=201, response_model=Claim, summary="提交申报")
+@router.post(
+    "/v1/claims",
+    status_code=201,
+    response_model=Claim,
+    summary="提交申报",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ClaimRequest"}}
+            },
+        }
+    },
+)
 async def submit_claim(
-    body: ClaimRequest,
     request: Request,
     calculator: CalculatorDep,
     principal: PrincipalDep,
@@ -51,6 +63,8 @@ async def submit_claim(
     the same Idempotency-Key returns the first response again and grants nothing more."""
     if principal.role == "auditor":
         raise Forbidden("Auditors read claims; they do not submit them.")
+    body = await bounded_body(request, request.app.state.settings.max_body_bytes)
+    validated(ClaimRequest, body)
     headers = {
         "Content-Type": "application/json",
         **tenant_headers(principal),
@@ -58,9 +72,7 @@ async def submit_claim(
     }
     if idempotency_key is not None:
         headers["Idempotency-Key"] = idempotency_key
-    return await calculator.forward(
-        "POST", "/v1/claims", content=await request.body(), headers=headers
-    )
+    return await calculator.forward("POST", "/v1/claims", content=body, headers=headers)
 
 
 @router.get("/v1/claims/{claim_id}", response_model=Claim, summary="申报详情")
