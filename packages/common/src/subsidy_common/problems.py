@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -161,6 +162,20 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
         media_type=PROBLEM_JSON,
         headers=headers,
     )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated_body(model: type[M], body: bytes) -> M:
+    """A JSON body validated straight from its bytes (one pass, no intermediate dict); a 422
+    naming each field with the `body` location FastAPI gives its own body parameters."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from exc
 
 
 def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

@@ -8,10 +8,15 @@ from typing import Annotated, Any, cast
 
 import orjson
 from fastapi import APIRouter, Header, Request
-from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.responses import Response
-from subsidy_common.problems import DomainError, Forbidden, problem_body, problem_type
+from subsidy_common.problems import (
+    DomainError,
+    Forbidden,
+    problem_body,
+    problem_type,
+    validated_body,
+)
 from subsidy_common.streaming import DuplexStreamingResponse
 
 from calculator.calculations import service
@@ -114,12 +119,7 @@ async def _decide_window(
 )
 async def calculate(request: Request, scope: Scope = None) -> Response:
     """What each event of an applicant is entitled to, with every clause weighed."""
-    try:
-        body = CalculationIn.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-        ) from exc
+    body = validated_body(CalculationIn, await request.body())
     store = _store(request)
     rules = await _rules(store, body)
     check_scope(body, rules, scope)

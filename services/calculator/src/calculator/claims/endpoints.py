@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import Response
 from subsidy_common.actor import decode_actor
 from subsidy_common.identifiers import normalise
+from subsidy_common.problems import validated_body
 
 from calculator.calculations.endpoints import check_scope
 from calculator.claims import repository, service
@@ -45,15 +46,25 @@ def _json(body: bytes, status: int = 200) -> Response:
     return Response(body, status_code=status, media_type="application/json")
 
 
-@router.post("/v1/claims", status_code=201)
+@router.post(
+    "/v1/claims",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "An applicant and one event (the gateway's ClaimRequest).",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
 async def submit_claim(
-    body: ClaimIn,
     request: Request,
     tenant_id: TenantId,
     scope: Scope = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
     """Decide an event and grant what is due, once, whoever asks and however often."""
+    body = validated_body(ClaimIn, await request.body())
     store = cast(SnapshotStore, request.app.state.snapshots)
     status, payload = await service.submit(
         cast(Claims, request.app.state.claims),

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
-from subsidy_common.problems import DomainError, problem_type
+from subsidy_common.problems import DomainError, problem_type, validated_body
 
 from gateway.auth.principal import Principal, PrincipalDep
 from gateway.clients.dependencies import CalculatorDep
@@ -47,23 +45,13 @@ async def calculate(
     """What each event of an applicant is entitled to under 时间从新、标准从高、不重复,
     with every clause considered and the reason for its outcome. Nothing is written."""
     body = await bounded_body(request, request.app.state.settings.max_body_bytes)
-    validated(CalculationRequest, body)
+    validated_body(CalculationRequest, body)
     return await calculator.forward(
         "POST",
         "/v1/calculations",
         content=body,
         headers={"Content-Type": "application/json", **scope_headers(principal)},
     )
-
-
-def validated(model: type[BaseModel], body: bytes) -> None:
-    """Check a body against the contract at the edge, with the field names a client sent."""
-    try:
-        model.model_validate_json(body)
-    except ValidationError as exc:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-        ) from exc
 
 
 @router.post(
@@ -91,7 +79,7 @@ async def calculate_batch(
     if content_type.split(";")[0].strip() != NDJSON:
         # A JSON batch is bounded (1,000 cases) and checked whole here; NDJSON streams through.
         body = await bounded_body(request, request.app.state.settings.max_body_bytes)
-        validated(BatchRequest, body)
+        validated_body(BatchRequest, body)
         headers = {
             "Content-Type": content_type,
             "Accept": request.headers.get("accept", "application/json"),

@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.responses import Response
 from subsidy_common.actor import ACTOR_HEADER, encode_actor
-from subsidy_common.problems import Forbidden
+from subsidy_common.problems import Forbidden, validated_body
 
 from gateway.auth.principal import AdminDep, Principal, PrincipalDep
 from gateway.clients.dependencies import CalculatorDep
 from gateway.contract.claims import Claim, ClaimList, ClaimRequest, ClaimStatus, RevokeRequest
 from gateway.openapi import PROBLEM_RESPONSES
-from gateway.routes.calculations import bounded_body, scope_headers, validated
+from gateway.routes.calculations import bounded_body, scope_headers
 
 router = APIRouter(tags=["claims"], responses=PROBLEM_RESPONSES)
 
@@ -64,7 +64,7 @@ async def submit_claim(
     if principal.role == "auditor":
         raise Forbidden("Auditors read claims; they do not submit them.")
     body = await bounded_body(request, request.app.state.settings.max_body_bytes)
-    validated(ClaimRequest, body)
+    validated_body(ClaimRequest, body)
     headers = {
         "Content-Type": "application/json",
         **tenant_headers(principal),
