@@ -19,9 +19,8 @@ from calculator.claims import service
 from calculator.claims.locks import Locks
 from calculator.claims.schemas import ClaimIn
 from calculator.config import Settings
-from calculator.db import open_claims
 from calculator.engine.rules import compile_snapshot
-from calculator.main import SERVICE
+from calculator.main import SERVICE, open_claims
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule

@@ -1,18 +1,15 @@
-"""The calculator's engine and the request-scoped session."""
+"""The calculator's engine, the request-scoped session, and the asyncpg pools of the paths that
+use the driver directly."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-
-from calculator.claims.ledger import Claims
-from calculator.claims.locks import Locks
-from calculator.claims.postgres import PostgresClaims
-from calculator.claims.sqlite import SessionClaims
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -44,9 +41,16 @@ def driver_dsn(url: str) -> str | None:
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def open_claims(url: str, sessions: async_sessionmaker[AsyncSession], locks: Locks) -> Claims:
-    """Claims on asyncpg for PostgreSQL; through the sessions (and this process's locks) else."""
-    dsn = driver_dsn(url)
-    if dsn is None:
-        return SessionClaims(sessions, locks)
-    return await PostgresClaims.open(dsn)
+async def _end_transaction(connection: asyncpg.Connection) -> None:
+    """On release: nothing to reset (these paths set no session state, listen to nothing and
+    hold no session lock), but never hand on a connection left inside a transaction. This
+    skips asyncpg's reset query, a round trip on every release."""
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
+
+
+async def driver_pool(dsn: str, *, max_size: int) -> asyncpg.Pool:
+    """An asyncpg pool for a libpq DSN, one connection open and the rest opened as needed."""
+    return await asyncpg.create_pool(
+        dsn, min_size=1, max_size=max_size, timeout=5, command_timeout=30, reset=_end_transaction
+    )

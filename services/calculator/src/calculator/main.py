@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from subsidy_common.app import service_app
 from subsidy_common.database import create_engine, migrate, ping
 from subsidy_common.downstream import downstream_client
@@ -17,14 +18,25 @@ from subsidy_common.logs import configure_logging
 
 from calculator.calculations.endpoints import router as calculations_router
 from calculator.claims.endpoints import router as claims_router
+from calculator.claims.ledger import Claims
 from calculator.claims.locks import Locks
+from calculator.claims.postgres import PostgresClaims
 from calculator.claims.reads import LedgerReads
+from calculator.claims.sqlite import SessionClaims
 from calculator.config import Settings
-from calculator.db import open_claims, session_factory
+from calculator.db import driver_dsn, session_factory
 from calculator.observability import DecisionMetrics
 from calculator.registry_client import SnapshotStore
 
 SERVICE = "calculator"
+
+
+async def open_claims(url: str, sessions: async_sessionmaker[AsyncSession], locks: Locks) -> Claims:
+    """Claims on asyncpg for PostgreSQL; through the sessions (and this process's locks) else."""
+    dsn = driver_dsn(url)
+    if dsn is None:
+        return SessionClaims(sessions, locks)
+    return await PostgresClaims.open(dsn)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -10,7 +10,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from calculator.claims.repository import driver
@@ -38,20 +37,13 @@ class Locks:
         self._held: dict[str, asyncio.Lock] = {}
         self._keys: set[tuple[str, str]] = set()
 
-    @staticmethod
-    def _postgres(session: AsyncSession) -> bool:
-        return session.get_bind().dialect.name == "postgresql"
-
     @asynccontextmanager
-    async def key(self, session: AsyncSession, tenant_id: str, key: str) -> AsyncIterator[bool]:
-        """Try to own an idempotency key for this transaction; False when another request has it."""
-        if self._postgres(session):
-            acquired = await session.scalar(
-                text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"),
-                {"k": key_lock(tenant_id, key)},
-            )
-            yield bool(acquired)
-            return
+    async def key(self, tenant_id: str, key: str) -> AsyncIterator[bool]:
+        """Try to own an idempotency key in this process; False when another request has it.
+
+        Only SQLite's claims need it: on PostgreSQL a claim takes the key's advisory lock in the
+        same statement as its applicant's (`postgres.py`).
+        """
         token = (tenant_id, key)
         if token in self._keys:
             yield False

@@ -22,6 +22,7 @@ from subsidy_common.problems import ServiceUnavailable
 
 from calculator.claims.ledger import ClaimTransaction, LedgerMoved, Move, Response, Seen, Stored
 from calculator.claims.locks import applicant_lock, fund_lock, key_lock
+from calculator.db import driver_pool
 from calculator.engine.model import Ledger
 
 if TYPE_CHECKING:
@@ -173,13 +174,6 @@ class PostgresTransaction(ClaimTransaction):
             raise LedgerMoved(", ".join(" ".join(map(str, m.key)) for m in moves))
 
 
-async def _end_transaction(connection: asyncpg.Connection) -> None:
-    """On release: nothing to reset (no session state is set), but never hand on a connection
-    left inside a transaction."""
-    if connection.is_in_transaction():
-        await connection.execute("ROLLBACK")
-
-
 # What a connection lost mid-transaction raises: the error that lost it is the one to report.
 _LOST = (asyncpg.exceptions.InterfaceError, asyncpg.exceptions.PostgresConnectionError, OSError)
 
@@ -195,12 +189,8 @@ class PostgresClaims:
     async def open(
         cls, dsn: str, *, max_size: int = 20, acquire_timeout: float = 5.0
     ) -> PostgresClaims:
-        """A pool for this libpq DSN, opened lazily beyond its first connection."""
-        pool = await asyncpg.create_pool(
-            dsn, min_size=1, max_size=max_size, timeout=5, command_timeout=30,
-            reset=_end_transaction,
-        )  # fmt: skip
-        return cls(pool, acquire_timeout)
+        """Claims on a pool of their own for this libpq DSN."""
+        return cls(await driver_pool(dsn, max_size=max_size), acquire_timeout)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[ClaimTransaction]:

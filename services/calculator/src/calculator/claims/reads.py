@@ -14,13 +14,8 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from calculator.claims import repository
-from calculator.db import driver_dsn
+from calculator.db import driver_dsn, driver_pool
 from calculator.engine.model import EMPTY_LEDGER, Ledger
-
-
-async def _nothing_to_reset(_: asyncpg.Connection) -> None:
-    """Released connections skip asyncpg's reset query (a round trip on every release): these
-    reads hold no lock, listen to nothing and change no setting."""
 
 
 class LedgerReads:
@@ -38,10 +33,7 @@ class LedgerReads:
         dsn = driver_dsn(url)
         if dsn is None:
             return cls(sessions)
-        pool = await asyncpg.create_pool(
-            dsn, min_size=1, max_size=10, timeout=5, command_timeout=30, reset=_nothing_to_reset
-        )
-        return cls(sessions, pool)
+        return cls(sessions, await driver_pool(dsn, max_size=10))
 
     async def close(self) -> None:
         """Close the pool, if there is one."""

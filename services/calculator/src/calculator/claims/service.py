@@ -181,14 +181,14 @@ async def _settle(
 ) -> tuple[dict[str, Any], list[Move]]:
     """What a decided event pays and which balances that moves; the claim's columns."""
     event = claim.event
+    name = name_key(claim.applicant.name)
     due = result.amount if result.status == "eligible" else ZERO
     review = None
     if due > 0:
-        key = name_key(claim.applicant.name)
         look_alikes = [
             {"claim_id": row["id"], "applicant_id": _shown(row), "name": row["applicant_name"]}
             for row in seen.others
-            if similar(key, row["name_key"])
+            if similar(name, row["name_key"])
         ]
         if look_alikes:
             review = {
@@ -226,7 +226,7 @@ async def _settle(
         "applicant_id": applicant_id,
         "applicant_kind": claim.applicant.kind,
         "applicant_name": claim.applicant.name,
-        "name_key": name_key(claim.applicant.name),
+        "name_key": name,
         "region": claim.applicant.region,
         "matter": event.matter,
         "subject": event.subject,

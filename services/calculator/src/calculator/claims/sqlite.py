@@ -23,7 +23,7 @@ class SessionTransaction(ClaimTransaction):
         self._held = held
 
     async def own(self, tenant_id: str, key: str, applicant_id: str) -> bool:
-        if not await self._held.enter_async_context(self._locks.key(self._session, tenant_id, key)):
+        if not await self._held.enter_async_context(self._locks.key(tenant_id, key)):
             return False
         await self._held.enter_async_context(self._locks.applicant(self._session, applicant_id))
         return True
