@@ -9,12 +9,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from subsidy_common.health import Check, health_router
-from subsidy_common.metrics import Metrics, MetricsMiddleware, metrics_router
-from subsidy_common.middleware import (
-    BodySizeLimitMiddleware,
-    InputGuardMiddleware,
-    RequestContextMiddleware,
-)
+from subsidy_common.metrics import Metrics, metrics_router
+from subsidy_common.middleware import InputGuardMiddleware, RequestContextMiddleware
 from subsidy_common.problems import install_problem_handlers
 from subsidy_common.settings import ServiceSettings
 
@@ -50,10 +46,7 @@ def service_app(
     app.state.metrics = metrics
     app.include_router(metrics_router(metrics))
     app.add_middleware(
-        BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, streaming_paths=streaming_paths
+        InputGuardMiddleware, max_bytes=settings.max_body_bytes, streaming_paths=streaming_paths
     )
-    app.add_middleware(InputGuardMiddleware)
-    app.add_middleware(RequestContextMiddleware, quiet_paths=QUIET_PATHS)
-    # Outermost, so the time and status include refusals (413) and rendered failures (500).
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, quiet_paths=QUIET_PATHS)
     return app

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter
@@ -16,7 +15,7 @@ from prometheus_client import (
 )
 from starlette.responses import Response
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 METRICS_PATH = "/metrics"
 UNMATCHED = "unmatched"
@@ -59,37 +58,6 @@ class Metrics:
     def exposition(self) -> bytes:
         """The current values in the Prometheus text format."""
         return generate_latest(self.registry)
-
-
-class MetricsMiddleware:
-    """Count and time every HTTP request, labelled by the route template, never the raw path."""
-
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            self.metrics.observe(
-                method=scope["method"],
-                route=route_template(scope),
-                status=status,
-                seconds=time.perf_counter() - started,
-            )
 
 
 def route_template(scope: Scope) -> str:

@@ -1,4 +1,4 @@
-"""Per-request context: the `X-Request-ID` header, an access log line, and a body size limit."""
+"""What wraps every request: its id, access log line and metrics, and the input guard."""
 
 from __future__ import annotations
 
@@ -6,27 +6,40 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 import orjson
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from subsidy_common.logs import request_id_var
+from subsidy_common.metrics import Metrics, route_template
 from subsidy_common.problems import problem_body, problem_type
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _HEADER_BYTES = REQUEST_ID_HEADER.lower().encode()
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_RESPONSE_HEADERS = "response_headers"
 
 access_log = logging.getLogger("subsidy.access")
 log = logging.getLogger("subsidy.errors")
 
 
 class RequestContextMiddleware:
-    """Adopt or mint a request id, echo it on every response, and log the request once."""
+    """Adopt or mint a request id and echo it on every response; log and count the request once.
 
-    def __init__(self, app: ASGIApp, *, quiet_paths: frozenset[str] = frozenset()) -> None:
+    The one wrapper around every request, outermost of ours: its time, status and route template
+    include refusals made before routing (413, 422) and failures it renders itself (500). Headers
+    a handler leaves in `scope["state"]["response_headers"]` (see `add_response_headers`) go on
+    the response too, unless the response already sets them.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, quiet_paths: frozenset[str] = frozenset()
+    ) -> None:
         self.app = app
+        self.metrics = metrics
         self.quiet_paths = quiet_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -43,7 +56,8 @@ class RequestContextMiddleware:
         if request_id is None:
             request_id = uuid.uuid4().hex
         token = request_id_var.set(request_id)
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         started = time.perf_counter()
         status = 500
         status_sent = False
@@ -54,7 +68,12 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 status_sent = True
-                message["headers"] = [*message.get("headers", []), header]
+                headers = [*message.get("headers", ()), header]
+                extra = state.get(_RESPONSE_HEADERS)
+                if extra:
+                    present = {name.lower() for name, _ in headers}
+                    headers.extend(pair for pair in extra if pair[0] not in present)
+                message["headers"] = headers
             await send(message)
 
         try:
@@ -68,26 +87,47 @@ class RequestContextMiddleware:
             body = orjson.dumps(problem_body(500, "The server could not complete the request."))
             await _send_problem(send, 500, body, [header])
         finally:
-            if scope["path"] not in self.quiet_paths:
+            path = scope["path"]
+            seconds = time.perf_counter() - started
+            self.metrics.observe(
+                method=scope["method"], route=route_template(scope), status=status, seconds=seconds
+            )
+            if path not in self.quiet_paths:
                 access_log.info(
                     "%s %s %d",
                     scope["method"],
-                    scope["path"],
+                    path,
                     status,
                     extra={
                         "method": scope["method"],
-                        "path": scope["path"],
+                        "path": path,
                         "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                        "duration_ms": round(seconds * 1000, 3),
                     },
                 )
             request_id_var.reset(token)
 
 
-class BodySizeLimitMiddleware:
-    """Refuse request bodies above a size with 413, whether declared or streamed.
+def add_response_headers(request: Request, headers: Mapping[str, str]) -> None:
+    """Headers for this request's response, whichever handler or error ends up answering it."""
+    state = request.scope.setdefault("state", {})
+    pairs = state.setdefault(_RESPONSE_HEADERS, [])
+    pairs.extend(
+        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+    )
 
-    Paths in `streaming_paths` read their bodies as streams and bound each part themselves.
+
+class InputGuardMiddleware:
+    """Refuse, before any handler sees it, input no service accepts.
+
+    - Control characters (NUL among them) in the path or the query: 422 naming where. PostgreSQL
+      cannot store NUL in text, and a control character in an id would end up in a downstream
+      URL: both must be refused at the edge, not fail deep inside.
+    - A body above `max_bytes`, declared or streamed: 413. The body is read up to the limit
+      before the app sees it, so no handler can swallow the overflow as a parse error; memory is
+      bounded by the limit. Paths in `streaming_paths` read their bodies as streams and bound
+      each part themselves.
+    - NUL anywhere in a JSON body: 422 naming where.
     """
 
     def __init__(
@@ -98,19 +138,25 @@ class BodySizeLimitMiddleware:
         self.streaming_paths = streaming_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] in ("GET", "HEAD", "OPTIONS")
-            or scope["path"] in self.streaming_paths
-        ):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if _CONTROL.search(scope["path"]):
+            await _refuse_nul(send, ["path"])
+            return
+        query = scope.get("query_string", b"")
+        if b"%" in query or _CONTROL_BYTES.search(query):
+            for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+                if _CONTROL.search(key) or _CONTROL.search(value):
+                    await _refuse_nul(send, ["query", key])
+                    return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS") or scope["path"] in self.streaming_paths:
             await self.app(scope, receive, send)
             return
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 await _too_large(send, self.max_bytes)
                 return
-        # Read the body up to the limit before the app sees it, so no handler can swallow the
-        # overflow as a parse error; memory is bounded by the limit.
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -125,7 +171,7 @@ class BodySizeLimitMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        body = b"".join(chunks)
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         where = nul_location(body)
         if where is not None:
             await _refuse_nul(send, ["body", *where])
@@ -162,30 +208,6 @@ async def _send_problem(
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-class InputGuardMiddleware:
-    """Refuse NUL and other control characters in the path and query with a 422 naming them.
-
-    PostgreSQL cannot store NUL in text, and a control character in an id would end up in a
-    downstream URL: both must be refused at the edge, not fail deep inside.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            if _CONTROL.search(scope["path"]):
-                await _refuse_nul(send, ["path"])
-                return
-            query = scope.get("query_string", b"")
-            if b"%" in query or _CONTROL_BYTES.search(query):
-                for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
-                    if _CONTROL.search(key) or _CONTROL.search(value):
-                        await _refuse_nul(send, ["query", key])
-                        return
-        await self.app(scope, receive, send)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

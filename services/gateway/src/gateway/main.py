@@ -16,11 +16,7 @@ from subsidy_common.health import Check
 from subsidy_common.logs import configure_logging
 
 from gateway.auth.principal import Authenticator
-from gateway.auth.ratelimit import (
-    RateLimitHeadersMiddleware,
-    build_rate_limiter,
-    store_errors_counter,
-)
+from gateway.auth.ratelimit import build_rate_limiter, store_errors_counter
 from gateway.clients.downstream import Downstream, PassedThrough, relay
 from gateway.clients.regions import RegionDirectory
 from gateway.config import Settings
@@ -128,7 +124,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     rate_limit_errors = store_errors_counter(app.state.metrics.registry)
-    app.add_middleware(RateLimitHeadersMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -9,6 +9,7 @@ from typing import Annotated, Literal, cast
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from subsidy_common.middleware import add_response_headers
 from subsidy_common.problems import Forbidden, Unauthorized
 
 from gateway.auth.keys import digest
@@ -109,7 +110,9 @@ async def current_principal(
         raise Unauthorized("The API key is not valid, or it was revoked.")
     request.state.principal = principal
     limiter: TenantRateLimiter = request.app.state.rate_limiter
-    request.state.rate_limit = await limiter.hit(principal.tenant_id)
+    quota = await limiter.hit(principal.tenant_id)
+    if quota is not None:
+        add_response_headers(request, quota.headers())
     return principal
 
 

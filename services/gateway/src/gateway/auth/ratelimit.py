@@ -18,7 +18,6 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 from prometheus_client import CollectorRegistry, Counter
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from subsidy_common.problems import DomainError, problem_type
 
 if TYPE_CHECKING:
@@ -147,30 +146,3 @@ def build_rate_limiter(
         connection_pool=pool,  # type: ignore[arg-type]
     )
     return TenantRateLimiter(item, storage, errors=errors, pool=pool)
-
-
-class RateLimitHeadersMiddleware:
-    """Put the tenant's RateLimit-* headers on every response that counted against its limit."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_quota(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                quota = scope.get("state", {}).get("rate_limit")
-                if isinstance(quota, Quota):
-                    present = {name.lower() for name, _ in message.get("headers", [])}
-                    extra = [
-                        (name.lower().encode(), value.encode())
-                        for name, value in quota.headers().items()
-                        if name.lower().encode() not in present
-                    ]
-                    message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
-
-        await self.app(scope, receive, send_with_quota)
