@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import gc
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -112,6 +113,35 @@ class TestCalculate:
         assert now["total"] == "654321.00"
         assert then["total"] == "123456.00"
         assert now["registry_version"] != then["registry_version"]
+
+
+class TestRelay:
+    async def test_relayed_answers_are_freed_without_the_garbage_collector(
+        self,
+        case: Callable[..., dict[str, Any]],
+        admin: httpx.AsyncClient,
+        film: dict[str, Any],
+        stack: Any,
+    ) -> None:
+        """Under load, answers left in reference cycles cost the gateway a tenth of its CPU in
+        collections; each relayed answer must be freed as soon as it is sent on."""
+        assert (await admin.post("/v1/calculations", json=case())).status_code == 200
+        gc.collect()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            for _ in range(5):
+                assert (await admin.post("/v1/calculations", json=case())).status_code == 200
+            gc.collect()
+            relayed = [
+                o
+                for o in gc.garbage
+                if isinstance(o, httpx.Response)
+                and str(o.request.url).startswith(stack.calculator_url)
+            ]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+        assert relayed == []
 
 
 class TestRegionScope:
