@@ -3,7 +3,8 @@
     .venv/bin/python bench/calculations.py [--seconds 10] [--connections 64]
 
 Starts, as separate processes on loopback: a bare FastAPI echo and a proxy in front of it using
-the gateway's HTTP client (the ceiling), then the three services on throwaway PostgreSQL
+the gateway's HTTP client (the ceiling), once as they come and once with the garbage collector
+thresholds our services set (for reference), then the three services on throwaway PostgreSQL
 databases. Load comes from wrk (a second process), bounded in time. Prints requests per second
 and latency percentiles for each, and the ratio of the calculation to the ceiling.
 """
@@ -36,21 +37,26 @@ def measured(
 def measure(seconds: int, connections: int) -> tuple[dict[str, dict[str, float]], float]:
     """The ceiling, the calculation at full load and at a fixed 1,000 per second; and ready time."""
     results: dict[str, dict[str, float]] = {}
-    echo_port, proxy_port = free_port(), free_port()
     bench_dir = str(ROOT / "bench")
-    with processes(
-        (uvicorn("echo_apps:echo", echo_port, bench_dir), {}),
-        (
-            uvicorn("echo_apps:proxy", proxy_port, bench_dir),
-            {"ECHO_URL": f"http://127.0.0.1:{echo_port}"},
-        ),
-    ):
-        time.sleep(3)
-        meter = CpuMeter({"proxy": proxy_port, "echo": echo_port})
-        results["echo, one hop"] = measured(meter, f"http://127.0.0.1:{echo_port}/echo", "-",
-                                            seconds, connections)  # fmt: skip
-        results["echo, two hops"] = measured(meter, f"http://127.0.0.1:{proxy_port}/echo", "-",
-                                             seconds, connections)  # fmt: skip
+    for collector, label in (("python", ""), ("services", ", services' collector")):
+        echo_port, proxy_port = free_port(), free_port()
+        env = {"ECHO_COLLECTOR": collector}
+        with processes(
+            (uvicorn("echo_apps:echo", echo_port, bench_dir), env),
+            (
+                uvicorn("echo_apps:proxy", proxy_port, bench_dir),
+                {"ECHO_URL": f"http://127.0.0.1:{echo_port}", **env},
+            ),
+        ):
+            time.sleep(3)
+            meter = CpuMeter({"proxy": proxy_port, "echo": echo_port})
+            if not label:
+                results["echo, one hop"] = measured(
+                    meter, f"http://127.0.0.1:{echo_port}/echo", "-", seconds, connections
+                )
+            results[f"echo, two hops{label}"] = measured(
+                meter, f"http://127.0.0.1:{proxy_port}/echo", "-", seconds, connections
+            )
     with system() as (gateway_url, key, ready, meter):
         gateway = f"{gateway_url}/v1/calculations"
         load(gateway, key, CALCULATION, 2, connections)  # warm-up
@@ -69,12 +75,14 @@ def main() -> None:
     args = parser.parse_args()
     results, ready = measure(args.seconds, args.connections)
     ceiling = results["echo, two hops"]["rps"]
+    tuned = results["echo, two hops, services' collector"]["rps"]
     print(
         f"{args.connections} connections, {args.seconds} s each, wrk -t2; ready after start: {ready:.1f} s"
     )
-    print(f"{'what':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs 2-hop':>9}")
+    print(f"{'what':38} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs 2-hop':>9} {'vs tuned':>9}")
     for name, r in results.items():
-        print(f"{name:28} {r['rps']:9.0f} {r['p50']:8.1f} {r['p99']:8.1f} {r['rps'] / ceiling:8.0%}"
+        print(f"{name:38} {r['rps']:9.0f} {r['p50']:8.1f} {r['p99']:8.1f} {r['rps'] / ceiling:8.0%}"
+              f" {r['rps'] / tuned:8.0%}"
               + (f"  ({r['non_2xx']:.0f} non-2xx)" if r["non_2xx"] else ""))  # fmt: skip
     print("CPU per request (ms):")
     for name, r in results.items():
@@ -82,7 +90,7 @@ def main() -> None:
             k.removeprefix("cpu "): v for k, v in r.items() if k.startswith("cpu ") and v > 0.005
         }
         if cpu:
-            print(f"  {name:26} " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
+            print(f"  {name:36} " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
 
 
 if __name__ == "__main__":

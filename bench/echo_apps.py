@@ -2,21 +2,32 @@
 
 uvicorn --factory echo_apps:echo          # one hop
 uvicorn --factory echo_apps:proxy         # two hops (ECHO_URL names the echo server)
+
+With ECHO_COLLECTOR=services, both run with the garbage collector thresholds our services set
+(`subsidy_common.app.COLLECTOR_THRESHOLDS`) instead of CPython's defaults.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from starlette.responses import Response
+from subsidy_common.app import COLLECTOR_THRESHOLDS
 from subsidy_common.downstream import downstream_client
+
+
+def _collector() -> None:
+    if os.environ.get("ECHO_COLLECTOR") == "services":
+        gc.set_threshold(*COLLECTOR_THRESHOLDS)
 
 
 def echo() -> FastAPI:
     """POST /echo returns its body."""
+    _collector()
     app = FastAPI()
 
     @app.post("/echo")
@@ -35,6 +46,7 @@ def proxy() -> FastAPI:
         yield
         await app.state.client.aclose()
 
+    _collector()
     app = FastAPI(lifespan=lifespan)
 
     @app.post("/echo")
