@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import ssl
+from typing import Any
 
 import aiohttp
 import httpx
@@ -11,6 +12,25 @@ from httpx_aiohttp import AiohttpTransport
 
 from subsidy_common.logs import request_id_var
 from subsidy_common.middleware import REQUEST_ID_HEADER
+
+_READ = httpx.ByteStream(b"")
+
+
+class _Client(httpx.AsyncClient):
+    """httpx's client, with answers that reference counting frees.
+
+    httpx 0.28 wraps a response's stream in an object that points back at the response
+    (encode/httpx#3733): a reference cycle, which only the garbage collector frees. Once a
+    non-streamed answer is read, its spent stream is replaced, which breaks the cycle.
+    """
+
+    async def send(
+        self, request: httpx.Request, *, stream: bool = False, **options: Any
+    ) -> httpx.Response:
+        response = await super().send(request, stream=stream, **options)
+        if not stream:
+            response.stream = _READ
+        return response
 
 
 async def _propagate_request_id(request: httpx.Request) -> None:
@@ -34,7 +54,7 @@ def downstream_client(
     max_connections: int = 200,
 ) -> httpx.AsyncClient:
     """A pooled client with timeouts that forwards the current request id."""
-    return httpx.AsyncClient(
+    return _Client(
         base_url=base_url,
         transport=AiohttpTransport(
             verify=_tls_context(),

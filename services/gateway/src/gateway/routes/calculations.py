@@ -44,7 +44,7 @@ async def calculate(
 ) -> Response:
     """What each event of an applicant is entitled to under 时间从新、标准从高、不重复,
     with every clause considered and the reason for its outcome. Nothing is written."""
-    body = await bounded_body(request, request.app.state.settings.max_body_bytes)
+    body = await request.body()  # bounded by the input guard
     validated_body(CalculationRequest, body)
     return await calculator.forward(
         "POST",
@@ -78,7 +78,7 @@ async def calculate_batch(
     content_type = request.headers.get("content-type", "application/json")
     if content_type.split(";")[0].strip() != NDJSON:
         # A JSON batch is bounded (1,000 cases) and checked whole here; NDJSON streams through.
-        body = await bounded_body(request, request.app.state.settings.max_body_bytes)
+        body = await _bounded_body(request, request.app.state.settings.max_body_bytes)
         validated_body(BatchRequest, body)
         headers = {
             "Content-Type": content_type,
@@ -104,7 +104,7 @@ class BodyTooLarge(DomainError):
     status = 413
 
 
-async def bounded_body(request: Request, limit: int) -> bytes:
+async def _bounded_body(request: Request, limit: int) -> bytes:
     """The whole body, refused with 413 as soon as it passes the limit."""
     chunks: list[bytes] = []
     size = 0
