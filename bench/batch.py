@@ -4,7 +4,9 @@
 
 One applicant and one event per line (the seed matters, 2014–2024), streamed in and out
 through the gateway, as one stream per calculator worker running side by side. Prints events
-per second and the peak resident memory of the largest service process.
+per second, the services' CPU per event (gateway, calculator workers and PostgreSQL: the
+figure to set beside OpenFisca's server CPU per person) and the peak resident memory of the
+largest service process.
 """
 
 from __future__ import annotations
@@ -121,17 +123,20 @@ def stream(gateway: str, key: str, cases: int, part: int, parts: int) -> tuple[i
 
 def measure(cases: int, workers: int) -> dict[str, float]:
     """Events per second and peak memory for `cases` events over `workers` calculator workers."""
-    with system(SUBSIDY_CALCULATOR_WORKERS=str(workers)) as (gateway, key, _, _):
+    with system(SUBSIDY_CALCULATOR_WORKERS=str(workers)) as (gateway, key, _, meter):
+        meter.start()
         started = time.perf_counter()
         with ThreadPoolExecutor(workers) as pool:
             counts = list(
                 pool.map(lambda p: stream(gateway, key, cases, p, workers), range(workers))
             )
         elapsed = time.perf_counter() - started
+        cpu = meter.stop()
         rss = peak_rss_mb()
     answers = sum(a for a, _ in counts)
     return {"answers": answers, "problems": sum(p for _, p in counts), "seconds": elapsed,
-            "per_second": answers / elapsed, "peak_rss_mb": rss}  # fmt: skip
+            "per_second": answers / elapsed, "peak_rss_mb": rss,
+            **{f"cpu_us {name}": 1e6 * seconds / answers for name, seconds in cpu.items()}}  # fmt: skip
 
 
 def main() -> None:
@@ -144,6 +149,11 @@ def main() -> None:
     print(f"{r['answers']:.0f} answers ({r['problems']:.0f} problems) in {r['seconds']:.1f} s with "
           f"{args.workers} calculator workers: {r['per_second']:,.0f} events/s; "
           f"peak RSS of the largest service process {r['peak_rss_mb']:.0f} MB")  # fmt: skip
+    spent = {
+        name.removeprefix("cpu_us "): us for name, us in r.items() if name.startswith("cpu_us ")
+    }
+    print(f"services' CPU per event: {sum(spent.values()):.1f} µs ("
+          + ", ".join(f"{name} {us:.1f}" for name, us in spent.items()) + ")")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from starlette.responses import Response
 from subsidy_common.problems import DomainError, problem_type, validated_body
 
 from gateway.auth.principal import Principal, PrincipalDep
-from gateway.clients.dependencies import CalculatorDep
+from gateway.clients import lookup
 from gateway.contract.calculations import (
     BatchRequest,
     BatchResponse,
@@ -39,14 +39,12 @@ def scope_headers(principal: Principal) -> dict[str, str]:
         }
     },
 )
-async def calculate(
-    request: Request, calculator: CalculatorDep, principal: PrincipalDep
-) -> Response:
+async def calculate(request: Request, principal: PrincipalDep) -> Response:
     """What each event of an applicant is entitled to under 时间从新、标准从高、不重复,
     with every clause considered and the reason for its outcome. Nothing is written."""
     body = await request.body()  # bounded by the input guard
     validated_body(CalculationRequest, body)
-    return await calculator.forward(
+    return await lookup.calculator(request).forward(
         "POST",
         "/v1/calculations",
         content=body,
@@ -69,12 +67,11 @@ async def calculate(
         "responses": {"200": {"content": {NDJSON: {"schema": {"type": "string"}}}}},
     },
 )
-async def calculate_batch(
-    request: Request, calculator: CalculatorDep, principal: PrincipalDep
-) -> Response:
+async def calculate_batch(request: Request, principal: PrincipalDep) -> Response:
     """One calculation per case, in order. Send `{"cases": [...]}` or NDJSON lines; ask for
     `Accept: application/x-ndjson` to receive the answers streamed as they are computed. A bad
     case yields a problem object on its own line and the others go on."""
+    calculator = lookup.calculator(request)
     content_type = request.headers.get("content-type", "application/json")
     if content_type.split(";")[0].strip() != NDJSON:
         # A JSON batch is bounded (1,000 cases) and checked whole here; NDJSON streams through.

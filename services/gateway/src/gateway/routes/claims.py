@@ -10,7 +10,7 @@ from subsidy_common.actor import ACTOR_HEADER, encode_actor
 from subsidy_common.problems import Forbidden, validated_body
 
 from gateway.auth.principal import AdminDep, Principal, PrincipalDep
-from gateway.clients.dependencies import CalculatorDep
+from gateway.clients import lookup
 from gateway.contract.claims import Claim, ClaimList, ClaimRequest, ClaimStatus, RevokeRequest
 from gateway.openapi import PROBLEM_RESPONSES
 from gateway.routes.calculations import scope_headers
@@ -51,7 +51,6 @@ def tenant_headers(principal: Principal) -> dict[str, str]:
 )
 async def submit_claim(
     request: Request,
-    calculator: CalculatorDep,
     principal: PrincipalDep,
     idempotency_key: Annotated[
         str | None,
@@ -72,22 +71,22 @@ async def submit_claim(
     }
     if idempotency_key is not None:
         headers["Idempotency-Key"] = idempotency_key
-    return await calculator.forward("POST", "/v1/claims", content=body, headers=headers)
+    return await lookup.calculator(request).forward(
+        "POST", "/v1/claims", content=body, headers=headers
+    )
 
 
 @router.get("/v1/claims/{claim_id}", response_model=Claim, summary="申报详情")
-async def read_claim(
-    claim_id: ClaimId, calculator: CalculatorDep, principal: PrincipalDep
-) -> Response:
+async def read_claim(claim_id: ClaimId, request: Request, principal: PrincipalDep) -> Response:
     """One claim; an operator sees only the claims it submitted."""
-    return await calculator.forward(
+    return await lookup.calculator(request).forward(
         "GET", f"/v1/claims/{claim_id}", headers=tenant_headers(principal)
     )
 
 
 @router.get("/v1/claims", response_model=ClaimList, summary="申报列表")
 async def list_claims(
-    calculator: CalculatorDep,
+    request: Request,
     principal: PrincipalDep,
     applicant_id: Annotated[str | None, Query(max_length=40, description="申报主体代码")] = None,
     matter: Annotated[str | None, Query(max_length=80, description="事项键")] = None,
@@ -104,7 +103,7 @@ async def list_claims(
         }.items()
         if v is not None
     }  # fmt: skip
-    return await calculator.forward(
+    return await lookup.calculator(request).forward(
         "GET", "/v1/claims", params=params, headers=tenant_headers(principal)
     )
 
@@ -114,11 +113,10 @@ async def revoke_claim(
     claim_id: ClaimId,
     body: RevokeRequest,
     request: Request,
-    calculator: CalculatorDep,
     principal: AdminDep,
 ) -> Response:
     """Take a grant back: the claim keeps its history and stops counting in the ledger."""
     headers = {"Content-Type": "application/json", **tenant_headers(principal)}
-    return await calculator.forward(
+    return await lookup.calculator(request).forward(
         "POST", f"/v1/claims/{claim_id}/revoke", content=await request.body(), headers=headers
     )

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from subsidy_common.problems import Forbidden
 
 from gateway.auth.principal import AdminDep, PrincipalDep
-from gateway.clients.dependencies import CalculatorDep
+from gateway.clients import lookup
 from gateway.contract.funds import BudgetRequest, Fund, FundList
 from gateway.openapi import PROBLEM_RESPONSES
 from gateway.routes.claims import tenant_headers
@@ -21,11 +21,13 @@ FundName = Annotated[str, Path(min_length=2, max_length=200, description="资金
 
 
 @router.get("/v1/admin/funds", response_model=FundList, summary="资金预算")
-async def list_funds(calculator: CalculatorDep, principal: PrincipalDep) -> Response:
+async def list_funds(request: Request, principal: PrincipalDep) -> Response:
     """Every fund with a budget: what it may grant, has granted and has left."""
     if principal.role not in ("admin", "auditor"):
         raise Forbidden("Fund budgets are read by the admin and auditor roles only.")
-    return await calculator.forward("GET", "/v1/admin/funds", headers=tenant_headers(principal))
+    return await lookup.calculator(request).forward(
+        "GET", "/v1/admin/funds", headers=tenant_headers(principal)
+    )
 
 
 @router.put("/v1/admin/funds/{fund}", response_model=Fund, summary="设定资金预算")
@@ -33,12 +35,11 @@ async def set_budget(
     fund: FundName,
     body: BudgetRequest,
     request: Request,
-    calculator: CalculatorDep,
     principal: AdminDep,
 ) -> Response:
     """Set a fund's budget. A claim drawing on the fund pays at most what is left of it; when
     nothing is left it is recorded as `budget_exhausted` and a later claim tops it up."""
-    return await calculator.forward(
+    return await lookup.calculator(request).forward(
         "PUT",
         f"/v1/admin/funds/{quote(fund, safe='')}",
         content=await request.body(),

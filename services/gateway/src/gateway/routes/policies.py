@@ -12,7 +12,7 @@ from subsidy_common.problems import Forbidden
 from subsidy_common.types import Instant, IsoDate
 
 from gateway.auth.principal import AdminDep, Principal, PrincipalDep
-from gateway.clients.dependencies import RegistryDep
+from gateway.clients import lookup
 from gateway.contract.policies import (
     AuditList,
     PolicyDetail,
@@ -50,7 +50,7 @@ def _actor(principal: Principal) -> dict[str, str]:
 
 @router.get("/v1/policies", response_model=PolicyList, summary="政策文件列表")
 async def list_policies(
-    registry: RegistryDep,
+    request: Request,
     _: PrincipalDep,
     region: Annotated[
         str | None, Query(pattern=r"^[0-9]{6}(-[A-Z]{2})?$", description="适用于该区域")
@@ -69,13 +69,13 @@ async def list_policies(
         region=region, in_force_on=in_force_on, status=status, q=q, as_of=as_of, limit=limit,
         cursor=cursor,
     )  # fmt: skip
-    return await registry.forward("GET", "/v1/policies", params=params)
+    return await lookup.registry(request).forward("GET", "/v1/policies", params=params)
 
 
 @router.get("/v1/policies/{document_id}", response_model=PolicyDetail, summary="政策文件详情")
 async def read_policy(
     document_id: DocumentId,
-    registry: RegistryDep,
+    request: Request,
     _: PrincipalDep,
     in_force_on: Annotated[
         IsoDate | None, Query(description="判定状态的日期（YYYY-MM-DD）")
@@ -84,27 +84,25 @@ async def read_policy(
 ) -> Response:
     """One document with its clauses and their source quotes; the ETag names its version."""
     params = _params(in_force_on=in_force_on, as_of=as_of)
-    return await registry.forward("GET", f"/v1/policies/{document_id}", params=params)
+    return await lookup.registry(request).forward(
+        "GET", f"/v1/policies/{document_id}", params=params
+    )
 
 
 @router.get(
     "/v1/policies/{document_id}/versions", response_model=VersionList, summary="政策文件版本"
 )
-async def list_versions(
-    document_id: DocumentId, registry: RegistryDep, _: PrincipalDep
-) -> Response:
+async def list_versions(document_id: DocumentId, request: Request, _: PrincipalDep) -> Response:
     """Every recorded version of a document: who changed it, when and why."""
-    return await registry.forward("GET", f"/v1/policies/{document_id}/versions")
+    return await lookup.registry(request).forward("GET", f"/v1/policies/{document_id}/versions")
 
 
 @admin_router.post(
     "/v1/admin/policies", status_code=201, response_model=PolicyDetail, summary="登记政策文件"
 )
-async def create_policy(
-    body: PolicyWrite, request: Request, registry: RegistryDep, principal: AdminDep
-) -> Response:
+async def create_policy(body: PolicyWrite, request: Request, principal: AdminDep) -> Response:
     """Record a new document; it is validated whole and every problem is listed."""
-    return await registry.forward(
+    return await lookup.registry(request).forward(
         "POST",
         "/v1/admin/policies",
         content=await request.body(),
@@ -119,7 +117,6 @@ async def amend_policy(
     document_id: DocumentId,
     body: PolicyWrite,
     request: Request,
-    registry: RegistryDep,
     principal: AdminDep,
     if_match: Annotated[
         str | None, Header(alias="If-Match", max_length=200, description="当前版本的 ETag")
@@ -129,7 +126,7 @@ async def amend_policy(
     headers = {"Content-Type": "application/json", **_actor(principal)}
     if if_match is not None:
         headers["If-Match"] = if_match
-    return await registry.forward(
+    return await lookup.registry(request).forward(
         "PUT", f"/v1/admin/policies/{document_id}", content=await request.body(), headers=headers
     )
 
@@ -141,11 +138,10 @@ async def repeal_policy(
     document_id: DocumentId,
     body: RepealRequest,
     request: Request,
-    registry: RegistryDep,
     principal: AdminDep,
 ) -> Response:
     """Record that a document no longer applies from a date on."""
-    return await registry.forward(
+    return await lookup.registry(request).forward(
         "POST",
         f"/v1/admin/policies/{document_id}/repeal",
         content=await request.body(),
@@ -155,7 +151,7 @@ async def repeal_policy(
 
 @admin_router.get("/v1/admin/audit", response_model=AuditList, summary="审计日志")
 async def list_audit(
-    registry: RegistryDep,
+    request: Request,
     principal: PrincipalDep,
     document_id: Annotated[str | None, Query(max_length=80, description="只看该文件")] = None,
     limit: Limit = 50,
@@ -165,4 +161,4 @@ async def list_audit(
     if principal.role not in ("admin", "auditor"):
         raise Forbidden("The audit log is read by the admin and auditor roles only.")
     params = _params(document_id=document_id, limit=limit, cursor=cursor)
-    return await registry.forward("GET", "/v1/admin/audit", params=params)
+    return await lookup.registry(request).forward("GET", "/v1/admin/audit", params=params)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from gateway.auth.principal import PrincipalDep
-from gateway.clients.dependencies import RegistryDep
+from gateway.clients import lookup
 from gateway.contract.reference import MatterList, RegionList
 from gateway.openapi import PROBLEM_RESPONSES
 
@@ -14,12 +14,12 @@ router = APIRouter(prefix="/v1", tags=["reference"], responses=PROBLEM_RESPONSES
 
 
 @router.get("/regions", response_model=RegionList, summary="行政区划与园区")
-async def list_regions(registry: RegistryDep, _: PrincipalDep) -> Response:
+async def list_regions(request: Request, _: PrincipalDep) -> Response:
     """Every region: provinces, cities, counties (区县) and parks (园区), parents first."""
-    return await registry.forward("GET", "/v1/regions")
+    return await lookup.registry(request).forward("GET", "/v1/regions")
 
 
 @router.get("/matters", response_model=MatterList, summary="事项目录")
-async def list_matters(registry: RegistryDep, _: PrincipalDep) -> Response:
+async def list_matters(request: Request, _: PrincipalDep) -> Response:
     """Every matter key with the attributes its clauses read."""
-    return await registry.forward("GET", "/v1/matters")
+    return await lookup.registry(request).forward("GET", "/v1/matters")

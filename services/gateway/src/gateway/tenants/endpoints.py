@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Request
 
-from gateway.auth.principal import AdminDep, AuthenticatorDep
-from gateway.clients.dependencies import RegionsDep
+from gateway.auth.principal import AdminDep, authenticator
+from gateway.clients import lookup
 from gateway.db import SessionDep
 from gateway.openapi import CONFLICT, NOT_FOUND, PROBLEM_RESPONSES
 from gateway.tenants import service
@@ -35,10 +35,10 @@ Cursor = Annotated[str | None, Query(max_length=64, description="上一页返回
 
 @router.post("", status_code=201, response_model=TenantCreated, summary="创建租户")
 async def create_tenant(
-    data: TenantCreate, session: SessionDep, regions: RegionsDep, _: AdminDep
+    data: TenantCreate, request: Request, session: SessionDep, _: AdminDep
 ) -> TenantCreated:
     """Create a tenant and its first API key; the key is shown in this response only."""
-    tree = await regions.tree()
+    tree = await lookup.regions(request).tree()
     tenant, key = await service.create_tenant(session, data=data, regions=tree)
     return TenantCreated(**TenantRead.model_validate(tenant).model_dump(), api_key=key)
 
@@ -70,7 +70,7 @@ async def list_tenants(
 async def issue_key(
     tenant_id: TenantId,
     session: SessionDep,
-    authenticator: AuthenticatorDep,
+    request: Request,
     principal: AdminDep,
     body: Annotated[KeyIssue | None, Body(description="可省略：省略时只签发新密钥")] = None,
 ) -> KeyIssued:
@@ -80,7 +80,7 @@ async def issue_key(
         session, tenant_id=tenant_id, revoke_others=revoke_others
     )
     if revoked:
-        await _commit_then_forget(session, authenticator)
+        await _commit_then_forget(session, request)
     log.info(
         "api key issued",
         extra={
@@ -132,12 +132,12 @@ async def revoke_key(
     tenant_id: TenantId,
     key_id: KeyId,
     session: SessionDep,
-    authenticator: AuthenticatorDep,
+    request: Request,
     principal: AdminDep,
 ) -> KeyRead:
     """Revoke one key: at once in this replica, within the key cache's lifetime in the others."""
     key = await service.revoke_key(session, tenant_id=tenant_id, key_id=key_id)
-    await _commit_then_forget(session, authenticator)
+    await _commit_then_forget(session, request)
     log.info(
         "api key revoked",
         extra={"tenant_id": tenant_id, "key_id": key_id, "by": principal.tenant_id},
@@ -159,17 +159,17 @@ async def revoke_key(
 async def disable_tenant(
     tenant_id: TenantId,
     session: SessionDep,
-    authenticator: AuthenticatorDep,
+    request: Request,
     principal: AdminDep,
 ) -> TenantRead:
     """Disable a tenant so that none of its keys works any more."""
     tenant = await service.disable_tenant(session, tenant_id=tenant_id)
-    await _commit_then_forget(session, authenticator)
+    await _commit_then_forget(session, request)
     log.info("tenant disabled", extra={"tenant_id": tenant_id, "by": principal.tenant_id})
     return TenantRead.model_validate(tenant)
 
 
-async def _commit_then_forget(session: SessionDep, authenticator: AuthenticatorDep) -> None:
+async def _commit_then_forget(session: SessionDep, request: Request) -> None:
     # Forgetting before the commit would let a request re-cache the key as still valid.
     await session.commit()
-    authenticator.forget()
+    authenticator(request).forget()
