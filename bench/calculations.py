@@ -1,19 +1,20 @@
 """Single calculations through the gateway against the stack's own two-hop ceiling, one run.
 
-    .venv/bin/python bench/calculations.py [--seconds 10] [--connections 64]
+    .venv/bin/python bench/calculations.py [--seconds 10] [--connections 64] [--rounds 3]
 
 Starts, as separate processes on loopback: a bare FastAPI echo and a proxy in front of it using
 the gateway's HTTP client (the ceiling), once as they come and once with the garbage collector
-thresholds our services set (for reference), then the three services on throwaway PostgreSQL
-databases. Load comes from wrk (a second process), bounded in time. Prints requests per second
-and latency percentiles for each, and the ratio of the calculation to the ceiling.
+thresholds our services set (for reference), and the three services on throwaway PostgreSQL
+databases. Load comes from wrk (a second process), bounded in time, on one target at a time,
+every target once per round. Prints requests per second and latency percentiles for each, and
+the ratio of the calculation to the ceiling.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,63 +35,97 @@ def measured(
     return result | {f"cpu {name}": 1000 * s / result["requests"] for name, s in spent.items()}
 
 
-def measure(seconds: int, connections: int) -> tuple[dict[str, dict[str, float]], float]:
-    """The ceiling, the calculation at full load and at a fixed 1,000 per second; and ready time."""
-    results: dict[str, dict[str, float]] = {}
+def measure(
+    seconds: int, connections: int, rounds: int
+) -> tuple[dict[str, list[dict[str, float]]], float]:
+    """The ceilings and the calculation, loaded in turn, `rounds` times over; then the
+    calculation at a fixed 1,000 per second once; and the time from start to ready.
+
+    Every server is started first and stays up: on a shared machine whose speed drifts by tens
+    of percent within minutes, only loads taken close together compare, so each round loads
+    every target once, one after the other.
+    """
+    runs: dict[str, list[dict[str, float]]] = {}
     bench_dir = str(ROOT / "bench")
-    for collector, label in (("python", ""), ("services", ", services' collector")):
-        echo_port, proxy_port = free_port(), free_port()
-        env = {"ECHO_COLLECTOR": collector}
-        with processes(
-            (uvicorn("echo_apps:echo", echo_port, bench_dir), env),
+    ports = {collector: (free_port(), free_port()) for collector in ("python", "services")}
+    echoes = [
+        command
+        for collector, (echo_port, proxy_port) in ports.items()
+        for command in (
+            (uvicorn("echo_apps:echo", echo_port, bench_dir), {"ECHO_COLLECTOR": collector}),
             (
                 uvicorn("echo_apps:proxy", proxy_port, bench_dir),
-                {"ECHO_URL": f"http://127.0.0.1:{echo_port}", **env},
+                {"ECHO_URL": f"http://127.0.0.1:{echo_port}", "ECHO_COLLECTOR": collector},
             ),
-        ):
-            time.sleep(3)
-            meter = CpuMeter({"proxy": proxy_port, "echo": echo_port})
-            if not label:
-                results["echo, one hop"] = measured(
-                    meter, f"http://127.0.0.1:{echo_port}/echo", "-", seconds, connections
-                )
-            results[f"echo, two hops{label}"] = measured(
-                meter, f"http://127.0.0.1:{proxy_port}/echo", "-", seconds, connections
-            )
-    with system() as (gateway_url, key, ready, meter):
-        gateway = f"{gateway_url}/v1/calculations"
-        load(gateway, key, CALCULATION, 2, connections)  # warm-up
-        results["calculation via gateway"] = measured(meter, gateway, key, seconds, connections)
-        results[f"calculation at {PACED_RATE}/s"] = paced(
-            gateway, key, CALCULATION, PACED_RATE, seconds
         )
-    return results, ready
+    ]
+    with processes(*echoes), system() as (gateway_url, key, ready, meter):
+        gateway = f"{gateway_url}/v1/calculations"
+        (echo, proxy), (tuned_echo, tuned_proxy) = ports["python"], ports["services"]
+        targets = {
+            "echo, one hop": (f"http://127.0.0.1:{echo}/echo", "-", {"echo": echo}),
+            "echo, two hops": (
+                f"http://127.0.0.1:{proxy}/echo",
+                "-",
+                {"proxy": proxy, "echo": echo},
+            ),
+            "echo, two hops, services' collector": (
+                f"http://127.0.0.1:{tuned_proxy}/echo",
+                "-",
+                {"proxy": tuned_proxy, "echo": tuned_echo},
+            ),
+            "calculation via gateway": (gateway, key, None),
+        }
+        for url, target_key, _ in targets.values():
+            load(url, target_key, CALCULATION, 2, connections)  # warm-up
+        for _ in range(rounds):
+            for name, (url, target_key, target_ports) in targets.items():
+                target_meter = meter if target_ports is None else CpuMeter(target_ports)
+                runs.setdefault(name, []).append(
+                    measured(target_meter, url, target_key, seconds, connections)
+                )
+        runs[f"calculation at {PACED_RATE}/s"] = [
+            paced(gateway, key, CALCULATION, PACED_RATE, seconds)
+        ]
+    return runs, ready
 
 
 def main() -> None:
-    """Measure the ceiling and the calculation in one run."""
+    """Measure the ceilings and the calculation in one run."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    results, ready = measure(args.seconds, args.connections)
-    ceiling = results["echo, two hops"]["rps"]
-    tuned = results["echo, two hops, services' collector"]["rps"]
-    print(
-        f"{args.connections} connections, {args.seconds} s each, wrk -t2; ready after start: {ready:.1f} s"
-    )
-    print(f"{'what':38} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs 2-hop':>9} {'vs tuned':>9}")
-    for name, r in results.items():
-        print(f"{name:38} {r['rps']:9.0f} {r['p50']:8.1f} {r['p99']:8.1f} {r['rps'] / ceiling:8.0%}"
-              f" {r['rps'] / tuned:8.0%}"
-              + (f"  ({r['non_2xx']:.0f} non-2xx)" if r["non_2xx"] else ""))  # fmt: skip
-    print("CPU per request (ms):")
-    for name, r in results.items():
+    runs, ready = measure(args.seconds, args.connections, args.rounds)
+    ceiling, tuned = runs["echo, two hops"], runs["echo, two hops, services' collector"]
+    print(f"{args.connections} connections, {args.seconds} s each, wrk -t2, {args.rounds} rounds; "
+          f"ready after start: {ready:.1f} s")  # fmt: skip
+    print("Each figure is the median of the rounds; a ratio is the median of the rounds' ratios.")
+    print(f"{'what':38} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs 2-hop':>9} {'vs tuned':>9}"
+          "  req/s in each round")  # fmt: skip
+    for name, results in runs.items():
+        rps = [r["rps"] for r in results]
+        ratio = statistics.median(r / c["rps"] for r, c in zip(rps, ceiling, strict=False))
+        to_tuned = statistics.median(r / t["rps"] for r, t in zip(rps, tuned, strict=False))
+        non_2xx = sum(r["non_2xx"] for r in results)
+        print(f"{name:38} {statistics.median(rps):9.0f} {_median(results, 'p50'):8.1f} "
+              f"{_median(results, 'p99'):8.1f} {ratio:8.0%} {to_tuned:8.0%}  "
+              + " / ".join(f"{r:.0f}" for r in rps)
+              + (f"  ({non_2xx:.0f} non-2xx)" if non_2xx else ""))  # fmt: skip
+    print("CPU per request (ms, median of the rounds):")
+    for name, results in runs.items():
         cpu = {
-            k.removeprefix("cpu "): v for k, v in r.items() if k.startswith("cpu ") and v > 0.005
+            k.removeprefix("cpu "): _median(results, k)
+            for k in results[0]
+            if k.startswith("cpu ") and _median(results, k) > 0.005
         }
         if cpu:
             print(f"  {name:36} " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
+
+
+def _median(results: list[dict[str, float]], field: str) -> float:
+    return statistics.median(r[field] for r in results)
 
 
 if __name__ == "__main__":
