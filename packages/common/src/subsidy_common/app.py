@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from subsidy_common.health import Check, health_router
 from subsidy_common.metrics import Metrics, metrics_router
@@ -33,11 +33,15 @@ def service_app(
     settings: ServiceSettings,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     checks: Callable[[], Mapping[str, Check]],
+    routers: Sequence[APIRouter] = (),
     docs: bool = True,
     streaming_paths: frozenset[str] = frozenset(),
     **kwargs: Any,
 ) -> FastAPI:
     """A FastAPI app with the conventions of all three services already in place.
+
+    `routers` are the service's own, busiest first: a request is matched against every route
+    in order until one fits, so they come before the health and metrics routes.
 
     Building it also sets this process's garbage collector thresholds for serving.
     """
@@ -53,6 +57,8 @@ def service_app(
         **kwargs,
     )
     install_problem_handlers(app)
+    for router in routers:
+        app.include_router(router)
     app.include_router(health_router(checks))
     metrics = Metrics()
     app.state.metrics = metrics

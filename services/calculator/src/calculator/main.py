@@ -89,11 +89,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         lifespan=lifespan,
         checks=checks,
+        routers=[calculations_router, claims_router],
         docs=settings.environment != "production",
         streaming_paths=frozenset({"/v1/calculations/batch"}),
     )
     app.state.settings = settings
     app.state.decision_metrics = DecisionMetrics(app.state.metrics)
-    app.include_router(calculations_router)
-    app.include_router(claims_router)
     return app

@@ -112,6 +112,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         lifespan=lifespan,
         checks=checks,
+        routers=[
+            calculations_router,
+            claims_router,
+            reference_router,
+            funds_router,
+            policies_router,
+            policies_admin_router,
+            tenants_router,
+        ],
         docs=settings.environment != "production",
         streaming_paths=frozenset({"/v1/calculations/batch"}),
         openapi_tags=[
@@ -146,13 +155,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ],
         )
     app.add_exception_handler(PassedThrough, _pass_through)
-    app.include_router(reference_router)
-    app.include_router(calculations_router)
-    app.include_router(claims_router)
-    app.include_router(funds_router)
-    app.include_router(policies_router)
-    app.include_router(policies_admin_router)
-    app.include_router(tenants_router)
     _declare_problem_schema(app)
     return app
 

@@ -71,13 +71,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         lifespan=lifespan,
         checks=checks,
+        routers=[regions_router, matters_router, documents_router, snapshot_router],
         docs=settings.environment != "production",
     )
     app.state.settings = settings
-    app.include_router(regions_router)
-    app.include_router(matters_router)
-    app.include_router(documents_router)
-    app.include_router(snapshot_router)
     return app
 
 
