@@ -12,11 +12,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import orjson
 import pytest
 from calculator.calculations.endpoints import check_scope
 from calculator.claims import repository, service
 from calculator.claims.ledger import Claims
+from calculator.claims.locks import applicant_lock, key_lock
 from calculator.claims.postgres import PostgresClaims, PostgresTransaction
 from calculator.claims.schemas import ClaimIn
 from calculator.config import Settings
@@ -191,6 +193,40 @@ async def test_a_thousand_claims_against_one_cumulative_cap(
         repr(o) for o in outcomes if not isinstance(o, tuple)
     }
     assert await granted_total(ledger) == CAP
+
+
+@pytest.mark.parametrize("held", ["applicant", "key"])
+async def test_an_unlocked_write_gives_way_to_a_locked_claim(
+    ledger: AsyncEngine, claims: Claims, database: str, held: str
+) -> None:
+    """A claim's first attempt takes no lock; its write refuses while a locked claim holds the
+    applicant or the key, and the retry takes the locks, so it waits for the holder."""
+    dsn = driver_dsn(database)
+    assert dsn is not None
+    holder = await asyncpg.connect(dsn)
+    try:
+        lock = applicant_lock("91510500MA62B8XY4F") if held == "applicant" else key_lock("t1", "k")
+        await holder.execute("BEGIN")
+        await holder.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lock)
+        pending = asyncio.create_task(submit(claims, "t1", "k", claim()))
+        await asyncio.sleep(0.5)
+        if held == "applicant":
+            assert not pending.done(), "the retry waits for the applicant's lock"
+            assert await granted_total(ledger) == 0, "the unlocked write kept nothing"
+            await holder.execute("COMMIT")
+            status, _ = await pending
+            assert status == 201
+        else:
+            # A locked claim holding the key is still at work: the retry answers 409 at once.
+            with pytest.raises(service.IdempotencyKeyInFlight):
+                await pending
+            assert await granted_total(ledger) == 0
+            await holder.execute("COMMIT")
+            status, _ = await submit(claims, "t1", "k", claim())
+            assert status == 201
+    finally:
+        await holder.close()
+    assert await granted_total(ledger) == AMOUNT
 
 
 @pytest.mark.parametrize("step", ["after_locks", "after_reads", "after_writes", "after_commit"])

@@ -97,8 +97,16 @@ class ClaimTransaction(Protocol):
 class Claims(Protocol):
     """Where claims are recorded."""
 
-    def transaction(self) -> AbstractAsyncContextManager[ClaimTransaction]:
-        """A transaction, committed when the block ends without an error."""
+    def transaction(
+        self, *, optimistic: bool = False
+    ) -> AbstractAsyncContextManager[ClaimTransaction]:
+        """A transaction, committed when the block ends without an error.
+
+        An optimistic one may hold no locks and commit its statements one by one; then its
+        write refuses (LedgerMoved, or a serialisation failure) when anything it read has moved
+        or a claim holding the locks is at work on the same applicant or fund, and the claim is
+        tried again with the locks.
+        """
         ...
 
     async def close(self) -> None:

@@ -1,9 +1,17 @@
-"""A claim on PostgreSQL: five round trips on asyncpg, inside one transaction.
+"""A claim on PostgreSQL, on asyncpg: two round trips first, five with the locks if need be.
 
-BEGIN; the key's and the applicant's advisory locks in one statement; every read the decision
-needs in one statement (taken after the locks, so it sees what the previous holder committed);
-the balance moves, the claim and the stored response in one statement; COMMIT. A budgeted fund
-adds its lock and its read.
+A first attempt takes no lock. It reads everything the decision needs in one statement, and
+writes in one statement: the balance moves by compare-and-set, the claim and the stored response.
+That statement also tries the key's, the applicant's (and the fund's) locks and ends in
+`claim_settled`, which fails it whole when a balance moved since the read or a locked claim
+holds one of those locks. Each statement commits by itself. Most claims meet no other for the
+same applicant and are done in those two round trips.
+
+A claim that was refused is tried again with the locks, inside one transaction: BEGIN; the
+key's and the applicant's advisory locks in one statement; the same read (after the locks, so it
+sees what the previous holder committed); the same write; COMMIT. A budgeted fund adds its lock
+and its read. A locked claim never loses its compare-and-set to an unlocked one: the unlocked
+write cannot commit while the lock is held.
 """
 
 from __future__ import annotations
@@ -85,6 +93,7 @@ _RECORD = """INSERT INTO claim (id, tenant_id, applicant_id, applicant_kind, app
 _KEEP = """INSERT INTO idempotency_record
     (tenant_id, key, request_hash, status_code, body, claim_id, created_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7)"""
+_KEEP_PARAMETERS = 7
 _PARAMETER = re.compile(r"\$(\d+)")
 
 
@@ -93,9 +102,10 @@ def _shifted(statement: str, by: int) -> str:
 
 
 @functools.cache
-def _write_sql(balances: tuple[str, ...]) -> str:
-    """One statement for these moves, the claim and the response; it returns how many balances
-    moved (a balance that no longer holds what was read does not)."""
+def _write_sql(balances: tuple[str, ...], try_locks: int) -> str:
+    """One statement for these moves, the claim and the response. It fails (serialisation
+    failure) unless every balance moved (one that no longer holds what was read does not) and
+    each of the `try_locks` locks named after the other parameters was free."""
     parts, offset = [], 0
     for i, balance in enumerate(balances):
         parts.append(f"m{i} AS ({_shifted(_ADD[balance], offset)})")
@@ -103,8 +113,16 @@ def _write_sql(balances: tuple[str, ...]) -> str:
     parts.append(f"c AS ({_shifted(_RECORD, offset)})")
     offset += len(CLAIM_COLUMNS)
     parts.append(f"r AS ({_shifted(_KEEP, offset)})")
+    offset += _KEEP_PARAMETERS
     moved = " + ".join(f"(SELECT count(*) FROM m{i})" for i in range(len(balances))) or "0"  # noqa: S608
-    return "WITH " + ",\n".join(parts) + "\nSELECT " + moved
+    free = " AND ".join(
+        f"pg_try_advisory_xact_lock(hashtextextended(${offset + i + 1}, 0))"
+        for i in range(try_locks)
+    )
+    return (
+        "WITH " + ",\n".join(parts)
+        + f"\nSELECT claim_settled({moved}, {len(balances)}, {free or 'true'})"
+    )  # fmt: skip
 
 
 def _ledger(subjects: Sequence[Mapping[str, Any]], caps: Sequence[Mapping[str, Any]]) -> Ledger:
@@ -116,12 +134,16 @@ def _ledger(subjects: Sequence[Mapping[str, Any]], caps: Sequence[Mapping[str, A
 
 
 class PostgresTransaction(ClaimTransaction):
-    """One claim's statements on one connection, inside its transaction."""
+    """One claim's statements on one connection: inside its transaction, holding the locks; or
+    optimistic, each statement committing by itself and the write checking for the locks."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, *, optimistic: bool = False) -> None:
         self._connection = connection
+        self._optimistic = optimistic
 
     async def own(self, tenant_id: str, key: str, applicant_id: str) -> bool:
+        if self._optimistic:
+            return True  # nothing held: the write tries the applicant's lock
         owned = await self._connection.fetchval(
             _OWN, key_lock(tenant_id, key), applicant_lock(applicant_id)
         )
@@ -144,7 +166,8 @@ class PostgresTransaction(ClaimTransaction):
         )
 
     async def budget(self, fund: str) -> tuple[Decimal, Decimal] | None:
-        await self._connection.execute(_LOCK, fund_lock(fund))
+        if not self._optimistic:
+            await self._connection.execute(_LOCK, fund_lock(fund))
         row = await self._connection.fetchrow(_BUDGET, fund)
         return None if row is None else (row["budget"], row["granted"])
 
@@ -169,9 +192,21 @@ class PostgresTransaction(ClaimTransaction):
                 claim["created_at"],
             )
         )
-        statement = _write_sql(tuple(m.balance for m in moves))
-        if await self._connection.fetchval(statement, *arguments) != len(moves):
-            raise LedgerMoved(", ".join(" ".join(map(str, m.key)) for m in moves))
+        locks = []
+        if self._optimistic:
+            # The locks a locked claim holds from its first statement to its commit.
+            locks.append(key_lock(response.tenant_id, response.key))
+            locks.append(applicant_lock(claim["applicant_id"]))
+            locks.extend(fund_lock(str(m.key[0])) for m in moves if m.balance == "fund")
+        arguments.extend(locks)
+        statement = _write_sql(tuple(m.balance for m in moves), len(locks))
+        try:
+            await self._connection.fetchval(statement, *arguments)
+        except asyncpg.exceptions.UniqueViolationError as exc:
+            if not self._optimistic:
+                raise
+            # The same key, written by another request meanwhile: the locked retry replays it.
+            raise LedgerMoved(f"idempotency key {response.key}") from exc
 
 
 # What a connection lost mid-transaction raises: the error that lost it is the one to report.
@@ -193,13 +228,19 @@ class PostgresClaims:
         return cls(await driver_pool(dsn, max_size=max_size), acquire_timeout)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[ClaimTransaction]:
+    async def transaction(self, *, optimistic: bool = False) -> AsyncIterator[ClaimTransaction]:
         try:
             connection = await self._pool.acquire(timeout=self._acquire_timeout)
         except TimeoutError as exc:
             raise ServiceUnavailable(
                 "Every database connection is busy; retry shortly.", retry_after=1
             ) from exc
+        if optimistic:
+            try:
+                yield PostgresTransaction(connection, optimistic=True)
+            finally:
+                await self._pool.release(connection)
+            return
         try:
             transaction = connection.transaction()
             await transaction.start()

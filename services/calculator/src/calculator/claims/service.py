@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import logging
 import uuid
@@ -92,12 +91,14 @@ def request_hash(claim: ClaimIn) -> str:
 
 
 async def _retrying(
-    transaction: Callable[[], AbstractAsyncContextManager[X]], work: Callable[[X], Awaitable[T]]
+    transaction: Callable[[int], AbstractAsyncContextManager[X]],
+    work: Callable[[X], Awaitable[T]],
 ) -> T:
-    """Run a transaction, again on a serialisation failure, deadlock or moved balance."""
+    """Run a transaction (given its attempt, from 0), again on a serialisation failure,
+    deadlock or moved balance."""
     for attempt in range(RETRIES):
         try:
-            async with transaction() as tx:
+            async with transaction(attempt) as tx:
                 return await work(tx)
         except LedgerMoved:
             pass
@@ -167,7 +168,9 @@ async def submit(
         )
         return 201, body
 
-    return await _retrying(claims.transaction, work)
+    # The first attempt takes no locks: most claims meet no other for the same applicant, and
+    # its write refuses if one did. The attempts after it hold the locks.
+    return await _retrying(lambda attempt: claims.transaction(optimistic=attempt == 0), work)
 
 
 async def _settle(
@@ -406,4 +409,4 @@ async def revoke(
             updated = await repository.get_claim(session, claim_id)
             return orjson.dumps(present(updated._mapping))
 
-    return await _retrying(functools.partial(_committed, sessions), work)
+    return await _retrying(lambda _: _committed(sessions), work)

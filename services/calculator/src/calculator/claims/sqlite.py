@@ -97,7 +97,8 @@ class SessionClaims:
         self._locks = locks
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[ClaimTransaction]:
+    async def transaction(self, *, optimistic: bool = False) -> AsyncIterator[ClaimTransaction]:
+        """Always with the locks: one process, whose locks cost nothing to take."""
         async with AsyncExitStack() as held, self._sessions() as session:
             yield SessionTransaction(session, self._locks, held)
             await session.commit()
