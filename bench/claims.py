@@ -3,8 +3,10 @@
     .venv/bin/python bench/claims.py [--seconds 10] [--connections 64]
 
 Each request is a new claim (its own Idempotency-Key and patent number) for one of 500
-applicants, so every request takes the applicant's ledger lock, reads the ledger, decides,
-moves the balance by compare-and-set and stores the replayable response in one transaction.
+applicants, so every request reads the ledger, decides, and in one statement checks that no
+locked claim holds its key or applicant, moves the balance by compare-and-set and stores the
+replayable response; a claim refused there is tried again holding the locks
+(`calculator/claims/postgres.py`).
 """
 
 from __future__ import annotations
