@@ -104,7 +104,7 @@ class Claims(Protocol):
 
         An optimistic one may hold no locks and commit its statements one by one; then its
         write refuses (LedgerMoved, or a serialisation failure) when anything it read has moved
-        or a claim holding the locks is at work on the same applicant or fund, and the claim is
+        or a claim holding the locks holds the same key, applicant or fund, and the claim is
         tried again with the locks.
         """
         ...
