@@ -16,13 +16,33 @@ from subsidy_common.middleware import REQUEST_ID_HEADER
 _READ = httpx.ByteStream(b"")
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie store that keeps nothing."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        """Keep none of the response's cookies."""
+
+
 class _Client(httpx.AsyncClient):
-    """httpx's client, with answers that reference counting frees.
+    """httpx's client, with answers that reference counting frees, and no cookies kept.
 
     httpx 0.28 wraps a response's stream in an object that points back at the response
     (encode/httpx#3733): a reference cycle, which only the garbage collector frees. Once a
     non-streamed answer is read, its spent stream is replaced, which breaks the cycle.
+
+    One client serves every tenant's requests, so a cookie one answer set must never ride on
+    the next request; httpx keeps them unless told otherwise (encode/httpx#2992). Not reading
+    them also spares building urllib's request and response objects for every answer.
     """
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        if cookies:
+            raise ValueError("the downstream clients keep no cookies")
 
     async def send(
         self, request: httpx.Request, *, stream: bool = False, **options: Any
@@ -31,6 +51,9 @@ class _Client(httpx.AsyncClient):
         if not stream:
             response.stream = _READ
         return response
+
+
+_NO_COOKIES = _NoCookies()
 
 
 async def _propagate_request_id(request: httpx.Request) -> None:
