@@ -1,0 +1,96 @@
+"""Instructions the shared downstream client spends per request, counted with callgrind.
+
+    .venv/bin/python bench/client_instructions.py
+
+Starts an aiohttp echo server in a process of its own, then runs this script twice under
+valgrind's callgrind as the client: `subsidy_common.downstream.downstream_client` posting a
+calculation-sized body 100 and 1,100 times after the same start. The difference per request is
+the client side of one hop, the same from run to run whatever else the machine is doing. Takes a
+few minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import free_port
+
+BODY = b'{"applicant": {"id": "91510500MA62B8XY4F", "kind": "enterprise"}}' * 4
+
+
+def serve(port: int) -> None:
+    """An echo server: POST /echo answers its body."""
+    from aiohttp import web
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(body=await request.read(), content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/echo", echo)
+    web.run_app(app, host="127.0.0.1", port=port, print=None)
+
+
+def post(port: int, requests: int) -> None:
+    """Post the body `requests` times after a warm-up of 50."""
+    import uvloop
+    from subsidy_common.downstream import downstream_client
+
+    async def run() -> None:
+        client = downstream_client(f"http://127.0.0.1:{port}")
+        headers = {"Content-Type": "application/json"}
+        for _ in range(50 + requests):
+            response = await client.post("/echo", content=BODY, headers=headers)
+            if response.status_code != 200:
+                raise SystemExit(f"the echo server answered {response.status_code}")
+        await client.aclose()
+
+    uvloop.run(run())
+
+
+def count() -> None:
+    """Serve, then count the client's instructions for 100 and 1,100 requests."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)])
+    try:
+        time.sleep(2)
+        counts = []
+        for requests in (100, 1100):
+            out = subprocess.run(
+                ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+                 __file__, "--post", str(port), str(requests)],
+                capture_output=True, text=True, check=True, env=os.environ,
+            ).stderr  # fmt: skip
+            found = re.search(r"Collected : (\d+)", out)
+            if found is None:
+                raise SystemExit(out)
+            counts.append(int(found.group(1)))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    print(f"{(counts[1] - counts[0]) / 1000:,.0f} instructions per request, client side")
+
+
+def main() -> None:
+    """Count, or play one of the two parts."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--post", type=int, nargs=2, metavar=("PORT", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+    elif args.post:
+        post(*args.post)
+    else:
+        count()
+
+
+if __name__ == "__main__":
+    main()
