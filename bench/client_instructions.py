@@ -12,8 +12,6 @@ few minutes.
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import subprocess
 import sys
 import time
@@ -21,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import free_port
+from harness import free_port, instructions_per_unit
 
 BODY = b'{"applicant": {"id": "91510500MA62B8XY4F", "kind": "enterprise"}}' * 4
 
@@ -61,21 +59,13 @@ def count() -> None:
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)])
     try:
         time.sleep(2)
-        counts = []
-        for requests in (100, 1100):
-            out = subprocess.run(
-                ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-                 __file__, "--post", str(port), str(requests)],
-                capture_output=True, text=True, check=True, env=os.environ,
-            ).stderr  # fmt: skip
-            found = re.search(r"Collected : (\d+)", out)
-            if found is None:
-                raise SystemExit(out)
-            counts.append(int(found.group(1)))
+        per_request = instructions_per_unit(
+            lambda requests: [sys.executable, __file__, "--post", str(port), str(requests)]
+        )
     finally:
         server.terminate()
         server.wait(timeout=10)
-    print(f"{(counts[1] - counts[0]) / 1000:,.0f} instructions per request, client side")
+    print(f"{per_request:,.0f} instructions per request, client side")
 
 
 def main() -> None:

@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +26,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import CALCULATION
+from harness import CALCULATION, instructions_per_unit
 
 KEY = "sk_bench-admin-key-0123456789abcdef0123456789"
 BODIES = {
@@ -87,18 +85,11 @@ async def run(route: str, requests: int, rounds: int) -> None:
 
 def instructions(route: str) -> None:
     """Instructions per request: two callgrind runs that differ by 1,000 requests."""
-    counts = []
-    for requests in (100, 1100):
-        out = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-             __file__, "--route", route, "--requests", str(requests), "--rounds", "0"],
-            capture_output=True, text=True, check=True,
-        ).stderr  # fmt: skip
-        found = re.search(r"Collected : (\d+)", out)
-        if found is None:
-            raise SystemExit(out)
-        counts.append(int(found.group(1)))
-    print(f"{(counts[1] - counts[0]) / 1000:,.0f} instructions per request")
+    per_request = instructions_per_unit(
+        lambda requests: [sys.executable, __file__, "--route", route,
+                          "--requests", str(requests), "--rounds", "0"]
+    )  # fmt: skip
+    print(f"{per_request:,.0f} instructions per request")
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -62,6 +62,23 @@ def processes(*commands: tuple[list[str], dict[str, str]]) -> Iterator[None]:
             p.terminate()
         for p in started:
             p.wait(timeout=30)
+
+
+def instructions_per_unit(command: Callable[[int], list[str]]) -> float:
+    """Instructions per unit of work, from two callgrind runs of `command(units)`: 100 and 1,100
+    units after the same start. The difference is the same from run to run, whatever else the
+    machine is doing."""
+    counts = []
+    for units in (100, 1100):
+        out = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command(units)],
+            capture_output=True, text=True, check=True,
+        ).stderr  # fmt: skip
+        found = re.search(r"Collected : (\d+)", out)
+        if found is None:
+            raise SystemExit(out)
+        counts.append(int(found.group(1)))
+    return (counts[1] - counts[0]) / 1000
 
 
 def uvicorn(factory: str, port: int, app_dir: str | None = None) -> list[str]:

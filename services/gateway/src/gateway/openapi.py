@@ -99,6 +99,17 @@ REQUIRED_HEADERS: dict[tuple[str, str], str] = {
 }
 
 
+def json_body(schema: str) -> dict[str, Any]:
+    """`openapi_extra` for a route that reads its JSON body by hand: the schema it is checked
+    against, by name (declared through `complete`)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+        }
+    }
+
+
 def complete(schema: dict[str, Any], extra_schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Add what FastAPI cannot infer: the Problem schema, bodies read by hand, the problems
     particular to operations, and headers that are required though checked by the handler."""

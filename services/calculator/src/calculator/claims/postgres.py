@@ -93,8 +93,11 @@ _RECORD = """INSERT INTO claim (id, tenant_id, applicant_id, applicant_kind, app
 _KEEP = """INSERT INTO idempotency_record
     (tenant_id, key, request_hash, status_code, body, claim_id, created_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7)"""
-_KEEP_PARAMETERS = 7
 _PARAMETER = re.compile(r"\$(\d+)")
+
+
+def _parameters(statement: str) -> int:
+    return max(int(n) for n in _PARAMETER.findall(statement))
 
 
 def _shifted(statement: str, by: int) -> str:
@@ -109,11 +112,11 @@ def _write_sql(balances: tuple[str, ...], try_locks: int) -> str:
     parts, offset = [], 0
     for i, balance in enumerate(balances):
         parts.append(f"m{i} AS ({_shifted(_ADD[balance], offset)})")
-        offset += 3 if balance == "fund" else 5
+        offset += _parameters(_ADD[balance])
     parts.append(f"c AS ({_shifted(_RECORD, offset)})")
-    offset += len(CLAIM_COLUMNS)
+    offset += _parameters(_RECORD)
     parts.append(f"r AS ({_shifted(_KEEP, offset)})")
-    offset += _KEEP_PARAMETERS
+    offset += _parameters(_KEEP)
     moved = " + ".join(f"(SELECT count(*) FROM m{i})" for i in range(len(balances))) or "0"  # noqa: S608
     free = " AND ".join(
         f"pg_try_advisory_xact_lock(hashtextextended(${offset + i + 1}, 0))"

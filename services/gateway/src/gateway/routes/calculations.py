@@ -14,7 +14,7 @@ from gateway.contract.calculations import (
     CalculationRequest,
     CalculationResponse,
 )
-from gateway.openapi import PROBLEM_RESPONSES
+from gateway.openapi import PROBLEM_RESPONSES, json_body
 
 router = APIRouter(tags=["calculations"], responses=PROBLEM_RESPONSES)
 
@@ -30,14 +30,7 @@ def scope_headers(principal: Principal) -> dict[str, str]:
     "/v1/calculations",
     response_model=CalculationResponse,
     summary="计算补贴",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/CalculationRequest"}}
-            },
-        }
-    },
+    openapi_extra=json_body("CalculationRequest"),
 )
 async def calculate(request: Request, principal: PrincipalDep) -> Response:
     """What each event of an applicant is entitled to under 时间从新、标准从高、不重复,
@@ -73,23 +66,18 @@ async def calculate_batch(request: Request, principal: PrincipalDep) -> Response
     case yields a problem object on its own line and the others go on."""
     calculator = lookup.calculator(request)
     content_type = request.headers.get("content-type", "application/json")
-    if content_type.split(";")[0].strip() != NDJSON:
-        # A JSON batch is bounded (1,000 cases) and checked whole here; NDJSON streams through.
-        body = await _bounded_body(request, request.app.state.settings.max_body_bytes)
-        validated_body(BatchRequest, body)
-        headers = {
-            "Content-Type": content_type,
-            "Accept": request.headers.get("accept", "application/json"),
-            **scope_headers(principal),
-        }
-        return await calculator.forward(
-            "POST", "/v1/calculations/batch", content=body, headers=headers
-        )
     headers = {
         "Content-Type": content_type,
         "Accept": request.headers.get("accept", "application/json"),
         **scope_headers(principal),
     }
+    if content_type.split(";")[0].strip() != NDJSON:
+        # A JSON batch is bounded (1,000 cases) and checked whole here; NDJSON streams through.
+        body = await _bounded_body(request, request.app.state.settings.max_body_bytes)
+        validated_body(BatchRequest, body)
+        return await calculator.forward(
+            "POST", "/v1/calculations/batch", content=body, headers=headers
+        )
     return await calculator.stream("POST", "/v1/calculations/batch", request.stream(), headers)
 
 

@@ -12,7 +12,7 @@ from subsidy_common.problems import Forbidden, validated_body
 from gateway.auth.principal import AdminDep, Principal, PrincipalDep
 from gateway.clients import lookup
 from gateway.contract.claims import Claim, ClaimList, ClaimRequest, ClaimStatus, RevokeRequest
-from gateway.openapi import PROBLEM_RESPONSES
+from gateway.openapi import PROBLEM_RESPONSES, json_body
 from gateway.routes.calculations import scope_headers
 
 router = APIRouter(tags=["claims"], responses=PROBLEM_RESPONSES)
@@ -40,14 +40,7 @@ def tenant_headers(principal: Principal) -> dict[str, str]:
     status_code=201,
     response_model=Claim,
     summary="提交申报",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/ClaimRequest"}}
-            },
-        }
-    },
+    openapi_extra=json_body("ClaimRequest"),
 )
 async def submit_claim(
     request: Request,
