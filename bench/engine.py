@@ -1,10 +1,13 @@
 """Event decisions per second, in process, with the whole registry of policy files.
 
     .venv/bin/python bench/engine.py [--events 200000] [--seconds 5] [--rounds 1]
+    .venv/bin/python bench/engine.py --instructions
 
 One core, no I/O: the engine's `decide` over a mix of seed matters and dates, each event
 decided with every clause that rewards its matter. On a shared machine, run several rounds and
-read the median.
+read the median, or count instructions: `--instructions` runs callgrind twice over the same
+workload, 1,000 and 11,000 one-event decisions, and prints the instructions per decision, a
+figure that does not move with the machine's load.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import datetime as dt
 import platform
 import random
 import statistics
+import sys
 import time
 from pathlib import Path
 
 from calculator.engine.decide import decide
 from calculator.engine.model import Applicant, Event
 from calculator.engine.rules import RuleSet, compile_snapshot
+from harness import instructions_per_unit
 from registry.policy_files.loader import read_policy_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,13 +76,40 @@ def workload(rules: RuleSet, count: int, rng: random.Random) -> list[tuple[Appli
     return cases
 
 
+_PER_UNIT = 10  # decisions per unit of the instruction count
+
+
+def decide_once(decisions: int) -> None:
+    """Decide the first decisions of a fixed workload once, one event each (for callgrind)."""
+    rules = seed_rules()
+    cases = workload(rules, 1100 * _PER_UNIT, random.Random(7))
+    for applicant, event in cases[:decisions]:
+        decide(applicant, [event], rules)
+
+
+def instructions() -> None:
+    """Instructions per one-event decision: two callgrind runs that differ by 10,000 decisions."""
+    per_unit = instructions_per_unit(
+        lambda units: [sys.executable, __file__, "--decide-once", str(units * _PER_UNIT)]
+    )
+    print(f"{per_unit / _PER_UNIT:,.0f} instructions per one-event decision")
+
+
 def main() -> None:
-    """Run the benchmark and print decisions per second."""
+    """Run the benchmark and print decisions per second, or count instructions."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=1, help="runs per size; the median is shown")
+    parser.add_argument("--instructions", action="store_true")
+    parser.add_argument("--decide-once", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.instructions:
+        instructions()
+        return
+    if args.decide_once is not None:
+        decide_once(args.decide_once)
+        return
     rules = seed_rules()
     clauses = sum(len(c) for c in rules.clauses.values())
     cases = workload(rules, args.events, random.Random(7))

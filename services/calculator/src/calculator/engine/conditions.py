@@ -108,6 +108,11 @@ def compile_condition(source: str) -> Condition:
     )
 
 
+def cel_view(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """Attributes as CEL sees them; most are plain values and pass as they are."""
+    return {k: v if type(v) in _AS_IS else cel_value(v) for k, v in attributes.items()}
+
+
 def cel_value(value: Any) -> Any:
     """A value as CEL sees it: decimals become numbers, nested values likewise."""
     if type(value) in _AS_IS:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from calculator.engine.amounts import ZERO, Worth, to_fen, worth
-from calculator.engine.conditions import cel_value
+from calculator.engine.conditions import cel_view
 from calculator.engine.model import (
     EMPTY_LEDGER,
     Applicant,
@@ -19,8 +19,8 @@ from calculator.engine.model import (
     Event,
     Ledger,
     Result,
+    Status,
     Strategy,
-    build_decision,
     build_result,
 )
 from calculator.engine.rules import DEFAULT_STRATEGY, RuleSet, Screening
@@ -58,7 +58,7 @@ class _Request:
     def applicant_view(self) -> dict[str, Any]:
         if self._applicant_view is None:
             a = self.applicant
-            view = {k: cel_value(v) for k, v in a.attributes.items()}
+            view = cel_view(a.attributes)
             view.update(kind=a.kind, region=a.region, id=a.id, name=a.name)
             self._applicant_view = view
         return self._applicant_view
@@ -101,11 +101,11 @@ def decide(
         results.append(result)
         if result.amount:
             total += result.amount
-    return build_decision(rules.version, to_fen(total) if total else _ZERO_TOTAL, tuple(results))
+    return Decision(rules.version, to_fen(total) if total else _ZERO_TOTAL, tuple(results))
 
 
 def _event_view(event: Event) -> dict[str, Any]:
-    view = {k: cel_value(v) for k, v in event.attributes.items()}
+    view = cel_view(event.attributes)
     view["quantity"] = event.quantity
     view["year"] = event.date.year
     view["date"] = event.date.isoformat()
@@ -374,19 +374,13 @@ def _nothing_due(
     missing: tuple[str, ...],
 ) -> Result:
     """No candidate pays: unknown when an attribute is missing, else ineligible."""
-    return build_result(
-        event_index=index,
-        event=event,
-        strategy=strategy.kind,
-        status="unknown" if missing else "ineligible",
-        amount=ZERO,
-        granted=None,
-        basis="",
-        entitlement=ZERO,
-        previously_granted=to_fen(previously) if previously else ZERO,
-        considered=tuple(considered),
-        missing=missing,
-    )
+    status: Status = "unknown" if missing else "ineligible"
+    previously = to_fen(previously) if previously else ZERO
+    # Most events end here: the result is made directly, its fields in order.
+    return Result(
+        index, event, status, ZERO, strategy.kind, None, "", ZERO, previously, tuple(considered),
+        missing,
+    )  # fmt: skip
 
 
 def _granted_reason(strategy: Strategy, count: int) -> str:
@@ -417,6 +411,8 @@ def _cap_room(clause: Clause, event: Event, request: _Request) -> Decimal | None
 def _apply_running_caps(clause: Clause, event: Event, due: Decimal, request: _Request) -> Decimal:
     """Limit a payment by the clause's cumulative and yearly caps, and count it against them."""
     key = clause.caps.cumulative_key or clause.id
+    if key not in request.rules.cap_keys:
+        return due
     room = _cap_room(clause, event, request)
     if room is not None:
         due = min(due, room)

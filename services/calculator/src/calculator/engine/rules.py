@@ -69,6 +69,9 @@ class RuleSet:
     attributes: Mapping[str, Mapping[str, Mapping[str, Any]]]
     # Derived from the fields above, so a rule set built with `replace` stays consistent.
     screenings: Mapping[str, tuple[Screening, ...]] = field(init=False, repr=False, compare=False)
+    # The keys some clause's cumulative or yearly cap counts under; payments under any other key
+    # need no running count.
+    cap_keys: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         screenings = {
@@ -76,6 +79,13 @@ class RuleSet:
             for matter, clauses in self.clauses.items()
         }
         object.__setattr__(self, "screenings", screenings)
+        cap_keys = frozenset(
+            clause.caps.cumulative_key or clause.id
+            for clauses in self.clauses.values()
+            for clause in clauses
+            if clause.caps.cumulative is not None or clause.caps.per_applicant_year is not None
+        )
+        object.__setattr__(self, "cap_keys", cap_keys)
 
     def candidates_for(self, matter: str) -> tuple[Clause, ...]:
         """The clauses that reward a matter."""
