@@ -19,6 +19,8 @@ class IdentifierInvalid(ValueError):
 
 def normalise(value: str) -> str:
     """Full-width to half-width (NFKC), separators removed, upper case."""
+    if value.isascii() and value.isalnum():  # NFKC leaves it as it is and it has no separators
+        return value.upper()
     return _SEPARATORS.sub("", unicodedata.normalize("NFKC", value)).upper()
 
 
@@ -32,7 +34,7 @@ def validate_uscc(value: str) -> str:
     number = normalise(value)
     if len(number) != 18:
         raise IdentifierInvalid("a 统一社会信用代码 has 18 characters")
-    if any(c not in _USCC_ALPHABET for c in number):
+    if not _USCC_ALPHABET.issuperset(number):
         raise IdentifierInvalid(
             "a 统一社会信用代码 uses digits and capitals other than I, O, S, V, Z"
         )

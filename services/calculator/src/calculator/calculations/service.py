@@ -143,8 +143,11 @@ def _event(event: EventIn) -> Event:
     )
 
 
+_FEN = Decimal("0.01")
+
+
 def _money(value: Decimal | None) -> str | None:
-    return None if value is None else f"{value.quantize(Decimal('0.01'))}"
+    return None if value is None else str(value.quantize(_FEN))
 
 
 def _considered(item: Considered) -> dict[str, Any]:

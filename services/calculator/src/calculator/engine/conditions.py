@@ -47,6 +47,16 @@ class Condition:
         CEL short-circuits `&&` and `||` both ways and fails on a missing key only when it must
         read it, so `a == 1 || b == 2` is true with `b` absent when `a` is 1.
         """
+        value = self._value(event, applicant)
+        if value is _ABSENT:
+            return Verdict(None, self._missing(event, applicant))
+        return TRUE if value else FALSE
+
+    def holds(self, event: Mapping[str, Any], applicant: Mapping[str, Any]) -> bool:
+        """Whether it is true for certain: unknown for want of an attribute does not hold."""
+        return self._value(event, applicant) is True
+
+    def _value(self, event: Mapping[str, Any], applicant: Mapping[str, Any]) -> bool | _Absent:
         if (
             self.check is not None
             and _plain(event, self.event_reads)
@@ -57,9 +67,7 @@ class Condition:
             except _Unsure:
                 pass  # CEL decides, and explains
             else:
-                if value is not _ABSENT:
-                    return TRUE if value else FALSE
-                return Verdict(None, self._missing(event, applicant))
+                return value if value is _ABSENT else bool(value)
         # Only the attributes the expression reads cross into CEL: converting whole views
         # costs more than evaluating the expression.
         seen_event = {n: event[n] for n in self.event_reads if n in event}
@@ -67,16 +75,13 @@ class Condition:
         try:
             value = self.program.execute({"event": seen_event, "applicant": seen_applicant})
         except KeyError:
-            missing = self._missing(event, applicant)
-            if missing:
-                return Verdict(None, missing)
+            if self._missing(event, applicant):
+                return _ABSENT
             raise
         except Exception as exc:  # the library raises bare errors on type faults
             raise ConditionError(f"{self.source!r} failed: {exc}") from exc
-        if value is True:
-            return TRUE
-        if value is False:
-            return FALSE
+        if value is True or value is False:
+            return value
         raise ConditionError(f"{self.source!r} gave {value!r}, not true or false")
 
     def _missing(self, event: Mapping[str, Any], applicant: Mapping[str, Any]) -> tuple[str, ...]:

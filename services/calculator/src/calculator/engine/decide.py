@@ -172,7 +172,7 @@ def _weigh(
             return
     for rule in screening.exclusions:
         # An exclusion whose facts were not declared does not apply: the applicant declares them.
-        if rule.when.evaluate(request.event_view(event), request.applicant_view()).value:
+        if rule.when.holds(request.event_view(event), request.applicant_view()):
             considered.append(
                 Considered(clause, "excluded", f"适用排除规则 {rule.ref}：{rule.quote}")
             )
