@@ -24,7 +24,8 @@ class _NoCookies(httpx.Cookies):
 
 
 class _Client(httpx.AsyncClient):
-    """httpx's client, with answers that reference counting frees, and no cookies kept.
+    """httpx's client, with answers that reference counting frees, no cookies kept, and each
+    path's URL made once.
 
     httpx 0.28 wraps a response's stream in an object that points back at the response
     (encode/httpx#3733): a reference cycle, which only the garbage collector frees. Once a
@@ -34,6 +35,15 @@ class _Client(httpx.AsyncClient):
     the next request; httpx keeps them unless told otherwise (encode/httpx#2992). Not reading
     them also spares building urllib's request and response objects for every answer.
     """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._urls = functools.lru_cache(maxsize=1024)(self._merge_url)
+
+    def build_request(self, method: str, url: httpx.URL | str, **kwargs: Any) -> httpx.Request:
+        """httpx's request, its URL merged with the base once per path: parsing and merging a
+        URL took over half of building a request."""
+        return super().build_request(method, self._urls(url) if type(url) is str else url, **kwargs)
 
     @property
     def cookies(self) -> httpx.Cookies:
