@@ -4,10 +4,15 @@ A calculation only reads what was granted; claims read it again under the applic
 On PostgreSQL the reads go straight to asyncpg with a prepared statement (no session, no
 transaction, no pool ping), which is most of a calculation's cost otherwise; on SQLite they go
 through SQLAlchemy like everything else.
+
+Single calculations that ask in the same turn of the event loop share one read: a statement
+costs the calculator about as much CPU as the rest of a calculation, and one for ten applicants
+costs hardly more than one for one. Each still reads the ledger as committed after it arrived.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import asyncpg
@@ -26,6 +31,8 @@ class LedgerReads:
     ) -> None:
         self._sessions = sessions
         self._pool = pool
+        self._gathering: _Gathering | None = None
+        self._reading: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, sessions: async_sessionmaker[AsyncSession], url: str) -> LedgerReads:
@@ -41,8 +48,36 @@ class LedgerReads:
             await self._pool.close()
 
     async def one(self, applicant_id: str) -> Ledger:
-        """One applicant's ledger."""
-        return (await self.many([applicant_id])).get(applicant_id, EMPTY_LEDGER)
+        """One applicant's ledger, read together with those asked for in the same loop turn."""
+        if self._pool is None:
+            return (await self.many([applicant_id])).get(applicant_id, EMPTY_LEDGER)
+        gathering = self._gathering
+        if gathering is None:
+            loop = asyncio.get_running_loop()
+            gathering = self._gathering = _Gathering(loop.create_future())
+            loop.call_soon(self._read_gathered)  # after every callback ready in this turn
+        gathering.ids.append(applicant_id)
+        # Shielded: a caller that gives up must not cancel the read the others wait for.
+        ledgers = await asyncio.shield(gathering.ledgers)
+        return ledgers.get(applicant_id, EMPTY_LEDGER)
+
+    def _read_gathered(self) -> None:
+        gathering, self._gathering = self._gathering, None
+        assert gathering is not None
+        task = asyncio.ensure_future(self._read(gathering))
+        self._reading.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(self._reading.discard)
+
+    async def _read(self, gathering: _Gathering) -> None:
+        try:
+            ledgers = await self.many(gathering.ids)
+        except asyncio.CancelledError:
+            gathering.ledgers.cancel()
+            raise
+        except Exception as exc:
+            gathering.ledgers.set_exception(exc)
+        else:
+            gathering.ledgers.set_result(ledgers)
 
     async def many(self, applicant_ids: Sequence[str]) -> dict[str, Ledger]:
         """The ledgers of these applicants, in one round trip; absent ones granted nothing."""
@@ -51,3 +86,13 @@ class LedgerReads:
                 return await repository.ledgers_for(session, applicant_ids)
         ids = list(dict.fromkeys(applicant_ids))
         return repository.ledgers(await self._pool.fetch(repository.LEDGERS_SQL, ids))
+
+
+class _Gathering:
+    """Applicants whose ledgers one read will fetch, and the answer they wait for."""
+
+    __slots__ = ("ids", "ledgers")
+
+    def __init__(self, ledgers: asyncio.Future[dict[str, Ledger]]) -> None:
+        self.ids: list[str] = []
+        self.ledgers = ledgers

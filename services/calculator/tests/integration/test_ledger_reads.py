@@ -1,0 +1,102 @@
+"""Ledger reads for single calculations, on a real PostgreSQL: those asked in one loop turn share
+one statement, and each caller gets its own applicant's ledger, as committed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import pytest
+from calculator.claims.reads import LedgerReads
+from calculator.config import Settings
+from calculator.db import driver_dsn
+from calculator.engine.model import EMPTY_LEDGER
+from calculator.main import SERVICE
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from subsidy_common.database import create_engine, migrate
+
+APPLICANTS = [f"91510500MA62B8X{i:03d}" for i in range(12)]
+
+
+@pytest.fixture
+async def dsn(database_factory: Callable[[str], Awaitable[str]]) -> str:
+    url = await database_factory("reads")
+    await migrate(Settings().migrations_dir(SERVICE), url)
+    found = driver_dsn(url)
+    assert found is not None
+    connection = await asyncpg.connect(found)
+    try:
+        for i, applicant in enumerate(APPLICANTS[:10]):
+            await connection.execute(
+                "INSERT INTO ledger_balance VALUES ($1, 'patent.invention.granted', $2, $3)",
+                applicant, f"ZL{i}", Decimal(100 * (i + 1)),
+            )  # fmt: skip
+            await connection.execute(
+                "INSERT INTO cap_balance VALUES ($1, 'lead', 0, $2)", applicant, Decimal(i + 1)
+            )
+    finally:
+        await connection.close()
+    return url
+
+
+@pytest.fixture
+async def reads(dsn: str) -> AsyncIterator[LedgerReads]:
+    engine = create_engine(dsn)
+    opened = await LedgerReads.open(async_sessionmaker(engine), dsn)
+    yield opened
+    await opened.close()
+    await engine.dispose()
+
+
+class Counting:
+    """Counts the statements a LedgerReads sends."""
+
+    def __init__(self, reads: LedgerReads) -> None:
+        self.statements = 0
+        self.many = reads.many
+
+        async def many(ids: Any) -> Any:
+            self.statements += 1
+            return await self.many(ids)
+
+        reads.many = many  # type: ignore[method-assign]
+
+
+async def test_reads_asked_in_one_turn_share_one_statement(reads: LedgerReads) -> None:
+    counting = Counting(reads)
+    ledgers = await asyncio.gather(*(reads.one(applicant) for applicant in APPLICANTS))
+    assert counting.statements == 1
+    for i, (applicant, ledger) in enumerate(zip(APPLICANTS, ledgers, strict=True)):
+        if i >= 10:
+            assert ledger is EMPTY_LEDGER
+            continue
+        assert dict(ledger.by_subject) == {
+            ("patent.invention.granted", f"ZL{i}"): Decimal(100 * (i + 1))
+        }
+        assert dict(ledger.by_cap) == {"lead": Decimal(i + 1)}
+        assert ledger == await reads.one(applicant)  # the same as read alone
+    assert counting.statements == 11
+
+
+async def test_a_caller_that_gives_up_does_not_cancel_the_others(reads: LedgerReads) -> None:
+    first = asyncio.ensure_future(reads.one(APPLICANTS[0]))
+    second = asyncio.ensure_future(reads.one(APPLICANTS[1]))
+    await asyncio.sleep(0)  # both have joined the same read
+    first.cancel()
+    assert (await second).by_cap == {"lead": Decimal(2)}
+    with pytest.raises(asyncio.CancelledError):
+        await first
+
+
+async def test_a_failed_read_fails_every_caller_of_its_turn(reads: LedgerReads) -> None:
+    async def broken(ids: Any) -> Any:
+        raise ConnectionResetError("the database went away")
+
+    reads.many = broken  # type: ignore[method-assign]
+    outcomes = await asyncio.gather(
+        *(reads.one(applicant) for applicant in APPLICANTS[:3]), return_exceptions=True
+    )
+    assert all(isinstance(o, ConnectionResetError) for o in outcomes)
