@@ -38,7 +38,7 @@ def echo() -> FastAPI:
 
 
 def proxy() -> FastAPI:
-    """POST /echo forwards the body to the echo server with the gateway's HTTP client."""
+    """POST /echo forwards the body to the echo server as the gateway relays a request."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,9 +51,10 @@ def proxy() -> FastAPI:
 
     @app.post("/echo")
     async def handler(request: Request) -> Response:
-        upstream = await request.app.state.client.post(
-            "/echo", content=await request.body(), headers={"Content-Type": "application/json"}
-        )
+        upstream = await request.app.state.client.relay(
+            "POST", "/echo", content=await request.body(),
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
         return Response(
             upstream.content, status_code=upstream.status_code, media_type="application/json"
         )

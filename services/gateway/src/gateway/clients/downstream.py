@@ -10,7 +10,7 @@ import httpx
 import orjson
 from starlette.background import BackgroundTask
 from starlette.responses import Response
-from subsidy_common.downstream import downstream_client, refused
+from subsidy_common.downstream import Relayed, downstream_client, refused
 from subsidy_common.problems import DomainError, ServiceUnavailable, problem_type
 from subsidy_common.streaming import DuplexStreamingResponse
 
@@ -81,7 +81,12 @@ class Downstream:
         headers: Mapping[str, str] | None = None,
     ) -> Response:
         """Relay a request and hand its response back unchanged (problems included)."""
-        upstream = await self.request(method, path, params=params, content=content, headers=headers)
+        try:
+            upstream = await self.client.relay(
+                method, path, params=params, content=content, headers=headers
+            )
+        except httpx.TransportError as exc:
+            self.request_failed(exc)
         return relay(upstream)
 
     async def stream(
@@ -128,7 +133,7 @@ class PassedThrough(Exception):
         self.response = response
 
 
-def relay(upstream: httpx.Response) -> Response:
+def relay(upstream: httpx.Response | Relayed) -> Response:
     """A Starlette response with the downstream status, body and the headers that matter."""
     headers = {k: v for k in _PASSED_HEADERS if (v := upstream.headers.get(k)) is not None}
     media_type = headers.pop("content-type", None)
