@@ -10,6 +10,7 @@ import orjson
 from fastapi import APIRouter, Header, Request
 from pydantic import ValidationError
 from starlette.responses import Response
+from subsidy_common.headers import HandHeader, documented
 from subsidy_common.problems import (
     DomainError,
     Forbidden,
@@ -34,6 +35,8 @@ MAX_LINE_BYTES = 1024 * 1024
 MAX_JSON_CASES = 1000  # a JSON answer is built whole; NDJSON streams without a limit
 WINDOW = 256  # cases decided together, with one ledger read for all their applicants
 Scope = Annotated[str | None, Header(alias="X-Scope-Region", max_length=16)]
+# The single calculation reads it by hand (subsidy_common.headers).
+SCOPE = HandHeader("X-Scope-Region", max_length=16)
 
 
 class LineTooLong(DomainError):
@@ -114,11 +117,13 @@ async def _decide_window(
             "required": True,
             "description": "An applicant and its events (the gateway's CalculationRequest).",
             "content": {"application/json": {"schema": {"type": "object"}}},
-        }
+        },
+        **documented(SCOPE),
     },
 )
-async def calculate(request: Request, scope: Scope = None) -> Response:
+async def calculate(request: Request) -> Response:
     """What each event of an applicant is entitled to, with every clause weighed."""
+    scope = SCOPE.read(request)
     body = validated_body(CalculationIn, await request.body())
     store = _store(request)
     rules = await _rules(store, body)

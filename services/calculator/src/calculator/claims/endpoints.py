@@ -12,10 +12,11 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import Response
 from subsidy_common.actor import decode_actor
+from subsidy_common.headers import HandHeader, documented
 from subsidy_common.identifiers import normalise
 from subsidy_common.problems import validated_body
 
-from calculator.calculations.endpoints import check_scope
+from calculator.calculations.endpoints import SCOPE, check_scope
 from calculator.claims import repository, service
 from calculator.claims.ledger import Claims
 from calculator.claims.locks import Locks
@@ -28,6 +29,9 @@ router = APIRouter(tags=["claims"])
 TenantId = Annotated[str, Header(alias="X-Tenant-ID", min_length=1, max_length=36)]
 Visibility = Annotated[Literal["own", "all"], Header(alias="X-Visibility")]
 Scope = Annotated[str | None, Header(alias="X-Scope-Region", max_length=16)]
+# Submitting a claim reads its headers by hand (subsidy_common.headers).
+TENANT = HandHeader("X-Tenant-ID", required=True, min_length=1, max_length=36)
+IDEMPOTENCY_KEY = HandHeader("Idempotency-Key")
 
 
 def _now() -> dt.datetime:
@@ -54,16 +58,15 @@ def _json(body: bytes, status: int = 200) -> Response:
             "required": True,
             "description": "An applicant and one event (the gateway's ClaimRequest).",
             "content": {"application/json": {"schema": {"type": "object"}}},
-        }
+        },
+        **documented(TENANT, SCOPE, IDEMPOTENCY_KEY),
     },
 )
-async def submit_claim(
-    request: Request,
-    tenant_id: TenantId,
-    scope: Scope = None,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> Response:
+async def submit_claim(request: Request) -> Response:
     """Decide an event and grant what is due, once, whoever asks and however often."""
+    tenant_id = TENANT.require(request)
+    scope = SCOPE.read(request)
+    idempotency_key = IDEMPOTENCY_KEY.read(request)
     body = validated_body(ClaimIn, await request.body())
     store = cast(SnapshotStore, request.app.state.snapshots)
     status, payload = await service.submit(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 from subsidy_common.actor import ACTOR_HEADER, encode_actor
+from subsidy_common.headers import HandHeader
 from subsidy_common.problems import Forbidden, validated_body
 
 from gateway.auth.principal import AdminDep, Principal, PrincipalDep
@@ -36,30 +36,8 @@ def tenant_headers(principal: Principal) -> dict[str, str]:
     }
 
 
-IDEMPOTENCY_KEY_MAX = 255
-
-
-def idempotency_key(request: Request) -> str | None:
-    """The Idempotency-Key header, or 422 when it is longer than a key may be; the calculator
-    answers its absence (400).
-
-    Read by hand, not as a FastAPI header parameter, which inspects the parameter's annotation
-    on every request: a tenth of the gateway's work per claim (bench/RESULTS.md, seventh series).
-    """
-    key = request.headers.get("idempotency-key")
-    if key is not None and len(key) > IDEMPOTENCY_KEY_MAX:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "string_too_long",
-                    "loc": ("header", "Idempotency-Key"),
-                    "msg": f"String should have at most {IDEMPOTENCY_KEY_MAX} characters",
-                    "input": key,
-                    "ctx": {"max_length": IDEMPOTENCY_KEY_MAX},
-                }
-            ]
-        )
-    return key
+# The calculator answers the header's absence (400); the gateway bounds its length.
+IDEMPOTENCY_KEY = HandHeader("Idempotency-Key", max_length=255)
 
 
 @router.post(
@@ -74,7 +52,7 @@ async def submit_claim(request: Request, principal: PrincipalDep) -> Response:
     """Decide one event and grant what is due: the best entitlement minus what the ledger
     already granted for the same (applicant, matter, subject), never below zero. Retrying with
     the same Idempotency-Key returns the first response again and grants nothing more."""
-    key = idempotency_key(request)
+    key = IDEMPOTENCY_KEY.read(request)
     if principal.role == "auditor":
         raise Forbidden("Auditors read claims; they do not submit them.")
     body = await request.body()  # bounded by the input guard
