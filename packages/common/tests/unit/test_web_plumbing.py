@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -184,3 +185,16 @@ class TestControlCharacters:
     async def test_ordinary_chinese_text_passes(self, client: httpx.AsyncClient) -> None:
         response = await client.post("/things", json={"name": "江阳区\\u4e00", "count": 1})
         assert response.status_code == 200
+
+
+async def test_a_started_service_keeps_its_heap_out_of_the_collectors_walk() -> None:
+    gc.unfreeze()
+    app = make_app()
+    async with app.router.lifespan_context(app):
+        frozen = gc.get_freeze_count()
+        assert frozen > 1000  # the modules, the app: everything alive once started
+        garbage: list[object] = []
+        garbage.append(garbage)  # a cycle made after the start is still collected
+        del garbage
+        assert gc.collect() >= 1
+        assert gc.get_freeze_count() == frozen

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import orjson
+from subsidy_common.app import settle_heap
 from subsidy_common.problems import ServiceUnavailable
 
 from calculator.engine.rules import RuleSet, compile_snapshot
@@ -68,6 +69,7 @@ class SnapshotStore:
         if self._rules is None or rules.version != self._rules.version:
             log.info("registry snapshot loaded", extra={"registry_version": rules.version})
         self._rules = rules
+        settle_heap()  # the new rules are kept for long; the old ones' cycles go
         self._etag = response.headers.get("etag")
         self._checked = time.monotonic()
         self._last_error = None
