@@ -59,6 +59,8 @@ class HandHeader:
     def parameter(self) -> dict[str, Any]:
         """The OpenAPI parameter object that documents the header."""
         schema: dict[str, Any] = {"type": "string", "title": self.name}
+        if self.description:  # where FastAPI puts it too
+            schema["description"] = self.description
         if self.min_length:
             schema["minLength"] = self.min_length
         if self.max_length is not None:

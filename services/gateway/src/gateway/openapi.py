@@ -94,19 +94,9 @@ OPERATION_PROBLEMS: dict[tuple[str, str], dict[int, tuple[str, str]]] = {
 
 # Headers without which the operation is refused (with 400 or 428, as the contract says).
 REQUIRED_HEADERS: dict[tuple[str, str], str] = {
+    ("post", "/v1/claims"): "Idempotency-Key",
     ("put", "/v1/admin/policies/{document_id}"): "If-Match",
 }
-
-
-def required_header(name: str, description: str) -> dict[str, Any]:
-    """`openapi_extra` for a header the handler reads by hand and the operation requires."""
-    schema = {"description": description, "title": name, "type": "string", "minLength": 1}
-    return {
-        "parameters": [
-            {"name": name, "in": "header", "required": True, "schema": schema,
-             "description": description}
-        ]
-    }  # fmt: skip
 
 
 def json_body(schema: str) -> dict[str, Any]:

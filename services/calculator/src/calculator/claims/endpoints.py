@@ -28,7 +28,6 @@ router = APIRouter(tags=["claims"])
 
 TenantId = Annotated[str, Header(alias="X-Tenant-ID", min_length=1, max_length=36)]
 Visibility = Annotated[Literal["own", "all"], Header(alias="X-Visibility")]
-Scope = Annotated[str | None, Header(alias="X-Scope-Region", max_length=16)]
 # Submitting a claim reads its headers by hand (subsidy_common.headers).
 TENANT = HandHeader("X-Tenant-ID", required=True, min_length=1, max_length=36)
 IDEMPOTENCY_KEY = HandHeader("Idempotency-Key")

@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 from subsidy_common.actor import ACTOR_HEADER, encode_actor
-from subsidy_common.headers import HandHeader
+from subsidy_common.headers import HandHeader, documented
 from subsidy_common.problems import Forbidden, validated_body
 
 from gateway.auth.principal import AdminDep, Principal, PrincipalDep
 from gateway.clients import lookup
 from gateway.contract.claims import Claim, ClaimList, ClaimRequest, ClaimStatus, RevokeRequest
-from gateway.openapi import PROBLEM_RESPONSES, json_body, required_header
+from gateway.openapi import PROBLEM_RESPONSES, json_body
 from gateway.routes.calculations import scope_headers
 
 router = APIRouter(tags=["claims"], responses=PROBLEM_RESPONSES)
@@ -37,7 +37,9 @@ def tenant_headers(principal: Principal) -> dict[str, str]:
 
 
 # The calculator answers the header's absence (400); the gateway bounds its length.
-IDEMPOTENCY_KEY = HandHeader("Idempotency-Key", max_length=255)
+IDEMPOTENCY_KEY = HandHeader(
+    "Idempotency-Key", max_length=255, description="客户端选定的幂等键（必填）"
+)
 
 
 @router.post(
@@ -45,8 +47,7 @@ IDEMPOTENCY_KEY = HandHeader("Idempotency-Key", max_length=255)
     status_code=201,
     response_model=Claim,
     summary="提交申报",
-    openapi_extra=json_body("ClaimRequest")
-    | required_header("Idempotency-Key", "客户端选定的幂等键（必填）"),
+    openapi_extra=json_body("ClaimRequest") | documented(IDEMPOTENCY_KEY),
 )
 async def submit_claim(request: Request, principal: PrincipalDep) -> Response:
     """Decide one event and grant what is due: the best entitlement minus what the ledger
