@@ -264,7 +264,27 @@ async def test_a_crash_at_each_step_then_a_retry_grants_once(
     assert await granted_total(ledger) == AMOUNT
 
 
-async def naive_submit(sessions: async_sessionmaker[AsyncSession], body: ClaimIn) -> None:
+class Overlap:
+    """Holds the first `size` naive requests between their read and their write until all of
+    them have read, as concurrent requests overlap in production. Sleeping instead left the
+    control at the mercy of the machine: when opening connections was slow, the first request
+    wrote before the second had read, and the naive ledger looked correct."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.read = 0
+        self.all_read = asyncio.Event()
+
+    async def __call__(self) -> None:
+        self.read += 1
+        if self.read >= self.size:
+            self.all_read.set()
+        await self.all_read.wait()
+
+
+async def naive_submit(
+    sessions: async_sessionmaker[AsyncSession], body: ClaimIn, overlap: Overlap
+) -> None:
     """Check, then insert: read the ledger, decide, write, with no lock and no compare-and-set."""
     async with sessions() as session:
         ledger = await repository.ledger_for(session, "91510500MA62B8XY4F")
@@ -274,7 +294,7 @@ async def naive_submit(sessions: async_sessionmaker[AsyncSession], body: ClaimIn
             dt.date(2026, 1, 1),
         )
         result = decide(applicant, events, RULES, ledger).results[0]
-        await asyncio.sleep(0.001)  # the time a real request spends between its read and its write
+        await overlap()
         if result.amount > 0:
             await session.execute(
                 text(
@@ -306,7 +326,8 @@ async def test_negative_control_the_harness_catches_a_naive_ledger(
     ledger: AsyncEngine, run: int
 ) -> None:
     sessions = async_sessionmaker(ledger, expire_on_commit=False)
-    await asyncio.gather(*[naive_submit(sessions, claim()) for _ in range(200)])
+    overlap = Overlap(10)  # fewer than the pool's 15 connections, or the first ten would wait forever
+    await asyncio.gather(*[naive_submit(sessions, claim(), overlap) for _ in range(200)])
     assert await granted_total(ledger) > AMOUNT, "the harness must see the double payment"
 
 
