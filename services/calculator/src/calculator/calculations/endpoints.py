@@ -18,6 +18,7 @@ from subsidy_common.problems import (
     problem_type,
     validated_body,
 )
+from subsidy_common.routing import DirectRoute
 from subsidy_common.streaming import DuplexStreamingResponse
 
 from calculator.calculations import service
@@ -28,7 +29,7 @@ from calculator.engine.model import EMPTY_LEDGER, Applicant, Event
 from calculator.engine.rules import RuleSet
 from calculator.registry_client import SnapshotStore
 
-router = APIRouter(tags=["calculations"])
+router = APIRouter(tags=["calculations"], route_class=DirectRoute)
 
 NDJSON = "application/x-ndjson"
 MAX_LINE_BYTES = 1024 * 1024

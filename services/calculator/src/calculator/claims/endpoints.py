@@ -15,6 +15,7 @@ from subsidy_common.actor import decode_actor
 from subsidy_common.headers import HandHeader, documented
 from subsidy_common.identifiers import normalise
 from subsidy_common.problems import validated_body
+from subsidy_common.routing import DirectRoute
 
 from calculator.calculations.endpoints import SCOPE, check_scope
 from calculator.claims import repository, service
@@ -24,7 +25,7 @@ from calculator.claims.schemas import BudgetIn, ClaimIn, RevokeIn
 from calculator.db import SessionDep
 from calculator.registry_client import SnapshotStore
 
-router = APIRouter(tags=["claims"])
+router = APIRouter(tags=["claims"], route_class=DirectRoute)
 
 TenantId = Annotated[str, Header(alias="X-Tenant-ID", min_length=1, max_length=36)]
 Visibility = Annotated[Literal["own", "all"], Header(alias="X-Visibility")]

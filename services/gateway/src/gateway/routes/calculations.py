@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 from subsidy_common.problems import DomainError, problem_type, validated_body
+from subsidy_common.routing import DirectRoute
 
 from gateway.auth.principal import Principal, PrincipalDep
 from gateway.clients import lookup
@@ -16,7 +17,7 @@ from gateway.contract.calculations import (
 )
 from gateway.openapi import PROBLEM_RESPONSES, json_body
 
-router = APIRouter(tags=["calculations"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["calculations"], responses=PROBLEM_RESPONSES, route_class=DirectRoute)
 
 NDJSON = "application/x-ndjson"
 

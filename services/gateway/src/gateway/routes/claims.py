@@ -9,6 +9,7 @@ from starlette.responses import Response
 from subsidy_common.actor import ACTOR_HEADER, encode_actor
 from subsidy_common.headers import HandHeader, documented
 from subsidy_common.problems import Forbidden, validated_body
+from subsidy_common.routing import DirectRoute
 
 from gateway.auth.principal import AdminDep, Principal, PrincipalDep
 from gateway.clients import lookup
@@ -16,7 +17,7 @@ from gateway.contract.claims import Claim, ClaimList, ClaimRequest, ClaimStatus,
 from gateway.openapi import PROBLEM_RESPONSES, json_body
 from gateway.routes.calculations import scope_headers
 
-router = APIRouter(tags=["claims"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["claims"], responses=PROBLEM_RESPONSES, route_class=DirectRoute)
 
 ClaimId = Annotated[
     str,

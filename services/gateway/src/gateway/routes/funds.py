@@ -8,6 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 from subsidy_common.problems import Forbidden
+from subsidy_common.routing import DirectRoute
 
 from gateway.auth.principal import AdminDep, PrincipalDep
 from gateway.clients import lookup
@@ -15,7 +16,7 @@ from gateway.contract.funds import BudgetRequest, Fund, FundList
 from gateway.openapi import PROBLEM_RESPONSES
 from gateway.routes.claims import tenant_headers
 
-router = APIRouter(tags=["admin"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["admin"], responses=PROBLEM_RESPONSES, route_class=DirectRoute)
 
 FundName = Annotated[str, Path(min_length=2, max_length=200, description="资金来源名称")]
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
+from subsidy_common.routing import DirectRoute
 
 from gateway.auth.principal import PrincipalDep
 from gateway.clients import lookup
 from gateway.contract.reference import MatterList, RegionList
 from gateway.openapi import PROBLEM_RESPONSES
 
-router = APIRouter(prefix="/v1", tags=["reference"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/v1", tags=["reference"], responses=PROBLEM_RESPONSES, route_class=DirectRoute
+)
 
 
 @router.get("/regions", response_model=RegionList, summary="行政区划与园区")
