@@ -81,6 +81,9 @@ def service_app(
         docs_url="/docs" if docs else None,
         redoc_url=None,
         openapi_url="/openapi.json",
+        # Our metrics and logs are our own (Prometheus, JSON lines). FastAPI's OpenTelemetry
+        # bridge would otherwise ask on every request whether some provider was configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         **kwargs,
     )
     install_problem_handlers(app)

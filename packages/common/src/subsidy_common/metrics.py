@@ -48,12 +48,20 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        # The series of each (method, route, status), found once: `labels()` takes a lock and
+        # builds its key on every call. Bounded as the series themselves are.
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe(self, *, method: str, route: str, status: int, seconds: float) -> None:
         """Record one answered request."""
-        labels = (method if method in _METHODS else "other", route, str(status))
-        self.requests.labels(*labels).inc()
-        self.latency.labels(*labels).observe(seconds)
+        key = (method if method in _METHODS else "other", route, status)
+        series = self._series.get(key)
+        if series is None:
+            labels = (key[0], route, str(status))
+            series = (self.requests.labels(*labels), self.latency.labels(*labels))
+            self._series[key] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     def exposition(self) -> bytes:
         """The current values in the Prometheus text format."""
