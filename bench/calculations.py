@@ -1,28 +1,36 @@
-"""Single calculations through the gateway against the stack's own two-hop ceiling, one run.
+"""Single calculations through the gateway against the stack's own two-hop ceiling and against
+the peer, one run.
 
     .venv/bin/python bench/calculations.py [--seconds 10] [--connections 64] [--rounds 3]
+        [--no-peer]
 
 Starts, as separate processes on loopback: a bare FastAPI echo and a proxy in front of it using
 the gateway's HTTP client (the ceiling), once as they come and once with the garbage collector
 thresholds our services set (for reference), and the three services on throwaway PostgreSQL
-databases. Load comes from wrk (a second process), bounded in time, on one target at a time,
-every target once per round. Prints requests per second and latency percentiles for each, and
-the ratio of the calculation to the ceiling.
+databases, and the peer: OpenFisca's Web API serving one person per request, as
+`bench/openfisca.py` serves and loads it. Load comes from wrk (a second process), bounded in time,
+on one target at a time, every target once per round. Prints requests per second and latency
+percentiles for each, and each one's ratio to the ceiling and to the peer, round by round.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import openfisca
 from harness import CALCULATION, ROOT, CpuMeter, free_port, load, processes, system, uvicorn
 from paced import paced
 
 PACED_RATE = 1000
+PEER = "OpenFisca, 1 person"
 
 
 def measured(
@@ -35,8 +43,25 @@ def measured(
     return result | {f"cpu {name}": 1000 * s / result["requests"] for name, s in spent.items()}
 
 
+@contextlib.contextmanager
+def peer(seconds: int, connections: int) -> Iterator[Callable[[], dict[str, float]]]:
+    """OpenFisca's Web API served; yields one load of it, in the figures `measured` gives."""
+    openfisca.environment()
+    with openfisca.serve(2) as (url, master, _), tempfile.TemporaryDirectory() as scripts:
+        calculate = f"{url}/calculate"
+        openfisca.check(calculate, 1)
+
+        def one_load() -> dict[str, float]:
+            run = openfisca.wrk(calculate, 1, seconds, connections, master, Path(scripts))
+            return {"rps": run.rps, "p50": run.p50_ms, "p99": run.p99_ms,
+                    "non_2xx": run.errors, "requests": run.requests,
+                    "cpu openfisca": run.cpu_ms_per_request}  # fmt: skip
+
+        yield one_load
+
+
 def measure(
-    seconds: int, connections: int, rounds: int
+    seconds: int, connections: int, rounds: int, with_peer: bool = True
 ) -> tuple[dict[str, list[dict[str, float]]], float]:
     """The ceilings and the calculation, loaded in turn, `rounds` times over; then the
     calculation at a fixed 1,000 per second once; and the time from start to ready.
@@ -59,7 +84,11 @@ def measure(
             ),
         )
     ]
-    with processes(*echoes), system() as (gateway_url, key, ready, meter):
+    with (
+        processes(*echoes),
+        system() as (gateway_url, key, ready, meter),
+        peer(seconds, connections) if with_peer else contextlib.nullcontext() as load_peer,
+    ):
         gateway = f"{gateway_url}/v1/calculations"
         (echo, proxy), (tuned_echo, tuned_proxy) = ports["python"], ports["services"]
         targets = {
@@ -84,6 +113,8 @@ def measure(
                 runs.setdefault(name, []).append(
                     measured(target_meter, url, target_key, seconds, connections)
                 )
+            if load_peer is not None:
+                runs.setdefault(PEER, []).append(load_peer())
         runs[f"calculation at {PACED_RATE}/s"] = [
             paced(gateway, key, CALCULATION, PACED_RATE, seconds)
         ]
@@ -96,21 +127,27 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-peer", action="store_true", help="leave OpenFisca out")
     args = parser.parse_args()
-    runs, ready = measure(args.seconds, args.connections, args.rounds)
+    runs, ready = measure(args.seconds, args.connections, args.rounds, not args.no_peer)
     ceiling, tuned = runs["echo, two hops"], runs["echo, two hops, services' collector"]
+    peer_runs = runs.get(PEER)
     print(f"{args.connections} connections, {args.seconds} s each, wrk -t2, {args.rounds} rounds; "
           f"ready after start: {ready:.1f} s")  # fmt: skip
     print("Each figure is the median of the rounds; a ratio is the median of the rounds' ratios.")
     print(f"{'what':38} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs 2-hop':>9} {'vs tuned':>9}"
-          "  req/s in each round")  # fmt: skip
+          f" {'vs peer':>8}  req/s in each round")  # fmt: skip
     for name, results in runs.items():
         rps = [r["rps"] for r in results]
         ratio = statistics.median(r / c["rps"] for r, c in zip(rps, ceiling, strict=False))
         to_tuned = statistics.median(r / t["rps"] for r, t in zip(rps, tuned, strict=False))
+        to_peer = (
+            f"{statistics.median(r / p['rps'] for r, p in zip(rps, peer_runs, strict=False)):7.2f}×"
+            if peer_runs else f"{'':8}"
+        )  # fmt: skip
         non_2xx = sum(r["non_2xx"] for r in results)
         print(f"{name:38} {statistics.median(rps):9.0f} {_median(results, 'p50'):8.1f} "
-              f"{_median(results, 'p99'):8.1f} {ratio:8.0%} {to_tuned:8.0%}  "
+              f"{_median(results, 'p99'):8.1f} {ratio:8.0%} {to_tuned:8.0%} {to_peer}  "
               + " / ".join(f"{r:.0f}" for r in rps)
               + (f"  ({non_2xx:.0f} non-2xx)" if non_2xx else ""))  # fmt: skip
     print("CPU per request (ms, median of the rounds):")
