@@ -326,7 +326,8 @@ async def test_negative_control_the_harness_catches_a_naive_ledger(
     ledger: AsyncEngine, run: int
 ) -> None:
     sessions = async_sessionmaker(ledger, expire_on_commit=False)
-    overlap = Overlap(10)  # fewer than the pool's 15 connections, or the first ten would wait forever
+    # Fewer than the pool's 15 connections, or the first ten would wait forever.
+    overlap = Overlap(10)
     await asyncio.gather(*[naive_submit(sessions, claim(), overlap) for _ in range(200)])
     assert await granted_total(ledger) > AMOUNT, "the harness must see the double payment"
 

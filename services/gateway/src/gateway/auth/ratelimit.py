@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 REDIS_TIMEOUT_SECONDS = 0.5
 # After Redis fails, requests go unlimited for this long instead of each waiting on a timeout.
 OUTAGE_PAUSE_SECONDS = 5.0
+# How long the store's count of a tenant's window stands for the RateLimit-* headers, counted
+# down locally meanwhile. Reading it cost a second round trip to Redis on every request: about
+# 180 µs of the gateway's CPU here (bench/RESULTS.md, eighth series).
+STATS_MAX_AGE_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +66,23 @@ class RateLimited(DomainError):
         )
 
 
+@dataclass(slots=True)
+class _Window:
+    """What the store last said of a tenant's window, and the hits let through since."""
+
+    read_at: float  # monotonic
+    remaining: int
+    reset_at: float  # epoch seconds
+    hits_since: int = 0
+
+
 class TenantRateLimiter:
     """Counts each tenant's requests in a sliding window shared by every replica using the store.
+
+    Every request is counted in the store, which alone decides whether it is let through. The
+    RateLimit-* headers come from the store's count of the window, read again once it is a
+    second old and after every refusal; in between, this replica counts its own requests down
+    from it. Another replica's requests show in the headers within that second.
 
     When the store (Redis) fails, requests are let through and the failure is logged and
     counted: the limit protects capacity, it grants no rights, and a Redis outage must not stop
@@ -83,14 +102,24 @@ class TenantRateLimiter:
         self._errors = errors
         self._pool = pool
         self._paused_until = 0.0
+        self._windows: dict[str, _Window] = {}
 
     async def hit(self, tenant_id: str) -> Quota | None:
         """Count one request; raise RateLimited when over the limit, None if the store is down."""
-        if time.monotonic() < self._paused_until:
+        now = time.monotonic()
+        if now < self._paused_until:
             return None
         try:
             allowed = await self._strategy.hit(self._item, "tenant", tenant_id)
-            stats = await self._strategy.get_window_stats(self._item, "tenant", tenant_id)
+            window = self._windows.get(tenant_id)
+            if allowed and window is not None and now - window.read_at < STATS_MAX_AGE_SECONDS:
+                window.hits_since += 1
+            else:
+                stats = await self._strategy.get_window_stats(self._item, "tenant", tenant_id)
+                window = _Window(now, stats.remaining, stats.reset_time)
+                if len(self._windows) > 10_000:
+                    self._windows.clear()
+                self._windows[tenant_id] = window
         except (StorageError, OSError, TimeoutError) as exc:
             self._paused_until = time.monotonic() + OUTAGE_PAUSE_SECONDS
             self._errors.inc()
@@ -100,8 +129,8 @@ class TenantRateLimiter:
                 exc,
             )
             return None
-        reset = max(1, math.ceil(stats.reset_time - time.time()))
-        quota = Quota(self._item.amount, max(0, stats.remaining), reset)
+        reset = max(1, math.ceil(window.reset_at - time.time()))
+        quota = Quota(self._item.amount, max(0, window.remaining - window.hits_since), reset)
         if not allowed:
             raise RateLimited(quota, str(self._item))
         return quota
