@@ -3,7 +3,7 @@
 For each request FastAPI walks the route's dependency tree: it builds a sub-response, parses
 cookies, matches four kinds of parameters, keys a cache and classifies every callable again. For
 an endpoint that takes only the request and the caller, that walk was a third of the gateway's
-in-process work per request, and a fifth of the calculator's (bench/RESULTS.md, eighth series).
+in-process work per request (bench/RESULTS.md, eighth series).
 """
 
 from __future__ import annotations
