@@ -275,9 +275,9 @@ def _cap_moves(
         return None, []
     clause = result.granted.clause
     caps = clause.caps
-    if caps.cumulative is None and caps.per_applicant_year is None:
+    if not caps.running:
         return None, []
-    cap_key = caps.cumulative_key or clause.id
+    cap_key = clause.cap_key
     moves = []
     if caps.cumulative is not None:
         seen = ledger.by_cap.get(cap_key, ZERO)

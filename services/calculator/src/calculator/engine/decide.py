@@ -392,10 +392,10 @@ def _granted_reason(strategy: Strategy, count: int) -> str:
 def _cap_room(clause: Clause, event: Event, request: _Request) -> Decimal | None:
     """What the clause's cumulative and yearly caps still allow, or None when it has neither."""
     caps = clause.caps
-    if caps.cumulative is None and caps.per_applicant_year is None:
+    if not caps.running:
         return None
     ledger = request.ledger
-    key = caps.cumulative_key or clause.id
+    key = clause.cap_key
     room: Decimal | None = None
     if caps.cumulative is not None:
         used = ledger.by_cap.get(key, ZERO) + request.by_cap.get(key, ZERO)
@@ -410,7 +410,7 @@ def _cap_room(clause: Clause, event: Event, request: _Request) -> Decimal | None
 
 def _apply_running_caps(clause: Clause, event: Event, due: Decimal, request: _Request) -> Decimal:
     """Limit a payment by the clause's cumulative and yearly caps, and count it against them."""
-    key = clause.caps.cumulative_key or clause.id
+    key = clause.cap_key
     if key not in request.rules.cap_keys:
         return due
     room = _cap_room(clause, event, request)

@@ -125,6 +125,11 @@ class Caps:
     cumulative: Decimal | None = None
     cumulative_key: str | None = None
 
+    @property
+    def running(self) -> bool:
+        """Whether payments count against a cumulative or a yearly cap."""
+        return self.cumulative is not None or self.per_applicant_year is not None
+
 
 @dataclass(frozen=True, slots=True)
 class Document:
@@ -171,6 +176,11 @@ class Clause:
     def verdict(self, key: str) -> Considered:
         """The prepared outcome for `key` (an outcome, or `beneficiary_mismatch:<kind>`)."""
         return self.verdicts[key]
+
+    @property
+    def cap_key(self) -> str:
+        """The key its running caps count under: the one clauses sharing a cap name, else its id."""
+        return self.caps.cumulative_key or self.id
 
 
 @dataclass(frozen=True, slots=True)

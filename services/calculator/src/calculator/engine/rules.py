@@ -80,10 +80,10 @@ class RuleSet:
         }
         object.__setattr__(self, "screenings", screenings)
         cap_keys = frozenset(
-            clause.caps.cumulative_key or clause.id
+            clause.cap_key
             for clauses in self.clauses.values()
             for clause in clauses
-            if clause.caps.cumulative is not None or clause.caps.per_applicant_year is not None
+            if clause.caps.running
         )
         object.__setattr__(self, "cap_keys", cap_keys)
 
@@ -217,7 +217,6 @@ def _screening(clause: Clause, exclusions: Mapping[str, tuple[Exclusion, ...]]) 
         in_force_to = min(in_force_to, document.repealed_date.toordinal() - 1)
     first_day = clause.effective_from.toordinal() if clause.effective_from else _ALWAYS
     last_day = clause.effective_to.toordinal() if clause.effective_to else _NEVER
-    caps = clause.caps
     return Screening(
         clause=clause,
         covered=document.covered,
@@ -232,7 +231,7 @@ def _screening(clause: Clause, exclusions: Mapping[str, tuple[Exclusion, ...]]) 
             for rule in exclusions.get(document.id, ())
             if rule.matters is None or clause.matter in rule.matters
         ),
-        capped=caps.cumulative is not None or caps.per_applicant_year is not None,
+        capped=clause.caps.running,
         fixed_worth=constant_worth(clause.amount),
         out_of_jurisdiction=clause.verdict("out_of_jurisdiction"),
         not_in_force=clause.verdict("not_in_force"),

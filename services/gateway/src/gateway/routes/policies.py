@@ -9,7 +9,6 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.responses import Response
 from subsidy_common.actor import ACTOR_HEADER, encode_actor
 from subsidy_common.problems import Forbidden
-from subsidy_common.routing import DirectRoute
 from subsidy_common.types import Instant, IsoDate
 
 from gateway.auth.principal import AdminDep, Principal, PrincipalDep
@@ -25,8 +24,8 @@ from gateway.contract.policies import (
 )
 from gateway.openapi import PROBLEM_RESPONSES
 
-router = APIRouter(tags=["policies"], responses=PROBLEM_RESPONSES, route_class=DirectRoute)
-admin_router = APIRouter(tags=["admin"], responses=PROBLEM_RESPONSES, route_class=DirectRoute)
+router = APIRouter(tags=["policies"], responses=PROBLEM_RESPONSES)
+admin_router = APIRouter(tags=["admin"], responses=PROBLEM_RESPONSES)
 
 Limit = Annotated[int, Query(ge=1, le=500, description="每页条数")]
 DocumentId = Annotated[

@@ -6,7 +6,6 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Request
-from subsidy_common.routing import DirectRoute
 
 from gateway.auth.principal import AdminDep, authenticator
 from gateway.clients import lookup
@@ -24,9 +23,7 @@ from gateway.tenants.schemas import (
     TenantRead,
 )
 
-router = APIRouter(
-    prefix="/v1/admin/tenants", tags=["admin"], responses=PROBLEM_RESPONSES, route_class=DirectRoute
-)
+router = APIRouter(prefix="/v1/admin/tenants", tags=["admin"], responses=PROBLEM_RESPONSES)
 
 log = logging.getLogger(__name__)
 
