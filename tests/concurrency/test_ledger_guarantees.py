@@ -287,7 +287,9 @@ async def naive_submit(
 ) -> None:
     """Check, then insert: read the ledger, decide, write, with no lock and no compare-and-set."""
     async with sessions() as session:
-        ledger = await repository.ledger_for(session, "91510500MA62B8XY4F")
+        ledger = await repository.ledger_for(
+            session, "91510500MA62B8XY4F", [(body.event.matter, body.event.subject)]
+        )
         applicant, events = service.calculations.validate(
             service.CalculationIn(applicant=body.applicant, events=[body.event]),
             RULES,

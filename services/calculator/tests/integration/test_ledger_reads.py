@@ -19,6 +19,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from subsidy_common.database import create_engine, migrate
 
 APPLICANTS = [f"91510500MA62B8X{i:03d}" for i in range(12)]
+MATTER = "patent.invention.granted"
+
+
+def subjects(i: int) -> list[tuple[str, str]]:
+    """What the i-th applicant's calculation asks about: its own granted patent."""
+    return [(MATTER, f"ZL{i}")]
 
 
 @pytest.fixture
@@ -34,6 +40,10 @@ async def dsn(database_factory: Callable[[str], Awaitable[str]]) -> str:
                 "INSERT INTO ledger_balance VALUES ($1, 'patent.invention.granted', $2, $3)",
                 applicant, f"ZL{i}", Decimal(100 * (i + 1)),
             )  # fmt: skip
+            await connection.execute(
+                "INSERT INTO ledger_balance VALUES ($1, 'patent.invention.granted', 'ZL-other', 1)",
+                applicant,
+            )
             await connection.execute(
                 "INSERT INTO cap_balance VALUES ($1, 'lead', 0, $2)", applicant, Decimal(i + 1)
             )
@@ -67,23 +77,24 @@ class Counting:
 
 async def test_reads_asked_in_one_turn_share_one_statement(reads: LedgerReads) -> None:
     counting = Counting(reads)
-    ledgers = await asyncio.gather(*(reads.one(applicant) for applicant in APPLICANTS))
+    ledgers = await asyncio.gather(
+        *(reads.one(applicant, subjects(i)) for i, applicant in enumerate(APPLICANTS))
+    )
     assert counting.statements == 1
     for i, (applicant, ledger) in enumerate(zip(APPLICANTS, ledgers, strict=True)):
         if i >= 10:
             assert ledger is EMPTY_LEDGER
             continue
-        assert dict(ledger.by_subject) == {
-            ("patent.invention.granted", f"ZL{i}"): Decimal(100 * (i + 1))
-        }
+        # Only the subject asked about: the applicant's other subjects are not read.
+        assert dict(ledger.by_subject) == {(MATTER, f"ZL{i}"): Decimal(100 * (i + 1))}
         assert dict(ledger.by_cap) == {"lead": Decimal(i + 1)}
-        assert ledger == await reads.one(applicant)  # the same as read alone
+        assert ledger == await reads.one(applicant, subjects(i))  # the same as read alone
     assert counting.statements == 11
 
 
 async def test_a_caller_that_gives_up_does_not_cancel_the_others(reads: LedgerReads) -> None:
-    first = asyncio.ensure_future(reads.one(APPLICANTS[0]))
-    second = asyncio.ensure_future(reads.one(APPLICANTS[1]))
+    first = asyncio.ensure_future(reads.one(APPLICANTS[0], subjects(0)))
+    second = asyncio.ensure_future(reads.one(APPLICANTS[1], subjects(1)))
     await asyncio.sleep(0)  # both have joined the same read
     first.cancel()
     assert (await second).by_cap == {"lead": Decimal(2)}
@@ -97,6 +108,40 @@ async def test_a_failed_read_fails_every_caller_of_its_turn(reads: LedgerReads) 
 
     reads.many = broken  # type: ignore[method-assign]
     outcomes = await asyncio.gather(
-        *(reads.one(applicant) for applicant in APPLICANTS[:3]), return_exceptions=True
+        *(reads.one(applicant, subjects(i)) for i, applicant in enumerate(APPLICANTS[:3])),
+        return_exceptions=True,
     )
     assert all(isinstance(o, ConnectionResetError) for o in outcomes)
+
+
+async def test_every_subject_asked_about_is_read_and_no_other(reads: LedgerReads) -> None:
+    asked = [(MATTER, "ZL3"), (MATTER, "ZL-other"), (MATTER, "ZL-never-granted"), (MATTER, "ZL3")]
+    ledger = await reads.one(APPLICANTS[3], asked)
+    assert dict(ledger.by_subject) == {(MATTER, "ZL3"): Decimal(400), (MATTER, "ZL-other"): 1}
+    many = await reads.many([(APPLICANTS[3], MATTER, "ZL-other"), (APPLICANTS[4], MATTER, "ZL4")])
+    assert dict(many[APPLICANTS[3]].by_subject) == {(MATTER, "ZL-other"): 1}
+    assert dict(many[APPLICANTS[4]].by_subject) == {(MATTER, "ZL4"): Decimal(500)}
+    assert many[APPLICANTS[3]].by_cap == {"lead": Decimal(4)}
+
+
+async def test_the_sqlite_form_reads_the_same(tmp_path: Any, reads: LedgerReads) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'calculator.db'}"
+    await migrate(Settings().migrations_dir(SERVICE), url)
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            for i, applicant in enumerate(APPLICANTS[:10]):
+                for subject, granted in ((f"ZL{i}", 100 * (i + 1)), ("ZL-other", 1)):
+                    await connection.exec_driver_sql(
+                        "INSERT INTO ledger_balance VALUES (?, ?, ?, ?)",
+                        (applicant, MATTER, subject, granted),
+                    )
+                await connection.exec_driver_sql(
+                    "INSERT INTO cap_balance VALUES (?, 'lead', 0, ?)", (applicant, i + 1)
+                )
+        local = await LedgerReads.open(async_sessionmaker(engine), url)
+        wanted = [(APPLICANTS[3], MATTER, "ZL3"), (APPLICANTS[4], MATTER, "ZL-never-granted")]
+        assert await local.many(wanted) == await reads.many(wanted)
+        assert await local.one(APPLICANTS[11], subjects(11)) is EMPTY_LEDGER
+    finally:
+        await engine.dispose()

@@ -104,7 +104,8 @@ async def _decide_window(
             answers[offset] = _problem_line(index, exc)
             continue
         valid.append((offset, applicant, events, rules))
-    ledgers = await reads.many([applicant.id for _, applicant, _, _ in valid]) if valid else {}
+    wanted = [(a.id, e.matter, e.subject) for _, a, events, _ in valid for e in events]
+    ledgers = await reads.many(wanted) if wanted else {}
     for offset, applicant, events, rules in valid:
         decision = decide(applicant, events, rules, ledgers.get(applicant.id, EMPTY_LEDGER))
         answers[offset] = {**service.render(decision), "case_index": first_index + offset}
@@ -130,7 +131,7 @@ async def calculate(request: Request) -> Response:
     rules = await _rules(store, body)
     check_scope(body, rules, scope)
     applicant, events = service.validate(body, rules, _today())
-    ledger = await _reads(request).one(applicant.id)
+    ledger = await _reads(request).one(applicant.id, [(e.matter, e.subject) for e in events])
     result = service.render(decide(applicant, events, rules, ledger))
     request.app.state.decision_metrics.decided(r["status"] for r in result["results"])
     return Response(orjson.dumps(result), media_type="application/json")

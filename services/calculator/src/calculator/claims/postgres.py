@@ -46,7 +46,8 @@ SELECT CASE WHEN pg_try_advisory_xact_lock(hashtextextended($1, 0))
 _READ = """
 SELECT
   (SELECT r FROM idempotency_record r WHERE r.tenant_id = $1 AND r.key = $2) AS stored,
-  ARRAY(SELECT b FROM ledger_balance b WHERE b.applicant_id = $3) AS subjects,
+  ARRAY(SELECT b FROM ledger_balance b
+         WHERE b.applicant_id = $3 AND b.matter = $4 AND b.subject = $5) AS subjects,
   ARRAY(SELECT c FROM cap_balance c WHERE c.applicant_id = $3) AS caps,
   ARRAY(SELECT id FROM claim
          WHERE applicant_id = $3 AND matter = $4 AND subject = $5

@@ -13,7 +13,7 @@ costs hardly more than one for one. Each still reads the ledger as committed aft
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -47,16 +47,18 @@ class LedgerReads:
         if self._pool is not None:
             await self._pool.close()
 
-    async def one(self, applicant_id: str) -> Ledger:
-        """One applicant's ledger, read together with those asked for in the same loop turn."""
+    async def one(self, applicant_id: str, subjects: Iterable[tuple[str, str]]) -> Ledger:
+        """What one applicant was granted for these (matter, subject) pairs and under its caps,
+        read together with the ledgers asked for in the same loop turn."""
+        wanted = [(applicant_id, matter, subject) for matter, subject in subjects]
         if self._pool is None:
-            return (await self.many([applicant_id])).get(applicant_id, EMPTY_LEDGER)
+            return (await self.many(wanted)).get(applicant_id, EMPTY_LEDGER)
         gathering = self._gathering
         if gathering is None:
             loop = asyncio.get_running_loop()
             gathering = self._gathering = _Gathering(loop.create_future())
             loop.call_soon(self._read_gathered)  # after every callback ready in this turn
-        gathering.ids.append(applicant_id)
+        gathering.wanted.extend(wanted)
         # Shielded: a caller that gives up must not cancel the read the others wait for.
         ledgers = await asyncio.shield(gathering.ledgers)
         return ledgers.get(applicant_id, EMPTY_LEDGER)
@@ -70,7 +72,7 @@ class LedgerReads:
 
     async def _read(self, gathering: _Gathering) -> None:
         try:
-            ledgers = await self.many(gathering.ids)
+            ledgers = await self.many(gathering.wanted)
         except asyncio.CancelledError:
             gathering.ledgers.cancel()
             raise
@@ -79,20 +81,21 @@ class LedgerReads:
         else:
             gathering.ledgers.set_result(ledgers)
 
-    async def many(self, applicant_ids: Sequence[str]) -> dict[str, Ledger]:
-        """The ledgers of these applicants, in one round trip; absent ones granted nothing."""
+    async def many(self, wanted: repository.Wanted) -> dict[str, Ledger]:
+        """The ledgers of these applicants as far as these (applicant, matter, subject) go, with
+        their caps, in one round trip; absent ones were granted none of it."""
         if self._pool is None:
             async with self._sessions() as session:
-                return await repository.ledgers_for(session, applicant_ids)
-        ids = list(dict.fromkeys(applicant_ids))
-        return repository.ledgers(await self._pool.fetch(repository.LEDGERS_SQL, ids))
+                return await repository.ledgers_for(session, wanted)
+        arguments = repository.ledgers_arguments(wanted)
+        return repository.ledgers(await self._pool.fetch(repository.LEDGERS_SQL, *arguments))
 
 
 class _Gathering:
-    """Applicants whose ledgers one read will fetch, and the answer they wait for."""
+    """The subjects one read will fetch, and the answer they wait for."""
 
-    __slots__ = ("ids", "ledgers")
+    __slots__ = ("ledgers", "wanted")
 
     def __init__(self, ledgers: asyncio.Future[dict[str, Ledger]]) -> None:
-        self.ids: list[str] = []
+        self.wanted: list[tuple[str, str, str]] = []
         self.ledgers = ledgers

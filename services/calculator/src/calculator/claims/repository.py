@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-from sqlalchemy import and_, literal, select, true, union_all, update
+from sqlalchemy import and_, literal, select, true, tuple_, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,26 +44,44 @@ def _insert(session: AsyncSession, table: Any) -> Any:
     return dialect.insert(table)
 
 
+# What a ledger read is asked for: (applicant, matter, subject) of each event to decide.
+Wanted = Sequence[tuple[str, str, str]]
+
 # kind 0: a (matter, subject) balance; kind 1: a cap balance, year 0 for the cumulative one.
+# Only the balances of the subjects asked for: an applicant's other subjects do not change what
+# its events are due, and an enterprise with years of grants has thousands of them.
 LEDGERS_SQL = """
-SELECT applicant_id, 0 AS kind, matter AS a, subject AS b, 0 AS year, granted
-  FROM ledger_balance WHERE applicant_id = ANY($1::text[])
+SELECT b.applicant_id, 0 AS kind, b.matter AS a, b.subject AS b, 0 AS year, b.granted
+  FROM unnest($1::text[], $2::text[], $3::text[]) AS w(applicant_id, matter, subject)
+  JOIN ledger_balance b
+    ON b.applicant_id = w.applicant_id AND b.matter = w.matter AND b.subject = w.subject
 UNION ALL
 SELECT applicant_id, 1, cap_key, '', year, granted
   FROM cap_balance WHERE applicant_id = ANY($1::text[])
 """
 
 
-async def ledger_for(session: AsyncSession, applicant_id: str) -> Ledger:
-    """Everything granted to an applicant, by subject and by cap, in one round trip."""
-    return (await ledgers_for(session, [applicant_id])).get(applicant_id, EMPTY_LEDGER)
+def ledgers_arguments(wanted: Wanted) -> tuple[list[str], list[str], list[str]]:
+    """LEDGERS_SQL's three arrays, each subject once."""
+    unique = list(dict.fromkeys(wanted))
+    return [w[0] for w in unique], [w[1] for w in unique], [w[2] for w in unique]
 
 
-async def ledgers_for(session: AsyncSession, applicant_ids: Sequence[str]) -> dict[str, Ledger]:
-    """The ledgers of these applicants in one round trip; one that was granted nothing is absent."""
-    ids = list(dict.fromkeys(applicant_ids))
+async def ledger_for(
+    session: AsyncSession, applicant_id: str, subjects: Iterable[tuple[str, str]]
+) -> Ledger:
+    """What an applicant was granted for these (matter, subject) pairs, and under each of its
+    caps, in one round trip."""
+    wanted = [(applicant_id, matter, subject) for matter, subject in subjects]
+    return (await ledgers_for(session, wanted)).get(applicant_id, EMPTY_LEDGER)
+
+
+async def ledgers_for(session: AsyncSession, wanted: Wanted) -> dict[str, Ledger]:
+    """The ledgers of these applicants as far as these subjects go, with all their caps, in one
+    round trip; an applicant granted none of them is absent."""
     if (pg := await driver(session)) is not None:
-        return ledgers(await pg.fetch(LEDGERS_SQL, ids))
+        return ledgers(await pg.fetch(LEDGERS_SQL, *ledgers_arguments(wanted)))
+    ids = list(dict.fromkeys(w[0] for w in wanted))
     subjects = select(
         balance.c.applicant_id,
         literal(0).label("kind"),
@@ -71,7 +89,11 @@ async def ledgers_for(session: AsyncSession, applicant_ids: Sequence[str]) -> di
         balance.c.subject.label("b"),
         literal(0).label("year"),
         balance.c.granted,
-    ).where(balance.c.applicant_id.in_(ids))
+    ).where(
+        tuple_(balance.c.applicant_id, balance.c.matter, balance.c.subject).in_(
+            list(dict.fromkeys(wanted))
+        )
+    )
     caps = select(
         cap.c.applicant_id,
         literal(1).label("kind"),

@@ -372,7 +372,9 @@ async def revoke(
                 raise ClaimNotRevocable(
                     f"Claim {claim_id} has status {row.status}; only a paid claim is revoked."
                 )
-            ledger = await repository.ledger_for(session, row.applicant_id)
+            ledger = await repository.ledger_for(
+                session, row.applicant_id, [(row.matter, row.subject)]
+            )
             amount = Decimal(row.amount)
             await repository.move_balance(
                 session,

@@ -37,7 +37,7 @@ class SessionTransaction(ClaimTransaction):
             stored=None
             if stored is None
             else Stored(stored.request_hash, stored.status_code, stored.body),
-            ledger=await repository.ledger_for(session, applicant_id),
+            ledger=await repository.ledger_for(session, applicant_id, [(matter, subject)]),
             paid=await repository.paid_claims(session, applicant_id, matter, subject),
             others=await repository.others_paid_for(session, applicant_id, matter, subject),
             budgeted=frozenset(row.fund for row in await repository.funds(session)),
