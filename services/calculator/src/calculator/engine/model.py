@@ -204,7 +204,8 @@ class Strategy:
 
 @dataclass(frozen=True, slots=True)
 class Ledger:
-    """What was already granted, as the claims ledger reports it for one applicant."""
+    """What was already granted, as the claims ledger reports it for one applicant: for the
+    (matter, subject) of each event being decided, and under each of its caps."""
 
     by_subject: Mapping[tuple[str, str], Decimal] = field(default_factory=dict)
     by_cap: Mapping[str, Decimal] = field(default_factory=dict)
