@@ -31,13 +31,26 @@ class DecisionMetrics:
             registry=metrics.registry,
         )
 
+        # Each status's series, found once: `labels()` takes a lock and builds a key each call.
+        self._decisions: dict[str, Counter] = {}
+        self._claims: dict[str, Counter] = {}
+
     def decided(self, statuses: Iterable[str]) -> None:
-        """Count the events of one calculation."""
+        """Count the events of one calculation, or of a window of a batch."""
+        counts: dict[str, int] = {}
         for status in statuses:
-            self.decisions.labels(status).inc()
+            counts[status] = counts.get(status, 0) + 1
+        for status, count in counts.items():
+            series = self._decisions.get(status)
+            if series is None:
+                series = self._decisions[status] = self.decisions.labels(status)
+            series.inc(count)
 
     def claimed(self, status: str, amount: Decimal) -> None:
         """Count one recorded claim and what it granted."""
-        self.claims.labels(status).inc()
+        series = self._claims.get(status)
+        if series is None:
+            series = self._claims[status] = self.claims.labels(status)
+        series.inc()
         if amount > 0:
             self.granted.inc(float(amount))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -216,6 +217,23 @@ class TestMetrics:
         assert 'subsidy_decisions_total{status="eligible"}' in text
         assert 'subsidy_claims_total{status="granted"}' in text
         assert "subsidy_granted_yuan_total" in text
+
+    async def test_a_batch_counts_its_decisions(
+        self, admin: httpx.AsyncClient, case: Case, stack: Any
+    ) -> None:
+        async def eligible() -> float:
+            async with httpx.AsyncClient(base_url=stack.calculator_url) as calculator:
+                text = (await calculator.get("/metrics")).text
+            found = re.search(r'^subsidy_decisions_total\{status="eligible"\} (\S+)$', text, re.M)
+            return float(found.group(1)) if found else 0.0
+
+        before = await eligible()
+        response = await admin.post("/v1/calculations/batch", json={"cases": [case()] * 3})
+        assert response.status_code == 200, response.text
+        assert [r["status"] for i in response.json()["items"] for r in i["results"]] == [
+            "eligible"
+        ] * 3
+        assert await eligible() == before + 3
 
 
 class TestFundBudgets:

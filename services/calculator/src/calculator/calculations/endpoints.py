@@ -27,6 +27,7 @@ from calculator.claims.reads import LedgerReads
 from calculator.engine.decide import decide
 from calculator.engine.model import EMPTY_LEDGER, Applicant, Event
 from calculator.engine.rules import RuleSet
+from calculator.observability import DecisionMetrics
 from calculator.registry_client import SnapshotStore
 
 router = APIRouter(tags=["calculations"], route_class=DirectRoute)
@@ -54,6 +55,10 @@ def _store(request: Request) -> SnapshotStore:
 
 def _reads(request: Request) -> LedgerReads:
     return cast(LedgerReads, request.app.state.ledger_reads)
+
+
+def _metrics(request: Request) -> DecisionMetrics:
+    return cast(DecisionMetrics, request.app.state.decision_metrics)
 
 
 def _today() -> dt.date:
@@ -84,6 +89,7 @@ async def _decide_window(
     window: Sequence[bytes | dict[str, Any]],
     first_index: int,
     scope: str | None,
+    metrics: DecisionMetrics,
 ) -> list[dict[str, Any]]:
     """Decide a window of cases with one ledger read for all their applicants, in order."""
     answers: list[dict[str, Any] | None] = [None] * len(window)
@@ -106,9 +112,14 @@ async def _decide_window(
         valid.append((offset, applicant, events, rules))
     wanted = [(a.id, e.matter, e.subject) for _, a, events, _ in valid for e in events]
     ledgers = await reads.many(wanted) if wanted else {}
+    statuses: list[str] = []
     for offset, applicant, events, rules in valid:
         decision = decide(applicant, events, rules, ledgers.get(applicant.id, EMPTY_LEDGER))
-        answers[offset] = {**service.render(decision), "case_index": first_index + offset}
+        answer = service.render(decision)
+        answer["case_index"] = first_index + offset
+        answers[offset] = answer
+        statuses += [r.status for r in decision.results]
+    metrics.decided(statuses)
     return [a for a in answers if a is not None]
 
 
@@ -133,7 +144,7 @@ async def calculate(request: Request) -> Response:
     applicant, events = service.validate(body, rules, _today())
     ledger = await _reads(request).one(applicant.id, [(e.matter, e.subject) for e in events])
     result = service.render(decide(applicant, events, rules, ledger))
-    request.app.state.decision_metrics.decided(r["status"] for r in result["results"])
+    _metrics(request).decided(r["status"] for r in result["results"])
     return Response(orjson.dumps(result), media_type="application/json")
 
 
@@ -185,10 +196,11 @@ async def _decide_all(
     reads: LedgerReads,
     windows: AsyncIterator[Sequence[bytes | dict[str, Any]]],
     scope: str | None,
+    metrics: DecisionMetrics,
 ) -> AsyncIterator[list[dict[str, Any]]]:
     index = 0
     async for window in windows:
-        yield await _decide_window(store, reads, window, index, scope)
+        yield await _decide_window(store, reads, window, index, scope, metrics)
         index += len(window)
 
 
@@ -235,12 +247,14 @@ async def calculate_batch(
                 orjson.dumps(problem), status_code=422, media_type="application/problem+json"
             )
         windows = _list_windows(body["cases"])
-    results = _decide_all(store, _reads(request), windows, scope)
+    results = _decide_all(store, _reads(request), windows, scope, _metrics(request))
     if NDJSON in accept:
 
         async def stream() -> AsyncIterator[bytes]:
             async for answers in results:
-                yield b"".join(orjson.dumps(item) + b"\n" for item in answers)
+                yield b"".join(
+                    [orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE) for item in answers]
+                )
 
         return DuplexStreamingResponse(stream(), media_type=NDJSON)
     items = [item async for answers in results for item in answers]

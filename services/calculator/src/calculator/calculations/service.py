@@ -81,20 +81,19 @@ def validate(
         fail(["body", "applicant", "region"], "unknown region code; see /v1/regions")
     applicant_specs: dict[str, Mapping[str, Any]] = {}
     for i, event in enumerate(request.events):
-        declared = rules.attributes.get(event.matter)
-        if declared is None:
+        on_event = rules.event_attributes.get(event.matter)
+        if on_event is None:
             fail(["body", "events", i, "matter"], "unknown matter; see /v1/matters")
             continue
-        for name, spec in declared.items():
-            if spec.get("on") == "applicant":
-                applicant_specs[name] = spec
-        _check_attributes(
-            event.attributes,
-            {n: s for n, s in declared.items() if s.get("on", "event") == "event"},
-            ["body", "events", i, "attributes"],
-            fail,
-            allowed=UNIVERSAL_EVENT_ATTRIBUTES,
-        )
+        applicant_specs.update(rules.applicant_attributes[event.matter])
+        if event.attributes:
+            _check_attributes(
+                event.attributes,
+                on_event,
+                ["body", "events", i, "attributes"],
+                fail,
+                allowed=UNIVERSAL_EVENT_ATTRIBUTES,
+            )
         if "assessed_amount" in event.attributes:
             error = _type_error({"type": "money"}, event.attributes["assessed_amount"])
             if error:

@@ -72,6 +72,13 @@ class RuleSet:
     # The keys some clause's cumulative or yearly cap counts under; payments under any other key
     # need no running count.
     cap_keys: frozenset[str] = field(init=False, repr=False, compare=False)
+    # Each matter's attributes split by what they describe: the event, or the applicant.
+    event_attributes: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(
+        init=False, repr=False, compare=False
+    )
+    applicant_attributes: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         screenings = {
@@ -86,6 +93,16 @@ class RuleSet:
             if clause.caps.running
         )
         object.__setattr__(self, "cap_keys", cap_keys)
+        on_event = {
+            matter: {n: s for n, s in specs.items() if s.get("on", "event") == "event"}
+            for matter, specs in self.attributes.items()
+        }
+        object.__setattr__(self, "event_attributes", on_event)
+        on_applicant = {
+            matter: {n: s for n, s in specs.items() if s.get("on") == "applicant"}
+            for matter, specs in self.attributes.items()
+        }
+        object.__setattr__(self, "applicant_attributes", on_applicant)
 
     def candidates_for(self, matter: str) -> tuple[Clause, ...]:
         """The clauses that reward a matter."""
