@@ -1,19 +1,24 @@
 """Batch throughput: events per second streamed through /v1/calculations/batch as NDJSON.
 
     .venv/bin/python bench/batch.py [--cases 20000] [--workers 2]
+    .venv/bin/python bench/batch.py --instructions
 
 One applicant and one event per line (the seed matters, 2014–2024), streamed in and out
 through the gateway, as one stream per calculator worker running side by side. Prints events
 per second, the services' CPU per event (gateway, calculator workers and PostgreSQL: the
 figure to set beside OpenFisca's server CPU per person) and the peak resident memory of the
 largest service process.
+
+`--instructions` counts, under callgrind, what the calculator does for one line in process
+(parse, check against the registry, decide, render, serialise; not the ledger read or the
+socket): a figure that does not move with the machine's load, for comparing changes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import functools
 import random
 import sys
 import time
@@ -22,10 +27,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import aiohttp
+import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import system
+from harness import instructions_per_unit, system
 from stdnum.cn import uscc
 
 CHUNK_BYTES = 64 * 1024
@@ -38,19 +44,28 @@ MATTERS = [
 ]
 
 
+@functools.cache
+def enterprise(number: int) -> str:
+    """The `number`-th of the 100,000 enterprises the cases are spread over."""
+    body = f"91510500MA{number:07d}"
+    return body + uscc.calc_check_digit(body)
+
+
 def lines(count: int, part: int = 0, parts: int = 1) -> Iterator[bytes]:
-    """NDJSON calculation requests (every `parts`-th from `part`), produced as they are sent."""
+    """NDJSON calculation requests (every `parts`-th from `part`), produced as they are sent.
+
+    Cheaply: the load shares the machine's cores with the services it measures.
+    """
     rng = random.Random(7 + part)
     for i in range(part, count, parts):
-        body = f"91510500MA{i % 100000:07d}"
         matter, attributes = rng.choice(MATTERS)
         case = {
-            "applicant": {"id": body + uscc.calc_check_digit(body), "kind": "enterprise",
+            "applicant": {"id": enterprise(i % 100000), "kind": "enterprise",
                           "region": rng.choice(["510502", "510521", "510500-GX"])},
             "events": [{"matter": matter, "date": f"{rng.randint(2015, 2024)}-06-01",
                         "subject": f"S{i}", "attributes": attributes}],
         }  # fmt: skip
-        yield json.dumps(case).encode() + b"\n"
+        yield orjson.dumps(case) + b"\n"
 
 
 def peak_rss_mb() -> float:
@@ -139,12 +154,46 @@ def measure(cases: int, workers: int) -> dict[str, float]:
             **{f"cpu_us {name}": 1e6 * seconds / answers for name, seconds in cpu.items()}}  # fmt: skip
 
 
+_PER_UNIT = 10
+
+
+def cases_once(cases: int) -> None:
+    """Take the first `cases` of 11,000 lines through the calculator's steps for one line."""
+    import datetime as dt
+
+    from calculator.calculations import service
+    from calculator.calculations.schemas import CalculationIn
+    from calculator.engine.decide import decide
+    from calculator.engine.model import EMPTY_LEDGER
+    from engine import seed_rules
+
+    rules = seed_rules()
+    today = dt.date(2026, 1, 1)
+    raw = list(lines(1100 * _PER_UNIT))
+    for line in raw[:cases]:
+        applicant, events = service.validate(CalculationIn.model_validate_json(line), rules, today)
+        answer = service.render(decide(applicant, events, rules, EMPTY_LEDGER))
+        answer["case_index"] = 0
+        orjson.dumps(answer, option=orjson.OPT_APPEND_NEWLINE)
+
+
 def main() -> None:
-    """Stream the cases and report throughput and memory."""
+    """Stream the cases and report throughput and memory, or count instructions."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--instructions", action="store_true")
+    parser.add_argument("--cases-once", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.cases_once is not None:
+        cases_once(args.cases_once)
+        return
+    if args.instructions:
+        per_unit = instructions_per_unit(
+            lambda units: [sys.executable, __file__, "--cases-once", str(units * _PER_UNIT)]
+        )
+        print(f"{per_unit / _PER_UNIT:,.0f} instructions per line in the calculator")
+        return
     r = measure(args.cases, args.workers)
     print(f"{r['answers']:.0f} answers ({r['problems']:.0f} problems) in {r['seconds']:.1f} s with "
           f"{args.workers} calculator workers: {r['per_second']:,.0f} events/s; "
