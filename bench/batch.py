@@ -25,6 +25,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -136,7 +137,7 @@ def stream(gateway: str, key: str, cases: int, part: int, parts: int) -> tuple[i
     return asyncio.run(_stream(gateway, key, cases, part, parts))
 
 
-def measure(cases: int, workers: int) -> dict[str, float]:
+def measure(cases: int, workers: int) -> dict[str, Any]:
     """Events per second and peak memory for `cases` events over `workers` calculator workers."""
     with system(SUBSIDY_CALCULATOR_WORKERS=str(workers)) as (gateway, key, _, meter):
         meter.start()
@@ -148,9 +149,12 @@ def measure(cases: int, workers: int) -> dict[str, float]:
         elapsed = time.perf_counter() - started
         cpu = meter.stop()
         rss = peak_rss_mb()
+        # uvicorn's supervisor listens too, and does next to nothing.
+        worker_seconds = meter.processes["calculator"][:workers]
     answers = sum(a for a, _ in counts)
     return {"answers": answers, "problems": sum(p for _, p in counts), "seconds": elapsed,
             "per_second": answers / elapsed, "peak_rss_mb": rss,
+            "worker_shares": [s / (sum(worker_seconds) or 1) for s in worker_seconds],
             **{f"cpu_us {name}": 1e6 * seconds / answers for name, seconds in cpu.items()}}  # fmt: skip
 
 
@@ -203,6 +207,8 @@ def main() -> None:
     }
     print(f"services' CPU per event: {sum(spent.values()):.1f} µs ("
           + ", ".join(f"{name} {us:.1f}" for name, us in spent.items()) + ")")  # fmt: skip
+    print("calculator workers' shares of the work: "
+          + " / ".join(f"{share:.0%}" for share in r["worker_shares"]))  # fmt: skip
 
 
 if __name__ == "__main__":

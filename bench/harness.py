@@ -116,6 +116,8 @@ class CpuMeter:
     def __init__(self, ports: dict[str, int]) -> None:
         self._ports = ports
         self._before: dict[int, int] = {}
+        # After `stop()`: the CPU seconds of each process of each service, largest first.
+        self.processes: dict[str, list[float]] = {}
 
     @staticmethod
     def _ticks() -> dict[int, tuple[str, int]]:
@@ -147,10 +149,15 @@ class CpuMeter:
         """CPU seconds per service, and under "postgresql"."""
         owners, spent = self._owners(), dict.fromkeys([*self._ports, "postgresql"], 0.0)
         per_second = os.sysconf("SC_CLK_TCK")
+        self.processes = {name: [] for name in spent}
         for pid, (name, ticks) in self._ticks().items():
             who = owners.get(pid) or ("postgresql" if name == "postgres" else None)
             if who is not None:
-                spent[who] += (ticks - self._before.get(pid, 0)) / per_second
+                seconds = (ticks - self._before.get(pid, 0)) / per_second
+                spent[who] += seconds
+                self.processes[who].append(seconds)
+        for seconds in self.processes.values():
+            seconds.sort(reverse=True)
         return spent
 
 
