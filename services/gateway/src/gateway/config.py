@@ -14,7 +14,11 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
 
     registry_url: str = "http://127.0.0.1:8001"
-    calculator_url: str = "http://127.0.0.1:8002"
+    calculator_url: str = Field(
+        default="http://127.0.0.1:8002",
+        description="The calculator's URL, or the URLs of its instances separated by commas:"
+        " each request goes to the instance with the fewest requests in flight",
+    )
     downstream_timeout: float = Field(default=10.0, gt=0, le=120)
     downstream_connect_timeout: float = Field(default=1.0, gt=0, le=30)
     admin_key: SecretStr | None = Field(
@@ -40,6 +44,20 @@ class Settings(ServiceSettings):
     )
     cors_origins: list[str] = Field(default_factory=list)
     page_size_max: int = Field(default=500, ge=1, le=5000)
+
+    @field_validator("calculator_url")
+    @classmethod
+    def _instance_urls(cls, value: str) -> str:
+        urls = [url.strip() for url in value.split(",")]
+        for url in urls:
+            if not url.startswith(("http://", "https://")) or len(url) <= len("https://"):
+                raise ValueError(f"{url!r} is not an http:// or https:// URL")
+        return ",".join(urls)
+
+    @property
+    def calculator_urls(self) -> list[str]:
+        """The calculator's instances."""
+        return self.calculator_url.split(",")
 
     @field_validator("rate_limit")
     @classmethod

@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             errors=rate_limit_errors,
         )
         app.state.registry = Downstream("registry", settings.registry_url, **timeouts)
-        app.state.calculator = Downstream("calculator", settings.calculator_url, **timeouts)
+        app.state.calculator = Downstream("calculator", settings.calculator_urls, **timeouts)
         app.state.regions = RegionDirectory(app.state.registry)
         try:
             await _bootstrap_admin(app, settings)
@@ -89,13 +89,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         def downstream(name: str) -> Check:
             # Reported, not counted: a gateway taken out of service for a downstream outage
             # would turn every answer, even the 503 with Retry-After, into a balancer error.
+            # Every instance of the service is asked; one that is not ready is named by its
+            # place in the list (its URL is the deployment's business).
             async def check() -> dict[str, str]:
-                try:
-                    response = await getattr(app.state, name).request("GET", "/readyz")
-                    response.raise_for_status()
-                except Exception as exc:  # any failure is "unavailable"
-                    return {"status": "unavailable", "error": type(exc).__name__}
-                return {}
+                downstream: Downstream = getattr(app.state, name)
+                count = len(downstream.instances)
+                failed: list[str] = []
+                for place, instance in enumerate(downstream.instances, 1):
+                    try:
+                        response = await instance.client.get("/readyz")
+                        response.raise_for_status()
+                    except Exception as exc:  # any failure is "unavailable"
+                        error = type(exc).__name__
+                        failed.append(
+                            error if count == 1 else f"instance {place} of {count}: {error}"
+                        )
+                if not failed:
+                    return {}
+                return {"status": "unavailable", "error": "; ".join(failed)}
 
             return check
 

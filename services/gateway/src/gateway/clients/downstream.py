@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, NoReturn
 
+import aiohttp
 import httpx
 import orjson
 from starlette.background import BackgroundTask
 from starlette.responses import Response
-from subsidy_common.downstream import Relayed, downstream_client, refused
+from subsidy_common.downstream import DownstreamClient, Relayed, downstream_client, refused
 from subsidy_common.problems import DomainError, ServiceUnavailable, problem_type
 from subsidy_common.streaming import DuplexStreamingResponse
 
@@ -35,12 +36,53 @@ class DownstreamInvalid(DomainError):
     status = 502
 
 
-class Downstream:
-    """One internal service behind one pooled client."""
+class _Instance:
+    """One instance of a service: its pooled client and the requests it has in flight."""
 
-    def __init__(self, name: str, base_url: str, *, timeout: float, connect_timeout: float) -> None:
+    __slots__ = ("client", "in_flight", "url")
+
+    def __init__(self, url: str, client: DownstreamClient) -> None:
+        self.url = url
+        self.client = client
+        self.in_flight = 0
+
+
+class Downstream:
+    """One internal service, at one URL or at several (instances of it), behind pooled clients.
+
+    With several, each request goes to the instance with the fewest requests in flight, ties
+    taken in turn. Long requests (a batch streams for minutes) therefore spread over the
+    instances instead of following whichever connection the pool had idle. An instance that
+    refuses the connection is passed over for the next; nothing was sent to it.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str | Sequence[str],
+        *,
+        timeout: float,
+        connect_timeout: float,
+    ) -> None:
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        if not urls:
+            raise ValueError(f"the {name} service needs at least one URL")
         self.name = name
-        self.client = downstream_client(base_url, timeout=timeout, connect_timeout=connect_timeout)
+        self.instances = tuple(
+            _Instance(url, downstream_client(url, timeout=timeout, connect_timeout=connect_timeout))
+            for url in urls
+        )
+        self._turn = 0
+
+    def _candidates(self) -> Sequence[_Instance]:
+        """The instances in the order to try them: fewest requests in flight first."""
+        instances = self.instances
+        if len(instances) == 1:
+            return instances
+        turn = self._turn
+        self._turn = (turn + 1) % len(instances)
+        # A stable sort: among equals, the rotation decides.
+        return sorted(instances[turn:] + instances[:turn], key=lambda i: i.in_flight)
 
     async def request(
         self,
@@ -52,12 +94,19 @@ class Downstream:
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send a request; failures to reach the service become problems, not exceptions."""
-        try:
-            return await self.client.request(
-                method, path, params=params, content=content, headers=headers
-            )
-        except httpx.TransportError as exc:
-            self.request_failed(exc)
+        candidates = self._candidates()
+        for attempt, instance in enumerate(candidates, 1):
+            instance.in_flight += 1
+            try:
+                return await instance.client.request(
+                    method, path, params=params, content=content, headers=headers
+                )
+            except httpx.TransportError as exc:
+                if attempt == len(candidates) or not not_connected(exc):
+                    self.request_failed(exc)
+            finally:
+                instance.in_flight -= 1
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request and return its JSON body, passing any problem through."""
@@ -81,13 +130,20 @@ class Downstream:
         headers: Mapping[str, str] | None = None,
     ) -> Response:
         """Relay a request and hand its response back unchanged (problems included)."""
-        try:
-            upstream = await self.client.relay(
-                method, path, params=params, content=content, headers=headers
-            )
-        except httpx.TransportError as exc:
-            self.request_failed(exc)
-        return relay(upstream)
+        candidates = self._candidates()
+        for attempt, instance in enumerate(candidates, 1):
+            instance.in_flight += 1
+            try:
+                upstream = await instance.client.relay(
+                    method, path, params=params, content=content, headers=headers
+                )
+                return relay(upstream)
+            except httpx.TransportError as exc:
+                if attempt == len(candidates) or not not_connected(exc):
+                    self.request_failed(exc)
+            finally:
+                instance.in_flight -= 1
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def stream(
         self,
@@ -96,21 +152,36 @@ class Downstream:
         body: AsyncIterator[bytes],
         headers: Mapping[str, str],
     ) -> Response:
-        """Relay a streamed request and stream the answer back as it arrives."""
-        request = self.client.build_request(method, path, content=body, headers=headers)
-        try:
-            upstream = await self.client.send(request, stream=True)
-        except httpx.TransportError as exc:
-            self.request_failed(exc)
-        kept = {k: v for k in _PASSED_HEADERS if (v := upstream.headers.get(k)) is not None}
-        media_type = kept.pop("content-type", None)
-        return DuplexStreamingResponse(
-            upstream.aiter_raw(),
-            status_code=upstream.status_code,
-            headers=kept,
-            media_type=media_type,
-            background=BackgroundTask(upstream.aclose),
-        )
+        """Relay a streamed request and stream the answer back as it arrives.
+
+        The instance counts the request in flight until the answer is read to its end or
+        abandoned.
+        """
+        candidates = self._candidates()
+        for attempt, instance in enumerate(candidates, 1):
+            request = instance.client.build_request(method, path, content=body, headers=headers)
+            instance.in_flight += 1
+            try:
+                upstream = await instance.client.send(request, stream=True)
+            except httpx.TransportError as exc:
+                instance.in_flight -= 1
+                if attempt == len(candidates) or not not_connected(exc):
+                    self.request_failed(exc)
+                continue
+            except BaseException:
+                instance.in_flight -= 1
+                raise
+            kept = {k: v for k in _PASSED_HEADERS if (v := upstream.headers.get(k)) is not None}
+            media_type = kept.pop("content-type", None)
+            done = _Done(instance, upstream)
+            return DuplexStreamingResponse(
+                done.chunks(),
+                status_code=upstream.status_code,
+                headers=kept,
+                media_type=media_type,
+                background=BackgroundTask(done.close),
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def request_failed(self, exc: httpx.TransportError) -> NoReturn:
         """Turn a transport failure into the problem the client sees."""
@@ -122,7 +193,41 @@ class Downstream:
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
-        await self.client.aclose()
+        for instance in self.instances:
+            await instance.client.aclose()
+
+
+class _Done:
+    """A streamed answer: its chunks, and its instance's count given back exactly once, when
+    the answer ends, fails or is closed unread."""
+
+    __slots__ = ("_instance", "_upstream")
+
+    def __init__(self, instance: _Instance, upstream: httpx.Response) -> None:
+        self._instance: _Instance | None = instance
+        self._upstream = upstream
+
+    def _release(self) -> None:
+        if self._instance is not None:
+            self._instance.in_flight -= 1
+            self._instance = None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._upstream.aiter_raw():
+                yield chunk
+        finally:
+            self._release()
+
+    async def close(self) -> None:
+        self._release()
+        await self._upstream.aclose()
+
+
+def not_connected(exc: httpx.TransportError) -> bool:
+    """Whether the connection to the instance was never made, so nothing was sent to it."""
+    cause = exc.__cause__ or exc.__context__
+    return isinstance(cause, aiohttp.ClientConnectorError) or isinstance(exc, httpx.ConnectError)
 
 
 class PassedThrough(Exception):
