@@ -11,14 +11,14 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from testkit import create_database, drop_database, free_port  # noqa: E402
+from testkit import create_database, drop_database, free_port, free_ports_in_a_row  # noqa: E402
 
 CALCULATION = {
     "applicant": {"id": "91510500MA62B8XY4F", "kind": "enterprise", "name": "泸州示例科技有限公司",
@@ -113,8 +113,10 @@ class CpuMeter:
     """CPU time spent by each service (by the port it listens on) and by PostgreSQL's processes
     between `start()` and `stop()`; processes started in between count from their start."""
 
-    def __init__(self, ports: dict[str, int]) -> None:
-        self._ports = ports
+    def __init__(self, ports: Mapping[str, int | Sequence[int]]) -> None:
+        self._ports = {
+            name: [port] if isinstance(port, int) else list(port) for name, port in ports.items()
+        }
         self._before: dict[int, int] = {}
         # After `stop()`: the CPU seconds of each process of each service, largest first.
         self.processes: dict[str, list[float]] = {}
@@ -137,8 +139,8 @@ class CpuMeter:
         out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
         owners = {}
         for line in out.splitlines():
-            for service, port in self._ports.items():
-                if f":{port} " in line:
+            for service, ports in self._ports.items():
+                if any(f":{port} " in line for port in ports):
                     owners.update({int(pid): service for pid in re.findall(r"pid=(\d+)", line)})
         return owners
 
@@ -169,7 +171,10 @@ def system(**settings: str) -> Iterator[tuple[str, str, float, CpuMeter]]:
     """
     urls = {name: asyncio.run(create_database(f"bench_{name}")) for name in ("r", "c", "g")}
     key = "sk_bench-admin-key-0123456789abcdef0123456789"
-    ports = {name: free_port() for name in ("gateway", "registry", "calculator")}
+    ports = {name: free_port() for name in ("gateway", "registry")}
+    # The calculator's workers listen on ports of their own, from its port up (scripts/run.py).
+    calculator = free_ports_in_a_row(int(settings.get("SUBSIDY_CALCULATOR_WORKERS", "1")))
+    ports["calculator"] = calculator[0]
     env = {
         "SUBSIDY_ADMIN_KEY": key, "SUBSIDY_DATA_DIR": tempfile.mkdtemp(),
         "REGISTRY_DATABASE_URL": urls["r"], "CALCULATOR_DATABASE_URL": urls["c"],
@@ -183,9 +188,14 @@ def system(**settings: str) -> Iterator[tuple[str, str, float, CpuMeter]]:
     try:
         with processes(([sys.executable, "scripts/run.py"], env)):
             gateway = f"http://127.0.0.1:{ports['gateway']}"
-            for port in ports.values():
+            for port in [*ports.values(), *calculator]:
                 wait(f"http://127.0.0.1:{port}/readyz")
-            yield gateway, key, time.monotonic() - started, CpuMeter(ports)
+            yield (
+                gateway,
+                key,
+                time.monotonic() - started,
+                CpuMeter({**ports, "calculator": calculator}),
+            )
     finally:
         for url in urls.values():
             asyncio.run(drop_database(url))

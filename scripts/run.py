@@ -3,7 +3,10 @@
 `make run` calls this. Environment: SUBSIDY_DATA_DIR (default ./var), SUBSIDY_ADMIN_KEY (the
 first admin key; generated and kept in the data dir when unset), SUBSIDY_HOST (127.0.0.1),
 SUBSIDY_GATEWAY_PORT (8000), SUBSIDY_REGISTRY_PORT (8001), SUBSIDY_CALCULATOR_PORT (8002), and
-SUBSIDY_<SERVICE>_WORKERS (1): worker processes of one service, sharing its port.
+SUBSIDY_<SERVICE>_WORKERS (1): worker processes of one service. The registry's and the
+gateway's share its port; the calculator's each listen on a port of their own, from its port
+up (8002, 8003, …), and the gateway sends each request to the one with the fewest in flight,
+so that two long batches never queue on one worker while another idles.
 Ctrl-C or SIGTERM stops all three.
 
 Each service is `uvicorn --factory <service>.main:create_app`, forked from this process once it
@@ -69,12 +72,15 @@ class Service:
     """One of the three processes, in the order they start.
 
     `preload`: modules imported just before this service is forked, for it and the ones after.
+    `own_ports`: its workers listen on a port each, from the service's port up, rather than
+    sharing one (where a kernel's choice of worker would last as long as the connection).
     """
 
     name: str
     factory: str
     default_port: int
     preload: tuple[str, ...] = ()
+    own_ports: bool = False
 
     @property
     def port_variable(self) -> str:
@@ -82,7 +88,7 @@ class Service:
 
     @property
     def workers(self) -> int:
-        """Worker processes sharing the service's port (uvicorn's own supervisor above two)."""
+        """Worker processes of the service (uvicorn's own supervisor above two on one port)."""
         value = os.environ.get(f"SUBSIDY_{self.name.upper()}_WORKERS", "1")
         if not value.isdigit() or not 1 <= int(value) <= 64:
             raise SystemExit(f"SUBSIDY_{self.name.upper()}_WORKERS must be 1 to 64, not {value!r}")
@@ -98,9 +104,12 @@ class Service:
 
 SERVICES = (
     Service("registry", "registry.main:create_app", 8001, preload=CONDITION_MODULES),
-    Service("calculator", "calculator.main:create_app", 8002, preload=CLIENT_MODULES),
+    Service(
+        "calculator", "calculator.main:create_app", 8002, preload=CLIENT_MODULES, own_ports=True
+    ),
     Service("gateway", "gateway.main:create_app", 8000),
 )
+BY_NAME = {service.name: service for service in SERVICES}
 
 
 def admin_key(data_dir: Path) -> str:
@@ -120,6 +129,11 @@ def admin_key(data_dir: Path) -> str:
     return key
 
 
+def instance_ports(service: Service, port: int) -> list[int]:
+    """The ports the service's processes listen on."""
+    return [port + i for i in range(service.workers)] if service.own_ports else [port]
+
+
 def environment(data_dir: Path, host: str, ports: dict[str, int], key: str) -> dict[str, str]:
     """The variables every service process gets."""
     env = dict(os.environ)
@@ -128,7 +142,8 @@ def environment(data_dir: Path, host: str, ports: dict[str, int], key: str) -> d
     registry = f"http://{host}:{ports['registry']}"
     env.setdefault("CALCULATOR_REGISTRY_URL", registry)
     env.setdefault("GATEWAY_REGISTRY_URL", registry)
-    env.setdefault("GATEWAY_CALCULATOR_URL", f"http://{host}:{ports['calculator']}")
+    calculator = instance_ports(BY_NAME["calculator"], ports["calculator"])
+    env.setdefault("GATEWAY_CALCULATOR_URL", ",".join(f"http://{host}:{p}" for p in calculator))
     return env
 
 
@@ -239,7 +254,7 @@ def migrations_due() -> bool:
                 thread.join(timeout=5)
 
 
-def serve(service: Service, host: str, port: int) -> None:
+def serve(service: Service, host: str, port: int, workers: int) -> None:
     """In a forked process: serve one service as `uvicorn --factory` does, then exit."""
     code = 1
     try:
@@ -254,7 +269,7 @@ def serve(service: Service, host: str, port: int) -> None:
             port=port,
             access_log=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-            workers=service.workers,
+            workers=workers,
         )
         code = 0
     except SystemExit as exc:
@@ -267,20 +282,34 @@ def serve(service: Service, host: str, port: int) -> None:
         os._exit(code)
 
 
-def start(service: Service, host: str, port: int, env: dict[str, str], *, fork: bool) -> Process:
-    """Start one service, forked from this process or as a process of its own."""
+def start(
+    service: Service, host: str, port: int, env: dict[str, str], *, fork: bool
+) -> list[Process]:
+    """Start one service, forked from this process or as processes of their own."""
+    if service.own_ports:
+        return [
+            launch(service, host, p, env, fork=fork, workers=1)
+            for p in instance_ports(service, port)
+        ]
+    return [launch(service, host, port, env, fork=fork, workers=service.workers)]
+
+
+def launch(
+    service: Service, host: str, port: int, env: dict[str, str], *, fork: bool, workers: int
+) -> Process:
+    """Start one process of a service (a uvicorn supervisor above one worker)."""
     if fork:
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
-            serve(service, host, port)
+            serve(service, host, port, workers)
         return Forked(pid)
     command = [
         sys.executable, "-m", "uvicorn", "--factory", service.factory,
         "--host", host, "--port", str(port),
         "--no-access-log", "--timeout-graceful-shutdown", str(GRACEFUL_SHUTDOWN_SECONDS),
-        "--workers", str(service.workers),
+        "--workers", str(workers),
     ]  # fmt: skip
     return subprocess.Popen(command, env=env)
 
@@ -343,15 +372,17 @@ def main() -> int:
         for service in SERVICES:
             if fork:
                 preload(service.preload)
-            processes.append(start(service, host, ports[service.name], env, fork=fork))
+            processes += start(service, host, ports[service.name], env, fork=fork)
         gateway = f"http://{host}:{ports['gateway']}"
         for service in SERVICES:  # each one; the gateway's readiness does not count the others
-            url = f"http://{host}:{ports[service.name]}/readyz"
-            if not wait_ready(url, processes, READY_TIMEOUT):
-                print(
-                    f"The {service.name} did not become ready; see the log above.", file=sys.stderr
-                )
-                return 1
+            for port in instance_ports(service, ports[service.name]):
+                url = f"http://{host}:{port}/readyz"
+                if not wait_ready(url, processes, READY_TIMEOUT):
+                    print(
+                        f"The {service.name} did not become ready; see the log above.",
+                        file=sys.stderr,
+                    )
+                    return 1
         print(f"\nReady. Gateway: {gateway}  (API document: {gateway}/openapi.json)", flush=True)
         while not stopping:
             if any(p.poll() is not None for p in processes):

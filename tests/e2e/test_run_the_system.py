@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import os
@@ -13,12 +14,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
+import orjson
 import pytest
-from testkit import free_port
+from stdnum.cn import uscc
+from testkit import free_port, free_ports_in_a_row
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -129,6 +133,96 @@ async def test_run_against_postgresql(
         assert not (tmp_path / "var" / "registry.db").exists()
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
+
+
+def decisions(text: str) -> float:
+    """The sum of a calculator's `subsidy_decisions_total` series."""
+    return sum(
+        float(m.group(1))
+        for m in re.finditer(r"^subsidy_decisions_total\{[^}]*\} (\S+)$", text, re.MULTILINE)
+    )
+
+
+async def test_calculator_workers_on_their_own_ports_each_take_a_batch(
+    tmp_path: Path, database_factory: Callable[[str], Awaitable[str]]
+) -> None:
+    """A batch in progress on one calculator worker sends the next to the other."""
+    first = free_ports_in_a_row(2)[0]
+    key = "sk_e2e-admin-key-0123456789abcdef0123456789"
+    env = {
+        "SUBSIDY_DATA_DIR": str(tmp_path / "var"),
+        "SUBSIDY_ADMIN_KEY": key,
+        "SUBSIDY_CALCULATOR_WORKERS": "2",
+        "REGISTRY_DATABASE_URL": await database_factory("e2e_registry"),
+        "CALCULATOR_DATABASE_URL": await database_factory("e2e_calculator"),
+        "GATEWAY_DATABASE_URL": await database_factory("e2e_gateway"),
+        **ports(),
+        "SUBSIDY_CALCULATOR_PORT": str(first),
+    }
+    workers = [f"http://127.0.0.1:{port}" for port in (first, first + 1)]
+
+    def case(i: int) -> bytes:
+        body = f"91510500MA{i:07d}"
+        return (
+            orjson.dumps(
+                {
+                    "applicant": {
+                        "id": body + uscc.calc_check_digit(body),
+                        "kind": "enterprise",
+                        "region": "510502",
+                    },
+                    "events": [
+                        {
+                            "matter": "patent.invention.granted",
+                            "date": "2016-05-10",
+                            "subject": f"ZL{i}",
+                        }
+                    ],
+                }
+            )
+            + b"\n"
+        )
+
+    with system(env) as (_, gateway, _):
+        status, body, _ = get(f"{gateway}/readyz")
+        assert status == 200, body
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson",
+                   "Accept": "application/x-ndjson"}  # fmt: skip
+        held = asyncio.Event()
+
+        async def open_batch() -> AsyncIterator[bytes]:
+            yield b"".join(case(i) for i in range(10))
+            await held.wait()
+
+        async with httpx.AsyncClient(timeout=30) as client:
+
+            async def counts() -> list[float]:
+                return [decisions((await client.get(f"{w}/metrics")).text) for w in workers]
+
+            before = await counts()
+            first_batch = asyncio.create_task(
+                client.post(
+                    f"{gateway}/v1/calculations/batch", content=open_batch(), headers=headers
+                )
+            )
+            deadline = time.monotonic() + 30
+            while (await counts()) == before and time.monotonic() < deadline:  # noqa: ASYNC110  # polling another process
+                await asyncio.sleep(0.05)
+            busy = [now > then for now, then in zip(await counts(), before, strict=True)]
+            assert busy.count(True) == 1, busy
+            second = await client.post(
+                f"{gateway}/v1/calculations/batch",
+                content=b"".join(case(i) for i in range(100, 150)),
+                headers=headers,
+            )
+            assert second.status_code == 200, second.text
+            assert len(second.text.splitlines()) == 50
+            held.set()
+            assert (await first_batch).status_code == 200
+            after = await counts()
+        idle = busy.index(False)
+        assert after[idle] - before[idle] == 50
+        assert after[1 - idle] - before[1 - idle] == 10
 
 
 def readme_walkthrough() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import uuid
@@ -58,6 +59,21 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def free_ports_in_a_row(count: int) -> list[int]:
+    """`count` consecutive loopback ports that nothing listens on right now."""
+    while True:
+        first = free_port()
+        ports = list(range(first, first + count))
+        try:
+            with contextlib.ExitStack() as held:
+                for port in ports:
+                    sock = held.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return ports
 
 
 @asynccontextmanager
