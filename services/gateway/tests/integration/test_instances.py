@@ -128,6 +128,16 @@ async def test_an_instance_that_refuses_connections_is_passed_over() -> None:
             assert await answers(service, 4) == ["b"] * 4
             response = await service.request("GET", "/who")
             assert response.text == "b"
+
+            async def body() -> AsyncIterator[bytes]:
+                yield b"x\ny"
+
+            for _ in range(2):  # the dead instance first in turn once
+                streamed = await service.stream("POST", "/stream", body(), {})
+                read = b"".join([c async for c in streamed.body_iterator])  # type: ignore[misc]
+                assert read == b"x\ny\n"
+                assert streamed.background is not None
+                await streamed.background()
         finally:
             await service.aclose()
     assert [i.in_flight for i in service.instances] == [0, 0]
