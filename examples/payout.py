@@ -1,6 +1,7 @@
 """免申即享: compute what a list of enterprises is owed, and write the payout list.
 
     python examples/payout.py events.csv payout.csv --api http://127.0.0.1:8000 --key "$KEY"
+        [--streams 2]
 
 `events.csv` has one event per row, with the columns
     applicant_id, kind, name, region, matter, date, subject[, quantity][, attributes]
@@ -8,6 +9,10 @@
 calculated together. The file is streamed to POST /v1/calculations/batch as NDJSON, one
 applicant per line, and the answers stream back; a progress bar counts them. `payout.csv` gets
 one row per event: what is due, under which document and clause, or why nothing is.
+
+`--streams N` sends every N-th applicant in a stream of its own, N at once: one stream is
+decided by one calculator worker, so N streams keep N workers busy. The rows are then written
+in the order the answers arrive.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import csv
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -106,7 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("payout", type=Path)
     parser.add_argument("--api", default=os.environ.get("API", "http://127.0.0.1:8000"))
     parser.add_argument("--key", default=os.environ.get("KEY"), help="API key (default: $KEY)")
+    parser.add_argument(
+        "--streams", type=int, default=1, help="batch streams sent at once (default: 1)"
+    )
     args = parser.parse_args(argv)
+    if not 1 <= args.streams <= 64:
+        parser.error("--streams must be 1 to 64")
     if not args.key:
         parser.error("an API key is needed: --key or $KEY")
     cases = read_cases(args.events)
@@ -115,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         "Content-Type": "application/x-ndjson",
         "Accept": "application/x-ndjson",
     }
-    return asyncio.run(_pay(args.api, headers, cases, args.payout))
+    return asyncio.run(_pay(args.api, headers, cases, args.payout, args.streams))
 
 
 async def _lines(body: aiohttp.StreamReader) -> AsyncIterator[bytes]:
@@ -130,11 +140,59 @@ async def _lines(body: aiohttp.StreamReader) -> AsyncIterator[bytes]:
         yield pending
 
 
-async def _pay(api: str, headers: dict[str, str], cases: list[dict[str, Any]], path: Path) -> int:
-    """Send the lines while the answers come back: a client that sent everything first and
-    read only then would stall once the answers waiting for it filled the connection's buffers.
-    """
+class Refused(Exception):
+    """The service refused a whole batch stream."""
+
+
+async def _pay(
+    api: str, headers: dict[str, str], cases: list[dict[str, Any]], path: Path, streams: int
+) -> int:
+    """Send the streams, write each answer's rows as it arrives, and report the total."""
     due = 0.0
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=60)
+    with (
+        path.open("w", newline="", encoding="utf-8-sig") as out,
+        tqdm(total=len(cases), unit="applicant", file=sys.stderr) as progress,
+    ):
+        writer = csv.DictWriter(out, fieldnames=FIELDS)
+        writer.writeheader()
+
+        def write(index: int, answer: dict[str, Any]) -> None:
+            nonlocal due
+            for row in payout_rows(cases[index], answer):
+                writer.writerow(row)
+                due += float(row.get("amount") or 0)
+            progress.update(1)
+
+        async with aiohttp.ClientSession(api, timeout=timeout) as session:
+            try:
+                await asyncio.gather(
+                    *(
+                        _stream(session, headers, cases, part, streams, write)
+                        for part in range(streams)
+                    )
+                )
+            except Refused as refused:
+                print(f"the batch was refused: {refused}", file=sys.stderr)
+                return 1
+    print(
+        f"{len(cases)} applicants; total due {due:,.2f} yuan; written to {path}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+async def _stream(
+    session: aiohttp.ClientSession,
+    headers: dict[str, str],
+    cases: list[dict[str, Any]],
+    part: int,
+    parts: int,
+    write: Callable[[int, dict[str, Any]], None],
+) -> None:
+    """Send every `parts`-th case from `part` as one stream while its answers come back: a
+    client that sent everything first and read only then would stall once the answers waiting
+    for it filled the connection's buffers."""
 
     async def lines() -> AsyncIterator[bytes]:
         # Lines gathered into writes of about 64 KB. One write per line makes one small packet
@@ -142,7 +200,7 @@ async def _pay(api: str, headers: dict[str, str], cases: list[dict[str, Any]], p
         # for want of buffer memory and resend them only after backoffs of up to a minute.
         chunk: list[bytes] = []
         size = 0
-        for line in ndjson(cases):
+        for line in ndjson(cases[part::parts]):
             chunk.append(line)
             size += len(line)
             if size >= CHUNK_BYTES:
@@ -151,35 +209,12 @@ async def _pay(api: str, headers: dict[str, str], cases: list[dict[str, Any]], p
         if chunk:
             yield b"".join(chunk)
 
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=60)
-    async with (
-        aiohttp.ClientSession(api, timeout=timeout) as session,
-        session.post("/v1/calculations/batch", data=lines(), headers=headers) as response,
-    ):
+    async with session.post("/v1/calculations/batch", data=lines(), headers=headers) as response:
         if response.status != 200:
-            print(
-                f"the batch was refused: {response.status} {await response.text()}",
-                file=sys.stderr,
-            )
-            return 1
-        with (
-            path.open("w", newline="", encoding="utf-8-sig") as out,
-            tqdm(total=len(cases), unit="applicant", file=sys.stderr) as progress,
-        ):
-            writer = csv.DictWriter(out, fieldnames=FIELDS)
-            writer.writeheader()
-            async for line in _lines(response.content):
-                answer = json.loads(line)
-                case = cases[answer["case_index"]]
-                for row in payout_rows(case, answer):
-                    writer.writerow(row)
-                    due += float(row.get("amount") or 0)
-                progress.update(1)
-    print(
-        f"{len(cases)} applicants; total due {due:,.2f} yuan; written to {path}",
-        file=sys.stderr,
-    )
-    return 0
+            raise Refused(f"{response.status} {await response.text()}")
+        async for line in _lines(response.content):
+            answer = json.loads(line)
+            write(part + answer["case_index"] * parts, answer)
 
 
 if __name__ == "__main__":

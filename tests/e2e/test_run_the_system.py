@@ -252,23 +252,29 @@ def test_the_readme_first_hour_works(tmp_path: Path) -> None:
 def test_the_payout_example_writes_a_payout_list(tmp_path: Path) -> None:
     env = {"SUBSIDY_DATA_DIR": str(tmp_path / "var"), **ports()}
     os.environ.pop("SUBSIDY_ADMIN_KEY", None)
+    lists: dict[int, list[dict[str, str]]] = {}
     with system(env) as (_, gateway, _):
         key = (tmp_path / "var" / "admin_key").read_text().strip()
-        done = subprocess.run(
-            [sys.executable, str(ROOT / "examples" / "payout.py"), str(ROOT / "examples" / "events.csv"),
-             str(tmp_path / "payout.csv"), "--api", gateway, "--key", key],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "applicant/s" in done.stderr or "applicant" in done.stderr  # the progress bar
-    with (tmp_path / "payout.csv").open(encoding="utf-8-sig") as handle:
-        rows = list(csv.DictReader(handle))
+        for streams in (1, 2):
+            payout = tmp_path / f"payout-{streams}.csv"
+            done = subprocess.run(
+                [sys.executable, str(ROOT / "examples" / "payout.py"), str(ROOT / "examples" / "events.csv"),
+                 str(payout), "--api", gateway, "--key", key, "--streams", str(streams)],
+                capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            assert "applicant" in done.stderr  # the progress bar
+            with payout.open(encoding="utf-8-sig") as handle:
+                lists[streams] = list(csv.DictReader(handle))
+    rows = lists[1]
     by_subject = {row["subject"]: row for row in rows}
     assert by_subject["ZL201510000001.1"]["amount"] == "3000.00"
     assert by_subject["ZL201510000001.1"]["doc_no"] == "泸市府发〔2015〕33号"
     assert by_subject["GR201651000123"]["amount"] == "100000.00"
     assert by_subject["ZL201620000002.3"]["amount"] == "1600.00"  # two 实用新型 at 800 in 泸县
     assert len(rows) == 4
+    # Two streams: the same rows, in the order the answers came.
+    assert sorted(lists[2], key=lambda r: r["subject"]) == sorted(rows, key=lambda r: r["subject"])
 
 
 @pytest.mark.parametrize(
