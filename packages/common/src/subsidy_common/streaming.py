@@ -12,15 +12,26 @@ class DuplexStreamingResponse(StreamingResponse):
     That listener calls `receive()` while the response streams, which takes the request's own
     body messages away from a handler that is still reading them (NDJSON in, NDJSON out); a
     gone client shows instead as a failed `send`.
+
+    The background task runs however the response ends, a client gone included: the gateway's
+    closes the downstream answer it relays, which would otherwise stay open.
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send(
-            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
-        )
-        async for chunk in self.body_iterator:
-            data = chunk if isinstance(chunk, bytes | memoryview) else chunk.encode(self.charset)
-            await send({"type": "http.response.body", "body": data, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-        if self.background is not None:
-            await self.background()
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            async for chunk in self.body_iterator:
+                data = (
+                    chunk if isinstance(chunk, bytes | memoryview) else chunk.encode(self.charset)
+                )
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            if self.background is not None:
+                await self.background()
