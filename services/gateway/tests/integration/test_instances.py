@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from fastapi import FastAPI
-from gateway.clients.downstream import Downstream
+from gateway.clients.downstream import REFUSED_SECONDS, Downstream
 from gateway.config import Settings
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -141,6 +141,24 @@ async def test_an_instance_that_refuses_connections_is_passed_over() -> None:
         finally:
             await service.aclose()
     assert [i.in_flight for i in service.instances] == [0, 0]
+
+
+async def test_an_instance_that_refused_is_tried_last_for_a_while() -> None:
+    b = Instance("b")
+    dead = f"http://127.0.0.1:{free_port()}"
+    async with live_server(b.app) as url_b:
+        service = downstream(dead, url_b)
+        try:
+            for _ in range(2):  # the dead instance is first in turn in one of them
+                await service.forward("GET", "/who")
+            orders = [[i.url for i in service._candidates()] for _ in range(4)]
+            assert orders == [[url_b, dead]] * 4
+            for instance in service.instances:  # as if those seconds had passed
+                instance.refused_at -= REFUSED_SECONDS + 1
+            orders = [[i.url for i in service._candidates()] for _ in range(2)]
+            assert sorted(orders) == [[dead, url_b], [url_b, dead]]
+        finally:
+            await service.aclose()
 
 
 async def test_every_instance_refusing_is_503() -> None:

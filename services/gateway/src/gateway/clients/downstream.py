@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, NoReturn
 
@@ -16,6 +18,9 @@ from subsidy_common.problems import DomainError, ServiceUnavailable, problem_typ
 from subsidy_common.streaming import DuplexStreamingResponse
 
 log = logging.getLogger(__name__)
+
+# How long an instance that refused a connection is tried only after the others.
+REFUSED_SECONDS = 5.0
 
 _PASSED_HEADERS = ("content-type", "etag", "retry-after", "location", "cache-control")
 
@@ -39,12 +44,13 @@ class DownstreamInvalid(DomainError):
 class _Instance:
     """One instance of a service: its pooled client and the requests it has in flight."""
 
-    __slots__ = ("client", "in_flight", "url")
+    __slots__ = ("client", "in_flight", "refused_at", "url")
 
     def __init__(self, url: str, client: DownstreamClient) -> None:
         self.url = url
         self.client = client
         self.in_flight = 0
+        self.refused_at = -math.inf
 
 
 class Downstream:
@@ -53,7 +59,8 @@ class Downstream:
     With several, each request goes to the instance with the fewest requests in flight, ties
     taken in turn. Long requests (a batch streams for minutes) therefore spread over the
     instances instead of following whichever connection the pool had idle. An instance that
-    refuses the connection is passed over for the next; nothing was sent to it.
+    refuses the connection is passed over for the next (nothing was sent to it), and tried last
+    for the next few seconds.
     """
 
     def __init__(
@@ -81,8 +88,20 @@ class Downstream:
             return instances
         turn = self._turn
         self._turn = (turn + 1) % len(instances)
+        since = time.monotonic() - REFUSED_SECONDS
         # A stable sort: among equals, the rotation decides.
-        return sorted(instances[turn:] + instances[:turn], key=lambda i: i.in_flight)
+        return sorted(
+            instances[turn:] + instances[:turn], key=lambda i: (i.refused_at > since, i.in_flight)
+        )
+
+    def _passed_over(self, instance: _Instance, exc: httpx.TransportError, last: bool) -> None:
+        """After a failed attempt: on to the next instance only if this one refused the
+        connection; any other failure, or the last instance's, is the answer."""
+        if not not_connected(exc):
+            self.request_failed(exc)
+        instance.refused_at = time.monotonic()
+        if last:
+            self.request_failed(exc)
 
     async def request(
         self,
@@ -102,8 +121,7 @@ class Downstream:
                     method, path, params=params, content=content, headers=headers
                 )
             except httpx.TransportError as exc:
-                if attempt == len(candidates) or not not_connected(exc):
-                    self.request_failed(exc)
+                self._passed_over(instance, exc, attempt == len(candidates))
             finally:
                 instance.in_flight -= 1
         raise AssertionError("unreachable")  # pragma: no cover
@@ -139,8 +157,7 @@ class Downstream:
                 )
                 return relay(upstream)
             except httpx.TransportError as exc:
-                if attempt == len(candidates) or not not_connected(exc):
-                    self.request_failed(exc)
+                self._passed_over(instance, exc, attempt == len(candidates))
             finally:
                 instance.in_flight -= 1
         raise AssertionError("unreachable")  # pragma: no cover
@@ -165,8 +182,7 @@ class Downstream:
                 upstream = await instance.client.send(request, stream=True)
             except httpx.TransportError as exc:
                 instance.in_flight -= 1
-                if attempt == len(candidates) or not not_connected(exc):
-                    self.request_failed(exc)
+                self._passed_over(instance, exc, attempt == len(candidates))
                 continue
             except BaseException:
                 instance.in_flight -= 1
