@@ -352,6 +352,12 @@ def main() -> int:
     ports = {s.name: int(os.environ.get(s.port_variable, s.default_port)) for s in SERVICES}
     for service in SERVICES:
         _ = service.workers  # refuse a bad setting before anything starts
+    taken = [p for s in SERVICES for p in instance_ports(s, ports[s.name])]
+    if len(set(taken)) < len(taken):
+        raise SystemExit(
+            f"The services' ports overlap: {sorted(taken)} (the calculator's workers take its"
+            " port and the ones above it)."
+        )
     env = environment(data_dir, host, ports, admin_key(data_dir))
     processes: list[Process] = []
     stopping = False

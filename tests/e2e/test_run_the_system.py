@@ -225,6 +225,26 @@ async def test_calculator_workers_on_their_own_ports_each_take_a_batch(
         assert after[1 - idle] - before[1 - idle] == 10
 
 
+def test_ports_that_overlap_are_refused_before_anything_starts(tmp_path: Path) -> None:
+    """The calculator's second worker would take the gateway's port."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "SUBSIDY_DATA_DIR": str(tmp_path),
+        "SUBSIDY_CALCULATOR_WORKERS": "2",
+        "CALCULATOR_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none",
+        "SUBSIDY_CALCULATOR_PORT": str(port),
+        "SUBSIDY_GATEWAY_PORT": str(port + 1),
+    }
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "run.py")],
+        env=env, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 1
+    assert "ports overlap" in completed.stderr
+    assert not (tmp_path / "admin_key").exists()
+
+
 def readme_walkthrough() -> str:
     """The shell blocks of the README's "First hour", in order, as one script."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -50,7 +50,8 @@ class Settings(ServiceSettings):
     def _instance_urls(cls, value: str) -> str:
         urls = [url.strip() for url in value.split(",")]
         for url in urls:
-            if not url.startswith(("http://", "https://")) or len(url) <= len("https://"):
+            scheme, _, rest = url.partition("://")
+            if scheme not in ("http", "https") or not rest:
                 raise ValueError(f"{url!r} is not an http:// or https:// URL")
         return ",".join(urls)
 

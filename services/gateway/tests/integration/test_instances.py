@@ -181,9 +181,12 @@ def test_the_calculator_url_may_list_instances() -> None:
     settings = Settings(calculator_url="http://127.0.0.1:8002, http://127.0.0.1:8003")
     assert settings.calculator_urls == ["http://127.0.0.1:8002", "http://127.0.0.1:8003"]
     assert Settings().calculator_urls == ["http://127.0.0.1:8002"]
+    assert Settings(calculator_url="http://calculator").calculator_urls == ["http://calculator"]
 
 
-@pytest.mark.parametrize("value", ["", "http://a,", "127.0.0.1:8002", "http://a, ftp://b"])
+@pytest.mark.parametrize(
+    "value", ["", "http://a,", "127.0.0.1:8002", "http://a, ftp://b", "http://", "https://a,,"]
+)
 def test_a_calculator_url_that_is_not_a_url_is_refused(value: str) -> None:
     with pytest.raises(ValidationError, match="calculator_url"):
         Settings(calculator_url=value)
