@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import random
 import sys
 import time
@@ -32,8 +31,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import instructions_per_unit, system
-from stdnum.cn import uscc
+from harness import enterprise_id, instructions_per_unit, system
 
 CHUNK_BYTES = 64 * 1024
 MATTERS = [
@@ -45,13 +43,6 @@ MATTERS = [
 ]
 
 
-@functools.cache
-def enterprise(number: int) -> str:
-    """The `number`-th of the 100,000 enterprises the cases are spread over."""
-    body = f"91510500MA{number:07d}"
-    return body + uscc.calc_check_digit(body)
-
-
 def lines(count: int, part: int = 0, parts: int = 1) -> Iterator[bytes]:
     """NDJSON calculation requests (every `parts`-th from `part`), produced as they are sent.
 
@@ -61,7 +52,7 @@ def lines(count: int, part: int = 0, parts: int = 1) -> Iterator[bytes]:
     for i in range(part, count, parts):
         matter, attributes = rng.choice(MATTERS)
         case = {
-            "applicant": {"id": enterprise(i % 100000), "kind": "enterprise",
+            "applicant": {"id": enterprise_id(i % 100000), "kind": "enterprise",
                           "region": rng.choice(["510502", "510521", "510500-GX"])},
             "events": [{"matter": matter, "date": f"{rng.randint(2015, 2024)}-06-01",
                         "subject": f"S{i}", "attributes": attributes}],

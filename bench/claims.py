@@ -25,8 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import asyncpg
-from harness import create_database, drop_database, system
-from stdnum.cn import uscc
+from harness import create_database, drop_database, enterprise_id, system
 
 SCRIPT = """
 local counter = 0
@@ -53,11 +52,7 @@ end
 
 def applicant_ids(count: int) -> list[str]:
     """Valid 统一社会信用代码, one per benchmark applicant."""
-    ids = []
-    for i in range(count):
-        body = f"91510500MA{i:07d}"
-        ids.append(body + uscc.calc_check_digit(body))
-    return ids
+    return [enterprise_id(i) for i in range(count)]
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import re
@@ -14,6 +15,8 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+from stdnum.cn import uscc
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -109,6 +112,13 @@ def load(
             "non_2xx": float(errors.group(1)) if errors else 0.0}  # fmt: skip
 
 
+@functools.cache
+def enterprise_id(number: int) -> str:
+    """The valid 统一社会信用代码 of the benchmarks' `number`-th enterprise."""
+    body = f"91510500MA{number:07d}"
+    return body + uscc.calc_check_digit(body)
+
+
 class CpuMeter:
     """CPU time spent by each service (by the port it listens on) and by PostgreSQL's processes
     between `start()` and `stop()`; processes started in between count from their start."""
@@ -188,7 +198,7 @@ def system(**settings: str) -> Iterator[tuple[str, str, float, CpuMeter]]:
     try:
         with processes(([sys.executable, "scripts/run.py"], env)):
             gateway = f"http://127.0.0.1:{ports['gateway']}"
-            for port in [*ports.values(), *calculator]:
+            for port in [ports["gateway"], ports["registry"], *calculator]:
                 wait(f"http://127.0.0.1:{port}/readyz")
             yield (
                 gateway,

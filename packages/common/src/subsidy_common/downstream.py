@@ -184,3 +184,10 @@ def refused(exc: httpx.TransportError) -> bool:
     if isinstance(cause, aiohttp.ClientConnectionError):
         return True
     return isinstance(exc, httpx.ConnectError)
+
+
+def not_connected(exc: httpx.TransportError) -> bool:
+    """Whether the connection was never made, so nothing was sent (narrower than `refused`:
+    a connection dropped or reset may have carried the request)."""
+    cause = exc.__cause__ or exc.__context__
+    return isinstance(cause, aiohttp.ClientConnectorError) or isinstance(exc, httpx.ConnectError)

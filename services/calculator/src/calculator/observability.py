@@ -32,8 +32,14 @@ class DecisionMetrics:
         )
 
         # Each status's series, found once: `labels()` takes a lock and builds a key each call.
-        self._decisions: dict[str, Counter] = {}
-        self._claims: dict[str, Counter] = {}
+        self._series: dict[tuple[Counter, str], Counter] = {}
+
+    def _status(self, counter: Counter, status: str) -> Counter:
+        key = (counter, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = counter.labels(status)
+        return series
 
     def decided(self, statuses: Iterable[str]) -> None:
         """Count the events of one calculation, or of a window of a batch."""
@@ -41,16 +47,10 @@ class DecisionMetrics:
         for status in statuses:
             counts[status] = counts.get(status, 0) + 1
         for status, count in counts.items():
-            series = self._decisions.get(status)
-            if series is None:
-                series = self._decisions[status] = self.decisions.labels(status)
-            series.inc(count)
+            self._status(self.decisions, status).inc(count)
 
     def claimed(self, status: str, amount: Decimal) -> None:
         """Count one recorded claim and what it granted."""
-        series = self._claims.get(status)
-        if series is None:
-            series = self._claims[status] = self.claims.labels(status)
-        series.inc()
+        self._status(self.claims, status).inc()
         if amount > 0:
             self.granted.inc(float(amount))

@@ -5,19 +5,26 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, NoReturn
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, NoReturn, TypeVar
 
-import aiohttp
 import httpx
 import orjson
 from starlette.background import BackgroundTask
 from starlette.responses import Response
-from subsidy_common.downstream import DownstreamClient, Relayed, downstream_client, refused
+from subsidy_common.downstream import (
+    DownstreamClient,
+    Relayed,
+    downstream_client,
+    not_connected,
+    refused,
+)
 from subsidy_common.problems import DomainError, ServiceUnavailable, problem_type
 from subsidy_common.streaming import DuplexStreamingResponse
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 # How long an instance that refused a connection is tried only after the others.
 REFUSED_SECONDS = 5.0
@@ -94,14 +101,28 @@ class Downstream:
             instances[turn:] + instances[:turn], key=lambda i: (i.refused_at > since, i.in_flight)
         )
 
-    def _passed_over(self, instance: _Instance, exc: httpx.TransportError, last: bool) -> None:
-        """After a failed attempt: on to the next instance only if this one refused the
-        connection; any other failure, or the last instance's, is the answer."""
-        if not not_connected(exc):
-            self.request_failed(exc)
-        instance.refused_at = time.monotonic()
-        if last:
-            self.request_failed(exc)
+    async def _reach(
+        self, call: Callable[[DownstreamClient], Awaitable[_T]]
+    ) -> tuple[_Instance, _T]:
+        """`call` on the instances in turn until one is reached; that one is left counting the
+        request in flight, for the caller to give back. An instance that refused the connection
+        is passed over; any other failure, or the last instance's, is the answer."""
+        candidates = self._candidates()
+        for attempt, instance in enumerate(candidates, 1):
+            instance.in_flight += 1
+            try:
+                return instance, await call(instance.client)
+            except httpx.TransportError as exc:
+                instance.in_flight -= 1
+                if not not_connected(exc):
+                    self.request_failed(exc)
+                instance.refused_at = time.monotonic()
+                if attempt == len(candidates):
+                    self.request_failed(exc)
+            except BaseException:
+                instance.in_flight -= 1
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def request(
         self,
@@ -113,18 +134,13 @@ class Downstream:
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send a request; failures to reach the service become problems, not exceptions."""
-        candidates = self._candidates()
-        for attempt, instance in enumerate(candidates, 1):
-            instance.in_flight += 1
-            try:
-                return await instance.client.request(
-                    method, path, params=params, content=content, headers=headers
-                )
-            except httpx.TransportError as exc:
-                self._passed_over(instance, exc, attempt == len(candidates))
-            finally:
-                instance.in_flight -= 1
-        raise AssertionError("unreachable")  # pragma: no cover
+        instance, response = await self._reach(
+            lambda client: client.request(
+                method, path, params=params, content=content, headers=headers
+            )
+        )
+        instance.in_flight -= 1
+        return response
 
     async def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request and return its JSON body, passing any problem through."""
@@ -148,19 +164,13 @@ class Downstream:
         headers: Mapping[str, str] | None = None,
     ) -> Response:
         """Relay a request and hand its response back unchanged (problems included)."""
-        candidates = self._candidates()
-        for attempt, instance in enumerate(candidates, 1):
-            instance.in_flight += 1
-            try:
-                upstream = await instance.client.relay(
-                    method, path, params=params, content=content, headers=headers
-                )
-                return relay(upstream)
-            except httpx.TransportError as exc:
-                self._passed_over(instance, exc, attempt == len(candidates))
-            finally:
-                instance.in_flight -= 1
-        raise AssertionError("unreachable")  # pragma: no cover
+        instance, upstream = await self._reach(
+            lambda client: client.relay(
+                method, path, params=params, content=content, headers=headers
+            )
+        )
+        instance.in_flight -= 1
+        return relay(upstream)
 
     async def stream(
         self,
@@ -172,32 +182,22 @@ class Downstream:
         """Relay a streamed request and stream the answer back as it arrives.
 
         The instance counts the request in flight until the answer is read to its end or
-        abandoned.
+        abandoned (the response closes it either way).
         """
-        candidates = self._candidates()
-        for attempt, instance in enumerate(candidates, 1):
-            request = instance.client.build_request(method, path, content=body, headers=headers)
-            instance.in_flight += 1
-            try:
-                upstream = await instance.client.send(request, stream=True)
-            except httpx.TransportError as exc:
-                instance.in_flight -= 1
-                self._passed_over(instance, exc, attempt == len(candidates))
-                continue
-            except BaseException:
-                instance.in_flight -= 1
-                raise
-            kept = {k: v for k in _PASSED_HEADERS if (v := upstream.headers.get(k)) is not None}
-            media_type = kept.pop("content-type", None)
-            done = _Done(instance, upstream)
-            return DuplexStreamingResponse(
-                done.chunks(),
-                status_code=upstream.status_code,
-                headers=kept,
-                media_type=media_type,
-                background=BackgroundTask(done.close),
+        instance, upstream = await self._reach(
+            lambda client: client.send(
+                client.build_request(method, path, content=body, headers=headers), stream=True
             )
-        raise AssertionError("unreachable")  # pragma: no cover
+        )
+        kept = {k: v for k in _PASSED_HEADERS if (v := upstream.headers.get(k)) is not None}
+        media_type = kept.pop("content-type", None)
+        return DuplexStreamingResponse(
+            upstream.aiter_raw(),
+            status_code=upstream.status_code,
+            headers=kept,
+            media_type=media_type,
+            background=BackgroundTask(_Done(instance, upstream).close),
+        )
 
     def request_failed(self, exc: httpx.TransportError) -> NoReturn:
         """Turn a transport failure into the problem the client sees."""
@@ -214,8 +214,7 @@ class Downstream:
 
 
 class _Done:
-    """A streamed answer: its chunks, and its instance's count given back exactly once, when
-    the answer ends, fails or is closed unread."""
+    """A streamed answer's end: its instance's count given back once, the answer closed."""
 
     __slots__ = ("_instance", "_upstream")
 
@@ -223,27 +222,11 @@ class _Done:
         self._instance: _Instance | None = instance
         self._upstream = upstream
 
-    def _release(self) -> None:
+    async def close(self) -> None:
         if self._instance is not None:
             self._instance.in_flight -= 1
             self._instance = None
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._upstream.aiter_raw():
-                yield chunk
-        finally:
-            self._release()
-
-    async def close(self) -> None:
-        self._release()
         await self._upstream.aclose()
-
-
-def not_connected(exc: httpx.TransportError) -> bool:
-    """Whether the connection to the instance was never made, so nothing was sent to it."""
-    cause = exc.__cause__ or exc.__context__
-    return isinstance(cause, aiohttp.ClientConnectorError) or isinstance(exc, httpx.ConnectError)
 
 
 class PassedThrough(Exception):
