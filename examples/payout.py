@@ -13,6 +13,11 @@ one row per event: what is due, under which document and clause, or why nothing 
 `--streams N` sends every N-th applicant in a stream of its own, N at once: one stream is
 decided by one calculator worker, so N streams keep N workers busy. The rows are then written
 in the order the answers arrive.
+
+Memory stays flat however long the file: it is read as it is sent, and only the lines sent and
+not yet answered are held (the service reads no faster than it decides). A row the service
+cannot accept (a quantity that is not a number, attributes that are not a JSON object) is sent
+as it is, and its applicant's row in the payout list says why it was refused.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
+from decimal import Decimal
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -38,20 +44,20 @@ FIELDS = [
 ]  # fmt: skip
 
 
-def read_cases(path: Path) -> list[dict[str, Any]]:
-    """One calculation request per applicant, its events in file order."""
+def _applicants(rows: Iterator[dict[str, str]]) -> Iterator[tuple[str, list[dict[str, str]]]]:
+    return ((a, list(group)) for a, group in groupby(rows, key=lambda r: r["applicant_id"].strip()))
+
+
+def read_cases(path: Path) -> Iterator[dict[str, Any]]:
+    """One calculation request per applicant, its events in file order, read as needed."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        rows = list(csv.DictReader(handle))
-    cases = []
-    for applicant_id, group in groupby(rows, key=lambda row: row["applicant_id"].strip()):
-        events = list(group)
-        first = events[0]
-        cases.append(
-            {
+        for applicant_id, events in _applicants(csv.DictReader(handle)):
+            first = events[0]
+            yield {
                 "applicant": {
                     "id": applicant_id,
                     "kind": first["kind"].strip(),
-                    "name": first.get("name", "").strip(),
+                    "name": (first.get("name") or "").strip(),
                     "region": first["region"].strip(),
                 },
                 "events": [
@@ -59,20 +65,35 @@ def read_cases(path: Path) -> list[dict[str, Any]]:
                         "matter": row["matter"].strip(),
                         "date": row["date"].strip(),
                         "subject": row["subject"].strip(),
-                        "quantity": int(row.get("quantity") or 1),
-                        "attributes": json.loads(row.get("attributes") or "{}"),
+                        "quantity": _quantity(row.get("quantity")),
+                        "attributes": _attributes(row.get("attributes")),
                     }
                     for row in events
                 ],
             }
-        )
-    return cases
 
 
-def ndjson(cases: list[dict[str, Any]]) -> Iterator[bytes]:
-    """The request body, one case per line, produced as it is sent."""
-    for case in cases:
-        yield json.dumps(case, ensure_ascii=False).encode() + b"\n"
+def count_applicants(path: Path) -> int:
+    """How many requests `read_cases` makes of the file (for the progress bar)."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        return sum(1 for _ in _applicants(csv.DictReader(handle)))
+
+
+def _quantity(text: str | None) -> int | str:
+    text = (text or "").strip()
+    return int(text) if text.isdigit() else text or 1  # not a number: the service says why
+
+
+def _attributes(text: str | None) -> Any:
+    try:
+        return json.loads(text or "{}")
+    except json.JSONDecodeError:
+        return text  # not JSON: the service says why
+
+
+def ndjson(case: dict[str, Any]) -> bytes:
+    """A case as a line of the request body."""
+    return json.dumps(case, ensure_ascii=False).encode() + b"\n"
 
 
 def payout_rows(case: dict[str, Any], answer: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -119,13 +140,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--streams must be 1 to 64")
     if not args.key:
         parser.error("an API key is needed: --key or $KEY")
-    cases = read_cases(args.events)
     headers = {
         "Authorization": f"Bearer {args.key}",
         "Content-Type": "application/x-ndjson",
         "Accept": "application/x-ndjson",
     }
-    return asyncio.run(_pay(args.api, headers, cases, args.payout, args.streams))
+    return asyncio.run(_pay(args.api, headers, args.events, args.payout, args.streams))
 
 
 async def _lines(body: aiohttp.StreamReader) -> AsyncIterator[bytes]:
@@ -144,31 +164,30 @@ class Refused(Exception):
     """The service refused a whole batch stream."""
 
 
-async def _pay(
-    api: str, headers: dict[str, str], cases: list[dict[str, Any]], path: Path, streams: int
-) -> int:
+async def _pay(api: str, headers: dict[str, str], events: Path, path: Path, streams: int) -> int:
     """Send the streams, write each answer's rows as it arrives, and report the total."""
-    due = 0.0
+    due = Decimal(0)
+    applicants = count_applicants(events)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=60)
     with (
         path.open("w", newline="", encoding="utf-8-sig") as out,
-        tqdm(total=len(cases), unit="applicant", file=sys.stderr) as progress,
+        tqdm(total=applicants, unit="applicant", file=sys.stderr) as progress,
     ):
         writer = csv.DictWriter(out, fieldnames=FIELDS)
         writer.writeheader()
 
-        def write(index: int, answer: dict[str, Any]) -> None:
+        def write(case: dict[str, Any], answer: dict[str, Any]) -> None:
             nonlocal due
-            for row in payout_rows(cases[index], answer):
+            for row in payout_rows(case, answer):
                 writer.writerow(row)
-                due += float(row.get("amount") or 0)
+                due += Decimal(row.get("amount") or 0)
             progress.update(1)
 
         async with aiohttp.ClientSession(api, timeout=timeout) as session:
             try:
                 await asyncio.gather(
                     *(
-                        _stream(session, headers, cases, part, streams, write)
+                        _stream(session, headers, events, part, streams, write)
                         for part in range(streams)
                     )
                 )
@@ -176,7 +195,7 @@ async def _pay(
                 print(f"the batch was refused: {refused}", file=sys.stderr)
                 return 1
     print(
-        f"{len(cases)} applicants; total due {due:,.2f} yuan; written to {path}",
+        f"{applicants} applicants; total due {due:,.2f} yuan; written to {path}",
         file=sys.stderr,
     )
     return 0
@@ -185,22 +204,28 @@ async def _pay(
 async def _stream(
     session: aiohttp.ClientSession,
     headers: dict[str, str],
-    cases: list[dict[str, Any]],
+    events: Path,
     part: int,
     parts: int,
-    write: Callable[[int, dict[str, Any]], None],
+    write: Callable[[dict[str, Any], dict[str, Any]], None],
 ) -> None:
     """Send every `parts`-th case from `part` as one stream while its answers come back: a
     client that sent everything first and read only then would stall once the answers waiting
     for it filled the connection's buffers."""
+    # The lines sent and not yet answered, by their index in this stream; as bytes, a tenth of
+    # the memory the parsed cases take. Between the client and the calculator, the sockets'
+    # buffers hold tens of megabytes, tens of thousands of lines.
+    sent: dict[int, bytes] = {}
+    mine = (case for n, case in enumerate(read_cases(events)) if n % parts == part)
 
-    async def lines() -> AsyncIterator[bytes]:
+    async def body() -> AsyncIterator[bytes]:
         # Lines gathered into writes of about 64 KB. One write per line makes one small packet
         # per line; while the service holds the stream back, the kernel may drop such packets
         # for want of buffer memory and resend them only after backoffs of up to a minute.
         chunk: list[bytes] = []
         size = 0
-        for line in ndjson(cases[part::parts]):
+        for index, case in enumerate(mine):
+            line = sent[index] = ndjson(case)
             chunk.append(line)
             size += len(line)
             if size >= CHUNK_BYTES:
@@ -209,12 +234,12 @@ async def _stream(
         if chunk:
             yield b"".join(chunk)
 
-    async with session.post("/v1/calculations/batch", data=lines(), headers=headers) as response:
+    async with session.post("/v1/calculations/batch", data=body(), headers=headers) as response:
         if response.status != 200:
             raise Refused(f"{response.status} {await response.text()}")
         async for line in _lines(response.content):
             answer = json.loads(line)
-            write(part + answer["case_index"] * parts, answer)
+            write(json.loads(sent.pop(answer["case_index"])), answer)
 
 
 if __name__ == "__main__":

@@ -286,6 +286,23 @@ def test_the_payout_example_writes_a_payout_list(tmp_path: Path) -> None:
             assert "applicant" in done.stderr  # the progress bar
             with payout.open(encoding="utf-8-sig") as handle:
                 lists[streams] = list(csv.DictReader(handle))
+        # A row the service cannot accept refuses its applicant only.
+        events = tmp_path / "events.csv"
+        events.write_text(
+            (ROOT / "examples" / "events.csv").read_text(encoding="utf-8")
+            + "91510500MA62B8XY4F,enterprise,泸州示例科技有限公司,510502,"
+            "patent.invention.granted,2016-06-01,ZL-bad,many,{}\n",
+            encoding="utf-8",
+        )
+        payout = tmp_path / "payout-bad.csv"
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "examples" / "payout.py"), str(events), str(payout),
+             "--api", gateway, "--key", key],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        with payout.open(encoding="utf-8-sig") as handle:
+            with_bad = list(csv.DictReader(handle))
     rows = lists[1]
     by_subject = {row["subject"]: row for row in rows}
     assert by_subject["ZL201510000001.1"]["amount"] == "3000.00"
@@ -295,6 +312,11 @@ def test_the_payout_example_writes_a_payout_list(tmp_path: Path) -> None:
     assert len(rows) == 4
     # Two streams: the same rows, in the order the answers came.
     assert sorted(lists[2], key=lambda r: r["subject"]) == sorted(rows, key=lambda r: r["subject"])
+    refused = [row for row in with_bad if row["status"] == "refused"]
+    assert len(refused) == 1
+    assert "quantity" in refused[0]["problem"]
+    assert [row for row in with_bad if row["status"] != "refused"] == rows
+    assert "total due 604,600.00 yuan" in done.stderr
 
 
 @pytest.mark.parametrize(
