@@ -77,7 +77,7 @@ class _Load:
         self._host, self._port, self._request, self._limit = host, port, request, limit
         self._idle: list[_Connection] = []
         self._busy: set[_Connection] = set()
-        self._opening = 0
+        self._opening: set[asyncio.Task[None]] = set()  # the loop holds tasks weakly
         self._waiting: deque[float] = deque()
         self.latencies: list[float] = []
         self.failures = 0
@@ -91,9 +91,13 @@ class _Load:
             self._start(self._idle.pop(), due)
             return
         self._waiting.append(due)
-        if len(self._busy) + self._opening < self._limit:
-            self._opening += 1
-            asyncio.get_running_loop().create_task(self._open())
+        self._open_if_room()
+
+    def _open_if_room(self) -> None:
+        if self._waiting and len(self._busy) + len(self._opening) < self._limit:
+            task = asyncio.get_running_loop().create_task(self._open())
+            self._opening.add(task)
+            task.add_done_callback(self._opening.discard)
 
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
@@ -102,11 +106,9 @@ class _Load:
                 lambda: _Connection(self), self._host, self._port
             )
         except OSError:
-            self._opening -= 1
             if self._waiting:
                 self._finish(self._waiting.popleft(), failed=True)
             return
-        self._opening -= 1
         self._next(connection)
 
     def _start(self, connection: _Connection, due: float) -> None:
@@ -140,9 +142,7 @@ class _Load:
         self.failed(connection)
         with contextlib.suppress(ValueError):
             self._idle.remove(connection)
-        if self._waiting and len(self._busy) + self._opening < self._limit:
-            self._opening += 1
-            asyncio.get_running_loop().create_task(self._open())
+        self._open_if_room()
 
     def give_up(self) -> None:
         """Count every request still unanswered as failed."""
