@@ -4,11 +4,13 @@
         [--streams 2]
 
 `events.csv` has one event per row, with the columns
-    applicant_id, kind, name, region, matter, date, subject[, quantity][, attributes]
-(`attributes` a JSON object, e.g. {"level": "national"}). Rows of one applicant are
-calculated together. The file is streamed to POST /v1/calculations/batch as NDJSON, one
-applicant per line, and the answers stream back; a progress bar counts them. `payout.csv` gets
-one row per event: what is due, under which document and clause, or why nothing is.
+    applicant_id, kind, region, matter, date, subject[, name][, quantity][, attributes]
+(`attributes` a JSON object, e.g. {"level": "national"}), in UTF-8 or in GBK as Excel saves it
+on a Chinese Windows; a file without one of the required columns is refused before anything is
+sent. Consecutive rows of one applicant are calculated together. The file is streamed to
+POST /v1/calculations/batch as NDJSON, one applicant per line, and the answers stream back; a
+progress bar counts them. `payout.csv` gets one row per event: what is due, under which
+document and clause, or why nothing is.
 
 `--streams N` sends every N-th applicant in a stream of its own, N at once: one stream is
 decided by one calculator worker, so N streams keep N workers busy. The rows are then written
@@ -29,10 +31,11 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from itertools import groupby
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import aiohttp
 from tqdm import tqdm
@@ -44,39 +47,80 @@ FIELDS = [
 ]  # fmt: skip
 
 
+REQUIRED = ("applicant_id", "kind", "region", "matter", "date", "subject")
+# Excel on a Chinese Windows saves CSV in GBK, which GB 18030 contains; UTF-8 is tried first.
+ENCODINGS = ("utf-8-sig", "gb18030")
+
+
+class BadFile(Exception):
+    """An events file this script cannot read."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """The events file, as `survey` found it."""
+
+    path: Path
+    encoding: str
+    applicants: int
+
+
+def _rows(handle: TextIO) -> Iterator[dict[str, str]]:
+    reader = csv.DictReader(handle)
+    reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
+    return iter(reader)
+
+
 def _applicants(rows: Iterator[dict[str, str]]) -> Iterator[tuple[str, list[dict[str, str]]]]:
-    return ((a, list(group)) for a, group in groupby(rows, key=lambda r: r["applicant_id"].strip()))
+    return ((a, list(group)) for a, group in groupby(rows, key=lambda r: _cell(r, "applicant_id")))
 
 
-def read_cases(path: Path) -> Iterator[dict[str, Any]]:
+def _cell(row: dict[str, str], column: str) -> str:
+    return (row.get(column) or "").strip()  # a short row has None for its missing cells
+
+
+def survey(path: Path) -> tuple[str, int]:
+    """The file's encoding and how many requests `read_cases` makes of it (for the progress
+    bar); BadFile naming what is wrong, before anything is sent."""
+    for encoding in ENCODINGS:
+        try:
+            with path.open(newline="", encoding=encoding) as handle:
+                header = next(csv.reader(handle), [])
+                missing = [c for c in REQUIRED if c not in {name.strip() for name in header}]
+                if missing:
+                    raise BadFile(f"{path} has no column {', '.join(missing)}")
+                handle.seek(0)
+                return encoding, sum(1 for _ in _applicants(_rows(handle)))
+        except UnicodeDecodeError:
+            continue
+        except OSError as exc:
+            raise BadFile(f"{path}: {exc.strerror}") from exc
+    raise BadFile(f"{path} is neither UTF-8 nor GB 18030 (GBK) text")
+
+
+def read_cases(path: Path, encoding: str = ENCODINGS[0]) -> Iterator[dict[str, Any]]:
     """One calculation request per applicant, its events in file order, read as needed."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        for applicant_id, events in _applicants(csv.DictReader(handle)):
+    with path.open(newline="", encoding=encoding) as handle:
+        for applicant_id, events in _applicants(_rows(handle)):
             first = events[0]
             yield {
                 "applicant": {
                     "id": applicant_id,
-                    "kind": first["kind"].strip(),
-                    "name": (first.get("name") or "").strip(),
-                    "region": first["region"].strip(),
+                    "kind": _cell(first, "kind"),
+                    "name": _cell(first, "name"),
+                    "region": _cell(first, "region"),
                 },
                 "events": [
                     {
-                        "matter": row["matter"].strip(),
-                        "date": row["date"].strip(),
-                        "subject": row["subject"].strip(),
+                        "matter": _cell(row, "matter"),
+                        "date": _cell(row, "date"),
+                        "subject": _cell(row, "subject"),
                         "quantity": _quantity(row.get("quantity")),
                         "attributes": _attributes(row.get("attributes")),
                     }
                     for row in events
                 ],
             }
-
-
-def count_applicants(path: Path) -> int:
-    """How many requests `read_cases` makes of the file (for the progress bar)."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        return sum(1 for _ in _applicants(csv.DictReader(handle)))
 
 
 def _quantity(text: str | None) -> int | str:
@@ -140,12 +184,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--streams must be 1 to 64")
     if not args.key:
         parser.error("an API key is needed: --key or $KEY")
+    try:
+        encoding, applicants = survey(args.events)
+    except BadFile as exc:
+        parser.error(str(exc))
     headers = {
         "Authorization": f"Bearer {args.key}",
         "Content-Type": "application/x-ndjson",
         "Accept": "application/x-ndjson",
     }
-    return asyncio.run(_pay(args.api, headers, args.events, args.payout, args.streams))
+    source = Source(args.events, encoding, applicants)
+    return asyncio.run(_pay(args.api, headers, source, args.payout, args.streams))
 
 
 async def _lines(body: aiohttp.StreamReader) -> AsyncIterator[bytes]:
@@ -164,14 +213,13 @@ class Refused(Exception):
     """The service refused a whole batch stream."""
 
 
-async def _pay(api: str, headers: dict[str, str], events: Path, path: Path, streams: int) -> int:
+async def _pay(api: str, headers: dict[str, str], source: Source, path: Path, streams: int) -> int:
     """Send the streams, write each answer's rows as it arrives, and report the total."""
     due = Decimal(0)
-    applicants = count_applicants(events)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=60)
     with (
         path.open("w", newline="", encoding="utf-8-sig") as out,
-        tqdm(total=applicants, unit="applicant", file=sys.stderr) as progress,
+        tqdm(total=source.applicants, unit="applicant", file=sys.stderr) as progress,
     ):
         writer = csv.DictWriter(out, fieldnames=FIELDS)
         writer.writeheader()
@@ -187,7 +235,7 @@ async def _pay(api: str, headers: dict[str, str], events: Path, path: Path, stre
             try:
                 await asyncio.gather(
                     *(
-                        _stream(session, headers, events, part, streams, write)
+                        _stream(session, headers, source, part, streams, write)
                         for part in range(streams)
                     )
                 )
@@ -195,7 +243,7 @@ async def _pay(api: str, headers: dict[str, str], events: Path, path: Path, stre
                 print(f"the batch was refused: {refused}", file=sys.stderr)
                 return 1
     print(
-        f"{applicants} applicants; total due {due:,.2f} yuan; written to {path}",
+        f"{source.applicants} applicants; total due {due:,.2f} yuan; written to {path}",
         file=sys.stderr,
     )
     return 0
@@ -204,7 +252,7 @@ async def _pay(api: str, headers: dict[str, str], events: Path, path: Path, stre
 async def _stream(
     session: aiohttp.ClientSession,
     headers: dict[str, str],
-    events: Path,
+    source: Source,
     part: int,
     parts: int,
     write: Callable[[dict[str, Any], dict[str, Any]], None],
@@ -216,7 +264,9 @@ async def _stream(
     # the memory the parsed cases take. Between the client and the calculator, the sockets'
     # buffers hold tens of megabytes, tens of thousands of lines.
     sent: dict[int, bytes] = {}
-    mine = (case for n, case in enumerate(read_cases(events)) if n % parts == part)
+    mine = (
+        case for n, case in enumerate(read_cases(source.path, source.encoding)) if n % parts == part
+    )
 
     async def body() -> AsyncIterator[bytes]:
         # Lines gathered into writes of about 64 KB. One write per line makes one small packet

@@ -1,0 +1,103 @@
+"""The payout example's reading of a clerk's spreadsheet, without a running system: encodings,
+missing columns and cells, one request per run of an applicant's rows."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADER = "applicant_id,kind,name,region,matter,date,subject,quantity,attributes\n"
+ROW = "91510500MA62B8XY4F,enterprise,泸州示例科技有限公司,510502,patent.invention.granted,2016-05-10,{subject},1,{{}}\n"
+
+
+@pytest.fixture(scope="module")
+def payout() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("payout", ROOT / "examples" / "payout.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["payout"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_utf8_file_with_its_byte_order_mark(payout: ModuleType, tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(HEADER + ROW.format(subject="ZL1") + ROW.format(subject="ZL2"), "utf-8-sig")
+    assert payout.survey(path) == ("utf-8-sig", 1)
+    (case,) = payout.read_cases(path, "utf-8-sig")
+    assert case["applicant"]["name"] == "泸州示例科技有限公司"
+    assert [e["subject"] for e in case["events"]] == ["ZL1", "ZL2"]
+
+
+def test_a_gbk_file_as_excel_saves_it(payout: ModuleType, tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_bytes((HEADER + ROW.format(subject="ZL1")).encode("gbk"))
+    encoding, applicants = payout.survey(path)
+    assert (encoding, applicants) == ("gb18030", 1)
+    (case,) = payout.read_cases(path, encoding)
+    assert case["applicant"]["name"] == "泸州示例科技有限公司"
+
+
+def test_a_missing_column_is_named_before_anything_is_sent(
+    payout: ModuleType, tmp_path: Path
+) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text("applicant_id,kind,name,matter,date\n", "utf-8")
+    with pytest.raises(payout.BadFile, match="no column region, subject"):
+        payout.survey(path)
+
+
+def test_text_in_neither_encoding_is_refused(payout: ModuleType, tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_bytes(HEADER.encode() + b"\x80\x80\xff\xff\n")
+    with pytest.raises(payout.BadFile, match="neither UTF-8 nor GB 18030"):
+        payout.survey(path)
+
+
+def test_short_rows_and_padded_headers_are_read(payout: ModuleType, tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(
+        " applicant_id , kind , region , matter , date , subject \n"
+        "91510500MA62B8XY4F, enterprise ,510502,patent.invention.granted,2016-05-10\n",
+        "utf-8",
+    )
+    assert payout.survey(path) == ("utf-8-sig", 1)
+    (case,) = payout.read_cases(path)
+    assert case["applicant"] == {
+        "id": "91510500MA62B8XY4F", "kind": "enterprise", "name": "", "region": "510502",
+    }  # fmt: skip
+    # The missing subject is sent empty: the service refuses it and says why.
+    assert case["events"] == [
+        {"matter": "patent.invention.granted", "date": "2016-05-10", "subject": "",
+         "quantity": 1, "attributes": {}},
+    ]  # fmt: skip
+
+
+def test_cells_the_service_must_refuse_are_sent_as_they_are(
+    payout: ModuleType, tmp_path: Path
+) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(HEADER + ROW.format(subject="ZL1").replace(",1,{}", ",many,{not json"), "utf-8")
+    (case,) = payout.read_cases(path)
+    assert case["events"][0]["quantity"] == "many"
+    assert case["events"][0]["attributes"] == "{not json"
+
+
+def test_the_command_refuses_a_file_it_cannot_read(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text("applicant_id\n", "utf-8")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "payout.py"), str(path), str(tmp_path / "out.csv"),
+         "--key", "k", "--api", "http://127.0.0.1:1"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "has no column kind, region, matter, date, subject" in done.stderr
+    assert not (tmp_path / "out.csv").exists()
