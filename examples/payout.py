@@ -213,35 +213,52 @@ class Refused(Exception):
     """The service refused a whole batch stream."""
 
 
+class Incomplete(Exception):
+    """Fewer answers came back than applicants were sent."""
+
+
 async def _pay(api: str, headers: dict[str, str], source: Source, path: Path, streams: int) -> int:
-    """Send the streams, write each answer's rows as it arrives, and report the total."""
+    """Send the streams, write each answer's rows as it arrives, and report the total.
+
+    The list is written beside its place and moved there only once every applicant has its
+    answer: a payout list is whole or absent, never cut short by a failure halfway.
+    """
     due = Decimal(0)
+    answered = 0
+    partial = path.with_name(path.name + ".partial")
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=60)
-    with (
-        path.open("w", newline="", encoding="utf-8-sig") as out,
-        tqdm(total=source.applicants, unit="applicant", file=sys.stderr) as progress,
-    ):
-        writer = csv.DictWriter(out, fieldnames=FIELDS)
-        writer.writeheader()
+    try:
+        with (
+            partial.open("w", newline="", encoding="utf-8-sig") as out,
+            tqdm(total=source.applicants, unit="applicant", file=sys.stderr) as progress,
+        ):
+            writer = csv.DictWriter(out, fieldnames=FIELDS)
+            writer.writeheader()
 
-        def write(case: dict[str, Any], answer: dict[str, Any]) -> None:
-            nonlocal due
-            for row in payout_rows(case, answer):
-                writer.writerow(row)
-                due += Decimal(row.get("amount") or 0)
-            progress.update(1)
+            def write(case: dict[str, Any], answer: dict[str, Any]) -> None:
+                nonlocal due, answered
+                for row in payout_rows(case, answer):
+                    writer.writerow(row)
+                    due += Decimal(row.get("amount") or 0)
+                answered += 1
+                progress.update(1)
 
-        async with aiohttp.ClientSession(api, timeout=timeout) as session:
-            try:
+            async with aiohttp.ClientSession(api, timeout=timeout) as session:
                 await asyncio.gather(
                     *(
                         _stream(session, headers, source, part, streams, write)
                         for part in range(streams)
                     )
                 )
-            except Refused as refused:
-                print(f"the batch was refused: {refused}", file=sys.stderr)
-                return 1
+        if answered != source.applicants:
+            raise Incomplete(f"answers came back for {answered} of {source.applicants} applicants")
+        os.replace(partial, path)
+    except (Refused, Incomplete, aiohttp.ClientError, TimeoutError) as exc:
+        reason = f"the batch was refused: {exc}" if isinstance(exc, Refused) else str(exc)
+        print(f"no payout list written; {reason or type(exc).__name__}", file=sys.stderr)
+        return 1
+    finally:
+        partial.unlink(missing_ok=True)  # after a failure, or an interruption
     print(
         f"{source.applicants} applicants; total due {due:,.2f} yuan; written to {path}",
         file=sys.stderr,

@@ -3,9 +3,12 @@ missing columns and cells, one request per run of an applicant's rows."""
 
 from __future__ import annotations
 
+import http.server
 import importlib.util
+import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from types import ModuleType
 
@@ -101,3 +104,53 @@ def test_the_command_refuses_a_file_it_cannot_read(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "has no column kind, region, matter, date, subject" in done.stderr
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_no_list_is_left_when_the_service_cannot_be_reached(tmp_path: Path) -> None:
+    events = tmp_path / "events.csv"
+    events.write_text(HEADER + ROW.format(subject="ZL1"), "utf-8")
+    done = _payout(events, tmp_path / "payout.csv", "http://127.0.0.1:1")
+    assert done.returncode == 1
+    assert "no payout list written; Cannot connect" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.csv"]
+
+
+def test_no_list_is_left_when_the_answers_stop_short(tmp_path: Path) -> None:
+    """A service that answers the first applicant and closes the stream."""
+    result = {"event_index": 0, "status": "not_eligible", "amount": "0.00", "granted": None}
+    answer = json.dumps({"case_index": 0, "total": "0.00", "results": [result]})
+
+    class CutShort(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-ndjson")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(answer.encode() + b"\n")
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet."""
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CutShort)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        events = tmp_path / "events.csv"
+        events.write_text(HEADER + ROW.format(subject="ZL1") + ROW2, "utf-8")
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        done = _payout(events, tmp_path / "payout.csv", url)
+    finally:
+        server.shutdown()
+    assert done.returncode == 1, done.stderr
+    assert "no payout list written" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.csv"]
+
+
+ROW2 = "91510500MA00000019,enterprise,泸县示例制造有限公司,510521,patent.utility_model.granted,2017-03-02,ZL2,2,{}\n"
+
+
+def _payout(events: Path, payout: Path, api: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "payout.py"), str(events), str(payout),
+         "--key", "k", "--api", api],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
