@@ -125,7 +125,7 @@ def read_cases(path: Path, encoding: str = ENCODINGS[0]) -> Iterator[dict[str, A
 
 def _quantity(text: str | None) -> int | str:
     text = (text or "").strip()
-    return int(text) if text.isdigit() else text or 1  # not a number: the service says why
+    return int(text) if text.isdecimal() else text or 1  # not a number: the service says why
 
 
 def _attributes(text: str | None) -> Any:

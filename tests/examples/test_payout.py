@@ -91,6 +91,7 @@ def test_cells_the_service_must_refuse_are_sent_as_they_are(
     (case,) = payout.read_cases(path)
     assert case["events"][0]["quantity"] == "many"
     assert case["events"][0]["attributes"] == "{not json"
+    assert [payout._quantity(q) for q in (" 2 ", "２", "²", "", None)] == [2, 2, "²", 1, 1]
 
 
 def test_the_command_refuses_a_file_it_cannot_read(tmp_path: Path) -> None:
