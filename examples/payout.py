@@ -98,10 +98,15 @@ def survey(path: Path) -> tuple[str, int]:
     raise BadFile(f"{path} is neither UTF-8 nor GB 18030 (GBK) text")
 
 
-def read_cases(path: Path, encoding: str = ENCODINGS[0]) -> Iterator[dict[str, Any]]:
-    """One calculation request per applicant, its events in file order, read as needed."""
+def read_cases(
+    path: Path, encoding: str = ENCODINGS[0], part: int = 0, parts: int = 1
+) -> Iterator[dict[str, Any]]:
+    """One calculation request per applicant, its events in file order, read as needed: every
+    `parts`-th applicant from the `part`-th (a stream's share)."""
     with path.open(newline="", encoding=encoding) as handle:
-        for applicant_id, events in _applicants(_rows(handle)):
+        for n, (applicant_id, events) in enumerate(_applicants(_rows(handle))):
+            if n % parts != part:
+                continue
             first = events[0]
             yield {
                 "applicant": {
@@ -281,9 +286,7 @@ async def _stream(
     # the memory the parsed cases take. Between the client and the calculator, the sockets'
     # buffers hold tens of megabytes, tens of thousands of lines.
     sent: dict[int, bytes] = {}
-    mine = (
-        case for n, case in enumerate(read_cases(source.path, source.encoding)) if n % parts == part
-    )
+    mine = read_cases(source.path, source.encoding, part, parts)
 
     async def body() -> AsyncIterator[bytes]:
         # Lines gathered into writes of about 64 KB. One write per line makes one small packet

@@ -275,13 +275,17 @@ def test_the_payout_example_writes_a_payout_list(tmp_path: Path) -> None:
     lists: dict[int, list[dict[str, str]]] = {}
     with system(env) as (_, gateway, _):
         key = (tmp_path / "var" / "admin_key").read_text().strip()
-        for streams in (1, 2):
-            payout = tmp_path / f"payout-{streams}.csv"
-            done = subprocess.run(
-                [sys.executable, str(ROOT / "examples" / "payout.py"), str(ROOT / "examples" / "events.csv"),
-                 str(payout), "--api", gateway, "--key", key, "--streams", str(streams)],
+
+        def pay(events: Path, payout: Path, streams: int = 1) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, str(ROOT / "examples" / "payout.py"), str(events), str(payout),
+                 "--api", gateway, "--key", key, "--streams", str(streams)],
                 capture_output=True, text=True, timeout=120,
             )  # fmt: skip
+
+        for streams in (1, 2):
+            payout = tmp_path / f"payout-{streams}.csv"
+            done = pay(ROOT / "examples" / "events.csv", payout, streams)
             assert done.returncode == 0, done.stderr
             assert "applicant" in done.stderr  # the progress bar
             with payout.open(encoding="utf-8-sig") as handle:
@@ -295,11 +299,7 @@ def test_the_payout_example_writes_a_payout_list(tmp_path: Path) -> None:
             encoding="utf-8",
         )
         payout = tmp_path / "payout-bad.csv"
-        done = subprocess.run(
-            [sys.executable, str(ROOT / "examples" / "payout.py"), str(events), str(payout),
-             "--api", gateway, "--key", key],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+        done = pay(events, payout)
         assert done.returncode == 0, done.stderr
         with payout.open(encoding="utf-8-sig") as handle:
             with_bad = list(csv.DictReader(handle))
