@@ -1,10 +1,11 @@
 """Batch throughput: events per second streamed through /v1/calculations/batch as NDJSON.
 
-    .venv/bin/python bench/batch.py [--cases 20000] [--workers 2]
+    .venv/bin/python bench/batch.py [--cases 20000] [--workers 2] [--streams 1]
     .venv/bin/python bench/batch.py --instructions
 
 One applicant and one event per line (the seed matters, 2014–2024), streamed in and out
-through the gateway, as one stream per calculator worker running side by side. Prints events
+through the gateway as one request, as a county's system sends its list (the gateway spreads
+it over the calculator workers in parts), or as `--streams` requests side by side. Prints events
 per second, the services' CPU per event (gateway, calculator workers and PostgreSQL: the
 figure to set beside OpenFisca's server CPU per person) and the peak resident memory of the
 largest service process.
@@ -128,14 +129,15 @@ def stream(gateway: str, key: str, cases: int, part: int, parts: int) -> tuple[i
     return asyncio.run(_stream(gateway, key, cases, part, parts))
 
 
-def measure(cases: int, workers: int) -> dict[str, Any]:
-    """Events per second and peak memory for `cases` events over `workers` calculator workers."""
+def measure(cases: int, workers: int, streams: int) -> dict[str, Any]:
+    """Events per second and peak memory for `cases` events in `streams` requests over
+    `workers` calculator workers."""
     with system(SUBSIDY_CALCULATOR_WORKERS=str(workers)) as (gateway, key, _, meter):
         meter.start()
         started = time.perf_counter()
-        with ThreadPoolExecutor(workers) as pool:
+        with ThreadPoolExecutor(streams) as pool:
             counts = list(
-                pool.map(lambda p: stream(gateway, key, cases, p, workers), range(workers))
+                pool.map(lambda p: stream(gateway, key, cases, p, streams), range(streams))
             )
         elapsed = time.perf_counter() - started
         cpu = meter.stop()
@@ -177,6 +179,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--streams", type=int, default=1, help="requests side by side")
     parser.add_argument("--instructions", action="store_true")
     parser.add_argument("--cases-once", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -189,9 +192,10 @@ def main() -> None:
         )
         print(f"{per_unit / _PER_UNIT:,.0f} instructions per line in the calculator")
         return
-    r = measure(args.cases, args.workers)
-    print(f"{r['answers']:.0f} answers ({r['problems']:.0f} problems) in {r['seconds']:.1f} s with "
-          f"{args.workers} calculator workers: {r['per_second']:,.0f} events/s; "
+    r = measure(args.cases, args.workers, args.streams)
+    print(f"{r['answers']:.0f} answers ({r['problems']:.0f} problems) in {r['seconds']:.1f} s, "
+          f"{args.streams} stream(s), {args.workers} calculator workers: "
+          f"{r['per_second']:,.0f} events/s; "
           f"peak RSS of the largest service process {r['peak_rss_mb']:.0f} MB")  # fmt: skip
     spent = {
         name.removeprefix("cpu_us "): us for name, us in r.items() if name.startswith("cpu_us ")

@@ -12,9 +12,9 @@ POST /v1/calculations/batch as NDJSON, one applicant per line, and the answers s
 progress bar counts them. `payout.csv` gets one row per event: what is due, under which
 document and clause, or why nothing is.
 
-`--streams N` sends every N-th applicant in a stream of its own, N at once: one stream is
-decided by one calculator worker, so N streams keep N workers busy. The rows are then written
-in the order the answers arrive.
+`--streams N` sends every N-th applicant in a stream of its own, N at once; the rows are then
+written in the order the answers arrive. One stream is enough to keep every calculator worker
+busy (the gateway spreads a stream over them in parts); more read the file in parallel.
 
 Memory stays flat however long the file: it is read as it is sent, and only the lines sent and
 not yet answered are held (the service reads no faster than it decides). A row the service

@@ -21,6 +21,12 @@ from subsidy_common.middleware import REQUEST_ID_HEADER
 _READ = httpx.ByteStream(b"")
 
 
+def spent(response: httpx.Response) -> None:
+    """Mark an answer read to its end or closed, which frees it without the garbage collector
+    (see `DownstreamClient`): call it once a streamed answer is closed."""
+    response.stream = _READ
+
+
 class _NoCookies(httpx.Cookies):
     """A cookie store that keeps nothing."""
 
@@ -129,7 +135,7 @@ class DownstreamClient(httpx.AsyncClient):
     ) -> httpx.Response:
         response = await super().send(request, stream=stream, **options)
         if not stream:
-            response.stream = _READ
+            spent(response)
         return response
 
     async def aclose(self) -> None:

@@ -19,6 +19,20 @@ class Settings(ServiceSettings):
         description="The calculator's URL, or the URLs of its instances separated by commas:"
         " each request goes to the instance with the fewest requests in flight",
     )
+    batch_part_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="An NDJSON batch goes to the calculator in parts of about this many bytes,"
+        " spread over its instances and answered in order",
+    )
+    batch_parts_in_flight: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="Parts of one batch at the calculator at once; twice its instances when"
+        " unset (behind one URL that balances over replicas, about twice the replicas)",
+    )
     downstream_timeout: float = Field(default=10.0, gt=0, le=120)
     downstream_connect_timeout: float = Field(default=1.0, gt=0, le=30)
     admin_key: SecretStr | None = Field(

@@ -37,6 +37,11 @@ MAX_LINE_BYTES = 1024 * 1024
 MAX_JSON_CASES = 1000  # a JSON answer is built whole; NDJSON streams without a limit
 WINDOW = 256  # cases decided together, with one ledger read for all their applicants
 Scope = Annotated[str | None, Header(alias="X-Scope-Region", max_length=16)]
+# The gateway sends a long batch in parts, each numbered from where it starts in the whole.
+FirstCase = Annotated[
+    int,
+    Header(alias="X-First-Case-Index", ge=0, le=10**12, description="case_index of the first case"),
+]
 # The single calculation reads it by hand (subsidy_common.headers).
 SCOPE = HandHeader("X-Scope-Region", max_length=16)
 
@@ -197,8 +202,9 @@ async def _decide_all(
     windows: AsyncIterator[Sequence[bytes | dict[str, Any]]],
     scope: str | None,
     metrics: DecisionMetrics,
+    first: int,
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    index = 0
+    index = first
     async for window in windows:
         yield await _decide_window(store, reads, window, index, scope, metrics)
         index += len(window)
@@ -213,6 +219,7 @@ async def _list_windows(cases: list[Any]) -> AsyncIterator[list[Any]]:
 async def calculate_batch(
     request: Request,
     scope: Scope = None,
+    first_case: FirstCase = 0,
     accept: Annotated[str, Header()] = "application/json",
     content_type: Annotated[str, Header()] = "application/json",
 ) -> Response:
@@ -247,7 +254,7 @@ async def calculate_batch(
                 orjson.dumps(problem), status_code=422, media_type="application/problem+json"
             )
         windows = _list_windows(body["cases"])
-    results = _decide_all(store, _reads(request), windows, scope, _metrics(request))
+    results = _decide_all(store, _reads(request), windows, scope, _metrics(request), first_case)
     if NDJSON in accept:
 
         async def stream() -> AsyncIterator[bytes]:

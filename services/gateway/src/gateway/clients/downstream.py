@@ -6,6 +6,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, NoReturn, TypeVar
 
 import httpx
@@ -18,6 +19,7 @@ from subsidy_common.downstream import (
     downstream_client,
     not_connected,
     refused,
+    spent,
 )
 from subsidy_common.problems import DomainError, ServiceUnavailable, problem_type
 from subsidy_common.streaming import DuplexStreamingResponse
@@ -199,6 +201,31 @@ class Downstream:
             background=BackgroundTask(_Done(instance, upstream).close),
         )
 
+    @asynccontextmanager
+    async def streamed(
+        self, method: str, path: str, *, content: bytes, headers: Mapping[str, str]
+    ) -> AsyncIterator[httpx.Response]:
+        """A request whose answer is read as it arrives, inside the block.
+
+        The instance counts the request in flight until the block ends. One that fails while
+        its answer is read is tried after the others for the next few seconds, as one that
+        refused the connection is.
+        """
+        instance, upstream = await self._reach(
+            lambda client: client.send(
+                client.build_request(method, path, content=content, headers=headers), stream=True
+            )
+        )
+        try:
+            yield upstream
+        except httpx.TransportError:
+            instance.refused_at = time.monotonic()
+            raise
+        finally:
+            instance.in_flight -= 1
+            await upstream.aclose()
+            spent(upstream)  # its body and the request's go now, not at the next full collection
+
     def request_failed(self, exc: httpx.TransportError) -> NoReturn:
         """Turn a transport failure into the problem the client sees."""
         if isinstance(exc, httpx.TimeoutException) and not refused(exc):
@@ -227,6 +254,7 @@ class _Done:
             self._instance.in_flight -= 1
             self._instance = None
         await self._upstream.aclose()
+        spent(self._upstream)
 
 
 class PassedThrough(Exception):

@@ -8,7 +8,7 @@ from subsidy_common.problems import DomainError, problem_type, validated_body
 from subsidy_common.routing import DirectRoute
 
 from gateway.auth.principal import Principal, PrincipalDep
-from gateway.clients import lookup
+from gateway.clients import batches, lookup
 from gateway.contract.calculations import (
     BatchRequest,
     BatchResponse,
@@ -67,11 +67,8 @@ async def calculate_batch(request: Request, principal: PrincipalDep) -> Response
     case yields a problem object on its own line and the others go on."""
     calculator = lookup.calculator(request)
     content_type = request.headers.get("content-type", "application/json")
-    headers = {
-        "Content-Type": content_type,
-        "Accept": request.headers.get("accept", "application/json"),
-        **scope_headers(principal),
-    }
+    accept = request.headers.get("accept", "application/json")
+    headers = {"Content-Type": content_type, "Accept": accept, **scope_headers(principal)}
     if content_type.split(";")[0].strip() != NDJSON:
         # A JSON batch is bounded (1,000 cases) and checked whole here; NDJSON streams through.
         body = await _bounded_body(request, request.app.state.settings.max_body_bytes)
@@ -79,7 +76,18 @@ async def calculate_batch(request: Request, principal: PrincipalDep) -> Response
         return await calculator.forward(
             "POST", "/v1/calculations/batch", content=body, headers=headers
         )
-    return await calculator.stream("POST", "/v1/calculations/batch", request.stream(), headers)
+    if NDJSON not in accept:
+        # One JSON answer for the whole stream: one instance builds it.
+        return await calculator.stream("POST", "/v1/calculations/batch", request.stream(), headers)
+    settings = request.app.state.settings
+    return await batches.spread(
+        request.stream(),
+        calculator,
+        {"Content-Type": NDJSON, "Accept": NDJSON, **scope_headers(principal)},
+        part_bytes=settings.batch_part_bytes,
+        in_flight=settings.batch_parts_in_flight
+        or batches.in_flight_default(len(calculator.instances)),
+    )
 
 
 class BodyTooLarge(DomainError):

@@ -1,0 +1,194 @@
+"""An NDJSON batch in parts: spread over the calculator's instances, answered in order, a part
+whose instance fails answered by another."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import httpx
+import orjson
+from calculator.config import Settings as CalculatorSettings
+from calculator.main import create_app as create_calculator
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from testkit import free_port, live_server
+
+NDJSON = {"Content-Type": "application/x-ndjson", "Accept": "application/x-ndjson"}
+PART_BYTES = 1024  # about four cases a part
+
+
+def lines(case: Callable[..., dict[str, Any]], count: int) -> list[bytes]:
+    """`count` cases, among them a line that is not JSON and a case with a bad identifier."""
+    out = []
+    for i in range(count):
+        body = case()
+        body["events"][0]["subject"] = f"S{i}"
+        if i % 13 == 5:
+            body["applicant"]["id"] = "not-an-id"
+        out.append(b"{broken" if i % 17 == 9 else orjson.dumps(body))
+    return out
+
+
+def body_of(cases: list[bytes]) -> bytes:
+    """The cases as NDJSON with blank lines between some, the last without its newline."""
+    parts = []
+    for i, line in enumerate(cases):
+        parts.append(line + b"\n")
+        if i % 7 == 3:
+            parts.append(b"\n  \n")
+    return b"".join(parts).rstrip(b"\n")
+
+
+Clients = Callable[..., httpx.AsyncClient]
+
+
+async def post(
+    client_for: Clients, app: FastAPI, content: bytes | AsyncIterator[bytes]
+) -> httpx.Response:
+    async with client_for(app) as client:
+        return await client.post("/v1/calculations/batch", content=content, headers=NDJSON)
+
+
+async def streamed(content: bytes) -> AsyncIterator[bytes]:
+    """The body in small writes, as a client streaming a file sends it."""
+    for start in range(0, len(content), 700):
+        yield content[start : start + 700]
+
+
+def decisions(metrics: str) -> float:
+    return sum(
+        float(m.group(1))
+        for m in re.finditer(r"^subsidy_decisions_total\{[^}]*\} (\S+)$", metrics, re.MULTILINE)
+    )
+
+
+async def test_a_batch_in_parts_answers_every_case_in_order(
+    stack: Any,
+    client_for: Clients,
+    another_gateway: Callable[..., Any],
+    case: Callable[..., dict[str, Any]],
+    film: dict[str, Any],
+) -> None:
+    content = body_of(lines(case, 60))
+    whole = await post(client_for, stack.gateway, content)
+    async with another_gateway(batch_part_bytes=PART_BYTES) as gateway:
+        in_parts = await post(client_for, gateway, streamed(content))
+    assert in_parts.status_code == 200, in_parts.text
+    answers = [orjson.loads(line) for line in in_parts.content.splitlines()]
+    assert [a["case_index"] for a in answers] == list(range(60))
+    problems = {a["case_index"]: a["status"] for a in answers if "results" not in a}
+    assert problems == {5: 422, 9: 400, 18: 422, 26: 400, 31: 422, 43: 400, 44: 422, 57: 422}
+    assert answers[5]["errors"][0]["loc"] == ["body", "applicant", "id"]
+    assert [a["results"][0]["subject"] for a in answers if "results" in a][:3] == ["S0", "S1", "S2"]
+    assert in_parts.content == whole.content
+
+
+async def test_the_parts_are_spread_over_the_instances(
+    stack: Any,
+    client_for: Clients,
+    another_gateway: Callable[..., Any],
+    database_factory: Callable[[str], Awaitable[str]],
+    case: Callable[..., dict[str, Any]],
+    film: dict[str, Any],
+) -> None:
+    content = body_of(lines(case, 200))
+    async with AsyncExitStack() as running:
+        second = create_calculator(
+            CalculatorSettings(
+                database_url=await database_factory("calculator_second"),
+                registry_url=stack.registry_url,
+            )
+        )
+        second_url = await running.enter_async_context(live_server(second))
+        urls = [stack.calculator_url, second_url]
+        gateway = await running.enter_async_context(
+            another_gateway(calculator_url=",".join(urls), batch_part_bytes=PART_BYTES)
+        )
+        async with httpx.AsyncClient() as plain:
+            before = [decisions((await plain.get(f"{u}/metrics")).text) for u in urls]
+            response = await post(client_for, gateway, content)
+            after = [decisions((await plain.get(f"{u}/metrics")).text) for u in urls]
+    assert response.status_code == 200, response.text
+    answers = [orjson.loads(line) for line in response.content.splitlines()]
+    assert [a["case_index"] for a in answers] == list(range(200))
+    decided = [b - a for a, b in zip(before, after, strict=True)]
+    valid = sum("results" in a for a in answers)
+    assert sum(decided) == valid
+    assert min(decided) > valid / 4, decided
+
+
+def cut_short(calculator_url: str, after: int) -> tuple[FastAPI, list[int]]:
+    """An instance that passes a part to the real calculator and loses the connection after
+    `after` of its answers; it records the first case of each part it was given."""
+    app = FastAPI()
+    given: list[int] = []
+
+    @app.post("/v1/calculations/batch")
+    async def batch(request: Request) -> StreamingResponse:
+        given.append(int(request.headers["x-first-case-index"]))
+        passed = {
+            k: v
+            for k, v in request.headers.items()
+            if k in ("content-type", "accept", "x-first-case-index", "x-scope-region")
+        }
+        async with httpx.AsyncClient() as client:
+            real = await client.post(
+                f"{calculator_url}/v1/calculations/batch",
+                content=await request.body(),
+                headers=passed,
+            )
+
+        async def answers() -> AsyncIterator[bytes]:
+            for line in real.content.splitlines(keepends=True)[:after]:
+                yield line
+            raise ConnectionAbortedError("the instance went away")
+
+        return StreamingResponse(answers(), media_type="application/x-ndjson")
+
+    return app, given
+
+
+async def test_a_part_whose_instance_fails_is_answered_by_another(
+    stack: Any,
+    client_for: Clients,
+    another_gateway: Callable[..., Any],
+    case: Callable[..., dict[str, Any]],
+    film: dict[str, Any],
+) -> None:
+    content = body_of(lines(case, 60))
+    whole = await post(client_for, stack.gateway, content)
+    failing, given = cut_short(stack.calculator_url, after=2)
+    async with AsyncExitStack() as running:
+        failing_url = await running.enter_async_context(live_server(failing))
+        gateway = await running.enter_async_context(
+            another_gateway(
+                calculator_url=f"{failing_url},{stack.calculator_url}",
+                batch_part_bytes=PART_BYTES,
+            )
+        )
+        response = await post(client_for, gateway, content)
+    assert given, "the failing instance was never asked"
+    assert response.status_code == 200, response.text
+    assert response.content == whole.content
+
+
+async def test_without_a_calculator_the_batch_is_503_before_any_answer(
+    another_gateway: Callable[..., Any], client_for: Clients, case: Callable[..., dict[str, Any]]
+) -> None:
+    async with another_gateway(calculator_url=f"http://127.0.0.1:{free_port()}") as gateway:
+        response = await post(client_for, gateway, body_of(lines(case, 3)))
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"]
+
+
+async def test_a_first_line_too_long_is_413(
+    stack: Any, client_for: Clients, case: Callable[..., dict[str, Any]]
+) -> None:
+    response = await post(client_for, stack.gateway, b'{"applicant": "' + b"x" * (1024 * 1024 + 1))
+    assert response.status_code == 413, response.text
+    assert response.json()["type"].endswith("line-too-long")

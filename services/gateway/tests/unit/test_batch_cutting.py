@@ -1,0 +1,67 @@
+"""Cutting an NDJSON body into parts: every case once, in order, numbered from its start."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from gateway.clients.batches import MAX_LINE_BYTES, LineTooLong, cut_parts
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+lines = st.lists(
+    st.one_of(
+        st.binary(min_size=1, max_size=40).map(lambda b: b"{" + b.replace(b"\n", b"") + b"}"),
+        st.sampled_from([b"", b" ", b"\t \r", b"\x0b"]),  # blank: not a case
+    ),
+    max_size=60,
+)
+
+
+async def chunked(data: bytes, sizes: list[int]) -> AsyncIterator[bytes]:
+    start = 0
+    for size in sizes:
+        yield data[start : start + size]
+        start += size
+    yield data[start:]
+
+
+async def cut(
+    data: bytes, sizes: list[int], part_bytes: int, idle: bool
+) -> list[tuple[int, bytes]]:
+    return [
+        (p.first, p.body) async for p in cut_parts(chunked(data, sizes), part_bytes, lambda: idle)
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=lines,
+    final_newline=st.booleans(),
+    sizes=st.lists(st.integers(min_value=0, max_value=50), max_size=30),
+    part_bytes=st.integers(min_value=1, max_value=200),
+    idle=st.booleans(),
+)
+def test_every_case_once_in_order(
+    lines: list[bytes], final_newline: bool, sizes: list[int], part_bytes: int, idle: bool
+) -> None:
+    data = b"\n".join(lines) + (b"\n" if final_newline else b"")
+    parts = asyncio.run(cut(data, sizes, part_bytes, idle))
+    cases = [line for line in data.split(b"\n") if line.strip()]
+    assert b"".join(body for _, body in parts) == b"".join(c + b"\n" for c in cases)
+    first = 0
+    for start, body in parts:
+        assert start == first
+        assert body.endswith(b"\n")
+        count = body.count(b"\n")
+        assert count >= 1
+        # A part stops at the line that fills it.
+        assert len(body) - len(body[:-1].rsplit(b"\n", 1)[-1]) - 1 < part_bytes
+        first += count
+
+
+def test_a_line_above_the_limit_is_refused() -> None:
+    data = b'{"a": 1}\n' + b"x" * (MAX_LINE_BYTES + 1)
+    with pytest.raises(LineTooLong):
+        asyncio.run(cut(data, [10, 100_000], 1024, idle=False))
