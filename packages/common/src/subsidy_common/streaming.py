@@ -1,9 +1,22 @@
-"""A streamed response that may run while the request body is still being read."""
+"""NDJSON streams: a response that may run while the request body is still being read, and the
+bound on a line."""
 
 from __future__ import annotations
 
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
+
+from subsidy_common.problems import DomainError, problem_type
+
+MAX_LINE_BYTES = 1024 * 1024  # one case of a batch
+
+
+class LineTooLong(DomainError):
+    """A batch line above the size a single case may have."""
+
+    type = problem_type("line-too-long")
+    title = "Content Too Large"
+    status = 413
 
 
 class DuplexStreamingResponse(StreamingResponse):

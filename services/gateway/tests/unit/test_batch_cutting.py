@@ -6,9 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from gateway.clients.batches import MAX_LINE_BYTES, LineTooLong, cut_parts
+from gateway.clients.batches import cut_parts
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from subsidy_common.streaming import MAX_LINE_BYTES, LineTooLong
 
 lines = st.lists(
     st.one_of(

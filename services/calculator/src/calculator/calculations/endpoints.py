@@ -19,7 +19,7 @@ from subsidy_common.problems import (
     validated_body,
 )
 from subsidy_common.routing import DirectRoute
-from subsidy_common.streaming import DuplexStreamingResponse
+from subsidy_common.streaming import MAX_LINE_BYTES, DuplexStreamingResponse, LineTooLong
 
 from calculator.calculations import service
 from calculator.calculations.schemas import CalculationIn
@@ -33,7 +33,6 @@ from calculator.registry_client import SnapshotStore
 router = APIRouter(tags=["calculations"], route_class=DirectRoute)
 
 NDJSON = "application/x-ndjson"
-MAX_LINE_BYTES = 1024 * 1024
 MAX_JSON_CASES = 1000  # a JSON answer is built whole; NDJSON streams without a limit
 WINDOW = 256  # cases decided together, with one ledger read for all their applicants
 Scope = Annotated[str | None, Header(alias="X-Scope-Region", max_length=16)]
@@ -44,14 +43,6 @@ FirstCase = Annotated[
 ]
 # The single calculation reads it by hand (subsidy_common.headers).
 SCOPE = HandHeader("X-Scope-Region", max_length=16)
-
-
-class LineTooLong(DomainError):
-    """A batch line above the size a single case may have."""
-
-    type = problem_type("line-too-long")
-    title = "Content Too Large"
-    status = 413
 
 
 def _store(request: Request) -> SnapshotStore:

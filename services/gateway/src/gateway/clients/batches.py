@@ -22,8 +22,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 import httpx
 from starlette.background import BackgroundTask
 from starlette.responses import Response
-from subsidy_common.problems import DomainError, ServiceUnavailable, problem_type
-from subsidy_common.streaming import DuplexStreamingResponse
+from subsidy_common.problems import DomainError, ServiceUnavailable
+from subsidy_common.streaming import MAX_LINE_BYTES, DuplexStreamingResponse, LineTooLong
 
 from gateway.clients.downstream import Downstream, relay
 
@@ -32,16 +32,7 @@ log = logging.getLogger(__name__)
 NDJSON = "application/x-ndjson"
 PATH = "/v1/calculations/batch"
 FIRST_CASE = "X-First-Case-Index"
-MAX_LINE_BYTES = 1024 * 1024  # as the calculator allows
 ATTEMPTS = 3
-
-
-class LineTooLong(DomainError):
-    """A batch line above the size a single case may have."""
-
-    type = problem_type("line-too-long")
-    title = "Content Too Large"
-    status = 413
 
 
 class PartFailed(Exception):
