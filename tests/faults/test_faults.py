@@ -1,5 +1,6 @@
 """Faults with real processes on loopback: the database cut mid-load, the calculator killed
-during claims, the registry stopped (reliability.md, "Faults").
+during claims, the registry stopped, one of two calculator instances killed during a batch
+(reliability.md, "Faults").
 
 Registry, calculator and gateway run as uvicorn subprocesses, as `scripts/run.py` starts them,
 on throwaway PostgreSQL databases. The machine's PostgreSQL server is never restarted: the
@@ -25,6 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
+import aiohttp
 import asyncpg
 import httpx
 import orjson
@@ -119,6 +121,7 @@ class System:
     gateway: Service
     calculator_db: str  # the database itself, not through any proxy
     client: httpx.AsyncClient
+    more_calculators: list[Service] = field(default_factory=list)  # instances after the first
 
 
 async def wait_ready(client: httpx.AsyncClient, url: str, within: float = 45) -> dict[str, Any]:
@@ -139,9 +142,14 @@ async def wait_ready(client: httpx.AsyncClient, url: str, within: float = 45) ->
 
 @contextlib.asynccontextmanager
 async def system(
-    tmp_path: Path, *, calculator_via: TcpProxy | None = None, **settings: str
+    tmp_path: Path,
+    *,
+    calculator_via: TcpProxy | None = None,
+    calculators: int = 1,
+    **settings: str,
 ) -> AsyncIterator[System]:
-    """Registry, calculator and gateway as processes; everything is removed afterwards."""
+    """Registry, calculator (`calculators` instances, on one database) and gateway as
+    processes; everything is removed afterwards."""
     databases: list[str] = []
     services: list[Service] = []
     client = httpx.AsyncClient(
@@ -160,6 +168,8 @@ async def system(
                 .render_as_string(hide_password=False)
             )
         ports = {name: free_port() for name in ("registry", "calculator", "gateway")}
+        more_ports = [free_port() for _ in range(calculators - 1)]
+        calculator_urls = [f"http://127.0.0.1:{p}" for p in (ports["calculator"], *more_ports)]
         registry_url = f"http://127.0.0.1:{ports['registry']}"
         env = {
             "SUBSIDY_DATA_DIR": str(tmp_path / "var"),
@@ -169,7 +179,7 @@ async def system(
             "GATEWAY_DATABASE_URL": gateway_db,
             "CALCULATOR_REGISTRY_URL": registry_url,
             "GATEWAY_REGISTRY_URL": registry_url,
-            "GATEWAY_CALCULATOR_URL": f"http://127.0.0.1:{ports['calculator']}",
+            "GATEWAY_CALCULATOR_URL": ",".join(calculator_urls),
             "GATEWAY_RATE_LIMIT": "1000000/minute",
             "REGISTRY_LOG_LEVEL": "WARNING",
             "CALCULATOR_LOG_LEVEL": "WARNING",
@@ -184,8 +194,14 @@ async def system(
             service = Service(name, factory, ports[name], env, tmp_path / f"{name}.log")
             services.append(service)
             await service.start()
-        registry, calculator, gateway = services
-        running = System(registry, calculator, gateway, calculator_db, client)
+        for i, port in enumerate(more_ports, 2):
+            service = Service(
+                f"calculator {i}", "calculator.main:create_app", port, env, tmp_path / f"c{i}.log"
+            )
+            services.insert(-1, service)  # before the gateway, which is stopped first
+            await service.start()
+        registry, calculator, *more, gateway = services
+        running = System(registry, calculator, gateway, calculator_db, client, more)
         for service in services:  # the gateway's readiness does not count its downstreams
             await wait_ready(client, service.url)
         yield running
@@ -613,3 +629,64 @@ async def _registry_stopped(running: System) -> None:
         await asyncio.sleep(0.2)
     assert health["checks"]["registry_snapshot"]["registry_reachable"] is True, health
     assert health["checks"]["registry_snapshot"]["checked_seconds_ago"] < 1
+
+
+# --------------------------------------------------------------------------------------------
+# 4. A calculator instance killed during a batch
+
+
+async def test_calculator_instance_killed_during_a_batch_the_other_answers_it_whole(
+    tmp_path: Path,
+) -> None:
+    async with (
+        asyncio.timeout(60),
+        system(tmp_path, calculators=2, GATEWAY_BATCH_PART_BYTES="16384") as running,
+    ):
+        await _instance_killed_during_a_batch(running)
+
+
+async def _instance_killed_during_a_batch(running: System) -> None:
+    cases = 20_000
+    victim = running.calculator
+    lines = []
+    for i in range(cases):
+        claim = new_claim()
+        event = {**claim["event"], "subject": f"S{i}"}
+        lines.append(orjson.dumps({"applicant": claim["applicant"], "events": [event]}) + b"\n")
+    answered = 0
+    halfway = asyncio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        for start in range(0, cases, 200):
+            yield b"".join(lines[start : start + 200])
+
+    answers: list[dict[str, Any]] = []
+    headers = {**AUTH, "Content-Type": "application/x-ndjson", "Accept": "application/x-ndjson"}
+    # aiohttp reads the answers while it still sends (httpx would only read once all is sent).
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{running.gateway.url}/v1/calculations/batch", data=body(), headers=headers
+        ) as response,
+    ):
+        assert response.status == 200, await response.text()
+
+        async def kill_halfway() -> None:
+            await halfway.wait()
+            victim.kill()
+
+        killer = asyncio.create_task(kill_halfway())
+        pending = b""
+        async for chunk in response.content.iter_any():
+            *complete, pending = (pending + chunk).split(b"\n")
+            for line in complete:
+                answers.append(orjson.loads(line))
+                answered += 1
+                if answered == cases // 3:
+                    halfway.set()
+        await killer
+    await victim.wait_dead()
+    assert [a["case_index"] for a in answers] == list(range(cases))
+    problems = [a for a in answers if "results" not in a]
+    assert not problems, problems[:3]
+    assert [a["results"][0]["subject"] for a in answers] == [f"S{i}" for i in range(cases)]
