@@ -121,16 +121,18 @@ async def _answer(part: _Part, calculator: Downstream, headers: Mapping[str, str
     """Put the part's answer lines on its queue, asking again elsewhere when an instance fails;
     end with None, or with the failure."""
     sent = 0  # answer lines already on the queue, which another attempt does not repeat
+    cases = f"cases {part.first} to {part.first + part.count - 1}"
     refusal: Response | None = None
     failure: Exception | None = None
-    for _ in range(ATTEMPTS):
+    for attempt in range(1, ATTEMPTS + 1):
         try:
             async with calculator.streamed(
                 "POST", PATH, content=part.body, headers={**headers, FIRST_CASE: str(part.first)}
             ) as upstream:
                 if upstream.status_code != 200:
                     await upstream.aread()
-                    refusal = relay(upstream)
+                    refusal, failure = relay(upstream), None
+                    log.warning("batch %s: the calculator answered %d", cases, refusal.status_code)
                     if upstream.status_code < 500:
                         break  # the same request would be refused again
                     continue
@@ -155,8 +157,9 @@ async def _answer(part: _Part, calculator: Downstream, headers: Mapping[str, str
             failure = ShortAnswer(f"answers for {sent} of {part.count} cases")
         except (httpx.TransportError, DomainError) as exc:
             failure = exc
-    message = f"cases {part.first} to {part.first + part.count - 1}: no calculator answered them"
-    log.warning("batch part failed: %s (%s)", message, failure or refusal)
+        log.warning("batch %s, attempt %d of %d: %r", cases, attempt, ATTEMPTS, failure)
+    message = f"{cases}: no calculator answered them"
+    log.warning("batch %s", message)
     part.answers.put_nowait(PartFailed(message, refusal, _problem(calculator, failure)))
 
 

@@ -68,8 +68,9 @@ class Downstream:
     With several, each request goes to the instance with the fewest requests in flight, ties
     taken in turn. Long requests (a batch streams for minutes) therefore spread over the
     instances instead of following whichever connection the pool had idle. An instance that
-    refuses the connection is passed over for the next (nothing was sent to it), and tried last
-    for the next few seconds.
+    refuses the connection is passed over for the next (nothing was sent to it). One that failed
+    in any way (refused, cut, too slow) is tried last for the next few seconds: the others get
+    the requests that would meet its dead pooled connections.
     """
 
     def __init__(
@@ -108,7 +109,8 @@ class Downstream:
     ) -> tuple[_Instance, _T]:
         """`call` on the instances in turn until one is reached; that one is left counting the
         request in flight, for the caller to give back. An instance that refused the connection
-        is passed over; any other failure, or the last instance's, is the answer."""
+        is passed over; any other failure, or the last instance's, is the answer. Either way the
+        instance that failed is tried last for a while."""
         candidates = self._candidates()
         for attempt, instance in enumerate(candidates, 1):
             instance.in_flight += 1
@@ -116,10 +118,8 @@ class Downstream:
                 return instance, await call(instance.client)
             except httpx.TransportError as exc:
                 instance.in_flight -= 1
-                if not not_connected(exc):
-                    self.request_failed(exc)
                 instance.refused_at = time.monotonic()
-                if attempt == len(candidates):
+                if not not_connected(exc) or attempt == len(candidates):
                     self.request_failed(exc)
             except BaseException:
                 instance.in_flight -= 1
