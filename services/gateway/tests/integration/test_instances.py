@@ -7,6 +7,7 @@ import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from gateway.clients.downstream import REFUSED_SECONDS, Downstream
@@ -47,6 +48,14 @@ class Instance:
                 for line in body.split(b"\n"):
                     yield line + b"\n"
                     await asyncio.sleep(0)
+
+            return StreamingResponse(chunks(), media_type="application/x-ndjson")
+
+        @self.app.post("/cut")
+        async def cut() -> StreamingResponse:
+            async def chunks() -> AsyncIterator[bytes]:
+                yield b"1\n"
+                raise ConnectionAbortedError("the instance went away")
 
             return StreamingResponse(chunks(), media_type="application/x-ndjson")
 
@@ -165,6 +174,45 @@ async def test_an_instance_that_refused_is_tried_last_for_a_while() -> None:
             instance.refused_at -= REFUSED_SECONDS + 1
         firsts = {service._candidates()[0].url for _ in range(2)}
         assert firsts == {alive, dead}
+
+
+async def test_an_instance_that_cut_an_answer_is_tried_last_for_a_while() -> None:
+    a, b = Instance("a"), Instance("b")
+    async with live_server(a.app) as url_a, live_server(b.app) as url_b:
+        service = downstream(url_a, url_b)
+
+        async def read_to_the_end() -> None:
+            async with service.streamed("POST", "/cut", content=b"", headers={}) as answer:
+                async for _ in answer.aiter_raw():
+                    pass
+
+        try:
+            with pytest.raises(httpx.TransportError):
+                await read_to_the_end()
+            cut = next(i for i in service.instances if i.refused_at > -math.inf)
+            assert [i.in_flight for i in service.instances] == [0, 0]
+            orders = [[i.url for i in service._candidates()] for _ in range(4)]
+            assert all(order[-1] == cut.url for order in orders)
+        finally:
+            await service.aclose()
+
+
+async def test_an_instance_that_hung_up_on_a_request_is_503_then_tried_last() -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    hung_up = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    async with server, live_server(Instance("b").app) as alive:
+        service = downstream(hung_up, alive)
+        try:
+            # The request may have been read: not sent again elsewhere, but answered at once.
+            with pytest.raises(ServiceUnavailable):
+                await service.forward("GET", "/who")
+            assert await answers(service, 4) == ["b"] * 4
+        finally:
+            await service.aclose()
 
 
 async def test_every_instance_refusing_is_503() -> None:
