@@ -192,3 +192,21 @@ async def test_a_first_line_too_long_is_413(
     response = await post(client_for, stack.gateway, b'{"applicant": "' + b"x" * (1024 * 1024 + 1))
     assert response.status_code == 413, response.text
     assert response.json()["type"].endswith("line-too-long")
+
+
+async def test_ndjson_answered_as_one_json_document_holds_at_most_1000_cases(
+    stack: Any, client_for: Clients, case: Callable[..., dict[str, Any]], film: dict[str, Any]
+) -> None:
+    headers = {"Content-Type": "application/x-ndjson", "Accept": "application/json"}
+    async with client_for(stack.gateway) as client:
+        at_most = await client.post(
+            "/v1/calculations/batch", content=body_of(lines(case, 1000)), headers=headers
+        )
+        above = await client.post(
+            "/v1/calculations/batch", content=body_of(lines(case, 1001)), headers=headers
+        )
+    assert at_most.status_code == 200, at_most.text
+    assert len(at_most.json()["items"]) == 1000
+    assert above.status_code == 413, above.text
+    assert above.headers["content-type"] == "application/problem+json"
+    assert "application/x-ndjson" in above.json()["detail"]

@@ -45,6 +45,14 @@ FirstCase = Annotated[
 SCOPE = HandHeader("X-Scope-Region", max_length=16)
 
 
+class TooManyForJson(DomainError):
+    """More cases than one JSON answer may hold (it is built whole)."""
+
+    type = problem_type("content-too-large")
+    title = "Content Too Large"
+    status = 413
+
+
 def _store(request: Request) -> SnapshotStore:
     return cast(SnapshotStore, request.app.state.snapshots)
 
@@ -255,5 +263,12 @@ async def calculate_batch(
                 )
 
         return DuplexStreamingResponse(stream(), media_type=NDJSON)
-    items = [item async for answers in results for item in answers]
+    items: list[dict[str, Any]] = []
+    async for answers in results:
+        items += answers
+        if len(items) > MAX_JSON_CASES:
+            raise TooManyForJson(
+                f"An answer as one JSON document holds at most {MAX_JSON_CASES} cases; ask for"
+                f" Accept: {NDJSON} to have more streamed."
+            )
     return Response(orjson.dumps({"items": items}), media_type="application/json")
