@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -63,3 +64,27 @@ async def test_no_snapshot_yet_is_not_ready_and_503(
     assert ready.status_code == 503
     assert calculated.status_code == 503
     assert calculated.headers["retry-after"]
+
+
+async def test_instants_under_one_registry_version_share_its_rule_set(
+    database_factory: Callable[[str], Awaitable[str]],
+) -> None:
+    """A past rule set is compiled once per registry version, not once per instant asked."""
+    registry = create_registry(RegistrySettings(database_url=await database_factory("registry")))
+    async with live_server(registry) as registry_url:
+        calculator = create_calculator(
+            CalculatorSettings(
+                database_url=await database_factory("calculator"), registry_url=registry_url
+            )
+        )
+        async with running(calculator):
+            store = calculator.state.snapshots
+            assert await store.refresh()
+            now = dt.datetime.now(dt.UTC)
+            assert await store.as_of(now) is store.rules
+            assert await store.as_of(now - dt.timedelta(microseconds=1)) is store.rules
+            long_ago = dt.datetime(2001, 1, 1, tzinfo=dt.UTC)
+            then = await store.as_of(long_ago)
+            assert then is not store.rules
+            assert then.version != store.rules.version
+            assert await store.as_of(long_ago + dt.timedelta(days=1)) is then

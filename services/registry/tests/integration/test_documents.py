@@ -5,10 +5,14 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from registry.config import Settings
+from registry.main import create_app
+from testkit import running
 
 ACTOR = {"X-Actor": "test-admin"}
 
@@ -352,9 +356,43 @@ class TestSnapshot:
         assert after.status_code == 200
         assert after.headers["etag"] != before
 
+    async def test_instants_with_no_change_between_them_see_one_snapshot(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        await past_snapshots_follow_the_changes(client)
+
+    async def test_past_snapshots_on_sqlite(self, tmp_path: Path) -> None:
+        app = create_app(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/registry.db"))
+        async with running(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://r") as sqlite:
+                await past_snapshots_follow_the_changes(sqlite)
+
     async def test_past_snapshot_is_reproducible(self, client: httpx.AsyncClient) -> None:
         instant = dt.datetime.now(dt.UTC).isoformat()
         first = await client.get("/internal/v1/snapshot", params={"as_of": instant})
         await create(client, a_document())
         second = await client.get("/internal/v1/snapshot", params={"as_of": instant})
         assert first.content == second.content
+
+
+async def past_snapshots_follow_the_changes(client: httpx.AsyncClient) -> None:
+    """Instants between the same two changes get one snapshot; a change between them, two."""
+
+    async def etag_at(instant: dt.datetime) -> str:
+        response = await client.get("/internal/v1/snapshot", params={"as_of": instant.isoformat()})
+        assert response.status_code == 200, response.text
+        assert response.json()["version"] == response.headers["etag"].strip('"')
+        return response.headers["etag"]
+
+    before = dt.datetime.now(dt.UTC)
+    assert await etag_at(before - dt.timedelta(microseconds=1)) == await etag_at(before)
+    await create(client, a_document())
+    after = dt.datetime.now(dt.UTC)
+    now = (await client.get("/internal/v1/snapshot")).headers["etag"]
+    assert await etag_at(after) == now
+    assert await etag_at(after + dt.timedelta(seconds=1)) == now
+    assert await etag_at(before) != now
+    assert await etag_at(dt.datetime(2001, 1, 1, tzinfo=dt.UTC)) == await etag_at(
+        dt.datetime(2002, 1, 1, tzinfo=dt.UTC)
+    )

@@ -126,6 +126,26 @@ async def insert_many(
         await session.execute(insert(model), list(rows))
 
 
+async def state_at(session: AsyncSession, instant: dt.datetime) -> tuple[int, dt.datetime | None]:
+    """The registry's write generation now, and when it last changed at or before an instant
+    (None: it was empty until then). Whenever both are the same, the registry as recorded at
+    the instant is the same."""
+    generation = select(func.max(DocumentVersion.id))
+    recorded = select(func.max(DocumentVersion.recorded_at)).where(
+        col(DocumentVersion.recorded_at) <= instant
+    )
+    superseded = select(func.max(DocumentVersion.superseded_at)).where(
+        col(DocumentVersion.superseded_at) <= instant
+    )
+    row = await session.execute(
+        select(
+            generation.scalar_subquery(), recorded.scalar_subquery(), superseded.scalar_subquery()
+        )
+    )
+    latest, first, second = row.one()
+    return latest or 0, max((t for t in (first, second) if t is not None), default=None)
+
+
 async def latest_change(session: AsyncSession) -> int:
     """An id that grows with every recorded version: the registry's write generation."""
     statement = select(DocumentVersion.id).order_by(col(DocumentVersion.id).desc()).limit(1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,12 +30,17 @@ class Snapshot:
         return f'"{self.version}"'
 
 
+PAST_SNAPSHOTS = 32
+
+
 class SnapshotCache:
-    """The snapshot of the current registry, rebuilt only after a write."""
+    """The snapshot of the current registry, rebuilt only after a write; and snapshots of past
+    instants, built once for each state the registry was in."""
 
     def __init__(self) -> None:
         self._generation = -1
         self._snapshot: Snapshot | None = None
+        self._past: OrderedDict[tuple[int, dt.datetime | None], Snapshot] = OrderedDict()
 
     async def current(self, session: AsyncSession) -> Snapshot:
         """The snapshot of the registry as it is now."""
@@ -43,6 +49,22 @@ class SnapshotCache:
             self._snapshot = await build(session, as_of=None)
             self._generation = generation
         return self._snapshot
+
+    async def as_of(self, session: AsyncSession, instant: dt.datetime) -> Snapshot:
+        """The snapshot of the registry as recorded at an instant.
+
+        Instants with the same last change before them saw the same registry. The key also holds
+        the registry's write generation, so a write (however its time compares) starts afresh.
+        """
+        key = await repository.state_at(session, instant)
+        snapshot = self._past.get(key)
+        if snapshot is None:
+            snapshot = self._past[key] = await build(session, as_of=instant)
+            if len(self._past) > PAST_SNAPSHOTS:
+                self._past.popitem(last=False)
+        else:
+            self._past.move_to_end(key)
+        return snapshot
 
 
 async def build(session: AsyncSession, *, as_of: dt.datetime | None) -> Snapshot:
