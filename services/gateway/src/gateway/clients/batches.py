@@ -3,9 +3,9 @@
 The body is cut at line ends into parts: of about `part_bytes`, or smaller where the client's
 data pauses while a part could go out at once. Each part is its own request to the instance
 with the fewest in flight, numbered by the header `X-First-Case-Index` from where it starts in
-the whole. Up to `in_flight` parts are out at once: the first part's answers go to
-the client as they arrive, the later parts' wait in memory until their turn. Memory therefore
-stays within `in_flight` parts of cases and answers, however long the batch.
+the whole. Up to `in_flight` parts are out at once: the first part's answers go to the client
+as they arrive, the later parts' wait in memory until their turn. Memory therefore stays within
+`in_flight` parts of cases and answers, however long the batch.
 
 A calculation writes nothing, so a part whose instance fails is asked again elsewhere, without
 the answers the client already has. The client sees a failure only when every attempt failed:
@@ -53,14 +53,13 @@ class _Part:
     """Consecutive cases, one per line, each line ending in a newline; and their answers as
     they come (then None, or the failure)."""
 
-    __slots__ = ("answers", "body", "count", "first", "task")
+    __slots__ = ("answers", "body", "count", "first")
 
     def __init__(self, first: int, body: bytes) -> None:
         self.first = first
         self.body = body
         self.count = body.count(b"\n")
         self.answers: asyncio.Queue[bytes | PartFailed | None] = asyncio.Queue()
-        self.task: asyncio.Task[None] | None = None
 
 
 # A line of nothing but ASCII white space; searched from its newline, which re finds fast.
@@ -211,9 +210,9 @@ class _Batch:
         try:
             async for part in parts:
                 await self._slots.acquire()
-                part.task = asyncio.ensure_future(_answer(part, self._calculator, self._headers))
-                self._tasks.add(part.task)
-                part.task.add_done_callback(self._tasks.discard)
+                task = asyncio.ensure_future(_answer(part, self._calculator, self._headers))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
                 self._started.put_nowait(part)
         except Exception as exc:  # a line too long, a client gone: after the answers so far
             self._started.put_nowait(exc)
@@ -227,9 +226,8 @@ class _Batch:
             raise item
         return item
 
-    def done_with(self, part: _Part) -> None:
-        """The part's answers are all out: its slot goes to the next."""
-        del part
+    def part_done(self) -> None:
+        """The current part's answers are all out: its slot goes to the next."""
         self._slots.release()
 
     async def close(self) -> None:
@@ -275,7 +273,7 @@ async def spread(
                     raise item
                 yield item
                 item = await current.answers.get()
-            batch.done_with(current)
+            batch.part_done()
             current = await batch.next_part()
             if current is not None:
                 item = await current.answers.get()
