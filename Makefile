@@ -56,7 +56,7 @@ bench: install-dev  ## benchmarks, run on demand; results go to bench/RESULTS.md
 	$(VENV)/bin/python bench/startup.py
 	$(VENV)/bin/python bench/calculations.py
 	$(VENV)/bin/python bench/claims.py
-	$(VENV)/bin/python bench/batch.py --cases 50000 --workers 1
+	$(VENV)/bin/python bench/batch.py --cases 1000000 --workers 2
 	$(VENV)/bin/python bench/openfisca.py
 
 clean:
