@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from subsidy_common.app import service_app
 from subsidy_common.database import create_engine, migrate, ping
+from subsidy_common.downstream import DownstreamClient
 from subsidy_common.health import Check
 from subsidy_common.logs import configure_logging
 
@@ -91,19 +93,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # would turn every answer, even the 503 with Retry-After, into a balancer error.
             # Every instance of the service is asked; one that is not ready is named by its
             # place in the list (its URL is the deployment's business).
+            async def ready(client: DownstreamClient) -> str | None:
+                try:
+                    response = await client.get("/readyz")
+                    response.raise_for_status()
+                except Exception as exc:  # any failure is "unavailable"
+                    return type(exc).__name__
+                return None
+
             async def check() -> dict[str, str]:
                 downstream: Downstream = getattr(app.state, name)
                 count = len(downstream.instances)
-                failed: list[str] = []
-                for place, instance in enumerate(downstream.instances, 1):
-                    try:
-                        response = await instance.client.get("/readyz")
-                        response.raise_for_status()
-                    except Exception as exc:  # any failure is "unavailable"
-                        error = type(exc).__name__
-                        failed.append(
-                            error if count == 1 else f"instance {place} of {count}: {error}"
-                        )
+                # All at once: one that hangs holds the answer for one timeout, not one each.
+                errors = await asyncio.gather(*(ready(i.client) for i in downstream.instances))
+                failed = [
+                    error if count == 1 else f"instance {place} of {count}: {error}"
+                    for place, error in enumerate(errors, 1)
+                    if error is not None
+                ]
                 if not failed:
                     return {}
                 return {"status": "unavailable", "error": "; ".join(failed)}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -238,3 +239,27 @@ def test_the_calculator_url_may_list_instances() -> None:
 def test_a_calculator_url_that_is_not_a_url_is_refused(value: str) -> None:
     with pytest.raises(ValidationError, match="calculator_url"):
         Settings(calculator_url=value)
+
+
+async def test_readiness_names_the_instance_that_is_not_ready(
+    stack: Any, another_gateway: Callable[..., Any], client_for: Callable[..., httpx.AsyncClient]
+) -> None:
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        await asyncio.sleep(30)  # never answers
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    hanging = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    dead = f"http://127.0.0.1:{free_port()}"
+    urls = ",".join([stack.calculator_url, hanging, dead])
+    async with (
+        server,
+        another_gateway(calculator_url=urls, downstream_timeout=0.5) as app,
+        client_for(app, None) as client,
+    ):
+        response = await client.get("/readyz")
+    calculator = response.json()["checks"]["calculator"]
+    assert calculator["status"] == "unavailable"
+    hung, refused = calculator["error"].split("; ")
+    assert hung == "instance 2 of 3: ReadTimeout"
+    assert refused.startswith("instance 3 of 3: Connect")
