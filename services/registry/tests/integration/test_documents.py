@@ -10,8 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from registry.config import Settings
+from registry.documents import service as document_service
 from registry.main import create_app
+from sqlalchemy.ext.asyncio import AsyncSession
 from testkit import running
 
 ACTOR = {"X-Actor": "test-admin"}
@@ -367,6 +370,32 @@ class TestSnapshot:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://r") as sqlite:
                 await past_snapshots_follow_the_changes(sqlite)
+
+    async def test_a_write_that_commits_after_a_newer_one_still_changes_the_snapshot(
+        self, client: httpx.AsyncClient, registry_app: FastAPI
+    ) -> None:
+        sessions = registry_app.state.sessions
+
+        async def record(session: AsyncSession) -> None:
+            await document_service.create(
+                session,
+                data=a_document(),
+                reference=registry_app.state.reference,
+                actor="test",
+                reason="并发登记",
+                now=dt.datetime.now(dt.UTC),
+            )
+            await session.flush()  # its version's id is taken now
+
+        async with sessions() as earlier, sessions() as later:
+            await record(earlier)
+            await record(later)
+            await later.commit()
+            seen = (await client.get("/internal/v1/snapshot")).headers["etag"]
+            await earlier.commit()
+        now = await client.get("/internal/v1/snapshot", headers={"If-None-Match": seen})
+        assert now.status_code == 200
+        assert now.headers["etag"] != seen
 
     async def test_past_snapshot_is_reproducible(self, client: httpx.AsyncClient) -> None:
         instant = dt.datetime.now(dt.UTC).isoformat()

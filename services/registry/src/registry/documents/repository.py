@@ -126,30 +126,43 @@ async def insert_many(
         await session.execute(insert(model), list(rows))
 
 
-async def state_at(session: AsyncSession, instant: dt.datetime) -> tuple[int, dt.datetime | None]:
+Generation = tuple[int, int]
+
+
+def _generation() -> Any:
+    """How many versions are recorded, and the newest's id. Every write records a version, so
+    every committed write changes it, even one that took its id before another write committed
+    (the newest id alone would stay the same)."""
+    return select(
+        func.count(col(DocumentVersion.id)), func.coalesce(func.max(DocumentVersion.id), 0)
+    )
+
+
+async def generation(session: AsyncSession) -> Generation:
+    """The registry's write generation."""
+    count, newest = (await session.execute(_generation())).one()
+    return count, newest
+
+
+async def state_at(
+    session: AsyncSession, instant: dt.datetime
+) -> tuple[Generation, dt.datetime | None]:
     """The registry's write generation now, and when it last changed at or before an instant
     (None: it was empty until then). Whenever both are the same, the registry as recorded at
     the instant is the same."""
-    generation = select(func.max(DocumentVersion.id))
     recorded = select(func.max(DocumentVersion.recorded_at)).where(
         col(DocumentVersion.recorded_at) <= instant
     )
     superseded = select(func.max(DocumentVersion.superseded_at)).where(
         col(DocumentVersion.superseded_at) <= instant
     )
+    written = _generation().subquery()
     row = await session.execute(
-        select(
-            generation.scalar_subquery(), recorded.scalar_subquery(), superseded.scalar_subquery()
-        )
+        select(written.c[0], written.c[1], recorded.scalar_subquery(), superseded.scalar_subquery())
     )
-    latest, first, second = row.one()
-    return latest or 0, max((t for t in (first, second) if t is not None), default=None)
-
-
-async def latest_change(session: AsyncSession) -> int:
-    """An id that grows with every recorded version: the registry's write generation."""
-    statement = select(DocumentVersion.id).order_by(col(DocumentVersion.id).desc()).limit(1)
-    return (await session.execute(statement)).scalar_one_or_none() or 0
+    count, newest, first, second = row.one()
+    last = max((t for t in (first, second) if t is not None), default=None)
+    return (count, newest), last
 
 
 async def audit_entries(

@@ -38,13 +38,15 @@ class SnapshotCache:
     instants, built once for each state the registry was in."""
 
     def __init__(self) -> None:
-        self._generation = -1
+        self._generation: repository.Generation | None = None
         self._snapshot: Snapshot | None = None
-        self._past: OrderedDict[tuple[int, dt.datetime | None], Snapshot] = OrderedDict()
+        self._past: OrderedDict[tuple[repository.Generation, dt.datetime | None], Snapshot] = (
+            OrderedDict()
+        )
 
     async def current(self, session: AsyncSession) -> Snapshot:
         """The snapshot of the registry as it is now."""
-        generation = await repository.latest_change(session)
+        generation = await repository.generation(session)
         if self._snapshot is None or generation != self._generation:
             self._snapshot = await build(session, as_of=None)
             self._generation = generation
