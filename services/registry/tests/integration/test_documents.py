@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime as dt
 import uuid
@@ -425,3 +426,47 @@ async def past_snapshots_follow_the_changes(client: httpx.AsyncClient) -> None:
     assert await etag_at(dt.datetime(2001, 1, 1, tzinfo=dt.UTC)) == await etag_at(
         dt.datetime(2002, 1, 1, tzinfo=dt.UTC)
     )
+
+
+async def test_the_same_document_created_at_once_is_recorded_once(
+    client: httpx.AsyncClient,
+) -> None:
+    document = a_document()
+    responses = await asyncio.gather(*(create(client, document) for _ in range(8)))
+    assert sorted(r.status_code for r in responses) == [201] + [409] * 7
+    assert all(r.json()["status"] == 409 for r in responses if r.status_code != 201)
+    versions = await client.get(f"/v1/policies/{document['id']}/versions")
+    assert len(versions.json()["items"]) == 1
+
+
+async def test_changes_made_at_once_from_one_version_take_effect_once(
+    client: httpx.AsyncClient,
+) -> None:
+    """Amends sent with the same ETag: one is recorded, the others are told the document
+    changed (412, not 404); repeals from the same date record one version."""
+    document = a_document()
+    etag = (await create(client, document)).headers["etag"]
+
+    async def amend(i: int) -> httpx.Response:
+        changed = copy.deepcopy(document)
+        changed["title"] = f"修订{i}"
+        return await client.put(
+            f"/v1/admin/policies/{document['id']}",
+            json={"reason": "并发修订", "document": changed},
+            headers={**ACTOR, "If-Match": etag},
+        )
+
+    amended = await asyncio.gather(*(amend(i) for i in range(8)))
+    assert sorted(r.status_code for r in amended) == [200] + [412] * 7
+
+    async def repeal() -> httpx.Response:
+        return await client.post(
+            f"/v1/admin/policies/{document['id']}/repeal",
+            json={"reason": "并发废止", "date": "2021-06-01"},
+            headers=ACTOR,
+        )
+
+    repealed = await asyncio.gather(*(repeal() for _ in range(8)))
+    assert [r.status_code for r in repealed] == [200] * 8
+    versions = (await client.get(f"/v1/policies/{document['id']}/versions")).json()["items"]
+    assert len(versions) == 3  # created, amended once, repealed once

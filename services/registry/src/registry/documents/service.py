@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import orjson
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from subsidy_common.problems import Conflict, DomainError, InvalidInput, NotFound, problem_type
 
@@ -40,6 +41,10 @@ class DocumentNotFound(NotFound):
 
 class DocumentExists(Conflict):
     """A document with this id is already recorded."""
+
+
+class DocumentBusy(Conflict):
+    """Other requests kept changing the document while this one waited to."""
 
 
 class VersionStale(DomainError):
@@ -242,6 +247,25 @@ async def load_file_documents(
     return len(versions)
 
 
+async def _current_for_update(
+    session: AsyncSession, document_id: str, *, attempts: int = 5
+) -> DocumentVersion:
+    """The document's current version, locked until the transaction ends.
+
+    A read that waited for the lock while another write closed that version finds nothing (on
+    PostgreSQL the row it waited for is checked again, and no longer matches), though that write
+    opened the next version: a new read sees it. A version is closed only by opening the next,
+    so a document with versions has a current one, and only a document never recorded is 404.
+    """
+    for _ in range(attempts):
+        current = await repository.current_version(session, document_id, lock=True)
+        if current is not None:
+            return current
+        if not await repository.versions(session, document_id):
+            raise DocumentNotFound(f"No document {document_id!r}.")
+    raise DocumentBusy(f"Document {document_id!r} is being changed by other requests; retry.")
+
+
 async def create(
     session: AsyncSession,
     *,
@@ -254,18 +278,24 @@ async def create(
     """Record a new document; 409 when its id is taken."""
     existing = await repository.current_document_ids(session)
     document = validate_document(data, reference, existing, prefix=["body", "document"])
+    exists = DocumentExists(f"A document with id {document.id!r} is already recorded.")
     if document.id in existing or await repository.versions(session, document.id):
-        raise DocumentExists(f"A document with id {document.id!r} is already recorded.")
-    return await record(
-        session,
-        document=document,
-        action="create",
-        actor=actor,
-        reason=reason,
-        now=now,
-        previous=None,
-        origin="api",
-    )
+        raise exists
+    try:
+        return await record(
+            session,
+            document=document,
+            action="create",
+            actor=actor,
+            reason=reason,
+            now=now,
+            previous=None,
+            origin="api",
+        )
+    except IntegrityError as exc:
+        # Created by a request that committed after this one looked: its first version holds
+        # (document_id, version 1), which the database keeps unique.
+        raise exists from exc
 
 
 async def amend(
@@ -280,9 +310,7 @@ async def amend(
     now: dt.datetime,
 ) -> DocumentVersion:
     """Record a new version of a document, if the client saw the current one."""
-    current = await repository.current_version(session, document_id, lock=True)
-    if current is None:
-        raise DocumentNotFound(f"No document {document_id!r}.")
+    current = await _current_for_update(session, document_id)
     if if_match.strip() not in (etag(current), "*"):
         raise VersionStale(
             f"The document changed since that version; the current ETag is {etag(current)}.",
@@ -320,9 +348,7 @@ async def repeal(
     now: dt.datetime,
 ) -> DocumentVersion:
     """Record that a document is repealed from a date on."""
-    current = await repository.current_version(session, document_id, lock=True)
-    if current is None:
-        raise DocumentNotFound(f"No document {document_id!r}.")
+    current = await _current_for_update(session, document_id)
     if day < date_of(current.content["effective_from"]):
         raise DocumentInvalid(
             "A document cannot be repealed before it takes effect.",
@@ -332,6 +358,8 @@ async def repeal(
     data["repealed_date"] = day.isoformat()
     others = await repository.current_document_ids(session)
     document = validate_document(data, reference, others, prefix=["body"])
+    if content_hash(content_of(document)) == current.content_hash:
+        return current  # repealed from that date already
     return await record(
         session,
         document=document,
