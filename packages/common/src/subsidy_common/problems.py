@@ -261,7 +261,24 @@ def database_unavailable(exc: BaseException) -> bool:
     return False
 
 
+def unique_violation(exc: BaseException) -> bool:
+    """Whether an error is a unique constraint refusing a row another request wrote first."""
+    if isinstance(exc, asyncpg.exceptions.UniqueViolationError):
+        return True
+    return isinstance(exc, sa_exc.IntegrityError) and "unique constraint" in str(exc.orig).lower()
+
+
 async def _database_error(_: Request, exc: Exception) -> Response:
+    if unique_violation(exc):
+        # A race a handler did not name: the same thing written twice at once. Nothing was
+        # written by this request (its transaction rolled back).
+        body = problem_body(
+            409,
+            "Something this request writes was written by another request at the same time;"
+            " read it again before retrying.",
+            type_=problem_type("conflict"),
+        )
+        return problem_response(body)
     if not database_unavailable(exc):
         raise exc
     detail = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 
@@ -60,6 +61,14 @@ class TestRegionsThroughTheGateway:
 
 
 class TestCreateTenant:
+    async def test_one_name_created_at_once_is_one_tenant(self, admin: httpx.AsyncClient) -> None:
+        body = {"name": f"same-{uuid.uuid4().hex[:8]}", "role": "operator", "region": "510502"}
+        responses = await asyncio.gather(
+            *(admin.post("/v1/admin/tenants", json=body) for _ in range(8))
+        )
+        assert sorted(r.status_code for r in responses) == [201] + [409] * 7
+        assert all(r.json()["status"] == 409 for r in responses if r.status_code != 201)
+
     async def test_key_is_shown_once_and_works(
         self, admin: httpx.AsyncClient, as_key: Callable[[str], httpx.AsyncClient]
     ) -> None:
