@@ -6,6 +6,7 @@ import ast
 import asyncio
 import contextlib
 import sqlite3
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,11 +76,17 @@ def alembic_config(script_location: Path, url: str) -> Config:
     return config
 
 
+# Alembic keeps the running migration's context in module globals: two upgrades in one process
+# at once (apps started side by side in one process) would run in each other's context.
+_ONE_UPGRADE_AT_A_TIME = threading.Lock()
+
+
 def upgrade_head(script_location: Path, url: str) -> None:
     """Apply every migration not yet applied (blocking; run it in a thread from async code)."""
     from alembic import command  # only when migrating: a costly import
 
-    command.upgrade(alembic_config(script_location, url), "head")
+    with _ONE_UPGRADE_AT_A_TIME:
+        command.upgrade(alembic_config(script_location, url), "head")
 
 
 async def migrate(script_location: Path, url: str) -> None:

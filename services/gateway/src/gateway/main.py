@@ -186,11 +186,9 @@ async def _bootstrap_admin(app: FastAPI, settings: Settings) -> None:
     if settings.admin_key is None:
         log.warning("SUBSIDY_ADMIN_KEY is not set: no admin key is created on this start")
         return
-    async with app.state.sessions() as session:
-        await tenant_service.ensure_admin_key(
-            session, key=settings.admin_key.get_secret_value(), region=settings.admin_region
-        )
-        await session.commit()
+    await tenant_service.ensure_admin_key(
+        app.state.sessions, key=settings.admin_key.get_secret_value(), region=settings.admin_region
+    )
 
 
 def _declare_problem_schema(app: FastAPI) -> None:

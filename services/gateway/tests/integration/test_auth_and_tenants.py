@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 import pytest
+from gateway.tenants import service as tenant_service
 
 
 async def new_tenant(
@@ -159,3 +161,23 @@ class TestDownstreamFailures:
         assert response.status_code == 503
         assert response.headers["content-type"] == "application/problem+json"
         assert response.headers["retry-after"]
+
+
+async def test_replicas_making_sure_of_the_admin_key_at_once_make_one(
+    another_gateway: Callable[..., Any],
+    database_factory: Callable[[str], Awaitable[str]],
+    client_for: Callable[..., httpx.AsyncClient],
+) -> None:
+    """Replicas of a first deployment each make sure the admin key exists; one writes it."""
+    key = "sk_replicas-admin-key-0123456789abcdef0123456789"
+    url = await database_factory("gateway_replicas")
+    async with another_gateway(database_url=url, admin_key=None) as app:
+        await asyncio.gather(
+            *(
+                tenant_service.ensure_admin_key(app.state.sessions, key=key, region="510500")
+                for _ in range(6)
+            )
+        )
+        async with client_for(app, key) as admin:
+            tenants = (await admin.get("/v1/admin/tenants")).json()["items"]
+    assert [t["name"] for t in tenants] == ["admin"]

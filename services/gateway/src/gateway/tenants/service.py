@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from subsidy_common.problems import Conflict, InvalidInput, NotFound
 
 from gateway.auth.keys import digest, display_prefix, new_key
@@ -75,12 +75,29 @@ async def create_tenant(
     return tenant, key
 
 
-async def ensure_admin_key(session: AsyncSession, *, key: str, region: str) -> None:
+async def ensure_admin_key(
+    sessions: async_sessionmaker[AsyncSession], *, key: str, region: str
+) -> None:
     """Make the configured first admin key valid: create its tenant on first start.
 
     A key already on record is left as it is, so a revoked SUBSIDY_ADMIN_KEY stays revoked
-    when the gateway starts again with it still in the environment.
+    when the gateway starts again with it still in the environment. Replicas starting together
+    on a new database all ask; one writes, and the others, refused by the unique name or key,
+    look again and find it.
     """
+    for attempt in (1, 2):
+        async with sessions() as session:
+            try:
+                await _ensure_admin_key(session, key=key, region=region)
+                await session.commit()
+                return
+            except IntegrityError:
+                await session.rollback()
+                if attempt == 2:
+                    raise
+
+
+async def _ensure_admin_key(session: AsyncSession, *, key: str, region: str) -> None:
     key_hash = digest(key)
     if await repository.key_by_hash(session, key_hash) is not None:
         return
