@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -73,6 +74,29 @@ class TestIssueKey:
         assert await status_with(client_for, stack.gateway, rotated["api_key"]) == 200
         assert await status_with(client_for, stack.gateway, tenant["api_key"]) == 401
         assert await status_with(client_for, stack.gateway, second["api_key"]) == 401
+
+    async def test_rotations_made_at_once_leave_one_key(
+        self,
+        stack: Any,
+        admin: httpx.AsyncClient,
+        client_for: Callable[..., httpx.AsyncClient],
+    ) -> None:
+        tenant = await new_tenant(admin)
+        rotations = await asyncio.gather(
+            *(
+                admin.post(f"/v1/admin/tenants/{tenant['id']}/keys", json={"revoke_others": True})
+                for _ in range(6)
+            )
+        )
+        assert [r.status_code for r in rotations] == [201] * 6
+        keys = (await admin.get(f"/v1/admin/tenants/{tenant['id']}/keys")).json()["items"]
+        assert len([k for k in keys if k["revoked_at"] is None]) == 1
+        working = [
+            r.json()["api_key"]
+            for r in rotations
+            if await status_with(client_for, stack.gateway, r.json()["api_key"]) == 200
+        ]
+        assert len(working) == 1
 
     async def test_unknown_tenant_is_404(self, admin: httpx.AsyncClient) -> None:
         response = await admin.post(f"/v1/admin/tenants/{UNKNOWN}/keys")

@@ -38,9 +38,11 @@ async def key_by_hash(session: AsyncSession, key_hash: str) -> ApiKey | None:
     return (await session.execute(statement)).scalar_one_or_none()
 
 
-async def tenant_by_id(session: AsyncSession, tenant_id: str) -> Tenant | None:
-    """The tenant with this id, if any."""
-    return await session.get(Tenant, tenant_id)
+async def tenant_by_id(
+    session: AsyncSession, tenant_id: str, *, lock: bool = False
+) -> Tenant | None:
+    """The tenant with this id, if any; locked until the transaction ends when asked."""
+    return await session.get(Tenant, tenant_id, with_for_update=lock, populate_existing=lock)
 
 
 async def key_of_tenant(session: AsyncSession, *, tenant_id: str, key_id: str) -> ApiKey | None:

@@ -127,7 +127,7 @@ async def issue_key(
     session: AsyncSession, *, tenant_id: str, revoke_others: bool
 ) -> tuple[ApiKey, str, list[ApiKey]]:
     """Issue a new key; return it, the key in clear (once), and the keys it revoked."""
-    tenant = await _tenant(session, tenant_id)
+    tenant = await _tenant(session, tenant_id, lock=True)
     if tenant.disabled_at is not None:
         raise TenantDisabled(f"Tenant {tenant_id} is disabled; a new key would not work.")
     now = dt.datetime.now(dt.UTC)
@@ -156,7 +156,7 @@ async def list_keys(
 
 async def revoke_key(session: AsyncSession, *, tenant_id: str, key_id: str) -> ApiKey:
     """Revoke one key of a tenant; revoking a revoked key changes nothing."""
-    tenant = await _tenant(session, tenant_id)
+    tenant = await _tenant(session, tenant_id, lock=True)
     key = await repository.key_of_tenant(session, tenant_id=tenant_id, key_id=key_id)
     if key is None:
         raise ApiKeyNotFound(f"Tenant {tenant_id} has no key {key_id}.")
@@ -172,7 +172,7 @@ async def revoke_key(session: AsyncSession, *, tenant_id: str, key_id: str) -> A
 
 async def disable_tenant(session: AsyncSession, *, tenant_id: str) -> Tenant:
     """Disable a tenant, so none of its keys works; disabling it again changes nothing."""
-    tenant = await _tenant(session, tenant_id)
+    tenant = await _tenant(session, tenant_id, lock=True)
     if tenant.disabled_at is not None:
         return tenant
     if tenant.role == "admin":
@@ -183,8 +183,10 @@ async def disable_tenant(session: AsyncSession, *, tenant_id: str) -> Tenant:
     return tenant
 
 
-async def _tenant(session: AsyncSession, tenant_id: str) -> Tenant:
-    tenant = await repository.tenant_by_id(session, tenant_id)
+async def _tenant(session: AsyncSession, tenant_id: str, *, lock: bool = False) -> Tenant:
+    """The tenant, or 404. Changes to its keys and state lock it, so that two made at once
+    (two rotations, a rotation and a disable) are made one after the other."""
+    tenant = await repository.tenant_by_id(session, tenant_id, lock=lock)
     if tenant is None:
         raise TenantNotFound(f"No tenant {tenant_id}.")
     return tenant
