@@ -18,7 +18,7 @@ import pytest
 from calculator.calculations.endpoints import check_scope
 from calculator.claims import repository, service
 from calculator.claims.ledger import Claims
-from calculator.claims.locks import applicant_lock, key_lock
+from calculator.claims.locks import Locks, applicant_lock, key_lock
 from calculator.claims.postgres import PostgresClaims, PostgresTransaction
 from calculator.claims.schemas import ClaimIn
 from calculator.config import Settings
@@ -363,3 +363,61 @@ async def test_a_thousand_claims_against_one_fund_budget(
     async with ledger.connect() as connection:
         granted = await connection.scalar(text("SELECT granted FROM fund_budget"))
     assert Decimal(granted) == Decimal("100000.00")
+
+
+async def test_a_budget_cut_while_a_claim_is_written_holds(
+    ledger: AsyncEngine, claims: Claims, database: str
+) -> None:
+    """A claim that read the fund's budget before a cut committed pays no more than the cut
+    leaves: its write waits for the cut's row, then finds the balance no longer fits."""
+    async with async_sessionmaker(ledger)() as session:
+        await repository.set_budget(
+            session, "测试资金", budget=Decimal("100000.00"), by="test", reason="预算", at=now()
+        )
+        await session.commit()
+    dsn = driver_dsn(database)
+    assert dsn is not None
+    cut = await asyncpg.connect(dsn)
+    try:
+        await cut.execute("BEGIN")
+        await cut.execute("UPDATE fund_budget SET budget = 300 WHERE fund = '测试资金'")
+        pending = asyncio.create_task(
+            submit(claims, "t1", "k", claim("U1", "patent.utility_model.granted"))
+        )
+        await asyncio.sleep(0.5)  # it read the budget before the cut and waits to write
+        await cut.execute("COMMIT")
+        status, body = await pending
+    finally:
+        await cut.close()
+    assert status == 201
+    assert orjson.loads(body)["amount"] == "300.00"
+    async with ledger.connect() as connection:
+        granted = await connection.scalar(text("SELECT granted FROM fund_budget"))
+    assert Decimal(granted) == Decimal("300.00")
+
+
+async def test_a_grant_is_revoked_after_its_fund_was_cut_below_what_it_granted(
+    ledger: AsyncEngine, claims: Claims
+) -> None:
+    sessions = async_sessionmaker(ledger, expire_on_commit=False)
+    async with sessions() as session:
+        await repository.set_budget(
+            session, "测试资金", budget=Decimal("100000.00"), by="test", reason="预算", at=now()
+        )
+        await session.commit()
+    status, body = await submit(claims, "t1", "k", claim("U1", "patent.utility_model.granted"))
+    assert status == 201
+    status, _ = await submit(claims, "t1", "k2", claim("U2", "patent.utility_model.granted"))
+    assert status == 201
+    async with sessions() as session:  # below the 1,400 granted
+        await repository.set_budget(
+            session, "测试资金", budget=Decimal("0"), by="test", reason="预算收回", at=now()
+        )
+        await session.commit()
+    await service.revoke(
+        sessions, Locks(), claim_id=orjson.loads(body)["id"],
+        caller=service.Caller(tenant_id="t1"), reason="追回", now=now,
+    )  # fmt: skip
+    async with ledger.connect() as connection:
+        granted = await connection.scalar(text("SELECT granted FROM fund_budget"))
+    assert Decimal(granted) == Decimal("700.00")

@@ -75,8 +75,10 @@ _ADD = {
         ON CONFLICT (applicant_id, cap_key, year) DO UPDATE
         SET granted = cap_balance.granted + $5 WHERE cap_balance.granted = $4
         RETURNING 1""",
+    # Within the budget as it stands when the row is written: a cut committed since the read
+    # refuses the write, and the retry reads the budget again.
     "fund": """UPDATE fund_budget SET granted = granted + $3
-        WHERE fund = $1 AND granted = $2 RETURNING 1""",
+        WHERE fund = $1 AND granted = $2 AND granted + $3 <= budget RETURNING 1""",
 }
 _JSON_COLUMNS = frozenset({"duplicate_of", "review", "decision"})
 CLAIM_COLUMNS = (

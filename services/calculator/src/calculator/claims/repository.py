@@ -324,8 +324,12 @@ async def fund(session: AsyncSession, name: str) -> Mapping[str, Any] | None:
 
 
 async def move_fund(session: AsyncSession, name: str, *, seen: Decimal, delta: Decimal) -> None:
-    """Add to what a fund has granted if it still holds what was read."""
-    await _compare_and_set(session, fund_budget, fund_budget.c.fund == name, seen, delta, name)
+    """Add to what a fund has granted if it still holds what was read and, for a grant, the
+    budget as it stands now still allows it (a revocation gives back whatever the budget)."""
+    where = fund_budget.c.fund == name
+    if delta > 0:
+        where &= fund_budget.c.granted + delta <= fund_budget.c.budget
+    await _compare_and_set(session, fund_budget, where, seen, delta, name)
 
 
 async def set_budget(
