@@ -184,6 +184,7 @@ async def region_parents(session: AsyncSession) -> dict[str, str | None]:
 
 
 async def serialise_writers(session: AsyncSession) -> None:
-    """Let one transaction at a time record versions (replicas loading files at start)."""
+    """Let one transaction at a time record versions (replicas loading files at start, changes
+    through the API): versions are then recorded in the order they commit."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('registry:write'))"))

@@ -276,6 +276,7 @@ async def create(
     now: dt.datetime,
 ) -> DocumentVersion:
     """Record a new document; 409 when its id is taken."""
+    await repository.serialise_writers(session)
     existing = await repository.current_document_ids(session)
     document = validate_document(data, reference, existing, prefix=["body", "document"])
     exists = DocumentExists(f"A document with id {document.id!r} is already recorded.")
@@ -310,6 +311,7 @@ async def amend(
     now: dt.datetime,
 ) -> DocumentVersion:
     """Record a new version of a document, if the client saw the current one."""
+    await repository.serialise_writers(session)
     current = await _current_for_update(session, document_id)
     if if_match.strip() not in (etag(current), "*"):
         raise VersionStale(
@@ -348,6 +350,7 @@ async def repeal(
     now: dt.datetime,
 ) -> DocumentVersion:
     """Record that a document is repealed from a date on."""
+    await repository.serialise_writers(session)
     current = await _current_for_update(session, document_id)
     if day < date_of(current.content["effective_from"]):
         raise DocumentInvalid(
