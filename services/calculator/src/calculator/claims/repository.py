@@ -289,7 +289,8 @@ async def list_claims(
     after: str | None,
     limit: int,
 ) -> Sequence[Any]:
-    """Claims newest first (by id order within a cursor), filtered."""
+    """Claims in the order of their ids, from the one after the cursor, filtered: a page never
+    repeats or skips a claim that existed when the listing began."""
     conditions = []
     if tenant_id is not None:
         conditions.append(claim.c.tenant_id == tenant_id)
