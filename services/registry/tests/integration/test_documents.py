@@ -11,8 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from registry.config import Settings
+from registry.documents import service as document_service
 from registry.main import create_app
+from sqlalchemy.ext.asyncio import AsyncSession
 from testkit import running
 
 ACTOR = {"X-Actor": "test-admin"}
@@ -380,6 +383,33 @@ class TestSnapshot:
         assert after.status_code == 200
         ids = {d["id"] for d in after.json()["documents"]}
         assert {d["id"] for d in documents} <= ids
+
+    async def test_a_version_committed_after_a_newer_one_still_changes_the_snapshot(
+        self, client: httpx.AsyncClient, registry_app: FastAPI
+    ) -> None:
+        """The snapshot's generation does not rest on the newest id alone: a version whose id
+        was taken before another's committed, and which commits after it, is seen."""
+        sessions = registry_app.state.sessions
+        reference = registry_app.state.reference
+
+        async def record(session: AsyncSession) -> None:
+            document = document_service.validate_document(
+                a_document(), reference, set(), prefix=["document"]
+            )
+            await document_service.record(
+                session, document=document, action="create", actor="test", reason="次序",
+                now=dt.datetime.now(dt.UTC), previous=None, origin="api",
+            )  # fmt: skip
+
+        async with sessions() as earlier, sessions() as later:
+            await record(earlier)  # its id is taken first
+            await record(later)
+            await later.commit()
+            seen = (await client.get("/internal/v1/snapshot")).headers["etag"]
+            await earlier.commit()
+        now = await client.get("/internal/v1/snapshot", headers={"If-None-Match": seen})
+        assert now.status_code == 200
+        assert now.headers["etag"] != seen
 
     async def test_past_snapshot_is_reproducible(self, client: httpx.AsyncClient) -> None:
         instant = dt.datetime.now(dt.UTC).isoformat()
