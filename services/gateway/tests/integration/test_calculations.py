@@ -113,6 +113,21 @@ class TestCalculate:
         assert now["total"] == "654321.00"
         assert then["total"] == "123456.00"
         assert now["registry_version"] != then["registry_version"]
+        # In a batch, each case with the registry of its own instant.
+        later = dt.datetime.now(dt.UTC).isoformat()
+        cases = [
+            case(region="510500-BJ", registry_as_of=before),
+            case(region="510500-BJ"),
+            case(region="510500-BJ", registry_as_of=later),
+            case(region="510500-BJ", registry_as_of=before),
+        ]
+        batch = await admin.post(
+            "/v1/calculations/batch",
+            content=b"\n".join(orjson.dumps(c) for c in cases),
+            headers={"Content-Type": "application/x-ndjson", "Accept": "application/x-ndjson"},
+        )
+        totals = [orjson.loads(line)["total"] for line in batch.content.splitlines()]
+        assert totals == ["123456.00", "654321.00", "654321.00", "123456.00"]
 
 
 class TestRelay:

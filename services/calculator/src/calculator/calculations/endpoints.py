@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any, cast
@@ -35,6 +36,7 @@ router = APIRouter(tags=["calculations"], route_class=DirectRoute)
 NDJSON = "application/x-ndjson"
 MAX_JSON_CASES = 1000  # a JSON answer is built whole; NDJSON streams without a limit
 WINDOW = 256  # cases decided together, with one ledger read for all their applicants
+PAST_FETCHES = 8  # past registries asked for at once by one window
 Scope = Annotated[str | None, Header(alias="X-Scope-Region", max_length=16)]
 # The gateway sends a long batch in parts, each numbered from where it starts in the whole.
 FirstCase = Annotated[
@@ -75,6 +77,26 @@ async def _rules(store: SnapshotStore, request: CalculationIn) -> RuleSet:
     return await store.as_of(request.registry_as_of)
 
 
+async def _past_rules(
+    store: SnapshotStore, instants: set[dt.datetime | None]
+) -> dict[dt.datetime, RuleSet | DomainError]:
+    """The rule sets of the past instants a window asks for, fetched a few at a time: an audit
+    recomputing each case as first computed asks for about as many instants as cases."""
+    wanted = [i for i in instants if i is not None]
+    if not wanted:
+        return {}
+    fetching = asyncio.Semaphore(PAST_FETCHES)
+
+    async def one(instant: dt.datetime) -> RuleSet | DomainError:
+        async with fetching:
+            try:
+                return await store.as_of(instant)
+            except DomainError as exc:
+                return exc
+
+    return dict(zip(wanted, await asyncio.gather(*(one(i) for i in wanted)), strict=True))
+
+
 def check_scope(request: CalculationIn, rules: RuleSet, scope: str | None) -> None:
     """An operator computes only for applicants inside its own region."""
     chain = rules.ancestors.get(request.applicant.region)
@@ -97,21 +119,31 @@ async def _decide_window(
 ) -> list[dict[str, Any]]:
     """Decide a window of cases with one ledger read for all their applicants, in order."""
     answers: list[dict[str, Any] | None] = [None] * len(window)
-    valid: list[tuple[int, Applicant, list[Event], RuleSet]] = []
-    today = _today()
+    cases: list[CalculationIn | None] = []
     for offset, raw in enumerate(window):
-        index = first_index + offset
         try:
-            case = (
+            cases.append(
                 CalculationIn.model_validate_json(raw)
                 if isinstance(raw, bytes)
                 else CalculationIn.model_validate(raw)
             )
-            rules = await _rules(store, case)
+        except ValidationError as exc:
+            answers[offset] = _problem_line(first_index + offset, exc)
+            cases.append(None)
+    past = await _past_rules(store, {c.registry_as_of for c in cases if c is not None})
+    valid: list[tuple[int, Applicant, list[Event], RuleSet]] = []
+    today = _today()
+    for offset, case in enumerate(cases):
+        if case is None:
+            continue
+        try:
+            rules = store.rules if case.registry_as_of is None else past[case.registry_as_of]
+            if isinstance(rules, DomainError):
+                raise rules
             check_scope(case, rules, scope)
             applicant, events = service.validate(case, rules, today)
-        except (ValidationError, DomainError) as exc:
-            answers[offset] = _problem_line(index, exc)
+        except DomainError as exc:
+            answers[offset] = _problem_line(first_index + offset, exc)
             continue
         valid.append((offset, applicant, events, rules))
     wanted = [(a.id, e.matter, e.subject) for _, a, events, _ in valid for e in events]
