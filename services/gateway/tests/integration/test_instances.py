@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from gateway.clients.downstream import REFUSED_SECONDS, Downstream
+from gateway.clients.downstream import FAILED_SECONDS, Downstream
 from gateway.config import Settings
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -162,7 +162,7 @@ async def test_an_instance_that_refuses_connections_is_passed_over(call: str) ->
             assert streamed.background is not None
             await streamed.background()
         assert answer == (b"x\ny\n" if call == "stream" else b"b")
-        assert service.instances[0].refused_at > -math.inf
+        assert service.instances[0].failed_at > -math.inf
         assert [i.in_flight for i in service.instances] == [0, 0]
 
 
@@ -172,7 +172,7 @@ async def test_an_instance_that_refused_is_tried_last_for_a_while() -> None:
         orders = [[i.url for i in service._candidates()] for _ in range(4)]
         assert orders == [[alive, dead]] * 4
         for instance in service.instances:  # as if those seconds had passed
-            instance.refused_at -= REFUSED_SECONDS + 1
+            instance.failed_at -= FAILED_SECONDS + 1
         firsts = {service._candidates()[0].url for _ in range(2)}
         assert firsts == {alive, dead}
 
@@ -190,7 +190,7 @@ async def test_an_instance_that_cut_an_answer_is_tried_last_for_a_while() -> Non
         try:
             with pytest.raises(httpx.TransportError):
                 await read_to_the_end()
-            cut = next(i for i in service.instances if i.refused_at > -math.inf)
+            cut = next(i for i in service.instances if i.failed_at > -math.inf)
             assert [i.in_flight for i in service.instances] == [0, 0]
             orders = [[i.url for i in service._candidates()] for _ in range(4)]
             assert all(order[-1] == cut.url for order in orders)

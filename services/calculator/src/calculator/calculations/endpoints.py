@@ -78,13 +78,13 @@ async def _rules(store: SnapshotStore, request: CalculationIn) -> RuleSet:
 
 
 async def _past_rules(
-    store: SnapshotStore, instants: set[dt.datetime | None]
+    store: SnapshotStore, instants: set[dt.datetime]
 ) -> dict[dt.datetime, RuleSet | DomainError]:
     """The rule sets of the past instants a window asks for, fetched a few at a time: an audit
     recomputing each case as first computed asks for about as many instants as cases."""
-    wanted = [i for i in instants if i is not None]
-    if not wanted:
+    if not instants:
         return {}
+    wanted = list(instants)
     fetching = asyncio.Semaphore(PAST_FETCHES)
 
     async def one(instant: dt.datetime) -> RuleSet | DomainError:
@@ -130,7 +130,9 @@ async def _decide_window(
         except ValidationError as exc:
             answers[offset] = _problem_line(first_index + offset, exc)
             cases.append(None)
-    past = await _past_rules(store, {c.registry_as_of for c in cases if c is not None})
+    past = await _past_rules(
+        store, {c.registry_as_of for c in cases if c is not None and c.registry_as_of is not None}
+    )
     valid: list[tuple[int, Applicant, list[Event], RuleSet]] = []
     today = _today()
     for offset, case in enumerate(cases):

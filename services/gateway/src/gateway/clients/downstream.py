@@ -28,8 +28,8 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-# How long an instance that refused a connection is tried only after the others.
-REFUSED_SECONDS = 5.0
+# How long an instance that failed (refused, cut, too slow) is tried only after the others.
+FAILED_SECONDS = 5.0
 
 _PASSED_HEADERS = ("content-type", "etag", "retry-after", "location", "cache-control")
 
@@ -53,13 +53,13 @@ class DownstreamInvalid(DomainError):
 class _Instance:
     """One instance of a service: its pooled client and the requests it has in flight."""
 
-    __slots__ = ("client", "in_flight", "refused_at", "url")
+    __slots__ = ("client", "failed_at", "in_flight", "url")
 
     def __init__(self, url: str, client: DownstreamClient) -> None:
         self.url = url
         self.client = client
         self.in_flight = 0
-        self.refused_at = -math.inf
+        self.failed_at = -math.inf
 
 
 class Downstream:
@@ -98,10 +98,10 @@ class Downstream:
             return instances
         turn = self._turn
         self._turn = (turn + 1) % len(instances)
-        since = time.monotonic() - REFUSED_SECONDS
+        since = time.monotonic() - FAILED_SECONDS
         # A stable sort: among equals, the rotation decides.
         return sorted(
-            instances[turn:] + instances[:turn], key=lambda i: (i.refused_at > since, i.in_flight)
+            instances[turn:] + instances[:turn], key=lambda i: (i.failed_at > since, i.in_flight)
         )
 
     async def _reach(
@@ -118,7 +118,7 @@ class Downstream:
                 return instance, await call(instance.client)
             except httpx.TransportError as exc:
                 instance.in_flight -= 1
-                instance.refused_at = time.monotonic()
+                instance.failed_at = time.monotonic()
                 if not not_connected(exc) or attempt == len(candidates):
                     self.request_failed(exc)
             except BaseException:
@@ -219,7 +219,7 @@ class Downstream:
         try:
             yield upstream
         except httpx.TransportError:
-            instance.refused_at = time.monotonic()
+            instance.failed_at = time.monotonic()
             raise
         finally:
             instance.in_flight -= 1

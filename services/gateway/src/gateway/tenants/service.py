@@ -57,19 +57,15 @@ async def create_tenant(
             f"Unknown region {data.region!r}.",
             errors=[{"loc": ["body", "region"], "msg": "unknown region code; see /v1/regions"}],
         )
-    taken = TenantNameTaken(f"A tenant named {data.name!r} already exists.")
     if await repository.tenant_by_name(session, data.name) is not None:
-        raise taken
+        raise TenantNameTaken(f"A tenant named {data.name!r} already exists.")
     now = dt.datetime.now(dt.UTC)
     tenant = Tenant(
         id=str(uuid.uuid4()), name=data.name, role=data.role, region=data.region, created_at=now
     )
     key = new_key()
     repository.add(session, tenant)
-    try:
-        await session.flush()  # the key row refers to the tenant row
-    except IntegrityError as exc:
-        raise taken from exc  # by a request that committed after this one looked
+    await session.flush()  # the key row refers to the tenant row
     repository.add(session, _key_row(tenant.id, key, now))
     await session.flush()
     return tenant, key

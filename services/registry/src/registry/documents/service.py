@@ -11,7 +11,6 @@ from typing import Any, Literal
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from subsidy_common.problems import Conflict, DomainError, InvalidInput, NotFound, problem_type
 
@@ -41,10 +40,6 @@ class DocumentNotFound(NotFound):
 
 class DocumentExists(Conflict):
     """A document with this id is already recorded."""
-
-
-class DocumentBusy(Conflict):
-    """Other requests kept changing the document while this one waited to."""
 
 
 class VersionStale(DomainError):
@@ -247,23 +242,15 @@ async def load_file_documents(
     return len(versions)
 
 
-async def _current_for_update(
-    session: AsyncSession, document_id: str, *, attempts: int = 5
-) -> DocumentVersion:
-    """The document's current version, locked until the transaction ends.
+async def _current_for_update(session: AsyncSession, document_id: str) -> DocumentVersion:
+    """The document's current version, locked until the transaction ends; 404 if it has none.
 
-    A read that waited for the lock while another write closed that version finds nothing (on
-    PostgreSQL the row it waited for is checked again, and no longer matches), though that write
-    opened the next version: a new read sees it. A version is closed only by opening the next,
-    so a document with versions has a current one, and only a document never recorded is 404.
+    Called after `serialise_writers`: no other write can close it meanwhile.
     """
-    for _ in range(attempts):
-        current = await repository.current_version(session, document_id, lock=True)
-        if current is not None:
-            return current
-        if not await repository.versions(session, document_id):
-            raise DocumentNotFound(f"No document {document_id!r}.")
-    raise DocumentBusy(f"Document {document_id!r} is being changed by other requests; retry.")
+    current = await repository.current_version(session, document_id, lock=True)
+    if current is None:
+        raise DocumentNotFound(f"No document {document_id!r}.")
+    return current
 
 
 async def create(
@@ -279,24 +266,18 @@ async def create(
     await repository.serialise_writers(session)
     existing = await repository.current_document_ids(session)
     document = validate_document(data, reference, existing, prefix=["body", "document"])
-    exists = DocumentExists(f"A document with id {document.id!r} is already recorded.")
     if document.id in existing or await repository.versions(session, document.id):
-        raise exists
-    try:
-        return await record(
-            session,
-            document=document,
-            action="create",
-            actor=actor,
-            reason=reason,
-            now=now,
-            previous=None,
-            origin="api",
-        )
-    except IntegrityError as exc:
-        # Created by a request that committed after this one looked: its first version holds
-        # (document_id, version 1), which the database keeps unique.
-        raise exists from exc
+        raise DocumentExists(f"A document with id {document.id!r} is already recorded.")
+    return await record(
+        session,
+        document=document,
+        action="create",
+        actor=actor,
+        reason=reason,
+        now=now,
+        previous=None,
+        origin="api",
+    )
 
 
 async def amend(
