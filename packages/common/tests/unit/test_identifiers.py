@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from stdnum.cn import ric, uscc
 from subsidy_common.identifiers import (
     IdentifierInvalid,
     mask_ric,
     normalise,
+    uscc_check_character,
     validate_ric,
     validate_uscc,
 )
@@ -39,6 +42,10 @@ class TestUscc:
         assert not uscc.is_valid(code)  # the gap this wrapper closes
         assert validate_uscc(code) == code
 
+    @given(st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=17, max_size=17))
+    def test_check_character_is_stdnums(self, body: str) -> None:
+        assert uscc_check_character(body + "0") == uscc.calc_check_digit(body)
+
     @pytest.mark.parametrize(
         "bad", ["9151050", "91510500MA62B8XY4FF", "9151O500MA62B8XY4F", "91AB0500MA62B8XY4F"]
     )
@@ -57,6 +64,12 @@ class TestRic:
         assert ric.is_valid(number)  # stdnum accepts it
         with pytest.raises(IdentifierInvalid, match="birth"):
             validate_ric(number, today=TODAY)
+
+    @given(st.dates(dt.date(1900, 1, 1), TODAY), st.from_regex(r"\A[0-9]{9}\Z"))
+    def test_birth_date_is_stdnums(self, born: dt.date, rest: str) -> None:
+        number = with_check(rest[:6] + born.strftime("%Y%m%d") + rest[6:], ric)
+        assert validate_ric(number, today=TODAY) == number
+        assert ric.get_birth_date(number) == born
 
     def test_impossible_date_is_refused(self) -> None:
         with pytest.raises(IdentifierInvalid, match="birth"):

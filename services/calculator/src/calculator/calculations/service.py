@@ -80,12 +80,14 @@ def validate(
     if request.applicant.region not in rules.ancestors:
         fail(["body", "applicant", "region"], "unknown region code; see /v1/regions")
     applicant_specs: dict[str, Mapping[str, Any]] = {}
+    has_attributes = bool(request.applicant.attributes)
     for i, event in enumerate(request.events):
         on_event = rules.event_attributes.get(event.matter)
         if on_event is None:
             fail(["body", "events", i, "matter"], "unknown matter; see /v1/matters")
             continue
-        applicant_specs.update(rules.applicant_attributes[event.matter])
+        if has_attributes:
+            applicant_specs.update(rules.applicant_attributes[event.matter])
         if event.attributes:
             _check_attributes(
                 event.attributes,
@@ -133,12 +135,13 @@ def _check_attributes(
 
 
 def _event(event: EventIn) -> Event:
+    given = event.attributes
     return Event(
-        matter=event.matter,
-        date=event.date,
-        subject=event.subject,
-        quantity=event.quantity,
-        attributes={k: v for k, v in event.attributes.items() if v is not None},
+        event.matter,
+        event.date,
+        event.subject,
+        event.quantity,
+        {k: v for k, v in given.items() if v is not None} if given else given,
     )
 
 

@@ -21,7 +21,7 @@ from calculator.engine.model import (
     SimpleAmount,
     Tiered,
     Unspecified,
-    made_per_event,
+    made_per_case,
 )
 
 FEN = Decimal("0.01")
@@ -40,7 +40,7 @@ def to_fen(value: Decimal) -> Decimal:
     return value.quantize(FEN, ROUND_HALF_UP)
 
 
-@made_per_event
+@made_per_case
 class Worth:
     """What a clause yields for an event."""
 

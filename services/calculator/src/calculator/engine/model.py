@@ -12,11 +12,11 @@ _T = TypeVar("_T")
 
 
 @dataclass_transform(frozen_default=True)
-def made_per_event(cls: type[_T]) -> type[_T]:
-    """A value the engine makes for each event: read-only to the type checker, plain at run time.
+def made_per_case(cls: type[_T]) -> type[_T]:
+    """A value made for each case or event: read-only to the type checker, plain at run time.
 
     A frozen dataclass sets each field through `object.__setattr__`, which costs three times a
-    plain slot's store; for the values made per event that was more than deciding the event.
+    plain slot's store; for the values made per case that was more than deciding the event.
     mypy still rejects any assignment to their fields, and nothing assigns to them.
     """
     return dataclass(slots=True, unsafe_hash=True)(cls)
@@ -42,7 +42,7 @@ Status = Literal["eligible", "ineligible", "needs_assessment", "unknown"]
 StrategyKind = Literal["newest_then_highest", "priority", "cumulative"]
 
 
-@dataclass(frozen=True, slots=True)
+@made_per_case
 class Applicant:
     """Who asks: an enterprise, individual or institution in one region."""
 
@@ -53,7 +53,7 @@ class Applicant:
     attributes: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@made_per_case
 class Event:
     """One occurrence that may be rewarded."""
 
@@ -220,7 +220,7 @@ _NOTHING = Decimal(0)
 EMPTY_LEDGER = Ledger()
 
 
-@made_per_event
+@made_per_case
 class Considered:
     """One clause weighed for an event, with what became of it."""
 
@@ -230,7 +230,7 @@ class Considered:
     amount: Decimal | None = None
 
 
-@made_per_event
+@made_per_case
 class Payment:
     """One instalment of a periodic amount."""
 
@@ -239,7 +239,7 @@ class Payment:
     amount: Decimal
 
 
-@made_per_event
+@made_per_case
 class Result:
     """The decision for one event."""
 
@@ -259,7 +259,7 @@ class Result:
     paid_by: tuple[Considered, ...] = ()
 
 
-@made_per_event
+@made_per_case
 class Decision:
     """The decision for an applicant's events under one registry version."""
 
