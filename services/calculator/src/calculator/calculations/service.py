@@ -146,10 +146,22 @@ def _event(event: EventIn) -> Event:
 
 
 _FEN = Decimal("0.01")
+# The amounts an answer shows, written once: most are clause amounts that recur case after case.
+_MONEY_TEXTS: dict[Decimal, str] = {}
+_MONEY_TEXTS_HELD = 4096
 
 
 def _money(value: Decimal | None) -> str | None:
-    return None if value is None else str(value.quantize(_FEN))
+    if value is None:
+        return None
+    if not value:
+        return "0.00"
+    text = _MONEY_TEXTS.get(value)
+    if text is None:
+        if len(_MONEY_TEXTS) >= _MONEY_TEXTS_HELD:
+            _MONEY_TEXTS.clear()
+        text = _MONEY_TEXTS[value] = str(value.quantize(_FEN))
+    return text
 
 
 def _considered(item: Considered) -> dict[str, Any]:
