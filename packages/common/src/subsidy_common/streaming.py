@@ -3,12 +3,15 @@ bound on a line."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from subsidy_common.problems import DomainError, problem_type
 
 MAX_LINE_BYTES = 1024 * 1024  # one case of a batch
+BOM = b"\xef\xbb\xbf"
 
 
 class LineTooLong(DomainError):
@@ -17,6 +20,23 @@ class LineTooLong(DomainError):
     type = problem_type("line-too-long")
     title = "Content Too Large"
     status = 413
+
+
+async def without_bom(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """A body without the UTF-8 byte order mark a Windows tool may put first (RFC 8259 lets a
+    reader ignore it), however the first chunks split it."""
+    start = b""
+    async for chunk in chunks:
+        start += chunk
+        if len(start) >= len(BOM) or not BOM.startswith(start):
+            break
+    else:
+        if start and start != BOM:
+            yield start
+        return
+    yield start.removeprefix(BOM)
+    async for chunk in chunks:
+        yield chunk
 
 
 class DuplexStreamingResponse(StreamingResponse):

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from starlette.background import BackgroundTask
-from subsidy_common.streaming import DuplexStreamingResponse
+from subsidy_common.streaming import BOM, DuplexStreamingResponse, without_bom
 
 
 class Gone(OSError):
@@ -56,3 +56,24 @@ async def test_a_client_gone_at_any_point_still_runs_the_background(fails_at: in
     with pytest.raises(Gone):
         await response(ran)({"type": "http"}, nothing, send)
     assert ran == ["closed"]
+
+
+async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+@pytest.mark.parametrize(
+    ("parts", "read"),
+    [
+        ((BOM + b'{"a":1}\n',), b'{"a":1}\n'),
+        ((b"\xef", b"\xbb", b"\xbf{}\n", b"{}\n"), b"{}\n{}\n"),
+        ((b"", BOM, b"{}"), b"{}"),
+        ((BOM,), b""),
+        ((b"\xef\xbb",), b"\xef\xbb"),  # not a mark: left for the parser to refuse
+        ((b'{"a":1}\n', BOM), b'{"a":1}\n' + BOM),  # only at the start
+        ((), b""),
+    ],
+)
+async def test_a_leading_byte_order_mark_is_dropped(parts: tuple[bytes, ...], read: bytes) -> None:
+    assert b"".join([c async for c in without_bom(chunks(*parts))]) == read

@@ -6,12 +6,13 @@ import copy
 import datetime as dt
 import gc
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from subsidy_common.streaming import BOM
 
 
 class TestCalculate:
@@ -231,6 +232,25 @@ class TestBatch:
         assert len(answers) == 6
         assert all(a["total"] == "123456.00" for a in answers[:5])
         assert answers[5]["status"] == 400
+
+    async def test_a_file_that_starts_with_a_byte_order_mark(
+        self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient, film: dict[str, Any]
+    ) -> None:
+        async def saved_by_a_windows_tool() -> AsyncIterator[bytes]:
+            yield BOM[:2]  # the mark split across chunks
+            yield BOM[2:] + orjson.dumps(case()) + b"\n"
+            yield orjson.dumps(case()) + b"\n"
+
+        response = await admin.post(
+            "/v1/calculations/batch",
+            content=saved_by_a_windows_tool(),
+            headers={"Content-Type": "application/x-ndjson", "Accept": "application/x-ndjson"},
+        )
+        answers = [orjson.loads(line) for line in response.content.splitlines()]
+        assert [(a["case_index"], a["total"]) for a in answers] == [
+            (0, "123456.00"),
+            (1, "123456.00"),
+        ]
 
     async def test_operator_scope_applies_per_case(
         self,

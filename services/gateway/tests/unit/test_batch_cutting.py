@@ -9,7 +9,7 @@ import pytest
 from gateway.clients.batches import cut_parts
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from subsidy_common.streaming import MAX_LINE_BYTES, LineTooLong
+from subsidy_common.streaming import BOM, MAX_LINE_BYTES, LineTooLong
 
 lines = st.lists(
     st.one_of(
@@ -43,12 +43,18 @@ async def cut(
     sizes=st.lists(st.integers(min_value=0, max_value=50), max_size=30),
     part_bytes=st.integers(min_value=1, max_value=200),
     idle=st.booleans(),
+    bom=st.booleans(),
 )
 def test_every_case_once_in_order(
-    lines: list[bytes], final_newline: bool, sizes: list[int], part_bytes: int, idle: bool
+    lines: list[bytes],
+    final_newline: bool,
+    sizes: list[int],
+    part_bytes: int,
+    idle: bool,
+    bom: bool,
 ) -> None:
     data = b"\n".join(lines) + (b"\n" if final_newline else b"")
-    parts = asyncio.run(cut(data, sizes, part_bytes, idle))
+    parts = asyncio.run(cut(BOM + data if bom else data, sizes, part_bytes, idle))
     cases = [line for line in data.split(b"\n") if line.strip()]
     assert b"".join(body for _, body in parts) == b"".join(c + b"\n" for c in cases)
     first = 0

@@ -20,7 +20,12 @@ from subsidy_common.problems import (
     validated_body,
 )
 from subsidy_common.routing import DirectRoute
-from subsidy_common.streaming import MAX_LINE_BYTES, DuplexStreamingResponse, LineTooLong
+from subsidy_common.streaming import (
+    MAX_LINE_BYTES,
+    DuplexStreamingResponse,
+    LineTooLong,
+    without_bom,
+)
 
 from calculator.calculations import service
 from calculator.calculations.schemas import CalculationIn
@@ -193,7 +198,7 @@ async def _windows(request: Request) -> AsyncIterator[list[bytes]]:
     is refused.
     """
     pending = b""
-    async for chunk in request.stream():
+    async for chunk in without_bom(request.stream()):
         pending += chunk
         lines = pending.split(b"\n")
         pending = lines.pop()

@@ -23,7 +23,12 @@ import httpx
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 from subsidy_common.problems import DomainError, ServiceUnavailable
-from subsidy_common.streaming import MAX_LINE_BYTES, DuplexStreamingResponse, LineTooLong
+from subsidy_common.streaming import (
+    MAX_LINE_BYTES,
+    DuplexStreamingResponse,
+    LineTooLong,
+    without_bom,
+)
 
 from gateway.clients.downstream import Downstream, relay
 
@@ -87,7 +92,7 @@ async def cut_parts(
     held: list[bytes] = []
     size = 0
     pending = b""
-    async for chunk in body:
+    async for chunk in without_bom(body):
         data = pending + chunk if pending else chunk
         end = data.rfind(b"\n") + 1
         pending = data[end:]
