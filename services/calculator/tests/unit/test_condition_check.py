@@ -214,6 +214,36 @@ def test_the_check_agrees_with_cel(source: str, data: st.DataObject) -> None:
         event("answered by the check" if agree(condition, event_view, applicant_view) else "CEL")
 
 
+@settings(max_examples=400, deadline=None)
+@given(expressions(), st.data())
+def test_without_an_attribute_it_needs_it_is_never_true(source: str, data: st.DataObject) -> None:
+    condition = compile_condition(source)
+    for event_view, applicant_view in data.draw(
+        st.lists(views(condition.reads), min_size=1, max_size=6)
+    ):
+        given_views = {"event": event_view, "applicant": applicant_view}
+        if any(name not in given_views[variable] for variable, name in condition.needs):
+            event("an attribute it needs is absent")
+            cel = outcome(replace(condition, check=None), event_view, applicant_view)
+            assert cel != Verdict(True), (source, event_view, applicant_view)
+
+
+@pytest.mark.parametrize(
+    ("source", "needs"),
+    [
+        ("applicant.kind == 'enterprise' && event.year in applicant.years", 3),
+        ("event.count == 1 || event.count == 2", 1),
+        ("event.count == 1 || applicant.count == 2", 0),
+        ("event.local && (event.count == 1 || true)", 1),
+        ("!event.local", 0),
+        ("(event.count == 1) == applicant.local", 1),
+        ("has(event.count)", 0),
+    ],
+)
+def test_what_a_condition_needs(source: str, needs: int) -> None:
+    assert len(compile_condition(source).needs) == needs
+
+
 NAN = math.nan
 EDGES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("event.share < 1.0", {"share": NAN}, {}),

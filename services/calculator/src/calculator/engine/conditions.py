@@ -38,6 +38,9 @@ class Condition:
     reads: tuple[tuple[str, str], ...]
     event_reads: tuple[str, ...] = ()
     applicant_reads: tuple[str, ...] = ()
+    # Attributes without any one of which it cannot be true (absent makes a comparison, and so
+    # an `&&` over it, error or false in CEL), so a decision need not evaluate it.
+    needs: tuple[tuple[str, str], ...] = ()
     # The same expression in Python, for values whose meaning in CEL is beyond doubt.
     check: Check | None = field(default=None, compare=False, repr=False)
 
@@ -103,13 +106,16 @@ def compile_condition(source: str) -> Condition:
         raise ConditionError(str(exc).splitlines()[0]) from exc
     code = _STRING_LITERAL.sub('""', source)
     reads = tuple(sorted({(m.group(1), m.group(2)) for m in _ATTRIBUTE.finditer(code)}))
+    parser = _Parser(source)
+    check = parser.check(reads)
     return Condition(
         source=source,
         program=program,
         reads=reads,
         event_reads=tuple(name for variable, name in reads if variable == "event"),
         applicant_reads=tuple(name for variable, name in reads if variable == "applicant"),
-        check=_Parser(source).check(reads),
+        check=check,
+        needs=tuple(sorted(parser.needs)) if check is not None else (),
     )
 
 
@@ -295,11 +301,25 @@ class _NotCovered(Exception):
     pass
 
 
+Attribute = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Node:
+    """A parsed expression: its check, the attributes it cannot be true without, and the
+    attribute it is, if it is one."""
+
+    check: Check
+    needs: frozenset[Attribute] = frozenset()
+    attribute: Attribute | None = None
+
+
 class _Parser:
     """Recursive descent over CEL's grammar, restricted to the subset above."""
 
     def __init__(self, source: str) -> None:
         self.reads: set[tuple[str, str]] = set()
+        self.needs: frozenset[Attribute] = frozenset()
         self.tokens: list[tuple[str, str]] = []
         position = 0
         while source[position:].strip(" \t\n\r\f"):
@@ -319,7 +339,8 @@ class _Parser:
             return None
         if self.position != len(self.tokens) or not self.reads <= set(reads):
             return None
-        return _boolean(expression)
+        self.needs = expression.needs
+        return _boolean(expression.check)
 
     def _peek(self) -> str | None:
         """The next operator or keyword, if the next token is one."""
@@ -338,21 +359,23 @@ class _Parser:
         if self._take() != ("symbol", text):
             raise _NotCovered
 
-    def _or(self) -> Check:
+    def _or(self) -> _Node:
         expression = self._and()
         while self._peek() == "||":
             self.position += 1
-            expression = _or(expression, self._and())
+            other = self._and()  # true when either is: each needs only what both need
+            expression = _Node(_or(expression.check, other.check), expression.needs & other.needs)
         return expression
 
-    def _and(self) -> Check:
+    def _and(self) -> _Node:
         expression = self._relation()
         while self._peek() == "&&":
             self.position += 1
-            expression = _and(expression, self._relation())
+            other = self._relation()
+            expression = _Node(_and(expression.check, other.check), expression.needs | other.needs)
         return expression
 
-    def _relation(self) -> Check:
+    def _relation(self) -> _Node:
         left = self._unary()
         operator = self._peek()
         if operator not in _RELATIONS:
@@ -361,24 +384,26 @@ class _Parser:
         right = self._unary()
         if self._peek() in _RELATIONS:  # chained relations: left to CEL
             raise _NotCovered
+        # An absent attribute compared is an error; a parenthesised operand may not be.
+        needs = frozenset(a for a in (left.attribute, right.attribute) if a is not None)
         if operator in ("==", "!="):
-            return _equal(left, right, negate=operator == "!=")
+            return _Node(_equal(left.check, right.check, negate=operator == "!="), needs)
         if operator == "in":
-            return _member(left, right)
-        return _order(left, right, _COMPARE[operator])
+            return _Node(_member(left.check, right.check), needs)
+        return _Node(_order(left.check, right.check, _COMPARE[operator]), needs)
 
-    def _unary(self) -> Check:
+    def _unary(self) -> _Node:
         if self._peek() == "!":
             self.position += 1
-            return _not(self._unary())
+            return _Node(_not(self._unary().check))  # true when false: nothing known
         return self._primary()
 
-    def _primary(self) -> Check:
+    def _primary(self) -> _Node:
         kind, text = self._take()
         if kind == "symbol" and text == "(":
             expression = self._or()
             self._expect(")")
-            return expression
+            return _Node(expression.check, expression.needs)
         if kind == "symbol" and text == "[":
             items = [self._literal(self._take())]
             while self._peek() == ",":
@@ -387,12 +412,13 @@ class _Parser:
             self._expect("]")
             if len({type(item) for item in items}) != 1:
                 raise _NotCovered
-            return _literal(tuple(items))
+            return _Node(_literal(tuple(items)))
         if kind == "attribute":
             variable, name = text.split(".")
-            self.reads.add((variable, name))
-            return _attribute(variable, name)
-        return _literal(self._literal((kind, text)))
+            read = (variable, name)
+            self.reads.add(read)
+            return _Node(_attribute(variable, name), frozenset({read}), read)
+        return _Node(_literal(self._literal((kind, text))))
 
     @staticmethod
     def _literal(token: tuple[str, str]) -> Any:

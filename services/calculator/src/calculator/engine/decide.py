@@ -26,6 +26,9 @@ from calculator.engine.model import (
 from calculator.engine.rules import DEFAULT_STRATEGY, RuleSet, Screening
 
 _ZERO_TOTAL = to_fen(ZERO)
+# What conditions see besides the attributes given (`_event_view`, `applicant_view`).
+_EVENT_FIELDS = frozenset({"quantity", "year", "date", "subject", "matter"})
+_APPLICANT_FIELDS = frozenset({"kind", "region", "id", "name"})
 
 
 class _Request:
@@ -172,6 +175,8 @@ def _weigh(
             return
     for rule in screening.exclusions:
         # An exclusion whose facts were not declared does not apply: the applicant declares them.
+        if _lacks(rule.when.needs, event, request.applicant):
+            continue  # it cannot hold, and its views need not be built
         if rule.when.holds(request.event_view(event), request.applicant_view()):
             considered.append(
                 Considered(clause, "excluded", f"适用排除规则 {rule.ref}：{rule.quote}")
@@ -202,6 +207,17 @@ def _weigh(
         considered.append(clause.verdict("non_cash"))
     else:
         ranges.append(_Candidate(clause, value, ZERO))
+
+
+def _lacks(needs: tuple[tuple[str, str], ...], event: Event, applicant: Applicant) -> bool:
+    """Whether an attribute a condition cannot be true without is absent."""
+    for variable, name in needs:
+        if variable == "event":
+            if name not in event.attributes and name not in _EVENT_FIELDS:
+                return True
+        elif name not in applicant.attributes and name not in _APPLICANT_FIELDS:
+            return True
+    return False
 
 
 def _supersedes(newer: str, older: str, matter: str, docs: Mapping[str, Document]) -> bool:
