@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
-from typing import Annotated, Any, cast
+from collections.abc import AsyncIterator, Callable, Sequence
+from functools import partial
+from typing import Annotated, Any, TypeVar, cast
 
 import orjson
 from fastapi import APIRouter, Header, Request
@@ -40,8 +41,12 @@ router = APIRouter(tags=["calculations"], route_class=DirectRoute)
 
 NDJSON = "application/x-ndjson"
 MAX_JSON_CASES = 1000  # a JSON answer is built whole; NDJSON streams without a limit
-WINDOW = 256  # cases decided together, with one ledger read for all their applicants
+# Cases decided together, with one ledger read for all their applicants. A window is read,
+# checked, decided and written in turn: at 1,300 cases (a part's worth) its objects outgrow the
+# processor's caches and each case cost a quarter more than at 256.
+WINDOW = 256
 PAST_FETCHES = 8  # past registries asked for at once by one window
+_Out = TypeVar("_Out")
 Scope = Annotated[str | None, Header(alias="X-Scope-Region", max_length=16)]
 # The gateway sends a long batch in parts, each numbered from where it starts in the whole.
 FirstCase = Annotated[
@@ -237,20 +242,34 @@ def _problem_line(index: int, exc: Exception) -> dict[str, Any]:
 async def _decide_all(
     store: SnapshotStore,
     reads: LedgerReads,
-    windows: AsyncIterator[Sequence[bytes | dict[str, Any]]],
+    received: AsyncIterator[Sequence[bytes | dict[str, Any]]],
     scope: str | None,
     metrics: DecisionMetrics,
     first: int,
-) -> AsyncIterator[list[dict[str, Any]]]:
+    finish: Callable[[list[dict[str, Any]]], _Out],
+) -> AsyncIterator[list[_Out]]:
+    """The cases as received, decided WINDOW at a time and each window `finish`ed: what one
+    receipt of cases gave, together."""
     index = first
-    async for window in windows:
-        yield await _decide_window(store, reads, window, index, scope, metrics)
-        index += len(window)
+    async for cases in received:
+        done = []
+        for start in range(0, len(cases), WINDOW):
+            window = cases[start : start + WINDOW]
+            done.append(finish(await _decide_window(store, reads, window, index, scope, metrics)))
+            index += len(window)
+        yield done
 
 
-async def _list_windows(cases: list[Any]) -> AsyncIterator[list[Any]]:
-    for start in range(0, len(cases), WINDOW):
-        yield cases[start : start + WINDOW]
+async def _at_once(cases: list[Any]) -> AsyncIterator[list[Any]]:
+    yield cases
+
+
+def _ndjson(answers: list[dict[str, Any]]) -> bytes:
+    return b"".join([orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE) for item in answers])
+
+
+def _as_they_are(answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return answers
 
 
 @router.post("/v1/calculations/batch")
@@ -291,20 +310,21 @@ async def calculate_batch(
             return Response(
                 orjson.dumps(problem), status_code=422, media_type="application/problem+json"
             )
-        windows = _list_windows(body["cases"])
-    results = _decide_all(store, _reads(request), windows, scope, _metrics(request), first_case)
+        windows = _at_once(body["cases"])
+    decide_all = partial(
+        _decide_all, store, _reads(request), windows, scope, _metrics(request), first_case
+    )
     if NDJSON in accept:
 
         async def stream() -> AsyncIterator[bytes]:
-            async for answers in results:
-                yield b"".join(
-                    [orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE) for item in answers]
-                )
+            async for lines in decide_all(_ndjson):
+                yield b"".join(lines)
 
         return DuplexStreamingResponse(stream(), media_type=NDJSON)
     items: list[dict[str, Any]] = []
-    async for answers in results:
-        items += answers
+    async for decided in decide_all(_as_they_are):
+        for answers in decided:
+            items += answers
         if len(items) > MAX_JSON_CASES:
             raise TooManyForJson(
                 f"An answer as one JSON document holds at most {MAX_JSON_CASES} cases; ask for"
