@@ -146,22 +146,15 @@ def _event(event: EventIn) -> Event:
 
 
 _FEN = Decimal("0.01")
-# The amounts an answer shows, written once: most are clause amounts that recur case after case.
-_MONEY_TEXTS: dict[Decimal, str] = {}
-_MONEY_TEXTS_HELD = 4096
 
 
 def _money(value: Decimal | None) -> str | None:
     if value is None:
         return None
-    if not value:
-        return "0.00"
-    text = _MONEY_TEXTS.get(value)
-    if text is None:
-        if len(_MONEY_TEXTS) >= _MONEY_TEXTS_HELD:
-            _MONEY_TEXTS.clear()
-        text = _MONEY_TEXTS[value] = str(value.quantize(_FEN))
-    return text
+    text = str(value)
+    if text[-3:-2] == ".":  # already in fen, as the engine rounds: its text is the answer's
+        return text
+    return str(value.quantize(_FEN))
 
 
 def _considered(item: Considered) -> dict[str, Any]:
