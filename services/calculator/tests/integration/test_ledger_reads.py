@@ -11,10 +11,13 @@ from typing import Any
 import asyncpg
 import pytest
 from calculator.claims.reads import LedgerReads
+from calculator.claims.repository import text_array
 from calculator.config import Settings
 from calculator.db import driver_dsn
 from calculator.engine.model import EMPTY_LEDGER
 from calculator.main import SERVICE
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from subsidy_common.database import create_engine, migrate
 
@@ -145,3 +148,38 @@ async def test_the_sqlite_form_reads_the_same(tmp_path: Any, reads: LedgerReads)
         assert await local.one(APPLICANTS[11], subjects(11)) is EMPTY_LEDGER
     finally:
         await engine.dispose()
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(subject=st.text(st.characters(exclude_characters="\x00"), max_size=12))
+async def test_a_subject_of_any_characters_is_read_as_written(
+    dsn: str, reads: LedgerReads, subject: str
+) -> None:
+    found = driver_dsn(dsn)
+    assert found is not None
+    connection = await asyncpg.connect(found)
+    try:
+        await connection.execute(
+            "INSERT INTO ledger_balance VALUES ($1, $2, $3, 7) ON CONFLICT DO NOTHING",
+            APPLICANTS[11], MATTER, subject,
+        )  # fmt: skip
+    finally:
+        await connection.close()
+    asked = [(APPLICANTS[11], MATTER, subject), (APPLICANTS[11], MATTER, subject + '"\\,}')]
+    ledger = (await reads.many(asked))[APPLICANTS[11]]
+    assert ledger.by_subject.get((MATTER, subject)) == Decimal(7)
+
+
+@pytest.mark.parametrize(
+    "values", [[], [""], ["NULL"], ['a"b', "c\\d", "{e}", "f,g", " h ", "中文"], ["\\", '"']]
+)
+async def test_a_text_array_literal_reads_back_as_the_values(dsn: str, values: list[str]) -> None:
+    found = driver_dsn(dsn)
+    assert found is not None
+    connection = await asyncpg.connect(found)
+    try:
+        assert await connection.fetchval("SELECT $1::text::text[]", text_array(values)) == values
+    finally:
+        await connection.close()
