@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-import cel
+from subsidy_common.cel_core import core as cel
 
 _STRING_LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _ATTRIBUTE = re.compile(r"\b(event|applicant)\.([A-Za-z_][A-Za-z0-9_]*)")
