@@ -65,7 +65,8 @@ async def calculate_batch(request: Request, principal: PrincipalDep) -> Response
     """One calculation per case, in order. Send `{"cases": [...]}` or NDJSON lines; ask for
     `Accept: application/x-ndjson` to receive the answers streamed as they are computed. A bad
     case yields a problem object on its own line and the others go on. Answered as one JSON
-    document, a batch holds at most 1,000 cases (413 beyond); streamed, it has no limit."""
+    document, a batch holds at most 1,000 cases (413 beyond); streamed, it has no limit. A UTF-8
+    byte order mark before the first line, as some Windows tools write one, is ignored."""
     calculator = lookup.calculator(request)
     content_type = request.headers.get("content-type", "application/json")
     accept = request.headers.get("accept", "application/json")
