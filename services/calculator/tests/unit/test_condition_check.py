@@ -204,6 +204,17 @@ def agree(condition: Condition, event_view: Views, applicant_view: Views) -> boo
     return bool(answers)
 
 
+def never_true_without_what_it_needs(
+    condition: Condition, event_view: Views, applicant_view: Views
+) -> None:
+    """Where an attribute of `needs` is absent, CEL itself does not say true."""
+    given_views = {"event": event_view, "applicant": applicant_view}
+    if any(name not in given_views[variable] for variable, name in condition.needs):
+        event("an attribute it needs is absent")
+        cel = outcome(replace(condition, check=None), event_view, applicant_view)
+        assert cel != Verdict(True), (condition.source, event_view, applicant_view)
+
+
 @settings(max_examples=400, deadline=None)
 @given(expressions(), st.data())
 def test_the_check_agrees_with_cel(source: str, data: st.DataObject) -> None:
@@ -212,20 +223,7 @@ def test_the_check_agrees_with_cel(source: str, data: st.DataObject) -> None:
         st.lists(views(condition.reads), min_size=1, max_size=6)
     ):
         event("answered by the check" if agree(condition, event_view, applicant_view) else "CEL")
-
-
-@settings(max_examples=400, deadline=None)
-@given(expressions(), st.data())
-def test_without_an_attribute_it_needs_it_is_never_true(source: str, data: st.DataObject) -> None:
-    condition = compile_condition(source)
-    for event_view, applicant_view in data.draw(
-        st.lists(views(condition.reads), min_size=1, max_size=6)
-    ):
-        given_views = {"event": event_view, "applicant": applicant_view}
-        if any(name not in given_views[variable] for variable, name in condition.needs):
-            event("an attribute it needs is absent")
-            cel = outcome(replace(condition, check=None), event_view, applicant_view)
-            assert cel != Verdict(True), (source, event_view, applicant_view)
+        never_true_without_what_it_needs(condition, event_view, applicant_view)
 
 
 @pytest.mark.parametrize(
