@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import operator
 import re
 import unicodedata
 
@@ -12,8 +11,9 @@ from stdnum.cn import ric
 # GB 32100-2015 characters: digits and capitals without I, O, S, V, Z, each worth its position.
 _USCC_CHARACTERS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_ALPHABET = frozenset(_USCC_CHARACTERS)
-_USCC_VALUE = {c: v for v, c in enumerate(_USCC_CHARACTERS)}
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)  # 3^i mod 31
+# For each of the 17 positions, every character's value already times the position's weight.
+_USCC_WEIGHTED = tuple({c: v * w for v, c in enumerate(_USCC_CHARACTERS)} for w in _USCC_WEIGHTS)
 _SEPARATORS = re.compile(r"[\s\-‐‑‒–—―_]+")
 
 
@@ -53,7 +53,7 @@ def validate_uscc(value: str) -> str:
 
 def uscc_check_character(number: str) -> str:
     """GB 32100-2015's check character of a normalised code's first 17 characters."""
-    total = sum(map(operator.mul, map(_USCC_VALUE.__getitem__, number[:17]), _USCC_WEIGHTS))
+    total = sum(map(dict.__getitem__, _USCC_WEIGHTED, number))  # stops after the 17th
     return _USCC_CHARACTERS[-total % 31]
 
 

@@ -106,13 +106,8 @@ def validate(
             fail(["body", "applicant", "attributes", name], error)
     if errors:
         raise InvalidInput(f"Invalid request: {len(errors)} problem(s).", errors=errors)
-    applicant = Applicant(
-        id=canonical,
-        kind=request.applicant.kind,
-        region=request.applicant.region,
-        name=request.applicant.name,
-        attributes=request.applicant.attributes,
-    )
+    given = request.applicant
+    applicant = Applicant(canonical, given.kind, given.region, given.name, given.attributes)
     return applicant, [_event(e) for e in request.events]
 
 
