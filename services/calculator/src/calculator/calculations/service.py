@@ -154,9 +154,10 @@ def _money(value: Decimal | None) -> str | None:
 
 def _considered(item: Considered) -> dict[str, Any]:
     clause = item.clause
+    document = clause.document
     return {
-        "policy_id": clause.document.id,
-        "doc_no": clause.document.doc_no,
+        "policy_id": document.id,
+        "doc_no": document.doc_no,
         "clause_id": clause.id,
         "ref": clause.ref,
         "amount": _money(item.amount),
@@ -179,9 +180,10 @@ def render_result(r: Result) -> dict[str, Any]:
     granted = None
     if r.granted is not None:
         clause = r.granted.clause
+        document = clause.document
         granted = {
-            "policy_id": clause.document.id,
-            "doc_no": clause.document.doc_no,
+            "policy_id": document.id,
+            "doc_no": document.doc_no,
             "clause_id": clause.id,
             "ref": clause.ref,
             "basis": r.basis,
@@ -203,5 +205,7 @@ def render_result(r: Result) -> dict[str, Any]:
         "schedule": [
             {"period": p.period, "due": p.due.isoformat(), "amount": _money(p.amount)}
             for p in r.schedule
-        ],
+        ]
+        if r.schedule
+        else [],
     }
