@@ -356,7 +356,7 @@ def _grant(
 ) -> Result:
     """Pay the winner what its entitlement leaves after earlier grants (补差), within its caps."""
     entitlement = winner.amount
-    due = max(ZERO, entitlement - previously)
+    due = max(ZERO, entitlement - previously if previously else entitlement)
     due = _apply_running_caps(winner.clause, event, due, request)
     subject = (event.matter, event.subject)
     request.by_subject[subject] = request.by_subject.get(subject, ZERO) + due
@@ -364,21 +364,13 @@ def _grant(
         winner.clause, "granted", _granted_reason(strategy, contenders), winner.amount
     )
     considered.append(granted)
-    return build_result(
-        event_index=index,
-        event=event,
-        strategy=strategy.kind,
-        status="eligible",
-        amount=to_fen(due),
-        granted=granted,
-        basis=winner.worth.basis,
-        entitlement=to_fen(entitlement),
-        previously_granted=to_fen(previously) if previously else ZERO,
-        considered=tuple(considered),
-        missing=missing,
-        schedule=winner.worth.schedule,
-        paid_by=(granted,),
-    )
+    entitled = to_fen(entitlement)
+    # Most granted events end here: the result is made directly, its fields in order.
+    return Result(
+        index, event, "eligible", entitled if due is entitlement else to_fen(due), strategy.kind,
+        granted, winner.worth.basis, entitled, to_fen(previously) if previously else ZERO,
+        tuple(considered), missing, None, winner.worth.schedule, (granted,),
+    )  # fmt: skip
 
 
 def _nothing_due(
