@@ -35,9 +35,12 @@ _ANY_EVENT = Event(matter="", date=dt.date.min, subject="")
 # at a third of the cost.
 
 
+_ZERO_FEN = ZERO.quantize(FEN)
+
+
 def to_fen(value: Decimal) -> Decimal:
-    """Round half-up to the fen, once, at the end."""
-    return value.quantize(FEN, ROUND_HALF_UP)
+    """Round half-up to the fen, once, at the end (nothing to round in a zero, the commonest)."""
+    return value.quantize(FEN, ROUND_HALF_UP) if value else _ZERO_FEN
 
 
 @made_per_case

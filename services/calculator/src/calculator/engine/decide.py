@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
@@ -24,11 +25,6 @@ from calculator.engine.model import (
     build_result,
 )
 from calculator.engine.rules import DEFAULT_STRATEGY, RuleSet, Screening
-
-_ZERO_TOTAL = to_fen(ZERO)
-# What conditions see besides the attributes given (`_event_view`, `applicant_view`).
-_EVENT_FIELDS = frozenset({"quantity", "year", "date", "subject", "matter"})
-_APPLICANT_FIELDS = frozenset({"kind", "region", "id", "name"})
 
 
 class _Request:
@@ -60,10 +56,7 @@ class _Request:
 
     def applicant_view(self) -> dict[str, Any]:
         if self._applicant_view is None:
-            a = self.applicant
-            view = cel_view(a.attributes)
-            view.update(kind=a.kind, region=a.region, id=a.id, name=a.name)
-            self._applicant_view = view
+            self._applicant_view = _applicant_view(self.applicant)
         return self._applicant_view
 
     def event_view(self, event: Event) -> dict[str, Any]:
@@ -104,7 +97,13 @@ def decide(
         results.append(result)
         if result.amount:
             total += result.amount
-    return Decision(rules.version, to_fen(total) if total else _ZERO_TOTAL, tuple(results))
+    return Decision(rules.version, to_fen(total), tuple(results))
+
+
+def _applicant_view(applicant: Applicant) -> dict[str, Any]:
+    view = cel_view(applicant.attributes)
+    view.update(kind=applicant.kind, region=applicant.region, id=applicant.id, name=applicant.name)
+    return view
 
 
 def _event_view(event: Event) -> dict[str, Any]:
@@ -207,6 +206,11 @@ def _weigh(
         considered.append(clause.verdict("non_cash"))
     else:
         ranges.append(_Candidate(clause, value, ZERO))
+
+
+# What conditions see besides the attributes given: the views' own fields.
+_EVENT_FIELDS = frozenset(_event_view(Event("", dt.date.min, "")))
+_APPLICANT_FIELDS = frozenset(_applicant_view(Applicant("", "enterprise", "")))
 
 
 def _lacks(needs: tuple[tuple[str, str], ...], event: Event, applicant: Applicant) -> bool:
@@ -330,7 +334,7 @@ def _settle(
             granted=None,
             basis="需评定金额",
             entitlement=ZERO,
-            previously_granted=to_fen(previously) if previously else ZERO,
+            previously_granted=to_fen(previously),
             considered=tuple(considered),
             missing=missing,
             range=(to_fen(low), to_fen(high)),
@@ -368,7 +372,7 @@ def _grant(
     # Most granted events end here: the result is made directly, its fields in order.
     return Result(
         index, event, "eligible", entitled if due is entitlement else to_fen(due), strategy.kind,
-        granted, winner.worth.basis, entitled, to_fen(previously) if previously else ZERO,
+        granted, winner.worth.basis, entitled, to_fen(previously),
         tuple(considered), missing, None, winner.worth.schedule, (granted,),
     )  # fmt: skip
 
@@ -383,7 +387,7 @@ def _nothing_due(
 ) -> Result:
     """No candidate pays: unknown when an attribute is missing, else ineligible."""
     status: Status = "unknown" if missing else "ineligible"
-    previously = to_fen(previously) if previously else ZERO
+    previously = to_fen(previously)
     # Most events end here: the result is made directly, its fields in order.
     return Result(
         index, event, status, ZERO, strategy.kind, None, "", ZERO, previously, tuple(considered),
@@ -462,7 +466,7 @@ def _cumulative(
         granted=paid[0],
         basis=basis,
         entitlement=to_fen(total),
-        previously_granted=to_fen(previously) if previously else ZERO,
+        previously_granted=to_fen(previously),
         considered=tuple(considered),
         missing=missing,
         paid_by=paid,
