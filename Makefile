@@ -57,6 +57,7 @@ bench: install-dev  ## benchmarks, run on demand; results go to bench/RESULTS.md
 	$(VENV)/bin/python bench/calculations.py
 	$(VENV)/bin/python bench/claims.py
 	$(VENV)/bin/python bench/batch.py --cases 1000000 --workers 2
+	$(VENV)/bin/python bench/batch.py --peer --cases 200000
 	$(VENV)/bin/python bench/openfisca.py
 
 clean:

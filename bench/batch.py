@@ -1,6 +1,7 @@
 """Batch throughput: events per second streamed through /v1/calculations/batch as NDJSON.
 
     .venv/bin/python bench/batch.py [--cases 20000] [--workers 2] [--streams 1]
+    .venv/bin/python bench/batch.py --peer [--cases 200000] [--rounds 3] [--peer-seconds 10]
     .venv/bin/python bench/batch.py --instructions
 
 One applicant and one event per line (the seed matters, 2014–2024), streamed in and out
@@ -9,6 +10,11 @@ it over the calculator workers in parts), or as `--streams` requests side by sid
 per second, the services' CPU per event (gateway, calculator workers and PostgreSQL: the
 figure to set beside OpenFisca's server CPU per person) and the peak resident memory of the
 largest service process.
+
+`--peer` sets that figure beside OpenFisca's, measured in the same run: both are started, then
+each round streams `--cases` events through our batch and loads OpenFisca's `/calculate` with
+1,000 persons per request on 2 connections (bench/openfisca.py) for `--peer-seconds`; it prints
+each round's ratio of CPU per person to CPU per event, and their median.
 
 `--instructions` counts, under callgrind, what the calculator does for one line in process
 (parse, check against the registry, decide, render, serialise; not the ledger read or the
@@ -20,7 +26,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import statistics
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,9 +40,11 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import enterprise_id, instructions_per_unit, system
+import openfisca
+from harness import CpuMeter, enterprise_id, instructions_per_unit, system
 
 CHUNK_BYTES = 64 * 1024
+PEER_PERSONS = 1000
 MATTERS = [
     ("patent.invention.granted", {}),
     ("patent.utility_model.granted", {}),
@@ -133,22 +143,56 @@ def measure(cases: int, workers: int, streams: int) -> dict[str, Any]:
     """Events per second and peak memory for `cases` events in `streams` requests over
     `workers` calculator workers."""
     with system(SUBSIDY_CALCULATOR_WORKERS=str(workers)) as (gateway, key, _, meter):
-        meter.start()
-        started = time.perf_counter()
-        with ThreadPoolExecutor(streams) as pool:
-            counts = list(
-                pool.map(lambda p: stream(gateway, key, cases, p, streams), range(streams))
-            )
-        elapsed = time.perf_counter() - started
-        cpu = meter.stop()
-        rss = peak_rss_mb()
-        # uvicorn's supervisor listens too, and does next to nothing.
-        worker_seconds = meter.processes["calculator"][:workers]
+        return one_run(gateway, key, meter, cases, workers, streams)
+
+
+def one_run(
+    gateway: str, key: str, meter: CpuMeter, cases: int, workers: int, streams: int
+) -> dict[str, Any]:
+    """`measure`'s figures for one load of a system already started."""
+    meter.start()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(streams) as pool:
+        counts = list(pool.map(lambda p: stream(gateway, key, cases, p, streams), range(streams)))
+    elapsed = time.perf_counter() - started
+    cpu = meter.stop()
+    rss = peak_rss_mb()
+    # uvicorn's supervisor listens too, and does next to nothing.
+    worker_seconds = meter.processes["calculator"][:workers]
     answers = sum(a for a, _ in counts)
     return {"answers": answers, "problems": sum(p for _, p in counts), "seconds": elapsed,
             "per_second": answers / elapsed, "peak_rss_mb": rss,
             "worker_shares": [s / (sum(worker_seconds) or 1) for s in worker_seconds],
             **{f"cpu_us {name}": 1e6 * seconds / answers for name, seconds in cpu.items()}}  # fmt: skip
+
+
+def cpu_per_event(run: dict[str, Any]) -> float:
+    """The services' CPU µs per event: the figure set beside the peer's per person."""
+    return float(sum(us for name, us in run.items() if name.startswith("cpu_us ")))
+
+
+def against_peer(
+    cases: int, workers: int, rounds: int, seconds: int
+) -> list[tuple[dict[str, Any], openfisca.Run]]:
+    """Our batch and OpenFisca's 1,000-person requests (2 connections), loaded in turn
+    `rounds` times, both servers started first and kept up: on a machine whose speed drifts by
+    tens of percent within minutes, only loads taken close together compare."""
+    openfisca.environment()
+    pairs = []
+    with (
+        system(SUBSIDY_CALCULATOR_WORKERS=str(workers)) as (gateway, key, _, meter),
+        openfisca.serve(2) as (url, master, _),
+        tempfile.TemporaryDirectory() as scripts,
+    ):
+        calculate = f"{url}/calculate"
+        openfisca.check(calculate, PEER_PERSONS)
+        openfisca.wrk(calculate, PEER_PERSONS, 2, 2, master, Path(scripts))  # warm-up
+        one_run(gateway, key, meter, min(cases, 20_000), workers, 1)  # warm-up
+        for _ in range(rounds):
+            ours = one_run(gateway, key, meter, cases, workers, 1)
+            peer = openfisca.wrk(calculate, PEER_PERSONS, seconds, 2, master, Path(scripts))
+            pairs.append((ours, peer))
+    return pairs
 
 
 _PER_UNIT = 10
@@ -181,6 +225,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--streams", type=int, default=1, help="requests side by side")
     parser.add_argument("--instructions", action="store_true")
+    parser.add_argument("--peer", action="store_true", help="alternate with OpenFisca's batch")
+    parser.add_argument("--rounds", type=int, default=3, help="with --peer")
+    parser.add_argument("--peer-seconds", type=int, default=10, help="with --peer")
     parser.add_argument("--cases-once", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.cases_once is not None:
@@ -191,6 +238,9 @@ def main() -> None:
             lambda units: [sys.executable, __file__, "--cases-once", str(units * _PER_UNIT)]
         )
         print(f"{per_unit / _PER_UNIT:,.0f} instructions per line in the calculator")
+        return
+    if args.peer:
+        report_against_peer(against_peer(args.cases, args.workers, args.rounds, args.peer_seconds))
         return
     r = measure(args.cases, args.workers, args.streams)
     print(f"{r['answers']:.0f} answers ({r['problems']:.0f} problems) in {r['seconds']:.1f} s, "
@@ -204,6 +254,19 @@ def main() -> None:
           + ", ".join(f"{name} {us:.1f}" for name, us in spent.items()) + ")")  # fmt: skip
     print("calculator workers' shares of the work: "
           + " / ".join(f"{share:.0%}" for share in r["worker_shares"]))  # fmt: skip
+
+
+def report_against_peer(pairs: list[tuple[dict[str, Any], openfisca.Run]]) -> None:
+    print(f"round  our events/s  our CPU µs/event  OpenFisca µs/person ({PEER_PERSONS:,} per"
+          " request, 2 connections)  ratio")  # fmt: skip
+    ratios = []
+    for i, (ours, peer) in enumerate(pairs, 1):
+        ratios.append(peer.cpu_us_per_person / cpu_per_event(ours))
+        print(f"{i:>5}  {ours['per_second']:>12,.0f}  {cpu_per_event(ours):>16.1f}  "
+              f"{peer.cpu_us_per_person:>19.0f}  {ratios[-1]:>5.1f}×"
+              + (f"  ({ours['problems']:.0f} problems)" if ours["problems"] else ""))  # fmt: skip
+    print(f"median of the rounds' ratios: {statistics.median(ratios):.1f}× less CPU per event"
+          " than OpenFisca per person")  # fmt: skip
 
 
 if __name__ == "__main__":
