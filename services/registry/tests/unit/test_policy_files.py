@@ -91,6 +91,21 @@ def test_inconsistent_amounts_are_refused(change: str, field: str) -> None:
     assert [p.field for p in problems] == [field]
 
 
+@pytest.mark.parametrize(
+    ("caps", "refused"),
+    [
+        ("{cumulative: 100000, cumulative_key: lead}", False),
+        ("{per_applicant_year: 1000000, cumulative_key: contract-reward}", False),
+        ("{per_event: 1000, cumulative_key: lead}", True),
+    ],
+)
+def test_a_cap_key_shares_a_running_cap(caps: str, refused: bool) -> None:
+    """Clauses share a cumulative or a yearly cap under one key; a key with neither is refused."""
+    text = VALID.replace("    quote: 对新授权", f"    caps: {caps}\n    quote: 对新授权")
+    _, problems = parse_yaml(text, Document, "x.yaml")
+    assert [p.field for p in problems] == (["clauses[0].caps"] if refused else [])
+
+
 def test_cross_file_problems_are_all_reported(tmp_path: Path) -> None:
     root = tmp_path / "policies"
     shutil.copytree(POLICIES, root, ignore=shutil.ignore_patterns("documents"))

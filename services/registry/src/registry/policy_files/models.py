@@ -172,19 +172,27 @@ Amount = Annotated[
 
 
 class Caps(_Amount):
-    """Upper bounds on what a clause pays; a cumulative cap may be shared by several clauses."""
+    """Upper bounds on what a clause pays; the running ones (cumulative and yearly) may be
+    shared by several clauses, which then count what each pays under one key."""
 
     per_event: Money | None = Field(default=None, description="单次（单个事件）最高")
     per_applicant_year: Money | None = Field(default=None, description="同一主体每年最高")
     cumulative: Money | None = Field(default=None, description="同一主体累计最高")
     cumulative_key: Slug | None = Field(
-        default=None, description="共用累计上限的条款写同一个键；缺省时仅本条款"
+        default=None,
+        description="共用累计上限或每年上限的条款写同一个键，各条款所付合并计入；缺省时仅本条款",
     )
 
     @model_validator(mode="after")
     def _key_needs_cap(self) -> Caps:
-        if self.cumulative_key is not None and self.cumulative is None:
-            raise ValueError("cumulative_key is set but no cumulative cap is given")
+        if (
+            self.cumulative_key is not None
+            and self.cumulative is None
+            and self.per_applicant_year is None
+        ):
+            raise ValueError(
+                "cumulative_key is set but there is no cumulative or yearly cap to share"
+            )
         return self
 
 
