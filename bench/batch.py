@@ -3,6 +3,7 @@
     .venv/bin/python bench/batch.py [--cases 20000] [--workers 2] [--streams 1]
     .venv/bin/python bench/batch.py --peer [--cases 200000] [--rounds 3] [--peer-seconds 10]
     .venv/bin/python bench/batch.py --instructions
+    .venv/bin/python bench/batch.py --service-instructions
 
 One applicant and one event per line (the seed matters, 2014–2024), streamed in and out
 through the gateway as one request, as a county's system sends its list (the gateway spreads
@@ -19,14 +20,24 @@ each round's ratio of CPU per person to CPU per event, and their median.
 `--instructions` counts, under callgrind, what the calculator does for one line in process
 (parse, check against the registry, decide, render, serialise; not the ledger read or the
 socket): a figure that does not move with the machine's load, for comparing changes.
+`--service-instructions` counts the same for a calculator service under callgrind, sent
+batches over HTTP as the gateway sends its parts (the ledger read, the event loop, uvicorn and
+the sockets included): the system is started, then a second calculator under valgrind on the
+same databases and registry; after a warm-up batch its counters are zeroed before and dumped
+after a batch of 2,000 and one of 6,000 cases, and the difference per case is printed. It
+takes a few minutes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import glob
+import os
 import random
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +52,8 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import openfisca
-from harness import CpuMeter, enterprise_id, instructions_per_unit, system
+from harness import CpuMeter, enterprise_id, instructions_per_unit, processes, system, uvicorn, wait
+from testkit import create_database, drop_database, free_port
 
 CHUNK_BYTES = 64 * 1024
 PEER_PERSONS = 1000
@@ -198,6 +210,88 @@ def against_peer(
 _PER_UNIT = 10
 
 
+async def _direct(url: str, first: int, count: int) -> int:
+    """Cases `first` to `first + count - 1` sent to a calculator's batch endpoint as the gateway
+    sends a part; the answers counted."""
+
+    async def body() -> AsyncIterator[bytes]:
+        chunk: list[bytes] = []
+        size = 0
+        for i, line in enumerate(lines(first + count)):
+            if i < first:
+                continue
+            chunk.append(line)
+            size += len(line)
+            if size >= CHUNK_BYTES:
+                yield b"".join(chunk)
+                chunk, size = [], 0
+        if chunk:
+            yield b"".join(chunk)
+
+    headers = {"Content-Type": "application/x-ndjson", "Accept": "application/x-ndjson",
+               "X-First-Case-Index": str(first)}  # fmt: skip
+    answers = 0
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{url}/v1/calculations/batch", data=body(), headers=headers) as response,
+    ):
+        async for chunk in response.content.iter_any():
+            answers += chunk.count(b"\n")
+    return answers
+
+
+SERVICE_CASES = (2000, 6000)
+
+
+def service_instructions() -> float:
+    """Instructions per case of a calculator service under callgrind (`--service-instructions`)."""
+    database = asyncio.run(create_database("bench_cg"))
+    registry = free_port()
+    port = free_port()
+    out = tempfile.mkdtemp()
+    env = {"CALCULATOR_DATABASE_URL": database, "PYTHONHASHSEED": "0",
+           "CALCULATOR_REGISTRY_URL": f"http://127.0.0.1:{registry}",
+           "CALCULATOR_LOG_LEVEL": "WARNING"}  # fmt: skip
+    valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p"]
+    try:
+        with (
+            system(SUBSIDY_REGISTRY_PORT=str(registry), CALCULATOR_DATABASE_URL=database),
+            processes(([*valgrind, *uvicorn("calculator.main:create_app", port)], env)),
+        ):
+            url = f"http://127.0.0.1:{port}"
+            wait(f"{url}/readyz", timeout=900)
+            asyncio.run(_direct(url, 0, 3000))  # warm-up
+            counts = []
+            first = 3000
+            for cases in SERVICE_CASES:
+                subprocess.run(["callgrind_control", "--zero", port_pid(port)], check=True,
+                               capture_output=True)  # fmt: skip
+                if asyncio.run(_direct(url, first, cases)) != cases:
+                    raise SystemExit(f"the calculator did not answer all {cases} cases")
+                first += cases
+                subprocess.run(["callgrind_control", "--dump", port_pid(port)], check=True,
+                               capture_output=True)  # fmt: skip
+                dumps = sorted(glob.glob(f"{out}/cg.*.*"), key=os.path.getmtime)
+                counts.append(_summary(dumps[-1]))
+    finally:
+        asyncio.run(drop_database(database))
+    return (counts[1] - counts[0]) / (SERVICE_CASES[1] - SERVICE_CASES[0])
+
+
+def port_pid(port: int) -> str:
+    """The process listening on the port (valgrind's, for callgrind_control)."""
+    out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True)
+    return re.findall(r"pid=(\d+)", out.stdout)[0]
+
+
+def _summary(dump: str) -> int:
+    with open(dump) as lines_:
+        for line in lines_:
+            if line.startswith("summary:"):
+                return int(line.split()[1])
+    raise SystemExit(f"no summary in {dump}")
+
+
 def cases_once(cases: int) -> None:
     """Take the first `cases` of 11,000 lines through the calculator's steps for one line."""
     import datetime as dt
@@ -225,6 +319,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--streams", type=int, default=1, help="requests side by side")
     parser.add_argument("--instructions", action="store_true")
+    parser.add_argument("--service-instructions", action="store_true")
     parser.add_argument("--peer", action="store_true", help="alternate with OpenFisca's batch")
     parser.add_argument("--rounds", type=int, default=3, help="with --peer")
     parser.add_argument("--peer-seconds", type=int, default=10, help="with --peer")
@@ -238,6 +333,9 @@ def main() -> None:
             lambda units: [sys.executable, __file__, "--cases-once", str(units * _PER_UNIT)]
         )
         print(f"{per_unit / _PER_UNIT:,.0f} instructions per line in the calculator")
+        return
+    if args.service_instructions:
+        print(f"{service_instructions():,.0f} instructions per case in the calculator service")
         return
     if args.peer:
         report_against_peer(against_peer(args.cases, args.workers, args.rounds, args.peer_seconds))

@@ -182,7 +182,10 @@ def system(**settings: str) -> Iterator[tuple[str, str, float, CpuMeter]]:
     """
     urls = {name: asyncio.run(create_database(f"bench_{name}")) for name in ("r", "c", "g")}
     key = "sk_bench-admin-key-0123456789abcdef0123456789"
-    ports = {name: free_port() for name in ("gateway", "registry")}
+    ports = {  # a port given in the settings is used, and waited for
+        name: int(settings.get(f"SUBSIDY_{name.upper()}_PORT") or free_port())
+        for name in ("gateway", "registry")
+    }
     # The calculator's workers listen on ports of their own, from its port up (scripts/run.py).
     calculator = free_ports_in_a_row(int(settings.get("SUBSIDY_CALCULATOR_WORKERS", "1")))
     ports["calculator"] = calculator[0]

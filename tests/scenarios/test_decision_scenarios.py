@@ -225,6 +225,7 @@ def build_ledger(entries: list[dict[str, Any]]) -> Ledger:
     by_subject: defaultdict[tuple[str, str], Decimal] = defaultdict(Decimal)
     by_cap: defaultdict[str, Decimal] = defaultdict(Decimal)
     by_cap_year: defaultdict[tuple[str, int], Decimal] = defaultdict(Decimal)
+    by_subject_cap: defaultdict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
     for entry in entries:
         amount = money(entry["amount"])
         by_subject[(entry["matter"], str(entry["subject"]))] += amount
@@ -232,12 +233,19 @@ def build_ledger(entries: list[dict[str, Any]]) -> Ledger:
             continue
         clause = clause_by_id(entry["clause"])
         key = clause.caps.cumulative_key or clause.id
+        if clause.caps.running:
+            by_subject_cap[(entry["matter"], str(entry["subject"]), key)] += amount
         if clause.caps.cumulative is not None:
             by_cap[key] += amount
         if clause.caps.per_applicant_year is not None:
             assert "date" in entry, f"{clause.id} has a yearly cap: the ledger entry needs a date"
             by_cap_year[(key, day(entry["date"]).year)] += amount
-    return Ledger(by_subject=dict(by_subject), by_cap=dict(by_cap), by_cap_year=dict(by_cap_year))
+    return Ledger(
+        by_subject=dict(by_subject),
+        by_cap=dict(by_cap),
+        by_cap_year=dict(by_cap_year),
+        by_subject_cap=dict(by_subject_cap),
+    )
 
 
 def check(result: Result, expect: Mapping[str, Any]) -> None:

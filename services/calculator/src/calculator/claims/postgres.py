@@ -58,7 +58,12 @@ SELECT
      FROM claim
     WHERE matter = $4 AND subject = $5 AND applicant_id <> $3
       AND status IN ('granted', 'topped_up')) AS others,
-  ARRAY(SELECT fund FROM fund_budget) AS budgeted
+  ARRAY(SELECT fund FROM fund_budget) AS budgeted,
+  (SELECT json_object_agg(cap_key, granted) FROM (
+     SELECT cap_key, sum(amount)::text AS granted FROM claim
+      WHERE applicant_id = $3 AND matter = $4 AND subject = $5 AND cap_key IS NOT NULL
+        AND status IN ('granted', 'topped_up')
+      GROUP BY cap_key) AS paid_under) AS under_caps
 """
 _BUDGET = "SELECT budget, granted FROM fund_budget WHERE fund = $1"
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
@@ -131,11 +136,19 @@ def _write_sql(balances: tuple[str, ...], try_locks: int) -> str:
     )  # fmt: skip
 
 
-def _ledger(subjects: Sequence[Mapping[str, Any]], caps: Sequence[Mapping[str, Any]]) -> Ledger:
+def _ledger(
+    subjects: Sequence[Mapping[str, Any]],
+    caps: Sequence[Mapping[str, Any]],
+    matter: str,
+    subject: str,
+    under_caps: str | None,
+) -> Ledger:
+    paid_under: dict[str, str] = orjson.loads(under_caps) if under_caps is not None else {}
     return Ledger(
         by_subject={(r["matter"], r["subject"]): r["granted"] for r in subjects},
         by_cap={r["cap_key"]: r["granted"] for r in caps if r["year"] == 0},
         by_cap_year={(r["cap_key"], r["year"]): r["granted"] for r in caps if r["year"] != 0},
+        by_subject_cap={(matter, subject, k): Decimal(v) for k, v in paid_under.items()},
     )
 
 
@@ -165,7 +178,7 @@ class PostgresTransaction(ClaimTransaction):
             stored=None
             if stored is None
             else Stored(stored["request_hash"], stored["status_code"], stored["body"]),
-            ledger=_ledger(row["subjects"], row["caps"]),
+            ledger=_ledger(row["subjects"], row["caps"], matter, subject, row["under_caps"]),
             paid=list(row["paid"]),
             others=orjson.loads(row["others"]) if row["others"] is not None else [],
             budgeted=frozenset(row["budgeted"]),

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-from sqlalchemy import and_, literal, select, true, tuple_, union_all, update
+from sqlalchemy import and_, func, literal, select, true, tuple_, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,21 +47,33 @@ def _insert(session: AsyncSession, table: Any) -> Any:
 # What a ledger read is asked for: (applicant, matter, subject) of each event to decide.
 Wanted = Sequence[tuple[str, str, str]]
 
-# kind 0: a (matter, subject) balance; kind 1: a cap balance, year 0 for the cumulative one.
+# kind 0: a (matter, subject) balance; kind 1: a cap balance, year 0 for the cumulative one;
+# kind 2: what a (matter, subject) with a balance was paid under one cap (`c`), summed from its
+# paid claims (a paid claim records the cap key its winner counts against; a revoked one is
+# no longer paid).
 # Only the balances of the subjects asked for: an applicant's other subjects do not change what
 # its events are due, and an enterprise with years of grants has thousands of them.
 # The arrays go as text[] literals (`text_array`), which PostgreSQL parses in C: asyncpg's own
 # array encoding asks two abstract-base-class questions of every element in Python, 2 µs for a
 # window's event, a twentieth of deciding it.
 LEDGERS_SQL = """
-SELECT b.applicant_id, 0 AS kind, b.matter AS a, b.subject AS b, 0 AS year, b.granted
-  FROM unnest($1::text::text[], $2::text::text[], $3::text::text[])
-       AS w(applicant_id, matter, subject)
-  JOIN ledger_balance b
-    ON b.applicant_id = w.applicant_id AND b.matter = w.matter AND b.subject = w.subject
+WITH s AS (
+  SELECT b.applicant_id, b.matter, b.subject, b.granted
+    FROM unnest($1::text::text[], $2::text::text[], $3::text::text[])
+         AS w(applicant_id, matter, subject)
+    JOIN ledger_balance b
+      ON b.applicant_id = w.applicant_id AND b.matter = w.matter AND b.subject = w.subject
+)
+SELECT applicant_id, 0 AS kind, matter AS a, subject AS b, 0 AS year, granted, '' AS c FROM s
 UNION ALL
-SELECT applicant_id, 1, cap_key, '', year, granted
+SELECT applicant_id, 1, cap_key, '', year, granted, ''
   FROM cap_balance WHERE applicant_id = ANY($1::text::text[])
+UNION ALL
+SELECT c.applicant_id, 2, c.matter, c.subject, 0, sum(c.amount), c.cap_key
+  FROM s JOIN claim c
+    ON c.applicant_id = s.applicant_id AND c.matter = s.matter AND c.subject = s.subject
+ WHERE c.cap_key IS NOT NULL AND c.status IN ('granted', 'topped_up')
+ GROUP BY c.applicant_id, c.matter, c.subject, c.cap_key
 """
 
 
@@ -105,6 +117,7 @@ async def ledgers_for(session: AsyncSession, wanted: Wanted) -> dict[str, Ledger
         balance.c.subject.label("b"),
         literal(0).label("year"),
         balance.c.granted,
+        literal("").label("c"),
     ).where(
         tuple_(balance.c.applicant_id, balance.c.matter, balance.c.subject).in_(
             list(dict.fromkeys(wanted))
@@ -117,27 +130,56 @@ async def ledgers_for(session: AsyncSession, wanted: Wanted) -> dict[str, Ledger
         literal("").label("b"),
         cap.c.year,
         cap.c.granted,
+        literal("").label("c"),
     ).where(cap.c.applicant_id.in_(ids))
-    return ledgers(await session.execute(union_all(subjects, caps)))
+    under_caps = (
+        select(
+            claim.c.applicant_id,
+            literal(2).label("kind"),
+            claim.c.matter.label("a"),
+            claim.c.subject.label("b"),
+            literal(0).label("year"),
+            func.sum(claim.c.amount).label("granted"),
+            claim.c.cap_key.label("c"),
+        )
+        .where(
+            tuple_(claim.c.applicant_id, claim.c.matter, claim.c.subject).in_(
+                list(dict.fromkeys(wanted))
+            ),
+            claim.c.cap_key.is_not(None),
+            claim.c.status.in_(PAID),
+        )
+        .group_by(claim.c.applicant_id, claim.c.matter, claim.c.subject, claim.c.cap_key)
+    )
+    return ledgers(await session.execute(union_all(subjects, caps, under_caps)))
 
 
 def ledgers(rows: Iterable[Any]) -> dict[str, Ledger]:
     """Rows of LEDGERS_SQL (or its SQLAlchemy form) gathered into one Ledger per applicant."""
     parts: dict[
         str,
-        tuple[dict[tuple[str, str], Decimal], dict[str, Decimal], dict[tuple[str, int], Decimal]],
+        tuple[
+            dict[tuple[str, str], Decimal],
+            dict[str, Decimal],
+            dict[tuple[str, int], Decimal],
+            dict[tuple[str, str, str], Decimal],
+        ],
     ] = {}
-    for applicant_id, kind, a, b, year, granted in rows:
-        by_subject, by_cap, by_cap_year = parts.setdefault(applicant_id, ({}, {}, {}))
+    for applicant_id, kind, a, b, year, granted, c in rows:
+        by_subject, by_cap, by_cap_year, by_subject_cap = parts.setdefault(
+            applicant_id, ({}, {}, {}, {})
+        )
         if kind == 0:
             by_subject[(a, b)] = granted
+        elif kind == 2:
+            by_subject_cap[(a, b, c)] = Decimal(granted)
         elif year == 0:
             by_cap[a] = granted
         else:
             by_cap_year[(a, year)] = granted
     return {
-        applicant_id: Ledger(by_subject=s, by_cap=c, by_cap_year=y)
-        for applicant_id, (s, c, y) in parts.items()
+        applicant_id: Ledger(by_subject=s, by_cap=c, by_cap_year=y, by_subject_cap=sc)
+        for applicant_id, (s, c, y, sc) in parts.items()
     }
 
 

@@ -39,6 +39,7 @@ class _Request:
         "by_cap",
         "by_cap_year",
         "by_subject",
+        "by_subject_cap",
         "ledger",
         "rules",
     )
@@ -50,6 +51,7 @@ class _Request:
         self.by_subject: dict[tuple[str, str], Decimal] = {}
         self.by_cap: dict[str, Decimal] = {}
         self.by_cap_year: dict[tuple[str, int], Decimal] = {}
+        self.by_subject_cap: dict[tuple[str, str, str], Decimal] = {}
         self._applicant_view: dict[str, Any] | None = None
         self._event: Event | None = None
         self._event_view: dict[str, Any] = {}
@@ -70,6 +72,14 @@ class _Request:
             return ZERO
         return self.ledger.granted(event.matter, event.subject) + self.by_subject.get(
             (event.matter, event.subject), ZERO
+        )
+
+    def granted_under_cap(self, event: Event, key: str) -> Decimal:
+        """What the ledger and earlier events of the request paid for the event's subject under
+        the cap `key`: the part of the subject's grants inside that cap's balance."""
+        subject = (event.matter, event.subject, key)
+        return self.ledger.by_subject_cap.get(subject, ZERO) + self.by_subject_cap.get(
+            subject, ZERO
         )
 
 
@@ -192,8 +202,9 @@ def _weigh(
         if screening.capped:
             room = _cap_room(clause, event, request)
             if room is not None:
-                # What this subject already got under the cap is inside the cap's balance.
-                amount = min(amount, room + request.granted_so_far(event))
+                # What this subject already got under the cap is inside the cap's balance;
+                # what it got under other clauses is not, and does not widen this one.
+                amount = min(amount, room + request.granted_under_cap(event, clause.cap_key))
         candidates.append(_Candidate(clause, value, amount))
     elif value.kind == "unknown":
         missing.extend(value.missing)
@@ -431,6 +442,8 @@ def _apply_running_caps(clause: Clause, event: Event, due: Decimal, request: _Re
     request.by_cap[key] = request.by_cap.get(key, ZERO) + due
     year_key = (key, event.date.year)
     request.by_cap_year[year_key] = request.by_cap_year.get(year_key, ZERO) + due
+    subject_key = (event.matter, event.subject, key)
+    request.by_subject_cap[subject_key] = request.by_subject_cap.get(subject_key, ZERO) + due
     return due
 
 

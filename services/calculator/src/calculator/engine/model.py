@@ -205,11 +205,13 @@ class Strategy:
 @dataclass(frozen=True, slots=True)
 class Ledger:
     """What was already granted, as the claims ledger reports it for one applicant: for the
-    (matter, subject) of each event being decided, and under each of its caps."""
+    (matter, subject) of each event being decided, under each of its caps, and of the former
+    what was paid under each cap (by a clause counting against it)."""
 
     by_subject: Mapping[tuple[str, str], Decimal] = field(default_factory=dict)
     by_cap: Mapping[str, Decimal] = field(default_factory=dict)
     by_cap_year: Mapping[tuple[str, int], Decimal] = field(default_factory=dict)
+    by_subject_cap: Mapping[tuple[str, str, str], Decimal] = field(default_factory=dict)
 
     def granted(self, matter: str, subject: str) -> Decimal:
         """Already granted for (matter, subject) to this applicant."""
