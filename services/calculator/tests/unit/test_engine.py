@@ -283,6 +283,51 @@ class TestAmounts:
         assert len(result.schedule) == 36
         assert result.schedule[1].due == dt.date(2021, 2, 28)
 
+    @pytest.mark.parametrize(
+        ("per_period", "periods", "caps", "before", "amount", "schedule"),
+        [
+            # A cap on the event pays the first instalments, the last of them in part.
+            ("2000", 36, {"per_event": 5000}, "0", "5000.00", ["2000.00", "2000.00", "1000.00"]),
+            # A top-up: what was paid covers the first instalments, and one in part.
+            ("2000", 36, {}, "69000", "3000.00", ["1000.00", "2000.00"]),
+            # Thirds of a fen: each instalment is rounded where its running total is, so that
+            # together they are the amount.
+            ("333.335", 3, {}, "0", "1000.01", ["333.34", "333.33", "333.34"]),
+            # Everything paid already: nothing is scheduled.
+            ("2000", 3, {}, "6000", "0.00", []),
+        ],
+    )
+    def test_the_schedule_pays_what_is_due(
+        self,
+        per_period: str,
+        periods: int,
+        caps: dict[str, int],
+        before: str,
+        amount: str,
+        schedule: list[str],
+    ) -> None:
+        allowance = document(
+            "a",
+            "2021-01-01",
+            [
+                clause(
+                    "allowance",
+                    "talent.living_allowance",
+                    {"kind": "periodic", "per_period": per_period, "period": "month",
+                     "periods": periods},
+                    beneficiaries=["individual"],
+                    caps=caps,
+                )
+            ],
+        )  # fmt: skip
+        person = Applicant(id="x", kind="individual", region="510502")
+        day = event("2021-01-31", "talent.living_allowance")
+        ledger = Ledger(by_subject={("talent.living_allowance", day.subject): Decimal(before)})
+        result = decide(person, [day], ruleset(allowance), ledger).results[0]
+        assert result.amount == Decimal(amount)
+        assert [str(p.amount) for p in result.schedule] == schedule
+        assert sum((p.amount for p in result.schedule), Decimal(0)) == result.amount
+
 
 class TestSettlement:
     def test_highest_standard_wins_between_documents(self) -> None:

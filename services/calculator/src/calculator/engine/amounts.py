@@ -123,14 +123,39 @@ def _simple(amount: SimpleAmount, event: Event) -> Worth:
 
 
 def _periodic(amount: Periodic, start: dt.date) -> Worth:
+    """Its worth, with every instalment at its nominal amount (`instalments` makes the schedule
+    of what is due)."""
     step = _MONTHS[amount.period]
     schedule = tuple(
-        Payment(period=i + 1, due=_add_months(start, i * step), amount=to_fen(amount.per_period))
+        Payment(period=i + 1, due=_add_months(start, i * step), amount=amount.per_period)
         for i in range(amount.periods)
     )
     total = amount.per_period * amount.periods
     basis = f"{amount.periods} 期 × {to_fen(amount.per_period)!s} 元"
     return Worth("amount", total, basis=basis, schedule=schedule)
+
+
+def instalments(
+    schedule: tuple[Payment, ...], before: Decimal, due: Decimal
+) -> tuple[Payment, ...]:
+    """The instalments that pay `due` after `before` was paid, in order: what was paid covers
+    the first ones, a cap or a top-up may leave one paid in part. Each is rounded where its part
+    of the running total is, so that together they are exactly the rounded amount due."""
+    if not due:
+        return ()
+    start, end = before, before + due
+    paid: list[Payment] = []
+    reached = ZERO
+    for payment in schedule:
+        low, reached = reached, reached + payment.amount
+        if reached <= start:
+            continue
+        part = to_fen(min(reached, end)) - to_fen(max(low, start))
+        if part:
+            paid.append(Payment(payment.period, payment.due, part))
+        if reached >= end:
+            break
+    return tuple(paid)
 
 
 def _add_months(day: dt.date, months: int) -> dt.date:

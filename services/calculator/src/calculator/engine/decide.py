@@ -8,7 +8,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from calculator.engine.amounts import ZERO, Worth, to_fen, worth
+from calculator.engine.amounts import ZERO, Worth, instalments, to_fen, worth
 from calculator.engine.conditions import cel_view
 from calculator.engine.model import (
     EMPTY_LEDGER,
@@ -380,11 +380,14 @@ def _grant(
     )
     considered.append(granted)
     entitled = to_fen(entitlement)
+    schedule = winner.worth.schedule
+    if schedule:
+        schedule = instalments(schedule, previously, due)
     # Most granted events end here: the result is made directly, its fields in order.
     return Result(
         index, event, "eligible", entitled if due is entitlement else to_fen(due), strategy.kind,
         granted, winner.worth.basis, entitled, to_fen(previously),
-        tuple(considered), missing, None, winner.worth.schedule, (granted,),
+        tuple(considered), missing, None, schedule, (granted,),
     )  # fmt: skip
 
 
