@@ -11,6 +11,7 @@ from subsidy_common.identifiers import IdentifierInvalid, validate_ric, validate
 from subsidy_common.problems import InvalidInput
 
 from calculator.calculations.schemas import ApplicantIn, CalculationIn, EventIn
+from calculator.engine.amounts import to_fen
 from calculator.engine.model import (
     Applicant,
     Considered,
@@ -140,16 +141,15 @@ def _event(event: EventIn) -> Event:
     )
 
 
-_FEN = Decimal("0.01")
-
-
-def _money(value: Decimal | None) -> str | None:
+def money_text(value: Decimal | None) -> str | None:
+    """An amount as the API writes it: yuan with two decimals, rounded half-up to the fen as the
+    engine rounds (a considered clause's amount may not be rounded yet)."""
     if value is None:
         return None
     text = str(value)
     if text[-3:-2] == ".":  # already in fen, as the engine rounds: its text is the answer's
         return text
-    return str(value.quantize(_FEN))
+    return str(to_fen(value))
 
 
 def _considered(item: Considered) -> dict[str, Any]:
@@ -160,7 +160,7 @@ def _considered(item: Considered) -> dict[str, Any]:
         "doc_no": document.doc_no,
         "clause_id": clause.id,
         "ref": clause.ref,
-        "amount": _money(item.amount),
+        "amount": money_text(item.amount),
         "outcome": item.outcome,
         "reason": item.reason,
     }
@@ -170,7 +170,7 @@ def render(decision: Decision) -> dict[str, Any]:
     """The calculation response of api.md."""
     return {
         "registry_version": decision.registry_version,
-        "total": _money(decision.total),
+        "total": money_text(decision.total),
         "results": [render_result(r) for r in decision.results],
     }
 
@@ -194,16 +194,18 @@ def render_result(r: Result) -> dict[str, Any]:
         "matter": r.event.matter,
         "subject": r.event.subject,
         "status": r.status,
-        "amount": _money(r.amount),
+        "amount": money_text(r.amount),
         "strategy": r.strategy,
         "granted": granted,
-        "entitlement": _money(r.entitlement),
-        "previously_granted": _money(r.previously_granted),
+        "entitlement": money_text(r.entitlement),
+        "previously_granted": money_text(r.previously_granted),
         "considered": [_considered(c) for c in r.considered],
         "missing": list(r.missing),
-        "range": {"min": _money(r.range[0]), "max": _money(r.range[1])} if r.range else None,
+        "range": {"min": money_text(r.range[0]), "max": money_text(r.range[1])}
+        if r.range
+        else None,
         "schedule": [
-            {"period": p.period, "due": p.due.isoformat(), "amount": _money(p.amount)}
+            {"period": p.period, "due": p.due.isoformat(), "amount": money_text(p.amount)}
             for p in r.schedule
         ]
         if r.schedule
