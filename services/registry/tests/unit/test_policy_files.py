@@ -133,6 +133,25 @@ def test_condition_reading_undeclared_attribute_is_refused(tmp_path: Path) -> No
     ]
 
 
+def test_running_caps_are_refused_on_a_matter_settled_cumulatively(tmp_path: Path) -> None:
+    root = tmp_path / "policies"
+    shutil.copytree(POLICIES, root, ignore=shutil.ignore_patterns("documents"))
+    (root / "documents").mkdir()
+    matters = (root / "matters.yaml").read_text("utf-8")
+    matters = matters.replace(
+        "  subject: patent number\n", "  subject: patent number\n  strategy: {kind: cumulative}\n"
+    )
+    (root / "matters.yaml").write_text(matters, "utf-8")
+    text = VALID.replace(
+        "    quote: 对新授权", "    caps: {cumulative: 100000}\n    quote: 对新授权"
+    )
+    (root / "documents" / "test-doc.yaml").write_text(text, encoding="utf-8")
+    problems = check_policy_set(read_policy_dir(root))
+    assert [p.field for p in problems if p.severity == "error"] == ["clauses[0].caps"]
+    (root / "documents" / "test-doc.yaml").write_text(VALID, encoding="utf-8")
+    assert [p for p in check_policy_set(read_policy_dir(root)) if p.severity == "error"] == []
+
+
 def test_a_broken_file_refuses_the_whole_set(tmp_path: Path) -> None:
     root = tmp_path / "policies"
     shutil.copytree(POLICIES, root, ignore=shutil.ignore_patterns("documents"))

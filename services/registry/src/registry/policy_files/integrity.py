@@ -95,6 +95,19 @@ def _clause_problems(
     ):
         yield "effective_to", "the clause ends after its document"
     caps = clause.caps
+    if (
+        matter.strategy is not None
+        and matter.strategy.kind == "cumulative"
+        and (caps.cumulative is not None or caps.per_applicant_year is not None)
+    ):
+        yield (
+            "caps",
+            (
+                f"matter {matter.key} is settled cumulatively, paying several clauses at once, and "
+                "their yearly and cumulative caps are not counted then: cap the sum with the "
+                "strategy's total_cap, or settle the matter otherwise"
+            ),
+        )
     bounds = [c for c in (caps.per_event, caps.per_applicant_year, caps.cumulative) if c]
     if any(c == 0 for c in bounds):
         yield "caps", "a cap of 0 pays nothing: leave it out or record the clause as unspecified"
