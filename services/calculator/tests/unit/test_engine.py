@@ -336,6 +336,28 @@ class TestSettlement:
         outcomes = {c.clause.document.id: c.outcome for c in result.considered}
         assert outcomes == {"old-2015": "granted", "talent-2021": "lower_standard"}
 
+    def test_supersession_runs_through_a_document_that_is_no_candidate(self) -> None:
+        # 2020 supersedes 2018, which superseded 2015; 2018's clause does not apply here.
+        middle = document(
+            "mid-2018",
+            "2018-01-01",
+            [clause("invention", PATENT, {"kind": "fixed", "value": 9000},
+                    condition="event.quantity > 100")],
+            supersedes=[{"document": "old-2015", "matters": None}],
+        )  # fmt: skip
+        newest = document(
+            "new-2020",
+            "2020-01-01",
+            [clause("invention", PATENT, {"kind": "fixed", "value": 500})],
+            supersedes=[{"document": "mid-2018", "matters": [PATENT]}],
+        )
+        result = decide(ENTERPRISE, [event("2022-01-01")], ruleset(OLD, middle, newest)).results[0]
+        assert result.amount == Decimal("500.00")
+        outcomes = {c.clause.document.id: c.outcome for c in result.considered}
+        assert outcomes == {
+            "old-2015": "superseded", "mid-2018": "condition_not_met", "new-2020": "granted",
+        }  # fmt: skip
+
     def test_newest_supersedes_when_linked(self) -> None:
         newer = {**NEW, "supersedes": [{"document": "old-2015", "matters": None}]}
         result = decide(ENTERPRISE, [event("2022-01-01")], ruleset(OLD, newer)).results[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -16,7 +16,6 @@ from calculator.engine.model import (
     Clause,
     Considered,
     Decision,
-    Document,
     Event,
     Ledger,
     Result,
@@ -235,24 +234,6 @@ def _lacks(needs: tuple[tuple[str, str], ...], event: Event, applicant: Applican
     return False
 
 
-def _supersedes(newer: str, older: str, matter: str, docs: Mapping[str, Document]) -> bool:
-    """Whether document `newer` supersedes `older` for a matter, directly or through others."""
-    seen: set[str] = set()
-    frontier = [newer]
-    while frontier:
-        current = frontier.pop()
-        if current in seen or current not in docs:
-            continue
-        seen.add(current)
-        for target, matters in docs[current].supersedes:
-            if matters is not None and matter not in matters:
-                continue
-            if target == older:
-                return True
-            frontier.append(target)
-    return False
-
-
 def _rank(candidate: _Candidate) -> tuple[Decimal, int, str]:
     document = candidate.clause.document
     return (-candidate.amount, -document.effective_from.toordinal(), document.id)
@@ -272,19 +253,13 @@ def _settle(
     live_ranges: list[_Candidate] = []
     contenders = [*candidates, *ranges]
     documents = {c.clause.document.id: c.clause.document for c in contenders}
+    superseded_by = request.rules.superseded_by
     for candidate in contenders:
         if len(documents) == 1:  # nothing to supersede it
             (live_ranges if candidate.worth.kind == "range" else live).append(candidate)
             continue
-        newer = next(
-            (
-                d
-                for d in documents
-                if d != candidate.clause.document.id
-                and _supersedes(d, candidate.clause.document.id, event.matter, documents)
-            ),
-            None,
-        )
+        superseders = superseded_by.get((event.matter, candidate.clause.document.id), ())
+        newer = next((d for d in documents if d in superseders), None)
         if newer is not None:
             considered.append(
                 Considered(

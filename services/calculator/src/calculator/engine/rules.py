@@ -79,6 +79,11 @@ class RuleSet:
     applicant_attributes: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(
         init=False, repr=False, compare=False
     )
+    # For a (matter, document), the documents that supersede it for that matter, directly or
+    # through others (时间从新 by an explicit link, transitively).
+    superseded_by: Mapping[tuple[str, str], frozenset[str]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         screenings = {
@@ -103,6 +108,7 @@ class RuleSet:
             for matter, specs in self.attributes.items()
         }
         object.__setattr__(self, "applicant_attributes", on_applicant)
+        object.__setattr__(self, "superseded_by", _superseded_by(self.clauses))
 
     def candidates_for(self, matter: str) -> tuple[Clause, ...]:
         """The clauses that reward a matter."""
@@ -118,6 +124,38 @@ class RuleSet:
         if chain is None:
             return False
         return any(code in chain for code in jurisdiction)
+
+
+def _superseded_by(
+    clauses: Mapping[str, tuple[Clause, ...]],
+) -> dict[tuple[str, str], frozenset[str]]:
+    """Each document's superseders per matter: the links a document declares (for some matters,
+    or all), followed through any document of the rule set, not only those with a clause on the
+    matter."""
+    documents = {c.document.id: c.document for cs in clauses.values() for c in cs}
+    linked = [d for d in documents.values() if d.supersedes]
+    found: dict[tuple[str, str], frozenset[str]] = {}
+    if not linked:
+        return found
+    for matter in clauses:
+        older_than: dict[str, set[str]] = {}  # document → the documents it directly supersedes
+        for document in linked:
+            for target, matters in document.supersedes:
+                if matters is None or matter in matters:
+                    older_than.setdefault(document.id, set()).add(target)
+        for newer in older_than:
+            seen: set[str] = set()
+            frontier = list(older_than[newer])
+            while frontier:
+                older = frontier.pop()
+                if older in seen or older == newer:
+                    continue
+                seen.add(older)
+                frontier.extend(older_than.get(older, ()))
+            for older in seen:
+                key = (matter, older)
+                found[key] = found.get(key, frozenset()) | {newer}
+    return found
 
 
 def _date(value: str | None) -> dt.date | None:
