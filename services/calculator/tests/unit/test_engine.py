@@ -405,6 +405,89 @@ class TestSettlement:
         ).results[0]
         assert result.amount == Decimal("2000.00")
 
+    @pytest.mark.parametrize(
+        ("named", "other", "status", "amount", "range_"),
+        [
+            # The named document's fixed amount beats a range reaching higher elsewhere.
+            ({"kind": "fixed", "value": 100}, {"kind": "range", "min": 0, "max": 1000},
+             "eligible", "100.00", None),
+            # The named document's range is assessed, whatever the other's fixed amount.
+            ({"kind": "range", "min": 0, "max": 500}, {"kind": "fixed", "value": 800},
+             "needs_assessment", "0.00", ("0.00", "500.00")),
+        ],
+    )  # fmt: skip
+    def test_priority_settles_ranges_by_the_order_too(
+        self,
+        named: dict[str, Any],
+        other: dict[str, Any],
+        status: str,
+        amount: str,
+        range_: tuple[str, str] | None,
+    ) -> None:
+        documents = [
+            document("named", "2015-01-01", [clause("c", PATENT, named)]),
+            document("other", "2020-01-01", [clause("c", PATENT, other)]),
+        ]
+        result = decide(
+            ENTERPRISE, [event("2022-01-01")], ruleset(*documents, matters=priority(["named"]))
+        ).results[0]
+        assert (result.status, result.amount) == (status, Decimal(amount))
+        assert result.range == (None if range_ is None else tuple(map(Decimal, range_)))
+        outcomes = {c.clause.document.id: c.outcome for c in result.considered}
+        assert outcomes["other"] == "not_cumulative"
+
+    def test_a_superseding_clause_not_yet_known_holds_the_older_back(self) -> None:
+        older = document(
+            "old", "2015-01-01", [clause("c", PATENT, {"kind": "fixed", "value": 1000})]
+        )
+        newer = document(
+            "new",
+            "2020-01-01",
+            [clause("c", PATENT, {"kind": "fixed", "value": 300}, condition="event.x == 1")],
+            supersedes=[{"document": "old", "matters": None}],
+        )
+        rules = ruleset(older, newer)
+        pending = decide(ENTERPRISE, [event("2022-01-01")], rules).results[0]
+        assert (pending.status, pending.amount, pending.missing) == ("unknown", Decimal(0), ("x",))
+        assert {c.clause.document.id: c.outcome for c in pending.considered} == {
+            "old": "unknown", "new": "unknown",
+        }  # fmt: skip
+        known = decide(ENTERPRISE, [event("2022-01-01", x=1)], rules).results[0]
+        assert (known.status, known.amount) == ("eligible", Decimal("300.00"))
+        assert {c.clause.document.id: c.outcome for c in known.considered} == {
+            "old": "superseded", "new": "granted",
+        }  # fmt: skip
+        # Without a link the older is paid meanwhile: a later answer can only top it up.
+        unlinked = {**newer, "supersedes": []}
+        paid = decide(ENTERPRISE, [event("2022-01-01")], ruleset(older, unlinked)).results[0]
+        assert (paid.status, paid.amount) == ("eligible", Decimal("1000.00"))
+
+    def test_a_named_clause_not_yet_known_holds_the_others_back(self) -> None:
+        named = document(
+            "named", "2015-01-01",
+            [clause("c", PATENT, {"kind": "fixed", "value": 100}, condition="event.x == 1")],
+        )  # fmt: skip
+        other = document(
+            "other", "2020-01-01", [clause("c", PATENT, {"kind": "fixed", "value": 900})]
+        )
+        rules = ruleset(named, other, matters=priority(["named"]))
+        pending = decide(ENTERPRISE, [event("2022-01-01")], rules).results[0]
+        assert (pending.status, pending.amount) == ("unknown", Decimal(0))
+        known = decide(ENTERPRISE, [event("2022-01-01", x=2)], rules).results[0]
+        assert (known.status, known.amount) == ("eligible", Decimal("900.00"))
+
+
+def priority(order: list[str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "key": PATENT,
+            "name": "x",
+            "beneficiaries": ["enterprise"],
+            "attributes": {},
+            "strategy": {"kind": "priority", "priority": order},
+        }
+    ]
+
 
 class TestLedger:
     def test_top_up_pays_the_difference(self) -> None:

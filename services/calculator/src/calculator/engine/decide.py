@@ -151,7 +151,12 @@ def _decide_event(index: int, event: Event, request: _Request) -> Result:
     if not candidates and not ranges:  # most events: nothing applies
         previously = request.granted_so_far(event)
         return _nothing_due(index, event, strategy, previously, considered, unknown)
-    if len(candidates) == 1 and not ranges and strategy.kind != "cumulative":
+    if (
+        len(candidates) == 1
+        and not ranges
+        and strategy.kind != "cumulative"
+        and not (missing and event.matter in request.rules.overruling)
+    ):
         # One candidate: nothing supersedes it and nothing ranks against it.
         previously = request.granted_so_far(event)
         return _grant(
@@ -271,7 +276,15 @@ def _settle(
         else:
             live.append(candidate)
 
+    if missing:
+        _hold_back(event, strategy, request, live, live_ranges, considered)
+
     previously = request.granted_so_far(event)
+
+    if strategy.kind == "priority" and (live or live_ranges):
+        return _by_priority(
+            index, event, strategy, request, [*live, *live_ranges], considered, missing, previously
+        )
 
     if strategy.kind == "cumulative" and live:
         return _cumulative(
@@ -280,17 +293,11 @@ def _settle(
 
     winner: _Candidate | None = None
     if live:
-        if strategy.kind == "priority":
-            order = {doc: i for i, doc in enumerate(strategy.priority)}
-            live.sort(key=lambda c: (order.get(c.clause.document.id, len(order)), *_rank(c)))
-            loser_outcome, why = "not_cumulative", "按规定优先适用"
-        else:
-            live.sort(key=_rank)
-            loser_outcome, why = "lower_standard", "标准从高"
+        live.sort(key=_rank)
         winner = live[0]
         for other in live[1:]:
-            reason = f"{why}：适用 {winner.clause.document.doc_no or winner.clause.document.id}"
-            considered.append(Considered(other.clause, loser_outcome, reason, other.amount))  # type: ignore[arg-type]
+            reason = f"标准从高：适用 {_named(winner)}"
+            considered.append(Considered(other.clause, "lower_standard", reason, other.amount))
 
     best = winner.amount if winner is not None else ZERO
     open_ranges = [r for r in live_ranges if r.worth.range is not None and r.worth.range[1] > best]
@@ -303,27 +310,14 @@ def _settle(
     if open_ranges:
         low = max([best, *(r.worth.range[0] for r in open_ranges if r.worth.range)])
         high = max(r.worth.range[1] for r in open_ranges if r.worth.range)
-        for r in open_ranges:
-            considered.append(Considered(r.clause, "needs_assessment", f"需评定：{r.worth.range}"))
         if winner is not None:
             considered.append(
                 Considered(
                     winner.clause, "lower_standard", "有上限更高的区间条款待评定", winner.amount
                 )
             )
-        return build_result(
-            event_index=index,
-            event=event,
-            strategy=strategy.kind,
-            status="needs_assessment",
-            amount=ZERO,
-            granted=None,
-            basis="需评定金额",
-            entitlement=ZERO,
-            previously_granted=to_fen(previously),
-            considered=tuple(considered),
-            missing=missing,
-            range=(to_fen(low), to_fen(high)),
+        return _to_assess(
+            index, event, strategy, open_ranges, low, high, previously, considered, missing
         )
 
     if winner is None:
@@ -331,6 +325,110 @@ def _settle(
     return _grant(
         index, event, strategy, winner, len(live), previously, request, considered, missing
     )
+
+
+def _named(candidate: _Candidate) -> str:
+    document = candidate.clause.document
+    return document.doc_no or document.id
+
+
+def _to_assess(
+    index: int,
+    event: Event,
+    strategy: Strategy,
+    ranges: list[_Candidate],
+    low: Decimal,
+    high: Decimal,
+    previously: Decimal,
+    considered: list[Considered],
+    missing: tuple[str, ...],
+) -> Result:
+    """Ranges still to be assessed decide the event: nothing is paid until an amount is."""
+    for r in ranges:
+        considered.append(Considered(r.clause, "needs_assessment", f"需评定：{r.worth.range}"))
+    return build_result(
+        event_index=index,
+        event=event,
+        strategy=strategy.kind,
+        status="needs_assessment",
+        amount=ZERO,
+        granted=None,
+        basis="需评定金额",
+        entitlement=ZERO,
+        previously_granted=to_fen(previously),
+        considered=tuple(considered),
+        missing=missing,
+        range=(to_fen(low), to_fen(high)),
+    )
+
+
+def _by_priority(
+    index: int,
+    event: Event,
+    strategy: Strategy,
+    request: _Request,
+    pool: list[_Candidate],
+    considered: list[Considered],
+    missing: tuple[str, ...],
+    previously: Decimal,
+) -> Result:
+    """The document named first wins whatever the amounts, a range of its own included."""
+    order = _priority_order(strategy)
+    pool.sort(key=lambda c: (order.get(c.clause.document.id, len(order)), *_rank(c)))
+    first = pool[0]
+    for other in pool[1:]:
+        reason = f"按规定优先适用：适用 {_named(first)}"
+        amount = None if other.worth.kind == "range" else other.amount
+        considered.append(Considered(other.clause, "not_cumulative", reason, amount))
+    if first.worth.kind == "range" and first.worth.range is not None:
+        low, high = first.worth.range
+        return _to_assess(
+            index, event, strategy, [first], low, high, previously, considered, missing
+        )
+    return _grant(
+        index, event, strategy, first, len(pool), previously, request, considered, missing
+    )
+
+
+def _priority_order(strategy: Strategy) -> dict[str, int]:
+    return {document: i for i, document in enumerate(strategy.priority)}
+
+
+def _hold_back(
+    event: Event,
+    strategy: Strategy,
+    request: _Request,
+    live: list[_Candidate],
+    live_ranges: list[_Candidate],
+    considered: list[Considered],
+) -> None:
+    """Take out the candidates that a clause still unknown would overrule if it applied: one of
+    a document that supersedes theirs, or, under a priority, of a document named before theirs.
+    Paying them now could not be undone when the missing attributes come."""
+    unknown = {c.clause.document.id for c in considered if c.outcome == "unknown"}
+    superseded_by = request.rules.superseded_by
+    if strategy.kind == "priority":
+        order = _priority_order(strategy)
+        first = min((order.get(d, len(order)) for d in unknown), default=len(order))
+        if first == len(order):
+            return  # no unknown clause of a named document
+
+        def overruled(c: _Candidate) -> str | None:
+            mine = order.get(c.clause.document.id, len(order))
+            return next((d for d in unknown if order.get(d, len(order)) < mine), None)
+    else:
+
+        def overruled(c: _Candidate) -> str | None:
+            newer = superseded_by.get((event.matter, c.clause.document.id), ())
+            return next((d for d in unknown if d in newer), None)
+
+    for pending in (live, live_ranges):
+        for candidate in list(pending):
+            by = overruled(candidate)
+            if by is not None:
+                pending.remove(candidate)
+                reason = f"待定：{by} 的条款缺少属性，若适用则优先于本条"
+                considered.append(Considered(candidate.clause, "unknown", reason))
 
 
 def _grant(

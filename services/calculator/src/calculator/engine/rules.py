@@ -84,6 +84,8 @@ class RuleSet:
     superseded_by: Mapping[tuple[str, str], frozenset[str]] = field(
         init=False, repr=False, compare=False
     )
+    # The matters on which one document may overrule another: some supersession, or a priority.
+    overruling: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         screenings = {
@@ -109,6 +111,10 @@ class RuleSet:
         }
         object.__setattr__(self, "applicant_attributes", on_applicant)
         object.__setattr__(self, "superseded_by", _superseded_by(self.clauses))
+        overruling = {matter for matter, _ in self.superseded_by} | {
+            matter for matter, strategy in self.strategies.items() if strategy.kind == "priority"
+        }
+        object.__setattr__(self, "overruling", frozenset(overruling))
 
     def candidates_for(self, matter: str) -> tuple[Clause, ...]:
         """The clauses that reward a matter."""
