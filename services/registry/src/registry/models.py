@@ -34,6 +34,18 @@ class Matter(SQLModel, table=True):
     position: int = Field(default=0)
 
 
+class ReferenceVersion(SQLModel, table=True):
+    """The regions and matters as they stood from `recorded_at` until the next row: what a
+    snapshot of a past instant takes them from, as it takes each document's version."""
+
+    __tablename__ = "reference_version"
+
+    id: int | None = Field(default=None, primary_key=True)
+    recorded_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    digest: str = Field(max_length=64)
+    content: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
 class DocumentVersion(SQLModel, table=True):
     """One recorded version of a document; never changed once written, only closed.
 

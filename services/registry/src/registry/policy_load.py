@@ -28,7 +28,7 @@ async def load_policy_set(session: AsyncSession, policy_set: PolicySet, now: dt.
     the digest of the set kept, so that a start with the same files loads nothing again.
     """
     await repository.serialise_writers(session)
-    await load_reference_data(session, policy_set)
+    await load_reference_data(session, policy_set, now)
     recorded = await load_file_documents(session, policy_set, now)
     await session.merge(
         PolicyTree(name=TREE, digest=tree_digest(policy_set.file_hashes), loaded_at=now)

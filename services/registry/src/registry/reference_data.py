@@ -1,25 +1,100 @@
-"""Loading the reference files (regions, matters) into the registry's database."""
+"""Loading the reference files (regions, matters) into the registry's database, and what
+they were at any instant since."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+import orjson
+from sqlalchemy import delete, func
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
-from registry.models import Matter, Region
+from registry.matters import repository as matter_repository
+from registry.models import DocumentVersion, Matter, ReferenceVersion, Region
 from registry.policy_files.loader import PolicySet
+from registry.regions import repository as region_repository
 
 log = logging.getLogger(__name__)
 
 
-async def load_reference_data(session: AsyncSession, policy_set: PolicySet) -> None:
-    """Make the region and matter tables equal to the files (the files are the truth).
+def reference_content(regions: Sequence[Region], matters: Sequence[Matter]) -> dict[str, Any]:
+    """Regions and matters as a snapshot carries them."""
+    return {
+        "regions": [
+            {"code": r.code, "name": r.name, "parent": r.parent, "level": r.level} for r in regions
+        ],
+        "matters": [
+            {
+                "key": m.key,
+                "name": m.name,
+                "beneficiaries": m.beneficiaries,
+                "attributes": m.attributes,
+                "strategy": m.strategy,
+            }
+            for m in matters
+        ],
+    }
+
+
+async def current_reference(session: AsyncSession) -> dict[str, Any]:
+    """The regions and matters as they are now."""
+    return reference_content(
+        await region_repository.list_regions(session), await matter_repository.list_matters(session)
+    )
+
+
+async def reference_as_of(session: AsyncSession, instant: dt.datetime) -> dict[str, Any]:
+    """The regions and matters as recorded at an instant: the last version recorded by then (the
+    first, for an instant before any; the tables, in a registry that never recorded one)."""
+    recorded = await session.scalar(
+        select(ReferenceVersion)
+        .where(col(ReferenceVersion.recorded_at) <= instant)
+        .order_by(col(ReferenceVersion.recorded_at).desc(), col(ReferenceVersion.id).desc())
+        .limit(1)
+    )
+    if recorded is None:
+        recorded = await session.scalar(
+            select(ReferenceVersion).order_by(col(ReferenceVersion.id)).limit(1)
+        )
+    return recorded.content if recorded is not None else await current_reference(session)
+
+
+def _digest(content: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+async def _record(session: AsyncSession, content: dict[str, Any], at: dt.datetime) -> None:
+    """Keep the content as a new version unless it is the last one recorded."""
+    last = await session.scalar(
+        select(ReferenceVersion.digest).order_by(col(ReferenceVersion.id).desc()).limit(1)
+    )
+    digest = _digest(content)
+    if digest != last:
+        session.add(ReferenceVersion(recorded_at=at, digest=digest, content=content))
+        await session.flush()
+
+
+async def load_reference_data(
+    session: AsyncSession, policy_set: PolicySet, now: dt.datetime
+) -> None:
+    """Make the region and matter tables equal to the files (the files are the truth), and
+    record them as a new version when they changed.
 
     The stored rows are read first, one query per table, and compared in memory: only what
-    differs from the files is written, so an unchanged set of files costs two queries.
+    differs from the files is written, so an unchanged set of files costs two queries. A
+    registry that kept no versions yet records what its tables held first, as of its first
+    recorded document, so that instants before this change still see what they saw.
     """
+    if await session.scalar(select(func.count()).select_from(ReferenceVersion)) == 0:
+        before = await current_reference(session)
+        if before["regions"] or before["matters"]:
+            first = await session.scalar(select(func.min(DocumentVersion.recorded_at)))
+            await _record(session, before, first or now)
     regions = policy_set.regions.regions
     stored_regions = {r.code: r for r in (await session.execute(select(Region))).scalars()}
     for position, region in enumerate(regions):
@@ -63,6 +138,7 @@ async def load_reference_data(session: AsyncSession, policy_set: PolicySet) -> N
     if stored_matters.keys() - keys:
         await session.execute(delete(Matter).where(Matter.key.not_in(keys)))  # type: ignore[attr-defined]
     await session.flush()
+    await _record(session, await current_reference(session), now)
     log.info("reference data loaded", extra={"regions": len(regions), "matters": len(keys)})
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import registry.main
 from registry.config import Settings
@@ -150,3 +153,61 @@ async def test_a_database_at_the_head_is_recognised_without_alembic(
     heads = script_heads(migrations)
     assert heads is not None
     assert {row[0] for row in await query(url, "SELECT version_num FROM alembic_version")} == heads
+
+
+async def snapshot(url: str, root: Path, as_of: str | None = None) -> dict[str, Any]:
+    app = create_app(Settings(database_url=url, policies_dir=root))
+    async with (
+        running(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as client,
+    ):
+        params = {"as_of": as_of} if as_of else {}
+        response = await client.get("/internal/v1/snapshot", params=params)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+
+async def test_a_past_snapshot_keeps_the_matters_and_regions_of_its_time(
+    root: Path, database_factory: Callable[[str], Awaitable[str]]
+) -> None:
+    url = await database_factory("reference")
+    await start(url, root)
+    before = dt.datetime.now(dt.UTC).isoformat()
+    first = await snapshot(url, root)
+    matters = root / "matters.yaml"
+    text_ = matters.read_text(encoding="utf-8")
+    assert "- key: patent.invention.granted\n" in text_
+    matters.write_text(
+        text_.replace(
+            "- key: patent.invention.granted\n",
+            "- key: patent.invention.granted\n  strategy: {kind: priority, priority: [luzhou-2015-33]}\n",
+        ),
+        encoding="utf-8",
+    )
+    now = await snapshot(url, root)
+    strategy = {m["key"]: m["strategy"] for m in now["matters"]}["patent.invention.granted"]
+    assert strategy == {"kind": "priority", "priority": ["luzhou-2015-33"]}
+    assert now["version"] != first["version"]
+    assert await snapshot(url, root, as_of=before) == first  # as recorded then, matters included
+    assert (await query(url, "SELECT count(*) FROM reference_version"))[0][0] == 2
+
+
+async def test_a_registry_from_before_reference_versions_keeps_its_past(
+    root: Path, database_factory: Callable[[str], Awaitable[str]]
+) -> None:
+    url = await database_factory("reference_upgrade")
+    await start(url, root)
+    engine = create_engine(url)
+    async with engine.begin() as connection:  # as a registry migrated from before kept none
+        await connection.execute(text("DELETE FROM reference_version"))
+    await engine.dispose()
+    before = dt.datetime.now(dt.UTC).isoformat()
+    first = await snapshot(url, root)
+    regions = root / "regions.yaml"
+    regions.write_text(
+        regions.read_text(encoding="utf-8").replace("江阳区", "江阳区（改）", 1), encoding="utf-8"
+    )
+    await start(url, root)
+    assert (await query(url, "SELECT count(*) FROM reference_version"))[0][0] == 2
+    assert await snapshot(url, root, as_of=before) == first

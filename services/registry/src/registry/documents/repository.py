@@ -6,11 +6,12 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+import sqlalchemy
 from sqlalchemy import func, insert, or_, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from registry.models import AuditEntry, DocumentVersion, Region
+from registry.models import AuditEntry, DocumentVersion, ReferenceVersion, Region
 
 # Ids per `IN (…)` list: well under SQLite's limit on bound parameters in one statement.
 _IN_CHUNK = 500
@@ -126,22 +127,25 @@ async def insert_many(
         await session.execute(insert(model), list(rows))
 
 
-Generation = tuple[int, int]
+Generation = tuple[int, int, int]
 
 
 def _generation() -> Any:
-    """How many versions are recorded, and the newest's id. Every write records a version, so
-    every committed write changes it, even one that took its id before another write committed
-    (the newest id alone would stay the same)."""
+    """How many versions are recorded, the newest's id, and how many versions of the regions
+    and matters. Every write records a version, so every committed write changes it, even one
+    that took its id before another write committed (the newest id alone would stay the same)."""
+    references = select(func.count(col(ReferenceVersion.id))).scalar_subquery()
     return select(
-        func.count(col(DocumentVersion.id)), func.coalesce(func.max(DocumentVersion.id), 0)
+        func.count(col(DocumentVersion.id)),
+        func.coalesce(func.max(DocumentVersion.id), 0),
+        references,
     )
 
 
 async def generation(session: AsyncSession) -> Generation:
     """The registry's write generation."""
-    count, newest = (await session.execute(_generation())).one()
-    return count, newest
+    count, newest, references = (await session.execute(_generation())).one()
+    return count, newest, references
 
 
 async def state_at(
@@ -156,13 +160,23 @@ async def state_at(
     superseded = select(func.max(DocumentVersion.superseded_at)).where(
         col(DocumentVersion.superseded_at) <= instant
     )
+    referenced = select(func.max(ReferenceVersion.recorded_at)).where(
+        col(ReferenceVersion.recorded_at) <= instant
+    )
     written = _generation().subquery()
     row = await session.execute(
-        select(written.c[0], written.c[1], recorded.scalar_subquery(), superseded.scalar_subquery())
+        sqlalchemy.select(
+            written.c[0],
+            written.c[1],
+            written.c[2],
+            recorded.scalar_subquery(),
+            superseded.scalar_subquery(),
+            referenced.scalar_subquery(),
+        )
     )
-    count, newest, first, second = row.one()
-    last = max((t for t in (first, second) if t is not None), default=None)
-    return (count, newest), last
+    count, newest, references, *changes = row.one()
+    last = max((t for t in changes if t is not None), default=None)
+    return (count, newest, references), last
 
 
 async def audit_entries(

@@ -13,8 +13,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.documents import repository
-from registry.matters import repository as matter_repository
-from registry.regions import repository as region_repository
+from registry.reference_data import current_reference, reference_as_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,22 +71,11 @@ class SnapshotCache:
 async def build(session: AsyncSession, *, as_of: dt.datetime | None) -> Snapshot:
     """Serialise regions, matters and every current document version (or as of an instant)."""
     versions = await repository.current_versions(session, as_of=as_of)
-    regions = await region_repository.list_regions(session)
-    matters = await matter_repository.list_matters(session)
+    reference = (
+        await current_reference(session) if as_of is None else await reference_as_of(session, as_of)
+    )
     content: dict[str, Any] = {
-        "regions": [
-            {"code": r.code, "name": r.name, "parent": r.parent, "level": r.level} for r in regions
-        ],
-        "matters": [
-            {
-                "key": m.key,
-                "name": m.name,
-                "beneficiaries": m.beneficiaries,
-                "attributes": m.attributes,
-                "strategy": m.strategy,
-            }
-            for m in matters
-        ],
+        **reference,
         "documents": [
             {**v.content, "registry_version": v.version} for v in versions if v.content["clauses"]
         ],
