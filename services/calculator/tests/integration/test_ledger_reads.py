@@ -153,7 +153,13 @@ async def test_the_sqlite_form_reads_the_same(tmp_path: Any, reads: LedgerReads)
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(subject=st.text(st.characters(exclude_characters="\x00"), max_size=12))
+# Any character a JSON request can carry: not NUL (refused at the edge) nor a lone surrogate
+# (JSON parsers refuse its escape; nothing could encode it as UTF-8).
+@given(
+    subject=st.text(
+        st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=12
+    )
+)
 async def test_a_subject_of_any_characters_is_read_as_written(
     dsn: str, reads: LedgerReads, subject: str
 ) -> None:
