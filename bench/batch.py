@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import glob
+import itertools
 import os
 import random
 import re
@@ -112,29 +113,32 @@ def peak_rss_mb() -> float:
     return max(peaks, default=0.0)
 
 
+async def chunked(body: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Lines sent about 64 KB per write, not a write per line: see examples/payout.py."""
+    chunk: list[bytes] = []
+    size = 0
+    for line in body:
+        chunk.append(line)
+        size += len(line)
+        if size >= CHUNK_BYTES:
+            yield b"".join(chunk)
+            chunk, size = [], 0
+    if chunk:
+        yield b"".join(chunk)
+
+
 async def _stream(gateway: str, key: str, cases: int, part: int, parts: int) -> tuple[int, int]:
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson",
                "Accept": "application/x-ndjson"}  # fmt: skip
-
-    async def body() -> AsyncIterator[bytes]:
-        # About 64 KB per write, not a write per line: see examples/payout.py.
-        chunk: list[bytes] = []
-        size = 0
-        for line in lines(cases, part, parts):
-            chunk.append(line)
-            size += len(line)
-            if size >= CHUNK_BYTES:
-                yield b"".join(chunk)
-                chunk, size = [], 0
-        if chunk:
-            yield b"".join(chunk)
 
     answers = problems = 0
     pending = b""
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=120)
     async with (
         aiohttp.ClientSession(gateway, timeout=timeout) as session,
-        session.post("/v1/calculations/batch", data=body(), headers=headers) as response,
+        session.post(
+            "/v1/calculations/batch", data=chunked(lines(cases, part, parts)), headers=headers
+        ) as response,
     ):
         async for chunk in response.content.iter_any():
             *complete, pending = (pending + chunk).split(b"\n")
@@ -214,26 +218,16 @@ async def _direct(url: str, first: int, count: int) -> int:
     """Cases `first` to `first + count - 1` sent to a calculator's batch endpoint as the gateway
     sends a part; the answers counted."""
 
-    async def body() -> AsyncIterator[bytes]:
-        chunk: list[bytes] = []
-        size = 0
-        for i, line in enumerate(lines(first + count)):
-            if i < first:
-                continue
-            chunk.append(line)
-            size += len(line)
-            if size >= CHUNK_BYTES:
-                yield b"".join(chunk)
-                chunk, size = [], 0
-        if chunk:
-            yield b"".join(chunk)
-
     headers = {"Content-Type": "application/x-ndjson", "Accept": "application/x-ndjson",
                "X-First-Case-Index": str(first)}  # fmt: skip
     answers = 0
     async with (
         aiohttp.ClientSession() as session,
-        session.post(f"{url}/v1/calculations/batch", data=body(), headers=headers) as response,
+        session.post(
+            f"{url}/v1/calculations/batch",
+            data=chunked(itertools.islice(lines(first + count), first, None)),
+            headers=headers,
+        ) as response,
     ):
         async for chunk in response.content.iter_any():
             answers += chunk.count(b"\n")
