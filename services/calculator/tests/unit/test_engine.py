@@ -525,3 +525,4 @@ class TestLedger:
             ENTERPRISE, [event("2016-01-01", "startup.project_incubated")], ruleset(capped), ledger
         )
         assert result.results[0].amount == Decimal("5000.00")
+        assert result.results[0].basis == "定额 10000.00 元，受上限所限为 5000.00 元"

@@ -456,10 +456,13 @@ def _grant(
     schedule = winner.worth.schedule
     if schedule:
         schedule = instalments(schedule, previously, due)
+    basis = winner.worth.basis
+    if entitlement != winner.worth.amount:
+        basis = f"{basis}，受上限所限为 {entitled!s} 元"
     # Most granted events end here: the result is made directly, its fields in order.
     return Result(
         index, event, "eligible", entitled if due is entitlement else to_fen(due), strategy.kind,
-        granted, winner.worth.basis, entitled, to_fen(previously),
+        granted, basis, entitled, to_fen(previously),
         tuple(considered), missing, None, schedule, (granted,),
     )  # fmt: skip
 
