@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 
 import pytest
 from hypothesis import given
@@ -92,3 +94,26 @@ class TestRic:
 
 def test_normalise_full_width_and_separators() -> None:
     assert normalise("ＡＢ－１２ ３") == "AB123"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "ZL201510000001.1",
+        "zl201510000001.1",
+        "ＺＬ２０１５１００００００１．１",
+        "ZL 2015 1000 0001.1",
+        "ZL-201510000001.1",
+        "ZL201510000001.1\u200b",
+        "\ufeffZL2015\u200d10000001.1",
+        "ZL_201510000001.1\t",
+    ],
+)
+def test_one_identifier_however_typed(typed: str) -> None:
+    assert normalise(typed) == "ZL201510000001.1"
+
+
+@given(st.text(st.characters(max_codepoint=127)))
+def test_ascii_takes_the_short_way_to_the_same_result(value: str) -> None:
+    slow = re.sub(r"[\s\-‐‑‒–—―_]+", "", unicodedata.normalize("NFKC", value)).upper()
+    assert normalise(value) == slow

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from subsidy_common.identifiers import IdentifierInvalid, validate_ric, validate_uscc
+from subsidy_common.identifiers import IdentifierInvalid, normalise, validate_ric, validate_uscc
 from subsidy_common.problems import InvalidInput
 
 from calculator.calculations.schemas import ApplicantIn, CalculationIn, EventIn
@@ -82,7 +82,12 @@ def validate(
         fail(["body", "applicant", "region"], "unknown region code; see /v1/regions")
     applicant_specs: dict[str, Mapping[str, Any]] = {}
     has_attributes = bool(request.applicant.attributes)
+    # The subject is an identifier: a patent number typed in full width, with spaces or in
+    # lower case is the same patent, and 不重复 counts it once.
+    subjects = [normalise(event.subject) for event in request.events]
     for i, event in enumerate(request.events):
+        if not subjects[i]:
+            fail(["body", "events", i, "subject"], "has nothing left once separators are removed")
         on_event = rules.event_attributes.get(event.matter)
         if on_event is None:
             fail(["body", "events", i, "matter"], "unknown matter; see /v1/matters")
@@ -109,7 +114,7 @@ def validate(
         raise InvalidInput(f"Invalid request: {len(errors)} problem(s).", errors=errors)
     given = request.applicant
     applicant = Applicant(canonical, given.kind, given.region, given.name, given.attributes)
-    return applicant, [_event(e) for e in request.events]
+    return applicant, [_event(e, s) for e, s in zip(request.events, subjects, strict=True)]
 
 
 def _check_attributes(
@@ -130,12 +135,12 @@ def _check_attributes(
             fail([*loc, name], error)
 
 
-def _event(event: EventIn) -> Event:
+def _event(event: EventIn, subject: str) -> Event:
     given = event.attributes
     return Event(
         event.matter,
         event.date,
-        event.subject,
+        subject,
         event.quantity,
         {k: v for k, v in given.items() if v is not None} if given else given,
     )

@@ -133,16 +133,17 @@ async def submit(
     digest = request_hash(claim)
     request = CalculationIn(applicant=claim.applicant, events=[claim.event])
     event = claim.event
-    # The canonical form of a valid identifier; an invalid one is refused below, after a
-    # response stored for its key has had the chance to be replayed.
+    # The canonical forms of a valid identifier and of the subject; an invalid one is refused
+    # below, after a response stored for its key has had the chance to be replayed.
     locked_id = normalise(claim.applicant.id)
+    subject = normalise(event.subject)
 
     async def work(tx: ClaimTransaction) -> tuple[int, bytes]:
         if not await tx.own(caller.tenant_id, key, locked_id):
             raise IdempotencyKeyInFlight(
                 "A request with this Idempotency-Key is still being processed."
             )
-        seen = await tx.read(caller.tenant_id, key, locked_id, event.matter, event.subject)
+        seen = await tx.read(caller.tenant_id, key, locked_id, event.matter, subject)
         if seen.stored is not None:
             if seen.stored.request_hash != digest:
                 raise IdempotencyKeyReused(
@@ -159,6 +160,8 @@ async def submit(
         result = decide(applicant, events, rules, seen.ledger).results[0]
         claim_id = str(uuid.uuid4())
         values, moves = await _settle(tx, caller, claim, applicant.id, result, rules, seen)
+        if result.event.subject != subject:
+            raise RuntimeError("the canonical subject differs from the one read")
         values |= {"id": claim_id, "created_at": now()}
         body = orjson.dumps(present(values))
         await tx.write(
@@ -217,7 +220,7 @@ async def _settle(
         moves.append(
             Move(
                 "subject",
-                (applicant_id, event.matter, event.subject),
+                (applicant_id, event.matter, result.event.subject),
                 result.previously_granted,
                 due,
             )
@@ -232,7 +235,7 @@ async def _settle(
         "name_key": name,
         "region": claim.applicant.region,
         "matter": event.matter,
-        "subject": event.subject,
+        "subject": result.event.subject,
         "event_date": event.date,
         "status": status,
         "initial_status": status,

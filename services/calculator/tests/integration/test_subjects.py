@@ -1,0 +1,129 @@
+"""A subject is an identifier: a patent number typed in full width, with spaces or in lower case
+is one patent, paid once; a ledger kept before subjects were normalised is merged to match."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from alembic import command
+from calculator.calculations.endpoints import check_scope
+from calculator.claims import service
+from calculator.claims.locks import Locks
+from calculator.claims.schemas import ClaimIn
+from calculator.config import Settings
+from calculator.engine.rules import RuleSet, compile_snapshot
+from calculator.main import SERVICE, open_claims
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from subsidy_common.database import alembic_config, create_engine, migrate, upgrade_head
+
+MATTER = "patent.invention.granted"
+FULL_WIDTH = "".join(chr(ord(c) + 0xFEE0) for c in "zl201510000001.1")  # ｚｌ２０…
+
+
+def patent_rules() -> RuleSet:
+    regions = [
+        {"code": "510000", "name": "四川省", "parent": None, "level": "province"},
+        {"code": "510500", "name": "泸州市", "parent": "510000", "level": "city"},
+        {"code": "510502", "name": "江阳区", "parent": "510500", "level": "county"},
+    ]
+    matter = {"key": MATTER, "name": MATTER, "beneficiaries": ["enterprise"], "attributes": {}}
+    clause = {"id": "invention", "ref": "（二十）", "matter": MATTER, "beneficiaries": ["enterprise"],
+              "amount": {"kind": "fixed", "value": "3000"}, "quote": "q"}  # fmt: skip
+    document = {"id": "doc", "doc_no": "测试", "jurisdiction": ["510500"],
+                "effective_from": "2015-01-01", "effective_to": None, "repealed_date": None,
+                "clauses": [clause]}  # fmt: skip
+    return compile_snapshot(
+        {"version": "subjects", "regions": regions, "matters": [matter], "documents": [document]}
+    )
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def database(
+    request: pytest.FixtureRequest,
+    database_factory: Callable[[str], Awaitable[str]],
+    tmp_path: Path,
+) -> str:
+    if request.param == "postgresql":
+        return await database_factory("subjects")
+    return f"sqlite+aiosqlite:///{tmp_path / 'calculator.db'}"
+
+
+async def test_one_subject_typed_two_ways_becomes_one_balance(database: str) -> None:
+    scripts = Settings().migrations_dir(SERVICE)
+    await asyncio.to_thread(command.upgrade, alembic_config(scripts, database), "c0004")
+    engine = create_engine(database)
+    try:
+        async with engine.begin() as connection:
+            for subject, granted in (("zl201510000001.1", 1000), ("ZL 201510000001.1", 500),
+                                     ("ZL201510000002.1", 3000)):  # fmt: skip
+                await connection.execute(
+                    text("INSERT INTO ledger_balance VALUES ('A', :m, :s, :g)"),
+                    {"m": MATTER, "s": subject, "g": granted},
+                )
+            await connection.execute(
+                text(
+                    "INSERT INTO claim (id, tenant_id, applicant_id, applicant_kind, applicant_name,"
+                    " name_key, region, matter, subject, event_date, status, initial_status,"
+                    " amount, entitlement, previously_granted, duplicate_of, decision,"
+                    " registry_version, created_at) VALUES ('c1', 't', 'A', 'enterprise', '', '',"
+                    " '510502', :m, :s, '2016-05-10', 'granted',"
+                    " 'granted', 1000, 1000, 0, '[]', '{}', 'v', '2026-01-01T00:00:00+00:00')"
+                ),
+                {"m": MATTER, "s": FULL_WIDTH},
+            )
+        await asyncio.to_thread(upgrade_head, scripts, database)
+        async with engine.connect() as connection:
+            balances = (
+                await connection.execute(
+                    text("SELECT subject, granted FROM ledger_balance ORDER BY subject")
+                )
+            ).all()
+            claims = (await connection.execute(text("SELECT subject FROM claim"))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert [(s, Decimal(g)) for s, g in balances] == [
+        ("ZL201510000001.1", Decimal(1500)),
+        ("ZL201510000002.1", Decimal(3000)),
+    ]
+    assert claims == ["ZL201510000001.1"]
+
+
+async def test_a_patent_typed_another_way_is_not_paid_again(database: str) -> None:
+    await migrate(Settings().migrations_dir(SERVICE), database)
+    engine = create_engine(database)
+    claims = await open_claims(database, async_sessionmaker(engine), Locks())
+    rules = patent_rules()
+
+    async def submit(key: str, subject: str) -> dict[str, Any]:
+        body = ClaimIn.model_validate(
+            {
+                "applicant": {"id": "91510500MA62B8XY4F", "kind": "enterprise", "region": "510502"},
+                "event": {"matter": MATTER, "date": "2016-05-10", "subject": subject},
+            }
+        )
+        status, answer = await service.submit(
+            claims, caller=service.Caller(tenant_id="t"), key=key, claim=body, rules=rules,
+            today=dt.date(2026, 1, 1), now=lambda: dt.datetime.now(dt.UTC), check_scope=check_scope,
+        )  # fmt: skip
+        assert status == 201
+        result: dict[str, Any] = orjson.loads(answer)
+        return result
+
+    try:
+        first = await submit("k1", "ZL201510000001.1")
+        assert (first["status"], first["amount"]) == ("granted", "3000.00")
+        for i, typed in enumerate([FULL_WIDTH, "zl 2015-1000-0001.1", "ZL201510000001.1\u200b"]):
+            again = await submit(f"k{i + 2}", typed)
+            assert (again["status"], again["amount"]) == ("duplicate", "0.00"), typed
+            assert again["duplicate_of"] == [first["id"]]
+    finally:
+        await claims.close()
+        await engine.dispose()
