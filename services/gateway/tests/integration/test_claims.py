@@ -120,6 +120,25 @@ class TestSubmit:
         assert (body["status"], body["amount"]) == ("needs_review", "0.00")
         assert body["review"]["similar_to"][0]["name"] == "泸州示例科技有限公司"
 
+    async def test_a_look_alike_in_another_tenant_is_counted_not_shown(
+        self,
+        admin: httpx.AsyncClient,
+        as_key: Callable[[str], httpx.AsyncClient],
+        case: Case,
+        film: Any,
+    ) -> None:
+        subject = f"FILM-{uuid.uuid4().hex[:6]}"
+        await admin.post(
+            "/v1/claims", json=claim_body(case, subject, name="泸州示例科技有限公司"), headers=key()
+        )
+        other = claim_body(case, subject, id="91510500MA62B8XY5J", name="泸州示例科技有限责任公司")
+        async with as_key(await operator(admin, region="510500")) as city:
+            response = await city.post("/v1/claims", json=other, headers=key())
+        body = response.json()
+        assert response.status_code == 201, response.text
+        assert body["status"] == "needs_review"
+        assert (body["review"]["similar_to"], body["review"]["in_other_tenants"]) == ([], 1)
+
 
 class TestVisibility:
     async def test_other_tenants_claim_is_404_like_a_missing_one(

@@ -52,7 +52,8 @@ SELECT
   ARRAY(SELECT id FROM claim
          WHERE applicant_id = $3 AND matter = $4 AND subject = $5
            AND status IN ('granted', 'topped_up') ORDER BY created_at) AS paid,
-  (SELECT json_agg(json_build_object('id', id, 'applicant_id', applicant_id,
+  (SELECT json_agg(json_build_object('id', id, 'tenant_id', tenant_id,
+          'applicant_id', applicant_id,
           'applicant_kind', applicant_kind, 'applicant_name', applicant_name,
           'name_key', name_key))
      FROM claim

@@ -271,6 +271,7 @@ async def others_paid_for(
     rows = await session.execute(
         select(
             claim.c.id,
+            claim.c.tenant_id,
             claim.c.applicant_id,
             claim.c.applicant_kind,
             claim.c.applicant_name,

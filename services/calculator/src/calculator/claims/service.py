@@ -191,14 +191,22 @@ async def _settle(
     due = result.amount if result.status == "eligible" else ZERO
     review = None
     if due > 0:
-        look_alikes = [
-            {"claim_id": row["id"], "applicant_id": _shown(row), "name": row["applicant_name"]}
-            for row in seen.others
-            if similar(name, row["name_key"])
-        ]
+        look_alikes = [row for row in seen.others if similar(name, row["name_key"])]
         if look_alikes:
+            # Another tenant's claims are not shown to this one: only how many there are.
             review = {
-                "similar_to": look_alikes,
+                "similar_to": [
+                    {
+                        "claim_id": row["id"],
+                        "applicant_id": _shown(row),
+                        "name": row["applicant_name"],
+                    }
+                    for row in look_alikes
+                    if row["tenant_id"] == caller.tenant_id
+                ],
+                "in_other_tenants": sum(
+                    row["tenant_id"] != caller.tenant_id for row in look_alikes
+                ),
                 "reason": "同一事项与标的已由名称相近的其他主体获得",
             }
             due = ZERO

@@ -64,7 +64,10 @@ class Claim(BaseModel):
     entitlement: str = Field(description="最佳标准（元）")
     previously_granted: str = Field(description="此前已发放（元）")
     duplicate_of: list[str] = Field(description="已发放的先前申报")
-    review: dict[str, Any] | None = Field(default=None, description="待复核的原因与相近主体")
+    review: dict[str, Any] | None = Field(
+        default=None,
+        description="待复核的原因与相近主体：本租户的逐一列出，其他租户的只给数量（in_other_tenants）",
+    )
     decision: dict[str, Any] = Field(description="该事件的计算结果")
     applicant: dict[str, Any] = Field(description="申报主体（个人身份证号已脱敏）")
     matter: str
