@@ -112,9 +112,13 @@ class TestCreateTenant:
         assert (await admin.post("/v1/admin/tenants", json=body)).status_code == 201
         assert (await admin.post("/v1/admin/tenants", json=body)).status_code == 409
 
-    @pytest.mark.parametrize("role", ["operator", "auditor"])
-    async def test_other_roles_are_403(
-        self, role: str, admin: httpx.AsyncClient, as_key: Callable[[str], httpx.AsyncClient]
+    @pytest.mark.parametrize(("role", "reads"), [("operator", 403), ("auditor", 200)])
+    async def test_only_an_admin_changes_and_an_auditor_reads(
+        self,
+        role: str,
+        reads: int,
+        admin: httpx.AsyncClient,
+        as_key: Callable[[str], httpx.AsyncClient],
     ) -> None:
         tenant = await new_tenant(admin, role=role)
         async with as_key(tenant["api_key"]) as client:
@@ -122,8 +126,13 @@ class TestCreateTenant:
                 "/v1/admin/tenants", json={"name": "x-y-z", "role": "admin", "region": "510500"}
             )
             listed = await client.get("/v1/admin/tenants")
+            keys = await client.get(f"/v1/admin/tenants/{tenant['id']}/keys")
+            issued = await client.post(f"/v1/admin/tenants/{tenant['id']}/keys", json={})
         assert created.status_code == 403
-        assert listed.status_code == 403
+        assert issued.status_code == 403
+        assert (listed.status_code, keys.status_code) == (reads, reads)
+        if reads == 200:
+            assert all("api_key" not in t for t in listed.json()["items"])
 
     async def test_list_pages_with_a_cursor(self, admin: httpx.AsyncClient) -> None:
         for _ in range(3):

@@ -156,3 +156,15 @@ async def admin_principal(principal: PrincipalDep) -> Principal:
 
 
 AdminDep = Annotated[Principal, Depends(admin_principal)]
+
+
+async def reader_principal(principal: PrincipalDep) -> Principal:
+    """The caller when it may read everything: an admin, or an auditor; 403 for an operator."""
+    if principal.role not in ("admin", "auditor"):
+        raise Forbidden(
+            f"This operation needs the admin or auditor role; this key's role is {principal.role}."
+        )
+    return principal
+
+
+ReaderDep = Annotated[Principal, Depends(reader_principal)]

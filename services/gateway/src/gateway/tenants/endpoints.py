@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Request
 
-from gateway.auth.principal import AdminDep, authenticator
+from gateway.auth.principal import AdminDep, ReaderDep, authenticator
 from gateway.clients import lookup
 from gateway.db import SessionDep
 from gateway.openapi import CONFLICT, NOT_FOUND, PROBLEM_RESPONSES
@@ -45,7 +45,7 @@ async def create_tenant(
 
 @router.get("", response_model=TenantList, summary="列出租户")
 async def list_tenants(
-    session: SessionDep, _: AdminDep, limit: Limit = 50, cursor: Cursor = None
+    session: SessionDep, _: ReaderDep, limit: Limit = 50, cursor: Cursor = None
 ) -> TenantList:
     """Every tenant, a page at a time."""
     tenants, next_cursor = await service.list_tenants(session, cursor=cursor, limit=limit)
@@ -107,7 +107,7 @@ async def issue_key(
     responses=NOT_FOUND,
 )
 async def list_keys(
-    tenant_id: TenantId, session: SessionDep, _: AdminDep, limit: Limit = 50, cursor: Cursor = None
+    tenant_id: TenantId, session: SessionDep, _: ReaderDep, limit: Limit = 50, cursor: Cursor = None
 ) -> KeyList:
     """A tenant's keys, revoked ones included, without the keys themselves."""
     keys, next_cursor = await service.list_keys(
