@@ -6,8 +6,9 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, LargeBinary, Numeric
+from sqlalchemy import JSON, Column, LargeBinary, Numeric
 from sqlmodel import Field, SQLModel
+from subsidy_common.columns import UtcDateTime
 from subsidy_common.naming import NAMING_CONVENTION
 
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
@@ -39,9 +40,9 @@ class Claim(SQLModel, table=True):
     review: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     decision: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     registry_version: str = Field(max_length=64)
-    created_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     revoked_at: dt.datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+        default=None, sa_column=Column(UtcDateTime(), nullable=True)
     )
     revoked_by: str | None = Field(default=None, max_length=120)
     revoke_reason: str | None = Field(default=None, max_length=2000)
@@ -77,7 +78,7 @@ class FundBudget(SQLModel, table=True):
     fund: str = Field(primary_key=True, max_length=200)
     budget: Decimal = Field(sa_column=Column(MONEY, nullable=False))
     granted: Decimal = Field(sa_column=Column(MONEY, nullable=False))
-    updated_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     updated_by: str = Field(max_length=120)
     reason: str = Field(max_length=2000)
 
@@ -93,7 +94,7 @@ class IdempotencyRecord(SQLModel, table=True):
     status_code: int
     body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     claim_id: str = Field(max_length=36)
-    created_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
 
 
 metadata = SQLModel.metadata

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column, DateTime
+from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
+from subsidy_common.columns import UtcDateTime
 from subsidy_common.naming import NAMING_CONVENTION
 
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
@@ -18,9 +19,9 @@ class Tenant(SQLModel, table=True):
     name: str = Field(max_length=100, unique=True)
     role: str = Field(max_length=16)
     region: str = Field(max_length=16)
-    created_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     disabled_at: dt.datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+        default=None, sa_column=Column(UtcDateTime(), nullable=True)
     )
 
 
@@ -33,9 +34,9 @@ class ApiKey(SQLModel, table=True):
     tenant_id: str = Field(foreign_key="tenant.id", max_length=36, index=True)
     prefix: str = Field(max_length=16)
     key_hash: str = Field(max_length=64, unique=True)
-    created_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     revoked_at: dt.datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+        default=None, sa_column=Column(UtcDateTime(), nullable=True)
     )
 
 

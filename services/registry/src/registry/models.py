@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
+from subsidy_common.columns import UtcDateTime
 from subsidy_common.naming import NAMING_CONVENTION
 
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
@@ -41,7 +42,7 @@ class ReferenceVersion(SQLModel, table=True):
     __tablename__ = "reference_version"
 
     id: int | None = Field(default=None, primary_key=True)
-    recorded_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    recorded_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     digest: str = Field(max_length=64)
     content: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
@@ -63,9 +64,9 @@ class DocumentVersion(SQLModel, table=True):
     content_hash: str = Field(max_length=64)
     origin: str = Field(max_length=16, description="file or api")
     file_hash: str | None = Field(default=None, max_length=64)
-    recorded_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    recorded_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     superseded_at: dt.datetime | None = Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+        default=None, sa_column=Column(UtcDateTime(), nullable=True)
     )
     author: str = Field(max_length=120)
     reason: str = Field(max_length=2000)
@@ -77,7 +78,7 @@ class AuditEntry(SQLModel, table=True):
     __tablename__ = "audit_entry"
 
     id: int | None = Field(default=None, primary_key=True)
-    at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     actor: str = Field(max_length=120)
     action: str = Field(max_length=16)
     document_id: str = Field(max_length=80, index=True)
@@ -97,7 +98,7 @@ class PolicyTree(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=40)
     digest: str = Field(max_length=64)
-    loaded_at: dt.datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    loaded_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
 
 
 metadata = SQLModel.metadata
