@@ -483,3 +483,21 @@ async def test_changes_made_at_once_from_one_version_take_effect_once(
     assert [r.status_code for r in repealed] == [200] * 8
     versions = (await client.get(f"/v1/policies/{document['id']}/versions")).json()["items"]
     assert len(versions) == 3  # created, amended once, repealed once
+
+
+async def test_money_in_a_document_is_written_in_yuan_with_two_fraction_digits(
+    client: httpx.AsyncClient,
+) -> None:
+    award = (await client.get("/v1/policies/luzhou-2023-social-science-award")).json()
+    assert [c["amount"]["value"] for c in award["clauses"]][:3] == [
+        "15000.00",
+        "10000.00",
+        "5000.00",
+    ]
+    reform = (await client.get("/v1/policies/luzhou-2023-tech-achievement-reform")).json()
+    transfer = {c["id"]: c for c in reform["clauses"]}[
+        "luzhou-2023-tech-achievement-reform.tech-transfer-institution"
+    ]
+    assert transfer["amount"]["rate"] == "0.001"  # a rate, not money
+    assert transfer["caps"]["per_event"] == "500000.00"
+    assert transfer["caps"]["per_applicant_year"] == "500000.00"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -132,10 +133,54 @@ def summary_of(version: Any, document: Any, day: dt.date) -> PolicySummary:
     )
 
 
+# The fields of an amount (by kind) and of caps that are money; a percentage's rate and a tier's
+# threshold (which may count people) are not.
+_MONEY_FIELDS = {
+    "fixed": ("value",),
+    "per_unit": ("rate",),
+    "range": ("min", "max"),
+    "periodic": ("per_period",),
+    "non_cash": ("value",),
+}
+_CAP_FIELDS = ("per_event", "per_applicant_year", "cumulative")
+
+
+def _yuan(value: Any) -> Any:
+    return f"{Decimal(str(value)):.2f}" if isinstance(value, str | int | float | Decimal) else value
+
+
+def _amount_shown(amount: dict[str, Any]) -> dict[str, Any]:
+    """An amount with its money written as the API writes money: two fraction digits."""
+    shown = dict(amount)
+    for name in _MONEY_FIELDS.get(amount.get("kind", ""), ()):
+        if shown.get(name) is not None:
+            shown[name] = _yuan(shown[name])
+    if amount.get("kind") == "tiered":
+        shown["tiers"] = [
+            {**tier, "amount": _amount_shown(tier["amount"])} for tier in amount.get("tiers", ())
+        ]
+    return shown
+
+
+def _clause_shown(document_id: str, clause: dict[str, Any]) -> dict[str, Any]:
+    shown = {
+        **clause,
+        "id": f"{document_id}.{clause['id']}",
+        "amount": _amount_shown(clause["amount"]),
+    }
+    if clause.get("caps"):
+        caps = clause["caps"]
+        shown["caps"] = {
+            k: _yuan(v) if k in _CAP_FIELDS and v is not None else v for k, v in caps.items()
+        }
+    return shown
+
+
 def detail_of(version: Any, document: Any, day: dt.date) -> PolicyDetail:
-    """The full form of a recorded version; clause ids are `<document>.<clause>`."""
+    """The full form of a recorded version; clause ids are `<document>.<clause>`, money in yuan
+    with two fraction digits."""
     content = version.content
-    clauses = [{**clause, "id": f"{document.id}.{clause['id']}"} for clause in content["clauses"]]
+    clauses = [_clause_shown(document.id, clause) for clause in content["clauses"]]
     return PolicyDetail(
         **summary_of(version, document, day).model_dump(),
         issued_date=document.issued_date,
