@@ -45,6 +45,9 @@ and `/openapi.json`. Errors are RFC 9457 `application/problem+json`.
 """
 
 log = logging.getLogger(__name__)
+# Within the 2 s a readiness check has (`health_router`): a downstream that hangs is reported as
+# unavailable, as one that refuses is, not turned into the gateway's own unreadiness.
+DOWNSTREAM_READY_SECONDS = 1.5
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -93,9 +96,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # would turn every answer, even the 503 with Retry-After, into a balancer error.
             # Every instance of the service is asked; one that is not ready is named by its
             # place in the list (its URL is the deployment's business).
+            # A hanging instance too: answered within the readiness check's own time.
             async def ready(client: DownstreamClient) -> str | None:
                 try:
-                    response = await client.get("/readyz")
+                    async with asyncio.timeout(DOWNSTREAM_READY_SECONDS):
+                        response = await client.get("/readyz")
                     response.raise_for_status()
                 except Exception as exc:  # any failure is "unavailable"
                     return type(exc).__name__

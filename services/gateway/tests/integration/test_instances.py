@@ -263,3 +263,23 @@ async def test_readiness_names_the_instance_that_is_not_ready(
     hung, refused = calculator["error"].split("; ")
     assert hung == "instance 2 of 3: ReadTimeout"
     assert refused.startswith("instance 3 of 3: Connect")
+
+
+async def test_a_hanging_downstream_is_reported_as_a_refusing_one_is(
+    stack: Any, another_gateway: Callable[..., Any], client_for: Callable[..., httpx.AsyncClient]
+) -> None:
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        await asyncio.sleep(30)  # never answers
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    hanging = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    async with (
+        server,
+        another_gateway(calculator_url=hanging, downstream_timeout=10) as app,
+        client_for(app, None) as client,
+    ):
+        response = await client.get("/readyz")
+    assert response.status_code == 200  # the gateway itself can answer, a 503 included
+    calculator = response.json()["checks"]["calculator"]
+    assert (calculator["status"], calculator["error"]) == ("unavailable", "TimeoutError")
