@@ -54,6 +54,18 @@ class TestRegionsThroughTheGateway:
         codes = {r["code"] for r in response.json()["items"]}
         assert {"510000", "510500", "510502", "510500-GX", "530402", "620000"} <= codes
 
+    async def test_matters_and_regions_come_a_page_at_a_time(
+        self, admin: httpx.AsyncClient
+    ) -> None:
+        first = (await admin.get("/v1/matters", params={"limit": 3})).json()
+        second = (
+            await admin.get("/v1/matters", params={"limit": 3, "cursor": first["next_cursor"]})
+        ).json()
+        assert (len(first["items"]), len(second["items"])) == (3, 3)
+        assert first["next_cursor"] == first["items"][-1]["key"]
+        assert {m["key"] for m in first["items"]}.isdisjoint(m["key"] for m in second["items"])
+        assert (await admin.get("/v1/regions", params={"limit": 501})).status_code == 422
+
     async def test_operator_lists_regions(
         self, admin: httpx.AsyncClient, as_key: Callable[[str], httpx.AsyncClient]
     ) -> None:

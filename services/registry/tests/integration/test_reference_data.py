@@ -38,9 +38,34 @@ class TestListRegions:
 
 class TestListMatters:
     async def test_every_matter_of_the_catalogue_is_served(self, client: httpx.AsyncClient) -> None:
-        items = {m["key"]: m for m in (await client.get("/v1/matters")).json()["items"]}
+        response = await client.get("/v1/matters", params={"limit": 500})
+        items = {m["key"]: m for m in response.json()["items"]}
         assert "patent.invention.granted" in items
         assert items["enterprise.innovative.recognized"]["attributes"]["level"]["values"] == [
             "national",
             "provincial",
         ]
+
+
+async def test_lists_come_a_page_at_a_time(client: httpx.AsyncClient) -> None:
+    everything = (await client.get("/v1/matters", params={"limit": 500})).json()
+    assert everything["next_cursor"] is None
+    keys: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 40, **({"cursor": cursor} if cursor else {})}
+        body = (await client.get("/v1/matters", params=params)).json()
+        assert len(body["items"]) <= 40
+        keys += [m["key"] for m in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert keys == [m["key"] for m in everything["items"]]
+    first = (await client.get("/v1/regions", params={"limit": 3})).json()
+    assert (len(first["items"]), first["next_cursor"]) == (3, first["items"][-1]["code"])
+
+
+async def test_a_cursor_no_page_gave_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/matters", params={"cursor": "zzz"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["query", "cursor"]

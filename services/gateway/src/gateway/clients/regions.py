@@ -40,7 +40,14 @@ class RegionDirectory:
         """The current tree, fetched again once it is older than the TTL."""
         now = time.monotonic()
         if self._tree is None or now >= self._expires:
-            body = await self._registry.json("GET", "/v1/regions")
-            self._tree = RegionTree({item["code"]: item["parent"] for item in body["items"]})
+            parents: dict[str, str | None] = {}
+            params = {"limit": "500"}
+            while True:  # every page
+                body = await self._registry.json("GET", "/v1/regions", params=params)
+                parents.update((item["code"], item["parent"]) for item in body["items"])
+                if body.get("next_cursor") is None:
+                    break
+                params = {"limit": "500", "cursor": body["next_cursor"]}
+            self._tree = RegionTree(parents)
             self._expires = now + self._ttl
         return self._tree

@@ -10,6 +10,7 @@ from gateway.auth.principal import PrincipalDep
 from gateway.clients import lookup
 from gateway.contract.reference import MatterList, RegionList
 from gateway.openapi import PROBLEM_RESPONSES
+from gateway.routes.policies import Cursor, Limit
 
 router = APIRouter(
     prefix="/v1", tags=["reference"], responses=PROBLEM_RESPONSES, route_class=DirectRoute
@@ -17,12 +18,21 @@ router = APIRouter(
 
 
 @router.get("/regions", response_model=RegionList, summary="行政区划与园区")
-async def list_regions(request: Request, _: PrincipalDep) -> Response:
-    """Every region: provinces, cities, counties (区县) and parks (园区), parents first."""
-    return await lookup.registry(request).forward("GET", "/v1/regions")
+async def list_regions(
+    request: Request, _: PrincipalDep, limit: Limit = 50, cursor: Cursor = None
+) -> Response:
+    """The regions: provinces, cities, counties (区县) and parks (园区), parents first, a page at
+    a time."""
+    return await lookup.registry(request).forward("GET", "/v1/regions", params=_page(limit, cursor))
 
 
 @router.get("/matters", response_model=MatterList, summary="事项目录")
-async def list_matters(request: Request, _: PrincipalDep) -> Response:
-    """Every matter key with the attributes its clauses read."""
-    return await lookup.registry(request).forward("GET", "/v1/matters")
+async def list_matters(
+    request: Request, _: PrincipalDep, limit: Limit = 50, cursor: Cursor = None
+) -> Response:
+    """The matter keys with the attributes their clauses read, a page at a time."""
+    return await lookup.registry(request).forward("GET", "/v1/matters", params=_page(limit, cursor))
+
+
+def _page(limit: int, cursor: str | None) -> dict[str, str]:
+    return {"limit": str(limit), **({"cursor": cursor} if cursor is not None else {})}

@@ -25,11 +25,10 @@ from registry.documents.schemas import (
     summary_of,
 )
 from registry.documents.status import Status, covers
+from registry.paging import Cursor, Limit
 
 router = APIRouter(tags=["policies"])
 
-Limit = Annotated[int, Query(ge=1, le=500, description="每页条数")]
-Cursor = Annotated[str | None, Query(max_length=80, description="上一页返回的游标")]
 AsOf = Annotated[Instant | None, Query(description="按该时刻登记的内容作答（可复现过去的计算）")]
 Actor = Annotated[str, Header(alias="X-Actor", min_length=1, max_length=400)]
 
