@@ -501,3 +501,17 @@ async def test_money_in_a_document_is_written_in_yuan_with_two_fraction_digits(
     assert transfer["amount"]["rate"] == "0.001"  # a rate, not money
     assert transfer["caps"]["per_event"] == "500000.00"
     assert transfer["caps"]["per_applicant_year"] == "500000.00"
+
+
+async def test_a_write_lists_every_problem_in_one_answer(client: httpx.AsyncClient) -> None:
+    document = a_document(effective_from="2020-13-01", jurisdiction=["999999"])
+    document["clauses"][0]["amount"]["rate"] = "-1"
+    document["clauses"].append(
+        {**document["clauses"][0], "id": "other", "matter": "no.such.matter",
+         "condition": "event.x ==", "amount": {"kind": "fixed", "value": "1"}}
+    )  # fmt: skip
+    response = await create(client, document)
+    assert response.status_code == 422
+    fields = {".".join(str(part) for part in e["loc"][2:]) for e in response.json()["errors"]}
+    assert {"effective_from", "jurisdiction.0", "clauses.1.matter", "clauses.1.condition"} <= fields
+    assert any(f.startswith("clauses.0.amount") for f in fields)

@@ -16,6 +16,7 @@ from subsidy_common.problems import Conflict, DomainError, InvalidInput, NotFoun
 
 from registry.documents import repository
 from registry.models import AuditEntry, DocumentVersion
+from registry.policy_files.conditions import ConditionInvalid, check_condition
 from registry.policy_files.integrity import check_document
 from registry.policy_files.loader import PolicySet, Problem
 from registry.policy_files.models import Document
@@ -94,6 +95,12 @@ def validate_document(
             {"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]}
             for e in exc.errors(include_url=False)
         ]
+        shown = {tuple(e["loc"]) for e in errors}
+        errors += [
+            item
+            for item in (_problem_item(p, prefix) for p in _raw_problems(data, reference))
+            if tuple(item["loc"]) not in shown
+        ]
         raise DocumentInvalid(
             f"The document has {len(errors)} problem(s); nothing was stored.", errors=errors
         ) from exc
@@ -110,6 +117,35 @@ def validate_document(
             f"The document has {len(errors)} problem(s); nothing was stored.", errors=errors
         )
     return document
+
+
+def _raw_problems(data: dict[str, Any], reference: Reference) -> list[Problem]:
+    """The reference checks that can be made on a document the model refused, so that one
+    answer lists them beside the model's: unknown regions and matters, conditions that do not
+    parse."""
+    found: list[Problem] = []
+
+    def add(field: str, message: str) -> None:
+        found.append(Problem("document", None, field, message))
+
+    jurisdiction = data.get("jurisdiction")
+    for i, code in enumerate(jurisdiction if isinstance(jurisdiction, list) else []):
+        if isinstance(code, str) and code not in reference.regions:
+            add(f"jurisdiction[{i}]", f"unknown region {code!r}")
+    clauses = data.get("clauses")
+    for i, clause in enumerate(clauses if isinstance(clauses, list) else []):
+        if not isinstance(clause, dict):
+            continue
+        matter = clause.get("matter")
+        if isinstance(matter, str) and matter not in reference.matters:
+            add(f"clauses[{i}].matter", f"unknown matter {matter!r}")
+        condition = clause.get("condition")
+        if isinstance(condition, str):
+            try:
+                check_condition(condition)
+            except ConditionInvalid as exc:
+                add(f"clauses[{i}].condition", f"not a valid condition: {exc}")
+    return found
 
 
 def _problem_item(problem: Problem, prefix: Sequence[str | int]) -> dict[str, Any]:

@@ -76,6 +76,11 @@ def _clause_problems(
 ) -> Iterable[tuple[str, str]]:
     if matter is None:
         yield "matter", f"unknown matter {clause.matter!r}"
+        if clause.condition is not None:  # its syntax, at least, is checked without the matter
+            try:
+                check_condition(clause.condition)
+            except ConditionInvalid as exc:
+                yield "condition", f"not a valid condition: {exc}"
         return
     strange = sorted(set(clause.beneficiaries) - set(matter.beneficiaries))
     if strange:
