@@ -35,6 +35,14 @@ class TestAuthentication:
         async with as_key("sk_nobody-issued-this") as client:
             assert (await client.get("/v1/regions")).status_code == 401
 
+    async def test_a_method_not_served_is_405_naming_those_that_are(
+        self, admin: httpx.AsyncClient
+    ) -> None:
+        response = await admin.delete("/v1/regions")
+        assert response.status_code == 405
+        assert response.headers["allow"] == "GET"
+        assert response.headers["content-type"] == "application/problem+json"
+
     async def test_wrong_scheme_is_401(self, anonymous: httpx.AsyncClient) -> None:
         response = await anonymous.get("/v1/regions", headers={"Authorization": "Basic abc"})
         assert response.status_code == 401
