@@ -28,7 +28,7 @@ MATTER = "patent.invention.granted"
 FULL_WIDTH = "".join(chr(ord(c) + 0xFEE0) for c in "zl201510000001.1")  # ｚｌ２０…
 
 
-def patent_rules() -> RuleSet:
+def patent_rules(**caps: str) -> RuleSet:
     regions = [
         {"code": "510000", "name": "四川省", "parent": None, "level": "province"},
         {"code": "510500", "name": "泸州市", "parent": "510000", "level": "city"},
@@ -36,7 +36,7 @@ def patent_rules() -> RuleSet:
     ]
     matter = {"key": MATTER, "name": MATTER, "beneficiaries": ["enterprise"], "attributes": {}}
     clause = {"id": "invention", "ref": "（二十）", "matter": MATTER, "beneficiaries": ["enterprise"],
-              "amount": {"kind": "fixed", "value": "3000"}, "quote": "q"}  # fmt: skip
+              "amount": {"kind": "fixed", "value": "3000"}, "quote": "q", "caps": caps}  # fmt: skip
     document = {"id": "doc", "doc_no": "测试", "jurisdiction": ["510500"],
                 "effective_from": "2015-01-01", "effective_to": None, "repealed_date": None,
                 "clauses": [clause]}  # fmt: skip
@@ -96,11 +96,14 @@ async def test_one_subject_typed_two_ways_becomes_one_balance(database: str) -> 
     assert claims == ["ZL201510000001.1"]
 
 
-async def test_a_patent_typed_another_way_is_not_paid_again(database: str) -> None:
+@pytest.mark.parametrize("caps", [{}, {"per_applicant_year": "3000"}])
+async def test_a_patent_typed_another_way_is_not_paid_again(
+    database: str, caps: dict[str, str]
+) -> None:
     await migrate(Settings().migrations_dir(SERVICE), database)
     engine = create_engine(database)
     claims = await open_claims(database, async_sessionmaker(engine), Locks())
-    rules = patent_rules()
+    rules = patent_rules(**caps)
 
     async def submit(key: str, subject: str) -> dict[str, Any]:
         body = ClaimIn.model_validate(
@@ -124,6 +127,12 @@ async def test_a_patent_typed_another_way_is_not_paid_again(database: str) -> No
             again = await submit(f"k{i + 2}", typed)
             assert (again["status"], again["amount"]) == ("duplicate", "0.00"), typed
             assert again["duplicate_of"] == [first["id"]]
+        # Another patent: paid, unless the clause's yearly cap is used up (nothing granted for
+        # it before, so not a duplicate).
+        other = await submit("k9", "ZL201510000002.1")
+        expected = ("cap_exhausted", "0.00") if caps else ("granted", "3000.00")
+        assert (other["status"], other["amount"]) == expected
+        assert other["duplicate_of"] == []
     finally:
         await claims.close()
         await engine.dispose()

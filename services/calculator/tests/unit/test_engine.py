@@ -262,6 +262,20 @@ class TestAmounts:
         )
         assert outside.results[0].status == "needs_assessment"
 
+    def test_an_amount_of_zero_pays_nothing_and_says_why(self) -> None:
+        assessed = document(
+            "l",
+            "2015-01-01",
+            [clause("c", "listing.completed", {"kind": "range", "min": 0, "max": 9})],
+        )
+        zero = decide(
+            ENTERPRISE, [event("2016-01-01", "listing.completed", assessed_amount=0)],
+            ruleset(assessed),
+        ).results[0]  # fmt: skip
+        assert (zero.status, zero.amount) == ("ineligible", Decimal(0))
+        assert zero.considered[0].outcome == "condition_not_met"
+        assert zero.considered[0].reason.startswith("金额为 0")
+
     def test_periodic_has_a_schedule(self) -> None:
         allowance = document(
             "a",

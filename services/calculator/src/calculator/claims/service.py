@@ -275,7 +275,8 @@ def _status(result: Result, due: Decimal, review: dict[str, Any] | None) -> str:
         return "needs_review"
     if due > 0:
         return "topped_up" if result.previously_granted > 0 else "granted"
-    return "duplicate"
+    # Nothing due: everything was granted already, or, when nothing was, a cap is used up.
+    return "duplicate" if result.previously_granted > 0 else "cap_exhausted"
 
 
 def _cap_moves(

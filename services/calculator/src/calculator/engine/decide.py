@@ -200,6 +200,9 @@ def _weigh(
         value = worth(clause.amount, event)
     if value.kind == "amount":
         amount = value.amount
+        if not amount:  # a base or an assessment of 0: the clause has nothing to pay
+            considered.append(Considered(clause, "condition_not_met", f"金额为 0：{value.basis}"))
+            return
         per_event = clause.caps.per_event
         if per_event is not None and amount > per_event:
             amount = per_event

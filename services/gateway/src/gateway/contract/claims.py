@@ -10,7 +10,7 @@ from gateway.contract.calculations import EXAMPLE_REQUEST, EXAMPLE_RESPONSE, App
 
 ClaimStatus = Literal[
     "granted", "topped_up", "duplicate", "ineligible", "needs_assessment", "unknown",
-    "needs_review", "budget_exhausted", "revoked",
+    "needs_review", "budget_exhausted", "cap_exhausted", "revoked",
 ]  # fmt: skip
 
 EXAMPLE_CLAIM: dict[str, Any] = {
@@ -58,6 +58,7 @@ class Claim(BaseModel):
     status: ClaimStatus = Field(
         description="granted 首次发放；topped_up 补差；duplicate 已发放完毕；"
         "needs_review 名称相近的主体已获发放，待人工复核；budget_exhausted 资金预算已用尽；"
+        "cap_exhausted 该条款的累计或年度上限已用尽；"
         "revoked 已追回；其余同计算结果"
     )
     amount: str = Field(description="本次发放金额（元）")
