@@ -128,6 +128,8 @@ class InputGuardMiddleware:
       bounded by the limit. Paths in `streaming_paths` read their bodies as streams and bound
       each part themselves.
     - NUL anywhere in a JSON body: 422 naming where.
+    - A body declared as something other than JSON (a form, text): 415. A body without a
+      Content-Type is read as JSON.
     """
 
     def __init__(
@@ -172,6 +174,9 @@ class InputGuardMiddleware:
             if not message.get("more_body", False):
                 break
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if body and not _json_declared(scope):
+            await _not_json(send)
+            return
         where = nul_location(body)
         if where is not None:
             await _refuse_nul(send, ["body", *where])
@@ -186,6 +191,24 @@ class InputGuardMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _json_declared(scope: Scope) -> bool:
+    """Whether the request declares a JSON body, or declares none."""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            media: bytes = value.split(b";", 1)[0].strip().lower()
+            return media == b"application/json" or media.endswith(b"+json")
+    return True
+
+
+async def _not_json(send: Send) -> None:
+    body = orjson.dumps(
+        problem_body(
+            415, "The request body must be JSON: send it with Content-Type: application/json."
+        )
+    )
+    await _send_problem(send, 415, body)
 
 
 async def _too_large(send: Send, limit: int) -> None:

@@ -164,6 +164,28 @@ class TestHealth:
         assert json.loads(response.text)["checks"]["dependency"]["status"] == "unavailable"
 
 
+class TestMediaType:
+    @pytest.mark.parametrize(
+        ("content_type", "status"),
+        [
+            ("application/json", 200),
+            ("application/json; charset=utf-8", 200),
+            ("application/merge-patch+json", 200),
+            ("text/plain", 415),
+            ("application/x-www-form-urlencoded", 415),
+        ],
+    )
+    async def test_a_body_declared_as_other_than_json_is_415(
+        self, client: httpx.AsyncClient, content_type: str, status: int
+    ) -> None:
+        response = await client.post(
+            "/things", content=b'{"name": "a", "count": 1}', headers={"Content-Type": content_type}
+        )
+        assert response.status_code == status, response.text
+        if status == 415:
+            assert response.headers["content-type"] == "application/problem+json"
+
+
 class TestControlCharacters:
     async def test_nul_in_body_is_422_naming_the_field(self, client: httpx.AsyncClient) -> None:
         response = await client.post("/things", json={"name": "a\x00b", "count": 1})
