@@ -99,6 +99,28 @@ REQUIRED_HEADERS: dict[tuple[str, str], str] = {
 }
 
 
+def _header(description: str, kind: str = "string") -> dict[str, Any]:
+    return {"description": description, "schema": {"type": kind}}
+
+
+# Headers the gateway sends: the rate limit's with an answer to a key that was counted, the
+# others with some answers only.
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Limit": _header("本租户每个时间窗口可发的请求数", "integer"),
+    "RateLimit-Remaining": _header("本窗口剩余的请求数", "integer"),
+    "RateLimit-Reset": _header("本窗口重置前的秒数", "integer"),
+}
+RETRY_AFTER = {"Retry-After": _header("建议多少秒后重试", "integer")}
+ETAG = {"ETag": _header("该版本的实体标签；修订时作为 If-Match 发回")}
+# Operations whose successful answer names the document's version.
+ETAG_OPERATIONS = {
+    ("get", "/v1/policies/{document_id}"),
+    ("post", "/v1/admin/policies"),
+    ("put", "/v1/admin/policies/{document_id}"),
+    ("post", "/v1/admin/policies/{document_id}/repeal"),
+}
+
+
 def json_body(schema: str) -> dict[str, Any]:
     """`openapi_extra` for a route that reads its JSON body by hand: the schema it is checked
     against, by name (declared through `complete`)."""
@@ -123,6 +145,18 @@ def complete(schema: dict[str, Any], extra_schemas: dict[str, dict[str, Any]]) -
         if operation is not None:
             for status, (title, detail) in problems.items():
                 operation["responses"].setdefault(str(status), _problem(title, status, detail))
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation.get("responses", {}).items():
+                headers = response.setdefault("headers", {})
+                if operation.get("security") and (status.startswith("2") or status == "429"):
+                    headers.update(RATE_LIMIT_HEADERS)
+                if status in ("429", "503"):
+                    headers.update(RETRY_AFTER)
+                if status.startswith("2") and (method, path) in ETAG_OPERATIONS:
+                    headers.update(ETAG)
+                if not headers:
+                    del response["headers"]
     for (method, path), header in REQUIRED_HEADERS.items():
         operation = schema["paths"].get(path, {}).get(method)
         for parameter in (operation or {}).get("parameters", []):

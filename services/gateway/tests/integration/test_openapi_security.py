@@ -76,6 +76,24 @@ async def test_document_is_openapi_31_with_examples_and_problems(
                 assert "application/problem+json" in content, f"{method} {path} {status}"
 
 
+async def test_the_document_describes_the_headers_clients_read(
+    anonymous: httpx.AsyncClient, admin: httpx.AsyncClient
+) -> None:
+    paths = (await anonymous.get("/openapi.json")).json()["paths"]
+    regions = paths["/v1/regions"]["get"]["responses"]
+    assert {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= set(
+        regions["200"]["headers"]
+    )
+    assert "Retry-After" in regions["429"]["headers"]
+    assert "Retry-After" in regions["503"]["headers"]
+    assert "ETag" in paths["/v1/policies/{document_id}"]["get"]["responses"]["200"]["headers"]
+    # and the answers carry them
+    answer = await admin.get("/v1/regions")
+    assert {"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"} <= set(answer.headers)
+    policy = await admin.get("/v1/policies/luzhou-2015-33")
+    assert policy.headers["etag"]
+
+
 async def test_every_operation_has_an_example(anonymous: httpx.AsyncClient) -> None:
     document = (await anonymous.get("/openapi.json")).json()
     schemas = document["components"]["schemas"]
