@@ -139,6 +139,13 @@ class TestSubmit:
         assert body["status"] == "needs_review"
         assert (body["review"]["similar_to"], body["review"]["in_other_tenants"]) == ([], 1)
 
+    async def test_a_cursor_that_is_no_claim_id_is_422(self, admin: httpx.AsyncClient) -> None:
+        response = await admin.get("/v1/claims", params={"cursor": "zzz"})
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["query", "cursor"]
+        page = await admin.get("/v1/claims", params={"cursor": str(uuid.uuid4()), "limit": 1})
+        assert page.status_code == 200
+
 
 class TestVisibility:
     async def test_other_tenants_claim_is_404_like_a_missing_one(

@@ -87,7 +87,13 @@ async def list_claims(
     matter: Annotated[str | None, Query(max_length=80, description="事项键")] = None,
     status: Annotated[ClaimStatus | None, Query(description="状态")] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="每页条数")] = 50,
-    cursor: Annotated[str | None, Query(max_length=36, description="上一页返回的游标")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+            description="上一页返回的游标（该页最后一条申报的标识）",
+        ),
+    ] = None,
 ) -> Response:
     """Claims the caller may see, filtered by applicant, matter and status."""
     params = {
