@@ -9,9 +9,8 @@ with a yearly cap of 1,000 per applicant.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -69,18 +68,10 @@ def claim(subject: str, value: int) -> ClaimIn:
     )  # fmt: skip
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-async def database(
-    request: pytest.FixtureRequest,
-    database_factory: Callable[[str], Awaitable[str]],
-    tmp_path: Path,
-) -> str:
-    if request.param == "postgresql":
-        url = await database_factory("caps")
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'calculator.db'}"
-    await migrate(Settings().migrations_dir(SERVICE), url)
-    return url
+@pytest.fixture
+async def database(empty_database: str) -> str:
+    await migrate(Settings().migrations_dir(SERVICE), empty_database)
+    return empty_database
 
 
 @pytest.fixture

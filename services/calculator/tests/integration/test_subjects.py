@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -45,21 +43,10 @@ def patent_rules(**caps: str) -> RuleSet:
     )
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-async def database(
-    request: pytest.FixtureRequest,
-    database_factory: Callable[[str], Awaitable[str]],
-    tmp_path: Path,
-) -> str:
-    if request.param == "postgresql":
-        return await database_factory("subjects")
-    return f"sqlite+aiosqlite:///{tmp_path / 'calculator.db'}"
-
-
-async def test_one_subject_typed_two_ways_becomes_one_balance(database: str) -> None:
+async def test_one_subject_typed_two_ways_becomes_one_balance(empty_database: str) -> None:
     scripts = Settings().migrations_dir(SERVICE)
-    await asyncio.to_thread(command.upgrade, alembic_config(scripts, database), "c0004")
-    engine = create_engine(database)
+    await asyncio.to_thread(command.upgrade, alembic_config(scripts, empty_database), "c0004")
+    engine = create_engine(empty_database)
     try:
         async with engine.begin() as connection:
             for subject, granted in (("zl201510000001.1", 1000), ("ZL 201510000001.1", 500),
@@ -79,7 +66,7 @@ async def test_one_subject_typed_two_ways_becomes_one_balance(database: str) -> 
                 ),
                 {"m": MATTER, "s": FULL_WIDTH},
             )
-        await asyncio.to_thread(upgrade_head, scripts, database)
+        await asyncio.to_thread(upgrade_head, scripts, empty_database)
         async with engine.connect() as connection:
             balances = (
                 await connection.execute(
@@ -98,11 +85,11 @@ async def test_one_subject_typed_two_ways_becomes_one_balance(database: str) -> 
 
 @pytest.mark.parametrize("caps", [{}, {"per_applicant_year": "3000"}])
 async def test_a_patent_typed_another_way_is_not_paid_again(
-    database: str, caps: dict[str, str]
+    empty_database: str, caps: dict[str, str]
 ) -> None:
-    await migrate(Settings().migrations_dir(SERVICE), database)
-    engine = create_engine(database)
-    claims = await open_claims(database, async_sessionmaker(engine), Locks())
+    await migrate(Settings().migrations_dir(SERVICE), empty_database)
+    engine = create_engine(empty_database)
+    claims = await open_claims(empty_database, async_sessionmaker(engine), Locks())
     rules = patent_rules(**caps)
 
     async def submit(key: str, subject: str) -> dict[str, Any]:

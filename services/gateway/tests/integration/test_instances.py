@@ -241,15 +241,21 @@ def test_a_calculator_url_that_is_not_a_url_is_refused(value: str) -> None:
         Settings(calculator_url=value)
 
 
+async def never_answering() -> tuple[asyncio.Server, str]:
+    """A server that takes a connection and never answers, and its URL."""
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        await asyncio.sleep(30)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
 async def test_readiness_names_the_instance_that_is_not_ready(
     stack: Any, another_gateway: Callable[..., Any], client_for: Callable[..., httpx.AsyncClient]
 ) -> None:
-    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(1)
-        await asyncio.sleep(30)  # never answers
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    hanging = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    server, hanging = await never_answering()
     dead = f"http://127.0.0.1:{free_port()}"
     urls = ",".join([stack.calculator_url, hanging, dead])
     async with (
@@ -268,12 +274,7 @@ async def test_readiness_names_the_instance_that_is_not_ready(
 async def test_a_hanging_downstream_is_reported_as_a_refusing_one_is(
     stack: Any, another_gateway: Callable[..., Any], client_for: Callable[..., httpx.AsyncClient]
 ) -> None:
-    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(1)
-        await asyncio.sleep(30)  # never answers
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    hanging = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    server, hanging = await never_answering()
     async with (
         server,
         another_gateway(calculator_url=hanging, downstream_timeout=10) as app,
