@@ -82,12 +82,14 @@ def validate(
         fail(["body", "applicant", "region"], "unknown region code; see /v1/regions")
     applicant_specs: dict[str, Mapping[str, Any]] = {}
     has_attributes = bool(request.applicant.attributes)
-    # The subject is an identifier: a patent number typed in full width, with spaces or in
-    # lower case is the same patent, and 不重复 counts it once.
-    subjects = [normalise(event.subject) for event in request.events]
+    events: list[Event] = []
     for i, event in enumerate(request.events):
-        if not subjects[i]:
+        # The subject is an identifier: a patent number typed in full width, with spaces or in
+        # lower case is the same patent, and 不重复 counts it once.
+        subject = normalise(event.subject)
+        if not subject:
             fail(["body", "events", i, "subject"], "has nothing left once separators are removed")
+        events.append(_event(event, subject))
         on_event = rules.event_attributes.get(event.matter)
         if on_event is None:
             fail(["body", "events", i, "matter"], "unknown matter; see /v1/matters")
@@ -114,7 +116,7 @@ def validate(
         raise InvalidInput(f"Invalid request: {len(errors)} problem(s).", errors=errors)
     given = request.applicant
     applicant = Applicant(canonical, given.kind, given.region, given.name, given.attributes)
-    return applicant, [_event(e, s) for e, s in zip(request.events, subjects, strict=True)]
+    return applicant, events
 
 
 def _check_attributes(
