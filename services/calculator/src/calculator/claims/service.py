@@ -307,10 +307,6 @@ def _shown(row: Mapping[str, Any]) -> str:
     return mask_ric(applicant_id) if row["applicant_kind"] == "individual" else applicant_id
 
 
-def _money(value: Decimal | None) -> str | None:
-    return None if value is None else f"{Decimal(value).quantize(Decimal('0.01'))}"
-
-
 def present(row: Mapping[str, Any]) -> dict[str, Any]:
     """A claim as the API shows it (a person's identity number masked)."""
     created: dt.datetime = row["created_at"]
@@ -328,9 +324,9 @@ def present(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": row["id"],
         "status": row["status"],
-        "amount": _money(row["amount"]),
-        "entitlement": _money(row["entitlement"]),
-        "previously_granted": _money(row["previously_granted"]),
+        "amount": calculations.money_text(row["amount"]),
+        "entitlement": calculations.money_text(row["entitlement"]),
+        "previously_granted": calculations.money_text(row["previously_granted"]),
         "duplicate_of": row["duplicate_of"],
         "review": row["review"],
         "decision": row["decision"],

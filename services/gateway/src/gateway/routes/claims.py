@@ -15,6 +15,7 @@ from gateway.auth.principal import AdminDep, Principal, PrincipalDep
 from gateway.clients import lookup
 from gateway.contract.claims import Claim, ClaimList, ClaimRequest, ClaimStatus, RevokeRequest
 from gateway.openapi import PROBLEM_RESPONSES, json_body
+from gateway.query import Limit, forwarded
 from gateway.routes.calculations import scope_headers
 
 router = APIRouter(tags=["claims"], responses=PROBLEM_RESPONSES, route_class=DirectRoute)
@@ -86,7 +87,7 @@ async def list_claims(
     applicant_id: Annotated[str | None, Query(max_length=40, description="申报主体代码")] = None,
     matter: Annotated[str | None, Query(max_length=80, description="事项键")] = None,
     status: Annotated[ClaimStatus | None, Query(description="状态")] = None,
-    limit: Annotated[int, Query(ge=1, le=500, description="每页条数")] = 50,
+    limit: Limit = 50,
     cursor: Annotated[
         str | None,
         Query(
@@ -96,14 +97,9 @@ async def list_claims(
     ] = None,
 ) -> Response:
     """Claims the caller may see, filtered by applicant, matter and status."""
-    params = {
-        k: str(v)
-        for k, v in {
-            "applicant_id": applicant_id, "matter": matter, "status": status, "limit": limit,
-            "cursor": cursor,
-        }.items()
-        if v is not None
-    }  # fmt: skip
+    params = forwarded(
+        applicant_id=applicant_id, matter=matter, status=status, limit=limit, cursor=cursor
+    )
     return await lookup.calculator(request).forward(
         "GET", "/v1/claims", params=params, headers=tenant_headers(principal)
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -23,25 +22,15 @@ from gateway.contract.policies import (
     VersionList,
 )
 from gateway.openapi import PROBLEM_RESPONSES
+from gateway.query import Cursor, Limit, forwarded
 
 router = APIRouter(tags=["policies"], responses=PROBLEM_RESPONSES)
 admin_router = APIRouter(tags=["admin"], responses=PROBLEM_RESPONSES)
 
-Limit = Annotated[int, Query(ge=1, le=500, description="每页条数")]
 DocumentId = Annotated[
     str, Path(pattern=r"^[a-z0-9][a-z0-9-]*[a-z0-9]$", max_length=80, description="文件标识")
 ]
-Cursor = Annotated[str | None, Query(max_length=80, description="上一页返回的游标")]
 AsOf = Annotated[Instant | None, Query(description="按该时刻登记的内容作答（RFC 3339，带时区）")]
-
-
-def _params(**values: object) -> dict[str, str]:
-    out = {}
-    for key, value in values.items():
-        if value is None:
-            continue
-        out[key] = value.isoformat() if isinstance(value, dt.date | dt.datetime) else str(value)
-    return out
 
 
 def _actor(principal: Principal) -> dict[str, str]:
@@ -65,7 +54,7 @@ async def list_policies(
     cursor: Cursor = None,
 ) -> Response:
     """Documents by region, validity on a date, status and title, a page at a time."""
-    params = _params(
+    params = forwarded(
         region=region, in_force_on=in_force_on, status=status, q=q, as_of=as_of, limit=limit,
         cursor=cursor,
     )  # fmt: skip
@@ -83,7 +72,7 @@ async def read_policy(
     as_of: AsOf = None,
 ) -> Response:
     """One document with its clauses and their source quotes; the ETag names its version."""
-    params = _params(in_force_on=in_force_on, as_of=as_of)
+    params = forwarded(in_force_on=in_force_on, as_of=as_of)
     return await lookup.registry(request).forward(
         "GET", f"/v1/policies/{document_id}", params=params
     )
@@ -160,5 +149,5 @@ async def list_audit(
     """Every change to the registry, newest first (admin and auditor)."""
     if principal.role not in ("admin", "auditor"):
         raise Forbidden("The audit log is read by the admin and auditor roles only.")
-    params = _params(document_id=document_id, limit=limit, cursor=cursor)
+    params = forwarded(document_id=document_id, limit=limit, cursor=cursor)
     return await lookup.registry(request).forward("GET", "/v1/admin/audit", params=params)

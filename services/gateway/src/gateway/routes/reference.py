@@ -10,7 +10,7 @@ from gateway.auth.principal import PrincipalDep
 from gateway.clients import lookup
 from gateway.contract.reference import MatterList, RegionList
 from gateway.openapi import PROBLEM_RESPONSES
-from gateway.routes.policies import Cursor, Limit
+from gateway.query import Cursor, Limit, forwarded
 
 router = APIRouter(
     prefix="/v1", tags=["reference"], responses=PROBLEM_RESPONSES, route_class=DirectRoute
@@ -23,7 +23,9 @@ async def list_regions(
 ) -> Response:
     """The regions: provinces, cities, counties (区县) and parks (园区), parents first, a page at
     a time."""
-    return await lookup.registry(request).forward("GET", "/v1/regions", params=_page(limit, cursor))
+    return await lookup.registry(request).forward(
+        "GET", "/v1/regions", params=forwarded(limit=limit, cursor=cursor)
+    )
 
 
 @router.get("/matters", response_model=MatterList, summary="事项目录")
@@ -31,8 +33,6 @@ async def list_matters(
     request: Request, _: PrincipalDep, limit: Limit = 50, cursor: Cursor = None
 ) -> Response:
     """The matter keys with the attributes their clauses read, a page at a time."""
-    return await lookup.registry(request).forward("GET", "/v1/matters", params=_page(limit, cursor))
-
-
-def _page(limit: int, cursor: str | None) -> dict[str, str]:
-    return {"limit": str(limit), **({"cursor": cursor} if cursor is not None else {})}
+    return await lookup.registry(request).forward(
+        "GET", "/v1/matters", params=forwarded(limit=limit, cursor=cursor)
+    )

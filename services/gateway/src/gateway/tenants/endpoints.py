@@ -11,6 +11,7 @@ from gateway.auth.principal import AdminDep, ReaderDep, authenticator
 from gateway.clients import lookup
 from gateway.db import SessionDep
 from gateway.openapi import CONFLICT, NOT_FOUND, PROBLEM_RESPONSES
+from gateway.query import Limit
 from gateway.tenants import service
 from gateway.tenants.schemas import (
     KeyIssue,
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 
 TenantId = Annotated[str, Path(max_length=36, description="租户标识")]
 KeyId = Annotated[str, Path(max_length=36, description="密钥标识")]
-Limit = Annotated[int, Query(ge=1, le=500, description="每页条数")]
 Cursor = Annotated[str | None, Query(max_length=64, description="上一页返回的游标")]
 
 
