@@ -41,7 +41,24 @@ def _in_range(value: dt.datetime) -> dt.datetime:
     return value
 
 
+def _policy_year(value: dt.date) -> dt.date:
+    if not 1900 <= value.year <= 2199:
+        raise ValueError("must be a date between the years 1900 and 2199")
+    return value
+
+
+def _said(value: str) -> str:
+    value = value.strip()
+    if len(value) < 2:
+        raise ValueError("must say something: at least two characters besides spaces")
+    return value
+
+
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+# A policy's dates stay far from the calendar's ends, where the day before or after is missing.
+PolicyDate = Annotated[dt.date, BeforeValidator(_iso_date), AfterValidator(_policy_year)]
+# Why a change was made, as the audit log keeps it: blank is no reason.
+Reason = Annotated[str, AfterValidator(_said)]
 Instant = Annotated[dt.datetime, BeforeValidator(_instant), AfterValidator(_in_range)]
 Count = Annotated[int, Strict()]
 Flag = Annotated[bool, Strict()]

@@ -55,7 +55,7 @@ class SnapshotStore:
                 return True
             response.raise_for_status()
             rules = await asyncio.to_thread(compile_snapshot, orjson.loads(response.content))
-        except (httpx.HTTPError, ValueError, KeyError) as exc:
+        except Exception as exc:  # whatever it was, the last good snapshot serves on
             error = f"{type(exc).__name__}: {exc}"
             # While waiting for a first snapshot, the same failure is said once, not at every
             # attempt.
@@ -116,7 +116,13 @@ class SnapshotStore:
                     "The registry named no rule set held for a past registry.", retry_after=2
                 )
         else:
-            rules = await asyncio.to_thread(compile_snapshot, orjson.loads(response.content))
+            try:
+                rules = await asyncio.to_thread(compile_snapshot, orjson.loads(response.content))
+            except Exception as exc:
+                log.exception("a past registry snapshot could not be compiled")
+                raise ServiceUnavailable(
+                    "The registry as recorded at that instant could not be read.", retry_after=2
+                ) from exc
         self._past[key] = rules
         if len(self._past) > PAST_INSTANTS:
             self._past.popitem(last=False)

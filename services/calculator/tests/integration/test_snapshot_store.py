@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
+import pytest
+from calculator import registry_client
 from calculator.config import Settings as CalculatorSettings
+from calculator.engine.rules import compile_snapshot
 from calculator.main import create_app as create_calculator
 from registry.config import Settings as RegistrySettings
 from registry.main import create_app as create_registry
@@ -88,3 +92,45 @@ async def test_instants_under_one_registry_version_share_its_rule_set(
             assert then is not store.rules
             assert then.version != store.rules.version
             assert await store.as_of(long_ago + dt.timedelta(days=1)) is then
+
+
+async def test_a_snapshot_that_cannot_be_compiled_keeps_the_last_one(
+    database_factory: Callable[[str], Awaitable[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry change the calculator cannot compile does not end its revalidation: the last
+    good rule set serves, readiness names the error, and the next good change is taken."""
+    registry = create_registry(RegistrySettings(database_url=await database_factory("registry")))
+    async with live_server(registry) as registry_url:
+        calculator = create_calculator(
+            CalculatorSettings(
+                database_url=await database_factory("calculator"),
+                registry_url=registry_url,
+                snapshot_refresh_seconds=0.05,
+            )
+        )
+        async with running(calculator):
+            store = calculator.state.snapshots
+            served = store.rules.version
+            failing = True
+
+            def compile_once_fixed(snapshot: Any) -> Any:
+                if failing:
+                    raise RecursionError("maximum recursion depth exceeded")
+                return compile_snapshot(snapshot)
+
+            monkeypatch.setattr(registry_client, "compile_snapshot", compile_once_fixed)
+            transport = httpx.ASGITransport(app=registry)
+            async with httpx.AsyncClient(transport=transport, base_url="http://r") as admin:
+                repealed = await admin.post(
+                    "/v1/admin/policies/luzhou-2023-social-science-award/repeal",
+                    json={"date": "2024-01-01", "reason": "测试"},
+                    headers={"X-Actor": "test"},
+                )
+            assert repealed.status_code == 200, repealed.text
+            await asyncio.sleep(0.3)
+            assert store.rules.version == served
+            assert "RecursionError" in store.health()["last_error"]
+            failing = False
+            await asyncio.sleep(0.3)
+            assert store.rules.version != served
+            assert "last_error" not in store.health()

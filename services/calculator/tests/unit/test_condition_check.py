@@ -372,3 +372,12 @@ def test_every_policy_condition_agrees_with_cel() -> None:
     for condition in covered:
         answered = [agree(condition, *pair) for pair in policy_inputs(condition, values)]
         assert any(answered), condition.source
+
+
+@pytest.mark.parametrize("negations", [1998, 1999])
+def test_a_condition_deeper_than_python_recurses_is_left_to_cel(negations: int) -> None:
+    """The registry lets CEL judge a condition's depth; a chain of negations CEL takes is
+    compiled without the Python check, and judged as CEL judges it."""
+    condition = compile_condition("!" * negations + "true")
+    assert condition.check is None
+    assert condition.evaluate({}, {}) == Verdict(negations % 2 == 0)

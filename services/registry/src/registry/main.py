@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -99,7 +98,7 @@ async def _load_policies(app: FastAPI, settings: Settings) -> None:
         raise PolicyFilesInvalid(errors)
     _keep_reference(app, policy_set.regions, policy_set.matters)
     async with app.state.sessions() as session:
-        recorded = await load_policy_set(session, policy_set, dt.datetime.now(dt.UTC))
+        recorded = await load_policy_set(session, policy_set)
         await session.commit()
     log.info("policy files loaded", extra={"documents_recorded": recorded})
 

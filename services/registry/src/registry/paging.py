@@ -14,6 +14,23 @@ Cursor = Annotated[str | None, Query(max_length=80, description="上一页返回
 T = TypeVar("T")
 
 
+def not_a_cursor() -> InvalidInput:
+    """The answer to a cursor no page of this list gave."""
+    return InvalidInput(
+        "The cursor names no item of this list.",
+        errors=[{"loc": ["query", "cursor"], "msg": "not a cursor this list gave"}],
+    )
+
+
+def numbered(cursor: str | None) -> int | None:
+    """The row number a cursor of a list kept by number names."""
+    if cursor is None:
+        return None
+    if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
+        raise not_a_cursor()
+    return int(cursor)
+
+
 def page(
     items: Sequence[T], key: Callable[[T], str], limit: int, cursor: str | None
 ) -> tuple[list[T], str | None]:
@@ -23,10 +40,7 @@ def page(
     if cursor is not None:
         keys = [key(item) for item in items]
         if cursor not in keys:
-            raise InvalidInput(
-                "The cursor names no item of this list.",
-                errors=[{"loc": ["query", "cursor"], "msg": "not a cursor this list gave"}],
-            )
+            raise not_a_cursor()
         start = keys.index(cursor) + 1
     chosen = list(items[start : start + limit])
     more = start + limit < len(items)

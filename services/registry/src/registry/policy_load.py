@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.documents import repository
-from registry.documents.service import load_file_documents
+from registry.documents.service import Clock, load_file_documents, utc_now
 from registry.models import PolicyTree
 from registry.policy_files.loader import PolicySet, tree_digest
 from registry.reference_data import load_reference_data
@@ -21,13 +19,16 @@ async def loaded_digest(session: AsyncSession) -> str | None:
     return tree.digest if tree is not None else None
 
 
-async def load_policy_set(session: AsyncSession, policy_set: PolicySet, now: dt.datetime) -> int:
+async def load_policy_set(
+    session: AsyncSession, policy_set: PolicySet, clock: Clock = utc_now
+) -> int:
     """Record a checked policy set in the session's transaction; return the versions recorded.
 
     The reference data is made equal to the files, every changed document file recorded, and
     the digest of the set kept, so that a start with the same files loads nothing again.
     """
     await repository.serialise_writers(session)
+    now = clock()
     await load_reference_data(session, policy_set, now)
     recorded = await load_file_documents(session, policy_set, now)
     await session.merge(

@@ -170,6 +170,91 @@ class TestCreate:
         assert response.status_code == 422
         assert response.json()["errors"][0]["loc"] == ["body", "reason"]
 
+    async def test_a_supersession_cycle_is_refused(self, client: httpx.AsyncClient) -> None:
+        """Two documents that each set the other aside would leave neither to pay."""
+        older = a_document()
+        etag = (await create(client, older)).headers["etag"]
+        newer = a_document(supersedes=[{"document": older["id"]}])
+        assert (await create(client, newer)).status_code == 201
+        looped = {**older, "supersedes": [{"document": newer["id"]}]}
+        response = await client.put(
+            f"/v1/admin/policies/{older['id']}",
+            json={"reason": "循环", "document": looped},
+            headers={**ACTOR, "If-Match": etag},
+        )
+        assert response.status_code == 422
+        (error,) = response.json()["errors"]
+        assert error["loc"] == ["body", "document", "supersedes", 0, "document"]
+        assert "cycle" in error["msg"]
+        itself = await create(
+            client, a_document("self-loop", supersedes=[{"document": "self-loop"}])
+        )
+        assert itself.status_code == 422
+
+    async def test_links_for_different_matters_are_no_cycle(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        older = a_document()
+        etag = (await create(client, older)).headers["etag"]
+        newer = a_document(
+            supersedes=[{"document": older["id"], "matters": ["patent.invention.granted"]}]
+        )
+        assert (await create(client, newer)).status_code == 201
+        back = {
+            **older,
+            "supersedes": [{"document": newer["id"], "matters": ["patent.utility_model.granted"]}],
+        }
+        response = await client.put(
+            f"/v1/admin/policies/{older['id']}",
+            json={"reason": "另一事项", "document": back},
+            headers={**ACTOR, "If-Match": etag},
+        )
+        assert response.status_code == 200, response.text
+
+    @pytest.mark.parametrize(
+        ("changes", "loc"),
+        [
+            ({"effective_from": "0001-01-01"}, ["effective_from"]),
+            ({"effective_to": "9999-12-31"}, ["effective_to"]),
+            ({"source": {"title": "测试", "catalogue_row": 10**40}}, ["source", "catalogue_row"]),
+        ],
+    )
+    async def test_values_beyond_what_a_policy_holds_are_422(
+        self, client: httpx.AsyncClient, changes: dict[str, Any], loc: list[str]
+    ) -> None:
+        response = await create(client, a_document(**changes))
+        assert response.status_code == 422
+        assert ["body", "document", *loc] in [e["loc"] for e in response.json()["errors"]]
+
+    async def test_a_clause_outside_its_document_is_refused(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        document = a_document()
+        document["clauses"][0]["effective_from"] = "2030-01-01"
+        response = await create(client, document)
+        assert response.status_code == 422
+        errors = {tuple(e["loc"]): e["msg"] for e in response.json()["errors"]}
+        assert "never apply" in errors[("body", "document", "clauses", 0, "effective_from")]
+
+    async def test_an_unknown_document_is_listed_beside_the_models_problems(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        document = a_document(supersedes=[{"document": "no-such-document"}])
+        document["clauses"][0]["amount"]["rate"] = "-1"
+        response = await create(client, document)
+        assert response.status_code == 422
+        locs = [e["loc"] for e in response.json()["errors"]]
+        assert ["body", "document", "supersedes", 0, "document"] in locs
+        assert any(loc[:5] == ["body", "document", "clauses", 0, "amount"] for loc in locs)
+
+    @pytest.mark.parametrize("reason", ["   ", "\t\n", " x "])
+    async def test_a_blank_reason_is_422(self, client: httpx.AsyncClient, reason: str) -> None:
+        response = await client.post(
+            "/v1/admin/policies", json={"reason": reason, "document": a_document()}, headers=ACTOR
+        )
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["body", "reason"]
+
 
 class TestAmend:
     async def test_amendment_is_a_new_version_and_the_old_one_stays(
@@ -214,6 +299,40 @@ class TestAmend:
         assert ok.status_code == 200
         assert stale.status_code == 412
         assert (await client.get(f"/v1/policies/{document['id']}")).json()["title"] == "第一次修订"
+
+    async def test_if_match_may_list_several_etags(self, client: httpx.AsyncClient) -> None:
+        document = a_document()
+        etag = (await create(client, document)).headers["etag"]
+        response = await client.put(
+            f"/v1/admin/policies/{document['id']}",
+            json={"reason": "修订", "document": {**document, "title": "列表中的版本"}},
+            headers={**ACTOR, "If-Match": f'"{document["id"]}.v9.000000000000", {etag}'},
+        )
+        assert response.status_code == 200, response.text
+
+    async def test_amendments_racing_on_sqlite_are_one_200_and_412s(self, tmp_path: Path) -> None:
+        app = create_app(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/registry.db"))
+        async with running(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://r") as sqlite:
+                document = a_document()
+                etag = (await create(sqlite, document)).headers["etag"]
+                answers = await asyncio.gather(
+                    *(
+                        sqlite.put(
+                            f"/v1/admin/policies/{document['id']}",
+                            json={
+                                "reason": "并发修订",
+                                "document": {**document, "title": f"修订{i}"},
+                            },
+                            headers={**ACTOR, "If-Match": etag},
+                        )
+                        for i in range(12)
+                    )
+                )
+                versions = (await sqlite.get(f"/v1/policies/{document['id']}/versions")).json()
+        assert sorted(a.status_code for a in answers) == [200] + [412] * 11
+        assert [v["version"] for v in versions["items"]] == [1, 2]
 
     async def test_missing_if_match_is_428(self, client: httpx.AsyncClient) -> None:
         document = a_document()
@@ -333,14 +452,40 @@ class TestAudit:
             with pytest.raises(DBAPIError, match="append-only"):
                 await connection.execute(text(statement))
 
-    async def test_versions_cannot_be_edited_in_place(self, registry_app: Any) -> None:
+    @pytest.mark.parametrize(
+        "change",
+        [
+            "reason = 'rewritten'",
+            "author = 'someone'",
+            "content_hash = 'x'",
+            "origin = 'api'",
+            "file_hash = NULL",
+            "recorded_at = recorded_at - INTERVAL '1 day'",
+        ],
+    )
+    async def test_versions_cannot_be_edited_in_place(self, registry_app: Any, change: str) -> None:
+        await self.refused(registry_app, change)
+
+    @pytest.mark.parametrize(
+        "change",
+        ["reason = 'rewritten'", "author = 'someone'", "content_hash = 'x'", "file_hash = NULL"],
+    )
+    async def test_versions_cannot_be_edited_in_place_on_sqlite(
+        self, tmp_path: Path, change: str
+    ) -> None:
+        app = create_app(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/registry.db"))
+        async with running(app):
+            await self.refused(app, change)
+
+    @staticmethod
+    async def refused(app: Any, change: str) -> None:
         from sqlalchemy import text
         from sqlalchemy.exc import DBAPIError
 
-        async with registry_app.state.engine.connect() as connection:
+        async with app.state.engine.connect() as connection:
             with pytest.raises(DBAPIError, match="immutable"):
                 await connection.execute(
-                    text("UPDATE document_version SET reason = 'rewritten' WHERE version = 1")
+                    text(f"UPDATE document_version SET {change} WHERE version = 1")
                 )
 
 
@@ -394,7 +539,7 @@ class TestSnapshot:
 
         async def record(session: AsyncSession) -> None:
             document = document_service.validate_document(
-                a_document(), reference, set(), prefix=["document"]
+                a_document(), reference, {}, prefix=["document"]
             )
             await document_service.record(
                 session, document=document, action="create", actor="test", reason="次序",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 LUZHOU_COUNTIES = {"510502", "510503", "510504", "510521", "510522", "510524", "510525"}
 LUZHOU_PARKS = {"510500-GX", "510500-CJ", "510500-BJ"}
@@ -65,7 +66,19 @@ async def test_lists_come_a_page_at_a_time(client: httpx.AsyncClient) -> None:
     assert (len(first["items"]), first["next_cursor"]) == (3, first["items"][-1]["code"])
 
 
-async def test_a_cursor_no_page_gave_is_422(client: httpx.AsyncClient) -> None:
-    response = await client.get("/v1/matters", params={"cursor": "zzz"})
+@pytest.mark.parametrize(
+    ("path", "cursor"),
+    [
+        ("/v1/matters", "zzz"),
+        ("/v1/policies", "zzz"),
+        ("/v1/admin/audit", "zzz"),
+        ("/v1/admin/audit", "²"),  # a digit to str.isdigit, not to int()
+        ("/v1/admin/audit", "9" * 40),
+    ],
+)
+async def test_a_cursor_no_page_gave_is_422(
+    client: httpx.AsyncClient, path: str, cursor: str
+) -> None:
+    response = await client.get(path, params={"cursor": cursor}, headers={"X-Actor": "test"})
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["query", "cursor"]

@@ -211,3 +211,38 @@ async def test_a_registry_from_before_reference_versions_keeps_its_past(
     await start(url, root)
     assert (await query(url, "SELECT count(*) FROM reference_version"))[0][0] == 2
     assert await snapshot(url, root, as_of=before) == first
+
+
+async def test_a_changed_file_does_not_undo_a_repeal_made_through_the_api(
+    root: Path, database_factory: Callable[[str], Awaitable[str]]
+) -> None:
+    """An official's repeal stands when the document's file is edited without it; a file of a
+    document nobody changed through the API is still loaded."""
+    url = await database_factory("restart_after_api")
+    app = create_app(Settings(database_url=url, policies_dir=root))
+    async with running(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
+            repealed = await client.post(
+                "/v1/admin/policies/luzhou-2015-33/repeal",
+                json={"date": "2020-01-01", "reason": "已废止"},
+                headers={"X-Actor": "officer"},
+            )
+            assert repealed.status_code == 200, repealed.text
+    for name in ("luzhou-2015-33", "luzhou-2023-social-science-award"):
+        (path,) = (root / "documents").glob(f"**/{name}.yaml")
+        path.write_text(path.read_text(encoding="utf-8") + "\n# 注释\n", encoding="utf-8")
+        path.write_text(
+            path.read_text(encoding="utf-8").replace("title: ", "title: 修订后的", 1),
+            encoding="utf-8",
+        )
+    await start(url, root)
+    version, content, origin = await current(url, "luzhou-2015-33")
+    assert (version, origin) == (2, "api")
+    assert isinstance(content, dict)
+    assert content["repealed_date"] == "2020-01-01"
+    assert not content["title"].startswith("修订后的")
+    version, content, origin = await current(url, "luzhou-2023-social-science-award")
+    assert (version, origin) == (2, "file")
+    assert isinstance(content, dict)
+    assert content["title"].startswith("修订后的")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
+from subsidy_common.types import Reason
 
 from calculator.calculations.schemas import ApplicantIn, EventIn
 
@@ -23,7 +24,7 @@ class RevokeIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=2, max_length=2000, description="追回理由")
+    reason: Reason = Field(min_length=2, max_length=2000, description="追回理由")
 
 
 class BudgetIn(BaseModel):
@@ -32,4 +33,4 @@ class BudgetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     budget: Decimal = Field(ge=0, max_digits=14, decimal_places=2, description="预算（元）")
-    reason: str = Field(min_length=2, max_length=2000, description="理由")
+    reason: Reason = Field(min_length=2, max_length=2000, description="理由")

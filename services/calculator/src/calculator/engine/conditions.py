@@ -335,7 +335,7 @@ class _Parser:
         """The expression as a Python check, or None when it is outside the subset."""
         try:
             expression = self._or()
-        except _NotCovered:
+        except (_NotCovered, RecursionError):  # deeper than Python recurses: CEL evaluates it
             return None
         if self.position != len(self.tokens) or not self.reads <= set(reads):
             return None

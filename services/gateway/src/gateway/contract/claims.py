@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from subsidy_common.types import Reason
 
 from gateway.contract.calculations import EXAMPLE_REQUEST, EXAMPLE_RESPONSE, ApplicantIn, EventIn
 
@@ -98,4 +99,4 @@ class RevokeRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"reason": "重复申报，追回"}]}
     )
 
-    reason: str = Field(min_length=2, max_length=2000, description="追回理由")
+    reason: Reason = Field(min_length=2, max_length=2000, description="追回理由")

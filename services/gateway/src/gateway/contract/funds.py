@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from subsidy_common.types import Reason
 
 EXAMPLE_FUND: dict[str, Any] = {
     "fund": "市级专利资助资金",
@@ -52,4 +53,4 @@ class BudgetRequest(BaseModel):
     )
 
     budget: Decimal = Field(ge=0, max_digits=14, decimal_places=2, description="预算（元）")
-    reason: str = Field(min_length=2, max_length=2000, description="理由")
+    reason: Reason = Field(min_length=2, max_length=2000, description="理由")

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from subsidy_common.types import IsoDate
+from subsidy_common.types import PolicyDate, Reason
 
 Status = Literal["in_force", "not_yet_in_force", "expired", "repealed"]
 
@@ -139,7 +139,7 @@ class PolicyWrite(BaseModel):
         },
     )
 
-    reason: str = Field(min_length=2, max_length=2000, description="变更理由")
+    reason: Reason = Field(min_length=2, max_length=2000, description="变更理由")
     document: dict[str, Any] = Field(
         description="完整的政策文件（格式见 policies/document.schema.json）"
     )
@@ -153,8 +153,8 @@ class RepealRequest(BaseModel):
         json_schema_extra={"examples": [{"date": "2024-01-01", "reason": "已被新文件替代"}]},
     )
 
-    date: IsoDate = Field(description="废止日期（YYYY-MM-DD，自该日起不再适用）")
-    reason: str = Field(min_length=2, max_length=2000, description="废止理由")
+    date: PolicyDate = Field(description="废止日期（YYYY-MM-DD，自该日起不再适用）")
+    reason: Reason = Field(min_length=2, max_length=2000, description="废止理由")
 
 
 class AuditRead(BaseModel):

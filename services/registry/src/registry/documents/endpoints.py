@@ -25,7 +25,7 @@ from registry.documents.schemas import (
     summary_of,
 )
 from registry.documents.status import Status, covers
-from registry.paging import Cursor, Limit
+from registry.paging import Cursor, Limit, not_a_cursor, numbered
 
 router = APIRouter(tags=["policies"])
 
@@ -66,6 +66,8 @@ async def list_policies(
     # A date alone asks what was in force on it; a status is judged on that date.
     wanted = status if status is not None else ("in_force" if in_force_on else None)
     parents = await repository.region_parents(session) if region else {}
+    if cursor is not None and not await repository.recorded(session, cursor):
+        raise not_a_cursor()  # a cursor is the id of a document listed on the page before
     items = []
     for version in await repository.current_versions(session, as_of=as_of):
         if cursor is not None and version.document_id <= cursor:
@@ -134,7 +136,6 @@ async def create_policy(
         reference=_reference(request),
         actor=decode_actor(actor)[:120],
         reason=body.reason,
-        now=dt.datetime.now(dt.UTC),
     )
     response.headers["ETag"] = service.etag(version)
     return detail_of(version, service.document_of(version), _today())
@@ -161,7 +162,6 @@ async def amend_policy(
         reference=_reference(request),
         actor=decode_actor(actor)[:120],
         reason=body.reason,
-        now=dt.datetime.now(dt.UTC),
     )
     response.headers["ETag"] = service.etag(version)
     return detail_of(version, service.document_of(version), _today())
@@ -184,7 +184,6 @@ async def repeal_policy(
         reference=_reference(request),
         actor=decode_actor(actor)[:120],
         reason=body.reason,
-        now=dt.datetime.now(dt.UTC),
     )
     response.headers["ETag"] = service.etag(version)
     return detail_of(version, service.document_of(version), _today())
@@ -198,7 +197,7 @@ async def list_audit(
     cursor: Cursor = None,
 ) -> AuditList:
     """The audit log, newest first."""
-    after = int(cursor) if cursor is not None and cursor.isdigit() else None
+    after = numbered(cursor)
     entries = await repository.audit_entries(
         session, document_id=document_id, after=after, limit=limit + 1
     )

@@ -37,10 +37,13 @@ async def current_versions(
     return (await session.execute(statement)).scalars().all()
 
 
-async def current_document_ids(session: AsyncSession) -> set[str]:
-    """The ids of every document in the registry now."""
-    statement = select(DocumentVersion.document_id).where(_as_recorded_at(None))
-    return set((await session.execute(statement)).scalars().all())
+async def current_supersessions(session: AsyncSession) -> dict[str, list[Any]]:
+    """Every document in the registry now, with the supersession links its content records."""
+    statement = select(
+        col(DocumentVersion.document_id),
+        col(DocumentVersion.content)["supersedes"],
+    ).where(_as_recorded_at(None))
+    return {row[0]: row[1] or [] for row in (await session.execute(statement)).all()}
 
 
 async def current_version(
@@ -70,6 +73,14 @@ async def current_versions_of(
         for version in (await session.execute(statement)).scalars():
             found[version.document_id] = version
     return found
+
+
+async def recorded(session: AsyncSession, document_id: str) -> bool:
+    """Whether any version of a document was ever recorded."""
+    statement = select(col(DocumentVersion.id)).where(
+        col(DocumentVersion.document_id) == document_id
+    )
+    return (await session.execute(statement.limit(1))).first() is not None
 
 
 async def versions(session: AsyncSession, document_id: str) -> Sequence[DocumentVersion]:
@@ -199,6 +210,9 @@ async def region_parents(session: AsyncSession) -> dict[str, str | None]:
 
 async def serialise_writers(session: AsyncSession) -> None:
     """Let one transaction at a time record versions (replicas loading files at start, changes
-    through the API): versions are then recorded in the order they commit."""
+    through the API): versions are then recorded in the order they commit. Called first in a
+    write's transaction."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('registry:write'))"))
+    else:  # SQLite's write lock, taken by a write that changes nothing, waits its busy timeout
+        await session.execute(text("UPDATE document_version SET version = version WHERE 0"))

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from subsidy_common.types import IsoDate
+from subsidy_common.types import PolicyDate, Reason
 
 from registry.documents.status import Status
 
@@ -74,7 +74,7 @@ class PolicyWrite(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=2, max_length=2000, description="变更理由")
+    reason: Reason = Field(min_length=2, max_length=2000, description="变更理由")
     document: dict[str, Any] = Field(
         description="完整的政策文件（格式见 policies/document.schema.json）"
     )
@@ -85,8 +85,8 @@ class RepealRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    date: IsoDate = Field(description="废止日期（自该日起不再适用）")
-    reason: str = Field(min_length=2, max_length=2000, description="废止理由")
+    date: PolicyDate = Field(description="废止日期（自该日起不再适用）")
+    reason: Reason = Field(min_length=2, max_length=2000, description="废止理由")
 
 
 class AuditRead(BaseModel):

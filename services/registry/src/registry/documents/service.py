@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -17,7 +17,7 @@ from subsidy_common.problems import Conflict, DomainError, InvalidInput, NotFoun
 from registry.documents import repository
 from registry.models import AuditEntry, DocumentVersion
 from registry.policy_files.conditions import ConditionInvalid, check_condition
-from registry.policy_files.integrity import check_document
+from registry.policy_files.integrity import Link, check_document
 from registry.policy_files.loader import PolicySet, Problem
 from registry.policy_files.models import Document
 from registry.policy_files.reference import Matter
@@ -25,6 +25,13 @@ from registry.policy_files.reference import Matter
 log = logging.getLogger(__name__)
 
 Action = Literal["load", "create", "amend", "repeal"]
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    """The time a write records: read once the writer holds the registry's write lock, so
+    versions are stamped in the order they commit."""
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +87,26 @@ def document_of(version: DocumentVersion) -> Document:
     return Document.model_validate(version.content)
 
 
+def links_of(recorded: Mapping[str, Sequence[dict[str, Any]]]) -> dict[str, list[Link]]:
+    """Supersession links as the documents' stored content records them."""
+    return {
+        document_id: [
+            (link["document"], None if link.get("matters") is None else frozenset(link["matters"]))
+            for link in links
+        ]
+        for document_id, links in recorded.items()
+    }
+
+
 def validate_document(
     data: dict[str, Any],
     reference: Reference,
-    document_ids: set[str],
+    others: Mapping[str, Sequence[Link]],
     *,
     prefix: Sequence[str | int],
 ) -> Document:
-    """Parse and check a document as an admin write does; raise with every problem at once."""
+    """Parse and check a document as an admin write does, against the other documents of the
+    registry and their supersession links; raise with every problem at once."""
     try:
         document = Document.model_validate(data)
     except ValidationError as exc:
@@ -98,7 +117,9 @@ def validate_document(
         shown = {tuple(e["loc"]) for e in errors}
         errors += [
             item
-            for item in (_problem_item(p, prefix) for p in _raw_problems(data, reference))
+            for item in (
+                _problem_item(p, prefix) for p in _raw_problems(data, reference, set(others))
+            )
             if tuple(item["loc"]) not in shown
         ]
         raise DocumentInvalid(
@@ -109,7 +130,8 @@ def validate_document(
         "document",
         set(reference.regions),
         reference.matters,
-        document_ids | {document.id},
+        {*others, document.id},
+        {k: v for k, v in others.items() if k != document.id},
     )
     errors = [_problem_item(p, prefix) for p in problems if p.severity == "error"]
     if errors:
@@ -119,10 +141,12 @@ def validate_document(
     return document
 
 
-def _raw_problems(data: dict[str, Any], reference: Reference) -> list[Problem]:
+def _raw_problems(
+    data: dict[str, Any], reference: Reference, document_ids: set[str]
+) -> list[Problem]:
     """The reference checks that can be made on a document the model refused, so that one
-    answer lists them beside the model's: unknown regions and matters, conditions that do not
-    parse."""
+    answer lists them beside the model's: unknown regions, matters and documents, conditions
+    that do not parse."""
     found: list[Problem] = []
 
     def add(field: str, message: str) -> None:
@@ -132,6 +156,11 @@ def _raw_problems(data: dict[str, Any], reference: Reference) -> list[Problem]:
     for i, code in enumerate(jurisdiction if isinstance(jurisdiction, list) else []):
         if isinstance(code, str) and code not in reference.regions:
             add(f"jurisdiction[{i}]", f"unknown region {code!r}")
+    supersedes = data.get("supersedes")
+    for i, link in enumerate(supersedes if isinstance(supersedes, list) else []):
+        target = link.get("document") if isinstance(link, dict) else None
+        if isinstance(target, str) and target not in document_ids | {data.get("id")}:
+            add(f"supersedes[{i}].document", f"unknown document {target!r}")
     clauses = data.get("clauses")
     for i, clause in enumerate(clauses if isinstance(clauses, list) else []):
         if not isinstance(clause, dict):
@@ -232,8 +261,10 @@ async def load_file_documents(
 ) -> int:
     """Record every policy file whose text changed since it was last loaded; return how many.
 
-    A file that has not changed since its last load leaves alone any amendment made through
-    the admin API since; a changed file is the newer intent and becomes the current version.
+    A changed file becomes the current version of its document, unless the document has been
+    amended or repealed through the admin API since: an official's change is never undone by
+    a file written without it. That file is passed over with a warning; its change is made
+    through the API, where the current version is seen first.
     One query finds the changed files; their current versions are read (and locked) together
     and the new versions written together, so a restart with unchanged files costs one query
     and a first load a handful of statements.
@@ -257,15 +288,27 @@ async def load_file_documents(
         content = content_of(document)
         if previous is not None and previous.content_hash == content_hash(content):
             continue
+        if previous is not None and previous.origin == "api":
+            log.warning(
+                "policies/%s changed, but %s was changed through the admin API since the file "
+                "was last loaded (version %d, %s): the file is not loaded over it",
+                name,
+                document.id,
+                previous.version,
+                previous.author,
+                extra={"document_id": document.id},
+            )
+            continue
+        at = now if previous is None else max(now, previous.recorded_at)
         if previous is not None:
-            await repository.close(session, previous, now)
+            await repository.close(session, previous, at)
         version, entry = _version_and_entry(
             document,
             content,
             action="load",
             actor="policy-files",
             reason=f"loaded from policies/{name}",
-            now=now,
+            now=at,
             previous=previous,
             origin="file",
             file_hash=policy_set.file_hashes[name],
@@ -296,11 +339,12 @@ async def create(
     reference: Reference,
     actor: str,
     reason: str,
-    now: dt.datetime,
+    clock: Clock = utc_now,
 ) -> DocumentVersion:
     """Record a new document; 409 when its id is taken."""
     await repository.serialise_writers(session)
-    existing = await repository.current_document_ids(session)
+    now = clock()
+    existing = links_of(await repository.current_supersessions(session))
     document = validate_document(data, reference, existing, prefix=["body", "document"])
     if document.id in existing or await repository.versions(session, document.id):
         raise DocumentExists(f"A document with id {document.id!r} is already recorded.")
@@ -325,17 +369,18 @@ async def amend(
     reference: Reference,
     actor: str,
     reason: str,
-    now: dt.datetime,
+    clock: Clock = utc_now,
 ) -> DocumentVersion:
     """Record a new version of a document, if the client saw the current one."""
     await repository.serialise_writers(session)
     current = await _current_for_update(session, document_id)
-    if if_match.strip() not in (etag(current), "*"):
+    now = max(clock(), current.recorded_at)
+    if not {tag.strip() for tag in if_match.split(",")} & {etag(current), "*"}:
         raise VersionStale(
             f"The document changed since that version; the current ETag is {etag(current)}.",
             current_etag=etag(current),
         )
-    others = await repository.current_document_ids(session)
+    others = links_of(await repository.current_supersessions(session))
     document = validate_document(data, reference, others, prefix=["body", "document"])
     if document.id != document_id:
         raise DocumentInvalid(
@@ -364,11 +409,12 @@ async def repeal(
     reference: Reference,
     actor: str,
     reason: str,
-    now: dt.datetime,
+    clock: Clock = utc_now,
 ) -> DocumentVersion:
     """Record that a document is repealed from a date on."""
     await repository.serialise_writers(session)
     current = await _current_for_update(session, document_id)
+    now = max(clock(), current.recorded_at)
     if day < date_of(current.content["effective_from"]):
         raise DocumentInvalid(
             "A document cannot be repealed before it takes effect.",
@@ -376,7 +422,7 @@ async def repeal(
         )
     data = dict(current.content)
     data["repealed_date"] = day.isoformat()
-    others = await repository.current_document_ids(session)
+    others = links_of(await repository.current_supersessions(session))
     document = validate_document(data, reference, others, prefix=["body"])
     if content_hash(content_of(document)) == current.content_hash:
         return current  # repealed from that date already

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import os
 import sys
@@ -119,7 +118,7 @@ async def _import(policy_set: PolicySet, database_url: str) -> int:
     engine = create_engine(database_url, pool_size=1)
     try:
         async with AsyncSession(engine, expire_on_commit=False) as session:
-            recorded = await load_policy_set(session, policy_set, dt.datetime.now(dt.UTC))
+            recorded = await load_policy_set(session, policy_set)
             await session.commit()
     finally:
         await engine.dispose()

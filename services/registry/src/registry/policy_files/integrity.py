@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from registry.policy_files.conditions import ConditionInvalid, check_condition
 from registry.policy_files.loader import PolicySet, Problem
@@ -28,8 +28,9 @@ def check_policy_set(policy_set: PolicySet) -> list[Problem]:
         by_id.setdefault(document.id, name)
         if not name.endswith(f"/{document.id}.yaml"):
             problems.append(Problem(name, None, "id", f"file name must be {document.id}.yaml"))
+    links = {document.id: supersession_links(document) for _, document in policy_set.documents}
     for name, document in policy_set.documents:
-        problems.extend(check_document(document, name, regions, matters, set(by_id)))
+        problems.extend(check_document(document, name, regions, matters, set(by_id), links))
     problems.extend(_undeclared_overlaps(policy_set, matters))
     problems.extend(_succession_gaps(policy_set))
     return problems
@@ -41,8 +42,10 @@ def check_document(
     regions: set[str],
     matters: dict[str, Matter],
     document_ids: set[str],
+    links: Mapping[str, Sequence[Link]],
 ) -> list[Problem]:
-    """Problems of one document against the reference data and the other documents."""
+    """Problems of one document against the reference data and the other documents, whose
+    supersession links are `links` (by document id)."""
     found: list[Problem] = []
 
     def add(field: str, message: str) -> None:
@@ -51,9 +54,17 @@ def check_document(
     for i, code in enumerate(document.jurisdiction):
         if code not in regions:
             add(f"jurisdiction[{i}]", f"unknown region {code!r}")
+    others = {**links, document.id: supersession_links(document)}
     for i, link in enumerate(document.supersedes):
         if link.document not in document_ids:
             add(f"supersedes[{i}].document", f"unknown document {link.document!r}")
+            continue
+        loop = _back_to(document.id, others[document.id][i], others)
+        if loop is not None:
+            add(
+                f"supersedes[{i}].document",
+                f"a cycle: {' → '.join([document.id, *loop])} (each would set aside the other)",
+            )
         for j, key in enumerate(link.matters or []):
             if key not in matters:
                 add(f"supersedes[{i}].matters[{j}]", f"unknown matter {key!r}")
@@ -69,6 +80,37 @@ def check_document(
         for field, message in _clause_problems(clause, document, matters.get(clause.matter)):
             add(f"clauses[{i}].{field}", message)
     return found
+
+
+# A document's supersession link: the document it sets aside, and for which matters (None: all).
+Link = tuple[str, frozenset[str] | None]
+
+
+def supersession_links(document: Document) -> list[Link]:
+    """The documents this one sets aside, each with the matters it sets them aside for."""
+    return [
+        (link.document, None if link.matters is None else frozenset(link.matters))
+        for link in document.supersedes
+    ]
+
+
+def _back_to(start: str, first: Link, links: Mapping[str, Sequence[Link]]) -> list[str] | None:
+    """The documents a path of links takes from `first` back to `start`, for at least one
+    matter all its links share; None when there is no such path."""
+    seen: set[tuple[str, frozenset[str] | None]] = set()
+    stack: list[tuple[str, frozenset[str] | None, list[str]]] = [(first[0], first[1], [first[0]])]
+    while stack:
+        here, matters, path = stack.pop()
+        if here == start:
+            return path
+        if (here, matters) in seen:
+            continue
+        seen.add((here, matters))
+        for target, scope in links.get(here, ()):
+            shared = scope if matters is None else matters if scope is None else matters & scope
+            if shared is None or shared:
+                stack.append((target, shared, [*path, target]))
+    return None
 
 
 def _clause_problems(
@@ -99,6 +141,14 @@ def _clause_problems(
         and clause.effective_to > document.effective_to
     ):
         yield "effective_to", "the clause ends after its document"
+    if (
+        clause.effective_from
+        and document.effective_to
+        and clause.effective_from > document.effective_to
+    ):
+        yield "effective_from", "the clause starts after its document ends: it would never apply"
+    if clause.effective_to and clause.effective_to < document.effective_from:
+        yield "effective_to", "the clause ends before its document starts: it would never apply"
     caps = clause.caps
     if (
         matter.strategy is not None

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from subsidy_common.types import IsoDate
+from subsidy_common.types import PolicyDate as IsoDate
 
 SLUG = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$"
 MATTER_KEY = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
@@ -259,7 +259,9 @@ class Source(_Strict):
     title: str = Field(min_length=2, description="来源，如 泸州市人民政府公报 2023 年第 5 期")
     file: str | None = Field(default=None, description="仓库 seeds 中的来源文本")
     url: str | None = None
-    catalogue_row: int | None = Field(default=None, ge=1, description="在清理目录中的序号")
+    catalogue_row: int | None = Field(
+        default=None, ge=1, le=100_000, description="在清理目录中的序号"
+    )
 
 
 class Document(_Strict):
