@@ -3,17 +3,39 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary, Numeric
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Dialect, LargeBinary, Numeric
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 from subsidy_common.columns import UtcDateTime
 from subsidy_common.naming import NAMING_CONVENTION
 
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
+CENT = Decimal("0.01")
 
-MONEY = Numeric(14, 2)
+
+class Fen(TypeDecorator[Decimal]):
+    """Yuan kept as a whole number of fen: SQLite has no exact decimal, and its NUMERIC holds
+    250000.10 as a binary float, which its own arithmetic then moves off the fen."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        # Rounded as PostgreSQL rounds into numeric(14, 2): half away from zero.
+        return int(Decimal(value).quantize(CENT, ROUND_HALF_UP).scaleb(2))
+
+    def process_result_value(self, value: int | None, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value).scaleb(-2)
+
+
+# Exact decimal on PostgreSQL, whole fen on SQLite (`2026-12-07_money_in_fen_on_sqlite.py`):
+# every statement that adds, compares or sums money stays exact on both.
+MONEY = Numeric(14, 2).with_variant(Fen(), "sqlite")
 
 
 class Claim(SQLModel, table=True):
@@ -35,6 +57,11 @@ class Claim(SQLModel, table=True):
     entitlement: Decimal = Field(sa_column=Column(MONEY, nullable=False))
     previously_granted: Decimal = Field(sa_column=Column(MONEY, nullable=False))
     cap_key: str | None = Field(default=None, max_length=120)
+    # Whether the grant added its amount to its cap key's cumulative and yearly balances, which
+    # its revocation takes it back from. None: not known (recorded before these were kept, and
+    # the ledger proves neither, `2026-12-07_claim_cap_moves.py`); a revocation leaves it be.
+    cumulative_cap_moved: bool | None = Field(default=None, sa_column=Column(Boolean))
+    yearly_cap_moved: bool | None = Field(default=None, sa_column=Column(Boolean))
     fund: str | None = Field(default=None, max_length=200, description="the budgeted fund drawn on")
     duplicate_of: list[str] = Field(sa_column=Column(JSON, nullable=False))
     review: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))

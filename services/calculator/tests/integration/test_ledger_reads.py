@@ -16,8 +16,10 @@ from calculator.config import Settings
 from calculator.db import driver_dsn
 from calculator.engine.model import EMPTY_LEDGER
 from calculator.main import SERVICE
+from calculator.models import CapBalance, LedgerBalance
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from subsidy_common.database import create_engine, migrate
 
@@ -132,15 +134,19 @@ async def test_the_sqlite_form_reads_the_same(tmp_path: Any, reads: LedgerReads)
     await migrate(Settings().migrations_dir(SERVICE), url)
     engine = create_engine(url)
     try:
-        async with engine.begin() as connection:
+        async with engine.begin() as connection:  # through the tables' types: SQLite holds fen
             for i, applicant in enumerate(APPLICANTS[:10]):
                 for subject, granted in ((f"ZL{i}", 100 * (i + 1)), ("ZL-other", 1)):
-                    await connection.exec_driver_sql(
-                        "INSERT INTO ledger_balance VALUES (?, ?, ?, ?)",
-                        (applicant, MATTER, subject, granted),
+                    await connection.execute(
+                        insert(LedgerBalance).values(
+                            applicant_id=applicant, matter=MATTER, subject=subject,
+                            granted=Decimal(granted),
+                        )
+                    )  # fmt: skip
+                await connection.execute(
+                    insert(CapBalance).values(
+                        applicant_id=applicant, cap_key="lead", year=0, granted=Decimal(i + 1)
                     )
-                await connection.exec_driver_sql(
-                    "INSERT INTO cap_balance VALUES (?, 'lead', 0, ?)", (applicant, i + 1)
                 )
         local = await LedgerReads.open(async_sessionmaker(engine), url)
         wanted = [(APPLICANTS[3], MATTER, "ZL3"), (APPLICANTS[4], MATTER, "ZL-never-granted")]

@@ -26,3 +26,9 @@ def similar(a: str, b: str) -> bool:
     if not a or not b:
         return False
     return a == b or fuzz.ratio(a, b) >= SIMILAR
+
+
+def may_be_one(a: str, b: str) -> bool:
+    """Whether two applicants may be one company as far as their name keys tell: similar, or
+    either name missing, when nothing tells them apart."""
+    return not a or not b or similar(a, b)

@@ -91,14 +91,14 @@ CLAIM_COLUMNS = (
     "id", "tenant_id", "applicant_id", "applicant_kind", "applicant_name", "name_key", "region",
     "matter", "subject", "event_date", "status", "initial_status", "amount", "entitlement",
     "previously_granted", "cap_key", "fund", "duplicate_of", "review", "decision",
-    "registry_version", "created_at",
+    "registry_version", "created_at", "cumulative_cap_moved", "yearly_cap_moved",
 )  # fmt: skip
 _RECORD = """INSERT INTO claim (id, tenant_id, applicant_id, applicant_kind, applicant_name,
     name_key, region, matter, subject, event_date, status, initial_status, amount, entitlement,
     previously_granted, cap_key, fund, duplicate_of, review, decision, registry_version,
-    created_at)
+    created_at, cumulative_cap_moved, yearly_cap_moved)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-    $18::json, $19::json, $20::json, $21, $22)"""
+    $18::json, $19::json, $20::json, $21, $22, $23, $24)"""
 _KEEP = """INSERT INTO idempotency_record
     (tenant_id, key, request_hash, status_code, body, claim_id, created_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7)"""

@@ -31,7 +31,7 @@ from calculator.claims.ledger import (
     Seen,
 )
 from calculator.claims.locks import Locks
-from calculator.claims.names import name_key, similar
+from calculator.claims.names import may_be_one, name_key
 from calculator.claims.schemas import ClaimIn
 from calculator.engine.decide import decide
 from calculator.engine.model import Ledger, Result
@@ -191,8 +191,9 @@ async def _settle(
     due = result.amount if result.status == "eligible" else ZERO
     review = None
     if due > 0:
-        look_alikes = [row for row in seen.others if similar(name, row["name_key"])]
+        look_alikes = [row for row in seen.others if may_be_one(name, row["name_key"])]
         if look_alikes:
+            nameless = not name or any(not row["name_key"] for row in look_alikes)
             # Another tenant's claims are not shown to this one: only how many there are.
             review = {
                 "similar_to": [
@@ -207,7 +208,9 @@ async def _settle(
                 "in_other_tenants": sum(
                     row["tenant_id"] != caller.tenant_id for row in look_alikes
                 ),
-                "reason": "同一事项与标的已由名称相近的其他主体获得",
+                "reason": "同一事项与标的已由其他主体获得，名称缺失无法比对"
+                if nameless
+                else "同一事项与标的已由名称相近的其他主体获得",
             }
             due = ZERO
     moves: list[Move] = []
@@ -223,7 +226,7 @@ async def _settle(
                 fund = source
                 moves.append(Move("fund", (source,), granted, due))
     status = "budget_exhausted" if exhausted else _status(result, due, review)
-    cap_key = None
+    cap_key, cap_years = None, set()
     if due > 0:
         moves.append(
             Move(
@@ -235,6 +238,7 @@ async def _settle(
         )
         cap_key, cap_moves = _cap_moves(applicant_id, result, due, seen.ledger)
         moves.extend(cap_moves)
+        cap_years = {move.key[2] for move in cap_moves}
     values: dict[str, Any] = {
         "tenant_id": caller.tenant_id,
         "applicant_id": applicant_id,
@@ -251,6 +255,8 @@ async def _settle(
         "entitlement": result.entitlement,
         "previously_granted": result.previously_granted,
         "cap_key": cap_key,
+        "cumulative_cap_moved": 0 in cap_years,
+        "yearly_cap_moved": event.date.year in cap_years,
         "fund": fund,
         "duplicate_of": seen.paid if status == "duplicate" else [],
         "review": review,
@@ -393,21 +399,28 @@ async def revoke(
                 delta=-amount,
             )
             if row.cap_key is not None:
-                for (key, year), seen in [
-                    ((row.cap_key, 0), ledger.by_cap.get(row.cap_key)),
-                    (
-                        (row.cap_key, row.event_date.year),
-                        ledger.by_cap_year.get((row.cap_key, row.event_date.year)),
-                    ),
-                ]:
-                    if seen is not None:
+                year = row.event_date.year
+                for moved, cap_year, seen in (
+                    (row.cumulative_cap_moved, 0, ledger.by_cap.get(row.cap_key, ZERO)),
+                    (row.yearly_cap_moved, year, ledger.by_cap_year.get((row.cap_key, year), ZERO)),
+                ):
+                    if moved is None:
+                        log.warning(
+                            "revoked claim's cap balance left as it is: not known to be moved",
+                            extra={"claim_id": claim_id, "cap_key": row.cap_key, "year": cap_year},
+                        )
+                        continue
+                    # Less than the amount only where revocations before 2026-12-07 took other
+                    # clauses' grants back from the balance too.
+                    back = min(amount, seen)
+                    if moved and back > 0:
                         await repository.move_cap(
                             session,
                             applicant_id=row.applicant_id,
-                            cap_key=key,
-                            year=year,
+                            cap_key=row.cap_key,
+                            year=cap_year,
                             seen=seen,
-                            delta=-amount,
+                            delta=-back,
                         )
             if row.fund is not None:
                 async with locks.fund(session, row.fund):

@@ -1,0 +1,67 @@
+"""A claim whose applicant gives no name cannot be told apart from another applicant already paid
+for the same matter and subject: it goes to review, as a look-alike name does, and so does a
+named claim after a nameless one was paid. A name stays optional otherwise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from calculator.engine.rules import RuleSet, compile_snapshot
+from testkit.claims import Desk
+
+LISTING = "listing.completed"
+A, B = "91510500MA62B8XY4F", "91510500MA62B8XY5J"
+NAMED = "泸州示例科技有限公司"
+
+
+def rules() -> RuleSet:
+    regions = [
+        {"code": "510000", "name": "四川省", "parent": None, "level": "province"},
+        {"code": "510500", "name": "泸州市", "parent": "510000", "level": "city"},
+    ]
+    matter = {"key": LISTING, "name": LISTING, "beneficiaries": ["enterprise"], "attributes": {}}
+    clause = {"id": "listing", "ref": "一", "matter": LISTING, "beneficiaries": ["enterprise"],
+              "amount": {"kind": "range", "min": "250000", "max": "2500000"}, "quote": "q"}  # fmt: skip
+    document = {"id": "doc", "doc_no": "doc", "jurisdiction": ["510500"],
+                "effective_from": "2015-01-01", "effective_to": None, "repealed_date": None,
+                "clauses": [clause]}  # fmt: skip
+    return compile_snapshot(
+        {"version": "names", "regions": regions, "matters": [matter], "documents": [document]}
+    )
+
+
+RULES = rules()
+
+
+async def listed(desk: Desk, applicant_id: str, subject: str, **name: str) -> tuple[str, str]:
+    applicant = {"id": applicant_id, "kind": "enterprise", "region": "510500", **name}
+    event: dict[str, Any] = {"matter": LISTING, "date": "2024-06-01", "subject": subject,
+                             "attributes": {"assessed_amount": "300000"}}  # fmt: skip
+    claim = await desk.submit(RULES, applicant, event)
+    return claim["status"], claim["amount"]
+
+
+@pytest.mark.parametrize(
+    "name", [{"name": ""}, {}, {"name": "  "}], ids=["empty", "absent", "blank"]
+)
+async def test_a_nameless_claim_for_what_another_was_paid_goes_to_review(
+    desk: Desk, name: dict[str, str]
+) -> None:
+    assert await listed(desk, A, "NEEQ-1", name=NAMED) == ("granted", "300000.00")
+    assert await listed(desk, B, "NEEQ-1", name="泸州示例科技股份有限公司") == (
+        "needs_review", "0.00",
+    )  # fmt: skip
+    assert await listed(desk, B, "NEEQ-1", **name) == ("needs_review", "0.00")
+
+
+async def test_a_named_claim_after_a_nameless_one_was_paid_goes_to_review(desk: Desk) -> None:
+    assert await listed(desk, B, "NEEQ-1") == ("granted", "300000.00")
+    assert await listed(desk, A, "NEEQ-1", name=NAMED) == ("needs_review", "0.00")
+
+
+async def test_a_name_is_needed_only_where_another_was_paid(desk: Desk) -> None:
+    assert await listed(desk, B, "NEEQ-2") == ("granted", "300000.00")
+    assert await listed(desk, B, "NEEQ-3", name="") == ("granted", "300000.00")
+    assert await listed(desk, A, "NEEQ-4", name=NAMED) == ("granted", "300000.00")
+    assert await listed(desk, B, "NEEQ-4", name="江阳精密机械有限公司") == ("granted", "300000.00")
