@@ -197,9 +197,14 @@ def _json_declared(scope: Scope) -> bool:
     """Whether the request declares a JSON body, or declares none."""
     for name, value in scope["headers"]:
         if name == b"content-type":
-            media: bytes = value.split(b";", 1)[0].strip().lower()
-            return media == b"application/json" or media.endswith(b"+json")
+            return json_media(value.decode("latin-1"))
     return True
+
+
+def json_media(content_type: str) -> bool:
+    """Whether a Content-Type names JSON: `application/json` or a `+json` type."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
 
 
 async def _not_json(send: Send) -> None:

@@ -120,6 +120,14 @@ class InvalidInput(DomainError):
     status = 422
 
 
+class UnsupportedMediaType(DomainError):
+    """A body declared as something the operation does not read (a form, text)."""
+
+    type = problem_type("unsupported-media-type")
+    title = "Unsupported Media Type"
+    status = 415
+
+
 class ServiceUnavailable(DomainError):
     """A dependency is down or overloaded; the client may retry later."""
 

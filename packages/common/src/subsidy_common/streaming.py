@@ -12,6 +12,9 @@ from subsidy_common.problems import DomainError, problem_type
 
 MAX_LINE_BYTES = 1024 * 1024  # one case of a batch
 BOM = b"\xef\xbb\xbf"
+# What stands in a stream for a line longer than a case may be, which is passed over unread.
+# A NUL byte is never valid JSON: no case a client sends can be taken for it.
+OVERLONG = b"\x00line longer than a case may be"
 
 
 class LineTooLong(DomainError):
@@ -37,6 +40,47 @@ async def without_bom(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     yield start.removeprefix(BOM)
     async for chunk in chunks:
         yield chunk
+
+
+async def complete_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The body's complete lines, as many as each chunk completes, each ending with a newline
+    (the last one too), without a leading byte order mark.
+
+    At most one line is held at a time. A line longer than `MAX_LINE_BYTES` is not held: it is
+    passed over to its end and `OVERLONG` takes its place, so that its case is answered with a
+    problem and the cases after it go on.
+    """
+    pending = b""
+    skipping = False
+    async for chunk in without_bom(chunks):
+        if skipping:
+            end = chunk.find(b"\n")
+            if end < 0:
+                continue
+            skipping = False
+            chunk = chunk[end + 1 :]
+            yield OVERLONG + b"\n"
+        data = pending + chunk if pending else chunk
+        end = data.rfind(b"\n") + 1
+        pending = data[end:]
+        if len(pending) > MAX_LINE_BYTES:
+            pending, skipping = b"", True
+        if end > MAX_LINE_BYTES:  # a chunk this large may hold a whole line too long
+            yield _standing_in(data[:end])
+        elif end:
+            yield data[:end]
+    if skipping:
+        yield OVERLONG + b"\n"
+    elif pending:
+        yield pending + b"\n"
+
+
+def _standing_in(lines: bytes) -> bytes:
+    """Complete lines with `OVERLONG` in place of each one too long."""
+    each = lines.split(b"\n")[:-1]
+    if all(len(line) <= MAX_LINE_BYTES for line in each):
+        return lines
+    return b"".join((OVERLONG if len(line) > MAX_LINE_BYTES else line) + b"\n" for line in each)
 
 
 class DuplexStreamingResponse(StreamingResponse):

@@ -55,7 +55,8 @@ def _said(value: str) -> str:
 
 
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
-# A policy's dates stay far from the calendar's ends, where the day before or after is missing.
+# The dates of a policy, and of an event judged by one: far from the calendar's ends, where the
+# day before or after, or a schedule's last month, would not exist.
 PolicyDate = Annotated[dt.date, BeforeValidator(_iso_date), AfterValidator(_policy_year)]
 # Why a change was made, as the audit log keeps it: blank is no reason.
 Reason = Annotated[str, AfterValidator(_said)]

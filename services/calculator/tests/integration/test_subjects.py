@@ -14,11 +14,12 @@ from alembic import command
 from calculator.calculations.endpoints import check_scope
 from calculator.claims import service
 from calculator.claims.locks import Locks
+from calculator.claims.repository import balance
 from calculator.claims.schemas import ClaimIn
 from calculator.config import Settings
 from calculator.engine.rules import RuleSet, compile_snapshot
 from calculator.main import SERVICE, open_claims
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from subsidy_common.database import alembic_config, create_engine, migrate, upgrade_head
 
@@ -67,16 +68,16 @@ async def test_one_subject_typed_two_ways_becomes_one_balance(empty_database: st
                 {"m": MATTER, "s": FULL_WIDTH},
             )
         await asyncio.to_thread(upgrade_head, scripts, empty_database)
-        async with engine.connect() as connection:
+        async with engine.connect() as connection:  # through the table's type: SQLite holds fen
             balances = (
                 await connection.execute(
-                    text("SELECT subject, granted FROM ledger_balance ORDER BY subject")
+                    select(balance.c.subject, balance.c.granted).order_by(balance.c.subject)
                 )
             ).all()
             claims = (await connection.execute(text("SELECT subject FROM claim"))).scalars().all()
     finally:
         await engine.dispose()
-    assert [(s, Decimal(g)) for s, g in balances] == [
+    assert [tuple(row) for row in balances] == [
         ("ZL201510000001.1", Decimal(1500)),
         ("ZL201510000002.1", Decimal(3000)),
     ]
@@ -110,7 +111,9 @@ async def test_a_patent_typed_another_way_is_not_paid_again(
     try:
         first = await submit("k1", "ZL201510000001.1")
         assert (first["status"], first["amount"]) == ("granted", "3000.00")
-        for i, typed in enumerate([FULL_WIDTH, "zl 2015-1000-0001.1", "ZL201510000001.1\u200b"]):
+        for i, typed in enumerate(
+            [FULL_WIDTH, "zl 2015-1000-0001.1", "ZL201510000001.1\u200b", "ZL201510000001.1\x01"]
+        ):
             again = await submit(f"k{i + 2}", typed)
             assert (again["status"], again["amount"]) == ("duplicate", "0.00"), typed
             assert again["duplicate_of"] == [first["id"]]

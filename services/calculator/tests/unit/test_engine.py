@@ -275,6 +275,12 @@ class TestAmounts:
         assert (zero.status, zero.amount) == ("ineligible", Decimal(0))
         assert zero.considered[0].outcome == "condition_not_met"
         assert zero.considered[0].reason.startswith("金额为 0")
+        below_a_fen = decide(
+            ENTERPRISE, [event("2016-01-01", "listing.completed", assessed_amount="0.004")],
+            ruleset(assessed),
+        ).results[0]  # fmt: skip
+        assert (below_a_fen.status, below_a_fen.amount) == ("ineligible", Decimal(0))
+        assert below_a_fen.considered[0].outcome == "condition_not_met"
 
     def test_periodic_has_a_schedule(self) -> None:
         allowance = document(

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 from calculator.config import Settings as CalculatorSettings
 from calculator.main import create_app as create_calculator
 from fastapi import FastAPI
@@ -186,12 +187,20 @@ async def test_without_a_calculator_the_batch_is_503_before_any_answer(
     assert response.headers["retry-after"]
 
 
-async def test_a_first_line_too_long_is_413(
-    stack: Any, client_for: Clients, case: Callable[..., dict[str, Any]]
+@pytest.mark.parametrize("where", [0, 1])
+async def test_a_line_too_long_is_a_413_problem_and_the_others_go_on(
+    stack: Any, client_for: Clients, case: Callable[..., dict[str, Any]], where: int
 ) -> None:
-    response = await post(client_for, stack.gateway, b'{"applicant": "' + b"x" * (1024 * 1024 + 1))
-    assert response.status_code == 413, response.text
-    assert response.json()["type"].endswith("line-too-long")
+    good = orjson.dumps(case())
+    long = b'{"applicant": "' + b"x" * (1024 * 1024 + 1) + b'"}'
+    body = b"\n".join([good, long, good] if where else [long, good, good]) + b"\n"
+    response = await post(client_for, stack.gateway, body)
+    assert response.status_code == 200, response.text
+    answers = [orjson.loads(line) for line in response.content.splitlines()]
+    assert [a["case_index"] for a in answers] == [0, 1, 2]
+    problem = answers[where]
+    assert (problem["status"], problem["type"].split("/")[-1]) == (413, "line-too-long")
+    assert all("results" in a for i, a in enumerate(answers) if i != where)
 
 
 async def test_ndjson_answered_as_one_json_document_holds_at_most_1000_cases(

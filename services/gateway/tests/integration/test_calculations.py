@@ -63,7 +63,14 @@ class TestCalculate:
 
     @pytest.mark.parametrize(
         ("field", "value"),
-        [("date", "2023-02-30"), ("quantity", -1), ("quantity", 10**30), ("subject", "")],
+        [
+            ("date", "2023-02-30"),
+            ("date", "0001-01-01"),
+            ("date", "9999-06-01"),
+            ("quantity", -1),
+            ("quantity", 10**30),
+            ("subject", ""),
+        ],
     )
     async def test_malformed_event_fields(
         self, case: Callable[..., dict[str, Any]], field: str, value: Any, admin: httpx.AsyncClient
@@ -83,6 +90,43 @@ class TestCalculate:
         response = await admin.post("/v1/calculations", json=body)
         assert response.status_code == 422
         assert response.json()["errors"][0]["loc"] == ["body", "events", 0, "attributes", "level"]
+
+    @pytest.mark.parametrize("wage", [5000, "5000", "5000.00", 5000.0])
+    async def test_money_is_read_as_a_number_however_sent(
+        self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient, wage: Any
+    ) -> None:
+        body = case()
+        body["events"][0] |= {"matter": "jobs.created", "date": "2016-05-10"}
+        body["events"][0]["attributes"] = {"monthly_wage_yuan": wage, "social_insurance": True}
+        response = await admin.post("/v1/calculations", json=body)
+        assert response.status_code == 200, response.text
+        number = body | {"events": [body["events"][0] | {"attributes": {
+            "monthly_wage_yuan": 5000, "social_insurance": True}}]}  # fmt: skip
+        assert response.json() == (await admin.post("/v1/calculations", json=number)).json()
+
+    @pytest.mark.parametrize(
+        ("matter", "name", "value"),
+        [
+            ("startup.online_shop", "graduated_on", "20160701"),
+            ("startup.online_shop", "graduated_on", "2016-W27-5"),
+            ("jobs.created", "monthly_wage_yuan", 10**12),
+            ("jobs.created", "monthly_wage_yuan", "1e12"),
+            ("enterprise.innovative.recognized", "level", ["city"]),
+        ],
+    )
+    async def test_attribute_values_of_the_wrong_form_are_named(
+        self,
+        case: Callable[..., dict[str, Any]],
+        admin: httpx.AsyncClient,
+        matter: str,
+        name: str,
+        value: Any,
+    ) -> None:
+        body = case()
+        body["events"][0] |= {"matter": matter, "attributes": {name: value}}
+        response = await admin.post("/v1/calculations", json=body)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["loc"] == ["body", "events", 0, "attributes", name]
 
     async def test_past_registry_reproduces_a_past_result(
         self,
@@ -306,11 +350,49 @@ class TestStrictInput:
         assert response.status_code == 422, response.text
         assert response.json()["errors"][0]["loc"][: len(path) + 1] == ["body", *path]
 
-    async def test_json_batch_above_its_cap_is_422(
+    async def test_json_batch_above_its_cap_is_413(
         self, admin: httpx.AsyncClient, case: Callable[..., dict[str, Any]]
     ) -> None:
         response = await admin.post("/v1/calculations/batch", json={"cases": [case()] * 1001})
-        assert response.status_code == 422
+        assert response.status_code == 413
+        assert "NDJSON" in response.json()["detail"]
+
+    async def test_a_batch_sent_as_text_is_415(
+        self, admin: httpx.AsyncClient, case: Callable[..., dict[str, Any]]
+    ) -> None:
+        response = await admin.post(
+            "/v1/calculations/batch",
+            content=orjson.dumps({"cases": [case()]}),
+            headers={"Content-Type": "text/plain"},
+        )
+        assert response.status_code == 415
+        assert response.headers["content-type"] == "application/problem+json"
+
+    @pytest.mark.parametrize("streamed", [False, True])
+    async def test_a_nul_in_one_case_is_its_problem_alone(
+        self,
+        admin: httpx.AsyncClient,
+        case: Callable[..., dict[str, Any]],
+        film: dict[str, Any],
+        streamed: bool,
+    ) -> None:
+        bad = case()
+        bad["events"][0]["subject"] = "ZL\u00001"
+        cases = [case(), bad, case()]
+        if streamed:
+            response = await admin.post(
+                "/v1/calculations/batch",
+                content=b"".join(orjson.dumps(c) + b"\n" for c in cases),
+                headers={"Content-Type": "application/x-ndjson", "Accept": "application/x-ndjson"},
+            )
+            items = [orjson.loads(line) for line in response.content.splitlines()]
+        else:
+            response = await admin.post("/v1/calculations/batch", json={"cases": cases})
+            items = response.json()["items"]
+        assert response.status_code == 200, response.text
+        assert [i.get("total") for i in items] == ["123456.00", None, "123456.00"]
+        assert items[1]["status"] == 422
+        assert items[1]["errors"][0]["loc"] == ["body", "events", 0, "subject"]
 
 
 async def test_an_instant_out_of_range_is_422(

@@ -9,7 +9,7 @@ import pytest
 from gateway.clients.batches import cut_parts
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from subsidy_common.streaming import BOM, MAX_LINE_BYTES, LineTooLong
+from subsidy_common.streaming import BOM, MAX_LINE_BYTES, OVERLONG
 
 lines = st.lists(
     st.one_of(
@@ -68,7 +68,15 @@ def test_every_case_once_in_order(
         first += count
 
 
-def test_a_line_above_the_limit_is_refused() -> None:
-    data = b'{"a": 1}\n' + b"x" * (MAX_LINE_BYTES + 1)
-    with pytest.raises(LineTooLong):
-        asyncio.run(cut(data, [10, 100_000], 1024, idle=False))
+@pytest.mark.parametrize("ended", [True, False])
+@pytest.mark.parametrize("sizes", [[10, 100_000], [MAX_LINE_BYTES + 20]])
+def test_a_line_above_the_limit_is_passed_over_for_a_stand_in(
+    ended: bool, sizes: list[int]
+) -> None:
+    """The cases around it go on, and the line is counted as a case, answered as too long."""
+    long = b"x" * (MAX_LINE_BYTES + 1) + (b"\n" if ended else b"")
+    data = b'{"a": 1}\n' + long + (b'{"b": 2}\n' if ended else b"")
+    parts = asyncio.run(cut(data, sizes, 1024, idle=False))
+    whole = b"".join(body for _, body in parts)
+    expected = [b'{"a": 1}', OVERLONG] + ([b'{"b": 2}'] if ended else [])
+    assert whole.split(b"\n")[:-1] == expected

@@ -13,9 +13,11 @@ from fastapi import APIRouter, Header, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 from subsidy_common.headers import HandHeader, documented
+from subsidy_common.middleware import nul_location
 from subsidy_common.problems import (
     DomainError,
     Forbidden,
+    InvalidInput,
     problem_body,
     problem_type,
     validated_body,
@@ -23,15 +25,15 @@ from subsidy_common.problems import (
 from subsidy_common.routing import DirectRoute
 from subsidy_common.streaming import (
     MAX_LINE_BYTES,
+    OVERLONG,
     DuplexStreamingResponse,
     LineTooLong,
-    without_bom,
+    complete_lines,
 )
 
 from calculator.calculations import service
 from calculator.calculations.schemas import CalculationIn
 from calculator.claims.reads import LedgerReads
-from calculator.engine.decide import decide
 from calculator.engine.model import EMPTY_LEDGER, Applicant, Event
 from calculator.engine.rules import RuleSet
 from calculator.observability import DecisionMetrics
@@ -132,12 +134,12 @@ async def _decide_window(
     cases: list[CalculationIn | None] = []
     for offset, raw in enumerate(window):
         try:
-            cases.append(
-                CalculationIn.model_validate_json(raw)
-                if isinstance(raw, bytes)
-                else CalculationIn.model_validate(raw)
-            )
-        except ValidationError as exc:
+            if isinstance(raw, bytes):
+                _check_line(raw)
+                cases.append(CalculationIn.model_validate_json(raw))
+            else:
+                cases.append(CalculationIn.model_validate(raw))
+        except (ValidationError, DomainError) as exc:
             answers[offset] = _problem_line(first_index + offset, exc)
             cases.append(None)
     past = await _past_rules(
@@ -162,7 +164,13 @@ async def _decide_window(
     ledgers = await reads.many(wanted) if wanted else {}
     statuses: list[str] = []
     for offset, applicant, events, rules in valid:
-        decision = decide(applicant, events, rules, ledgers.get(applicant.id, EMPTY_LEDGER))
+        try:
+            decision = service.decided(
+                applicant, events, rules, ledgers.get(applicant.id, EMPTY_LEDGER)
+            )
+        except DomainError as exc:
+            answers[offset] = _problem_line(first_index + offset, exc)
+            continue
         answer = service.render(decision)
         answer["case_index"] = first_index + offset
         answers[offset] = answer
@@ -191,7 +199,7 @@ async def calculate(request: Request) -> Response:
     check_scope(body, rules, scope)
     applicant, events = service.validate(body, rules, _today())
     ledger = await _reads(request).one(applicant.id, [(e.matter, e.subject) for e in events])
-    result = service.render(decide(applicant, events, rules, ledger))
+    result = service.render(service.decided(applicant, events, rules, ledger))
     _metrics(request).decided(r["status"] for r in result["results"])
     return Response(orjson.dumps(result), media_type="application/json")
 
@@ -200,20 +208,31 @@ async def _windows(request: Request) -> AsyncIterator[list[bytes]]:
     """The request body as lists of complete lines, one list per chunk received.
 
     Only one chunk and one partial line are held at a time; a line longer than a case may be
-    is refused.
+    comes as `OVERLONG`.
     """
-    pending = b""
-    async for chunk in without_bom(request.stream()):
-        pending += chunk
-        lines = pending.split(b"\n")
-        pending = lines.pop()
-        if len(pending) > MAX_LINE_BYTES:
-            raise LineTooLong(f"A batch line is longer than {MAX_LINE_BYTES} bytes.")
-        window = [line for line in lines if line.strip()]
+    async for lines in complete_lines(request.stream()):
+        window = [line for line in lines.split(b"\n") if line.strip()]
         if window:
             yield window
-    if pending.strip():
-        yield [pending]
+
+
+def _check_line(line: bytes) -> None:
+    """Refuse, as the single calculation's guard does, a line that stood for one longer than a
+    case may be, and a NUL character anywhere in a case."""
+    if line == OVERLONG:
+        raise LineTooLong(f"The line is longer than {MAX_LINE_BYTES} bytes.")
+    where = nul_location(line)
+    if where is not None:
+        raise InvalidInput(
+            "Control characters (such as NUL) are not allowed in a case.",
+            errors=[
+                {
+                    "loc": ["body", *where],
+                    "msg": "contains a control character",
+                    "type": "value_error",
+                }
+            ],
+        )
 
 
 def _problem_line(index: int, exc: Exception) -> dict[str, Any]:
@@ -285,23 +304,27 @@ async def calculate_batch(
     if content_type.split(";")[0].strip() == NDJSON:
         windows: AsyncIterator[Any] = _windows(request)
     else:
+        raw = await request.body()
         try:
-            body = orjson.loads(await request.body())
+            body = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return Response(
                 orjson.dumps(problem_body(400, "The request body is not valid JSON.")),
                 status_code=400,
                 media_type="application/problem+json",
             )
+        if isinstance(body, dict) and len(body.get("cases") or ()) > MAX_JSON_CASES:
+            raise TooManyForJson(
+                f"A JSON batch holds at most {MAX_JSON_CASES} cases; send more as NDJSON lines."
+            )
         if (
             not isinstance(body, dict)
             or not isinstance(body.get("cases"), list)
-            or not 1 <= len(body["cases"]) <= MAX_JSON_CASES
+            or not body["cases"]
         ):
             problem = problem_body(
                 422,
-                f'The body must be {{"cases": [...]}} with 1 to {MAX_JSON_CASES} cases;'
-                " send more as NDJSON lines.",
+                f'The body must be {{"cases": [...]}} with 1 to {MAX_JSON_CASES} cases.',
                 type_=problem_type("validation-error"),
                 errors=[
                     {"loc": ["body", "cases"], "msg": "a list of calculation requests is required"}
@@ -310,7 +333,10 @@ async def calculate_batch(
             return Response(
                 orjson.dumps(problem), status_code=422, media_type="application/problem+json"
             )
-        windows = _at_once(body["cases"])
+        cases = body["cases"]
+        if b"\\u0000" in raw:  # a NUL somewhere: each case is checked as a line is
+            cases = [orjson.dumps(case) for case in cases]
+        windows = _at_once(cases)
     decide_all = partial(
         _decide_all, store, _reads(request), windows, scope, _metrics(request), first_case
     )

@@ -13,7 +13,7 @@ from pydantic import (
     StrictStr,
     StringConstraints,
 )
-from subsidy_common.types import Count, Instant, IsoDate
+from subsidy_common.types import Count, Instant, PolicyDate
 
 Scalar = str | int | float | bool | None
 AttributeValue = Scalar | list[StrictStr | StrictInt | StrictFloat]
@@ -40,7 +40,7 @@ class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     matter: str = Field(max_length=80, description="事项键（见 /v1/matters）")
-    date: IsoDate = Field(description="事件日期；按该日有效的政策判定")
+    date: PolicyDate = Field(description="事件日期；按该日有效的政策判定")
     subject: str = Field(min_length=1, max_length=200, description="标的，如 专利号")
     quantity: Count = Field(default=1, ge=1, le=1_000_000, description="数量")
     attributes: Attributes = Field(default_factory=dict, max_length=100, description="事件属性")

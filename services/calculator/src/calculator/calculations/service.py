@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -12,16 +13,39 @@ from subsidy_common.problems import InvalidInput
 
 from calculator.calculations.schemas import ApplicantIn, CalculationIn, EventIn
 from calculator.engine.amounts import to_fen
+from calculator.engine.conditions import ConditionError
+from calculator.engine.decide import decide
 from calculator.engine.model import (
     Applicant,
     Considered,
     Decision,
     Event,
+    Ledger,
     Result,
 )
 from calculator.engine.rules import RuleSet
 
 UNIVERSAL_EVENT_ATTRIBUTES = frozenset({"assessed_amount"})
+_NUMBER_BOUND = Decimal(10) ** 12
+_DATE_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class ConditionFailed(InvalidInput):
+    """A policy's condition that could not be judged on the values sent."""
+
+
+def decided(
+    applicant: Applicant, events: Sequence[Event], rules: RuleSet, ledger: Ledger
+) -> Decision:
+    """The engine's decision; a condition the values sent cannot be judged by is the input's
+    problem (422), not the service's."""
+    try:
+        return decide(applicant, events, rules, ledger)
+    except ConditionError as exc:
+        raise ConditionFailed(
+            "A policy condition could not be judged on the values sent.",
+            errors=[{"loc": ["body"], "msg": str(exc), "type": "condition"}],
+        ) from exc
 
 
 def applicant_id(applicant: ApplicantIn, today: dt.date) -> str:
@@ -47,8 +71,9 @@ def _type_error(spec: Mapping[str, Any], value: Any) -> str | None:
             number = Decimal(str(value))
         except InvalidOperation:
             return "must be a number"
-        if not number.is_finite() or abs(number) >= Decimal(10) ** 15:
-            return "must be a finite number below 10^15"
+        # Below 10^12 a JSON number keeps its fen, and the ledger can hold what it pays.
+        if not number.is_finite() or abs(number) >= _NUMBER_BOUND:
+            return "must be a finite number below 10^12"
         return "must not be negative" if kind == "money" and number < 0 else None
     if kind == "integer_list":
         ok = isinstance(value, list) and all(
@@ -56,12 +81,21 @@ def _type_error(spec: Mapping[str, Any], value: Any) -> str | None:
         )
         return None if ok else "must be a list of integers"
     if kind == "date":
+        if not (isinstance(value, str) and _DATE_TEXT.match(value)):
+            return "must be a date YYYY-MM-DD"
         try:
-            dt.date.fromisoformat(str(value))
+            dt.date.fromisoformat(value)
         except ValueError:
             return "must be a date YYYY-MM-DD"
         return None
-    return None if isinstance(value, str | list) else "must be text"
+    return None if isinstance(value, str) else "must be text"
+
+
+def _as_read(spec: Mapping[str, Any], value: Any) -> Any:
+    """A checked value as conditions and amounts read it: a number sent as text is a number."""
+    if type(value) is str and spec.get("type") in ("decimal", "money"):
+        return Decimal(value)
+    return value
 
 
 def validate(
@@ -89,33 +123,40 @@ def validate(
         subject = normalise(event.subject)
         if not subject:
             fail(["body", "events", i, "subject"], "has nothing left once separators are removed")
-        events.append(_event(event, subject))
         on_event = rules.event_attributes.get(event.matter)
         if on_event is None:
             fail(["body", "events", i, "matter"], "unknown matter; see /v1/matters")
+            events.append(_event(event, subject, None))
             continue
         if has_attributes:
             applicant_specs.update(rules.applicant_attributes[event.matter])
+        read = None
         if event.attributes:
-            _check_attributes(
+            read = _check_attributes(
                 event.attributes,
                 on_event,
                 ["body", "events", i, "attributes"],
                 fail,
                 allowed=UNIVERSAL_EVENT_ATTRIBUTES,
             )
+        events.append(_event(event, subject, read))
         if "assessed_amount" in event.attributes:
             error = _type_error({"type": "money"}, event.attributes["assessed_amount"])
             if error:
                 fail(["body", "events", i, "attributes", "assessed_amount"], error)
-    for name, value in request.applicant.attributes.items():
+    given = request.applicant
+    attributes = given.attributes
+    for name, value in given.attributes.items():
         known = applicant_specs.get(name)
-        if known is not None and (error := _type_error(known, value)):
+        if known is None:
+            continue
+        if error := _type_error(known, value):
             fail(["body", "applicant", "attributes", name], error)
+        elif (read := _as_read(known, value)) is not value:
+            attributes = {**attributes, name: read}
     if errors:
         raise InvalidInput(f"Invalid request: {len(errors)} problem(s).", errors=errors)
-    given = request.applicant
-    applicant = Applicant(canonical, given.kind, given.region, given.name, given.attributes)
+    applicant = Applicant(canonical, given.kind, given.region, given.name, attributes)
     return applicant, events
 
 
@@ -126,26 +167,30 @@ def _check_attributes(
     fail: Any,
     *,
     allowed: frozenset[str],
-) -> None:
+) -> dict[str, Any]:
+    """Check the values against the matter's attributes; return those read otherwise than sent."""
+    read: dict[str, Any] = {}
     for name, value in values.items():
         if name in allowed:
             continue
         spec = specs.get(name)
         if spec is None:
             fail([*loc, name], "not an attribute of this matter; see /v1/matters")
-        elif value is not None and (error := _type_error(spec, value)):
-            fail([*loc, name], error)
+        elif value is not None:
+            if error := _type_error(spec, value):
+                fail([*loc, name], error)
+            elif (as_read := _as_read(spec, value)) is not value:
+                read[name] = as_read
+    return read
 
 
-def _event(event: EventIn, subject: str) -> Event:
+def _event(event: EventIn, subject: str, read: Mapping[str, Any] | None) -> Event:
     given = event.attributes
-    return Event(
-        event.matter,
-        event.date,
-        subject,
-        event.quantity,
-        {k: v for k, v in given.items() if v is not None} if given else given,
-    )
+    if given:
+        given = {k: v for k, v in given.items() if v is not None}
+        if read:
+            given.update(read)
+    return Event(event.matter, event.date, subject, event.quantity, given)
 
 
 def money_text(value: Decimal | None) -> str | None:

@@ -25,6 +25,8 @@ from calculator.engine.model import (
 )
 from calculator.engine.rules import DEFAULT_STRATEGY, RuleSet, Screening
 
+_HALF_FEN = Decimal("0.005")  # an amount below it is 0.00 once rounded to the fen
+
 
 class _Request:
     """One applicant's events: the ledger, what earlier events of the request already took (so
@@ -200,7 +202,7 @@ def _weigh(
         value = worth(clause.amount, event)
     if value.kind == "amount":
         amount = value.amount
-        if not amount:  # a base or an assessment of 0: the clause has nothing to pay
+        if amount < _HALF_FEN:  # a base or an assessment of 0: nothing to pay, to the fen
             considered.append(Considered(clause, "condition_not_met", f"金额为 0：{value.basis}"))
             return
         per_event = clause.caps.per_event

@@ -23,12 +23,7 @@ import httpx
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 from subsidy_common.problems import DomainError, ServiceUnavailable
-from subsidy_common.streaming import (
-    MAX_LINE_BYTES,
-    DuplexStreamingResponse,
-    LineTooLong,
-    without_bom,
-)
+from subsidy_common.streaming import DuplexStreamingResponse, complete_lines
 
 from gateway.clients.downstream import Downstream, relay
 
@@ -91,14 +86,8 @@ async def cut_parts(
     first = 0
     held: list[bytes] = []
     size = 0
-    pending = b""
-    async for chunk in without_bom(body):
-        data = pending + chunk if pending else chunk
-        end = data.rfind(b"\n") + 1
-        pending = data[end:]
-        if len(pending) > MAX_LINE_BYTES:
-            raise LineTooLong(f"A batch line is longer than {MAX_LINE_BYTES} bytes.")
-        cases = _cases(data[:end]) if end else b""
+    async for lines in complete_lines(body):
+        cases = _cases(lines)
         while len(cases) >= part_bytes - size:
             cut = cases.find(b"\n", part_bytes - size - 1) + 1
             held.append(cases[:cut])
@@ -115,8 +104,6 @@ async def cut_parts(
             yield part
             first += part.count
             held, size = [], 0
-    if pending.strip():
-        held.append(pending + b"\n")
     if held:
         yield _Part(first, b"".join(held))
 

@@ -13,7 +13,7 @@ from pydantic import (
     StrictStr,
     StringConstraints,
 )
-from subsidy_common.types import Count, Instant, IsoDate
+from subsidy_common.types import Count, Instant, PolicyDate
 
 AttributeValue = str | int | float | bool | None | list[StrictStr | StrictInt | StrictFloat]
 Attributes = dict[
@@ -105,7 +105,7 @@ class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     matter: str = Field(max_length=80, description="事项键（见 /v1/matters）")
-    date: IsoDate = Field(description="事件日期（YYYY-MM-DD）；按该日有效的政策判定")
+    date: PolicyDate = Field(description="事件日期（YYYY-MM-DD）；按该日有效的政策判定")
     subject: str = Field(
         min_length=1,
         max_length=200,

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
-from subsidy_common.problems import DomainError, problem_type, validated_body
+from subsidy_common.middleware import json_media
+from subsidy_common.problems import (
+    DomainError,
+    UnsupportedMediaType,
+    problem_type,
+    validated_body,
+)
 from subsidy_common.routing import DirectRoute
 
 from gateway.auth.principal import Principal, PrincipalDep
@@ -71,10 +78,21 @@ async def calculate_batch(request: Request, principal: PrincipalDep) -> Response
     content_type = request.headers.get("content-type", "application/json")
     accept = request.headers.get("accept", "application/json")
     headers = {"Content-Type": content_type, "Accept": accept, **scope_headers(principal)}
-    if content_type.split(";")[0].strip() != NDJSON:
+    if content_type.split(";")[0].strip().lower() != NDJSON:
+        if not json_media(content_type):
+            raise UnsupportedMediaType(
+                f"A batch is sent as JSON (application/json) or as NDJSON ({NDJSON})."
+            )
         # A JSON batch is bounded (1,000 cases) and checked whole here; NDJSON streams through.
         body = await _bounded_body(request, request.app.state.settings.max_body_bytes)
-        validated_body(BatchRequest, body)
+        try:
+            validated_body(BatchRequest, body)
+        except RequestValidationError as exc:
+            if any(e["type"] == "too_long" and e["loc"] == ("body", "cases") for e in exc.errors()):
+                raise BodyTooLarge(
+                    f"A JSON batch holds at most 1,000 cases; send more as NDJSON ({NDJSON})."
+                ) from exc
+            raise
         return await calculator.forward(
             "POST", "/v1/calculations/batch", content=body, headers=headers
         )
