@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, params
 
 from subsidy_common.health import Check, health_router
 from subsidy_common.metrics import Metrics, metrics_router
@@ -62,12 +62,14 @@ def service_app(
     routers: Sequence[APIRouter] = (),
     docs: bool = True,
     streaming_paths: frozenset[str] = frozenset(),
+    metrics_dependencies: Sequence[params.Depends] = (),
     **kwargs: Any,
 ) -> FastAPI:
     """A FastAPI app with the conventions of all three services already in place.
 
     `routers` are the service's own, busiest first: a request is matched against every route
     in order until one fits, so they come before the health and metrics routes.
+    `metrics_dependencies` guard `/metrics` (a service reachable from outside needs them).
 
     Building it also sets this process's garbage collector thresholds for serving, and the heap
     is settled once the service has started (`settle_heap`).
@@ -92,7 +94,7 @@ def service_app(
     app.include_router(health_router(checks))
     metrics = Metrics()
     app.state.metrics = metrics
-    app.include_router(metrics_router(metrics))
+    app.include_router(metrics_router(metrics, dependencies=metrics_dependencies))
     app.add_middleware(
         InputGuardMiddleware, max_bytes=settings.max_body_bytes, streaming_paths=streaming_paths
     )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, params
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -86,9 +87,13 @@ def route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else UNMATCHED
 
 
-def metrics_router(metrics: Metrics) -> APIRouter:
-    """`GET /metrics` for Prometheus; public and kept out of the OpenAPI document."""
-    router = APIRouter(include_in_schema=False)
+def metrics_router(metrics: Metrics, *, dependencies: Sequence[params.Depends] = ()) -> APIRouter:
+    """`GET /metrics` for Prometheus, kept out of the OpenAPI document.
+
+    Public unless `dependencies` guard it: the internal services' are reachable only inside
+    the deployment, the public gateway's are not.
+    """
+    router = APIRouter(include_in_schema=False, dependencies=list(dependencies))
 
     @router.get(METRICS_PATH)
     async def metrics_endpoint() -> Response:

@@ -7,11 +7,17 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 from subsidy_common.settings import ServiceSettings
 
+from gateway.auth.keys import KEY_PREFIX, weakness
+
 
 class Settings(ServiceSettings):
     """How the gateway runs and where its downstream services are."""
 
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+    # An error names the setting and what is wrong with it, never the value it was given: the
+    # admin key and the database and Redis URLs (with their passwords) would end up in the logs.
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", extra="ignore", hide_input_in_errors=True
+    )
 
     registry_url: str = "http://127.0.0.1:8001"
     calculator_url: str = Field(
@@ -38,7 +44,8 @@ class Settings(ServiceSettings):
     admin_key: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("SUBSIDY_ADMIN_KEY", "GATEWAY_ADMIN_KEY", "admin_key"),
-        description="The first admin key; the tenant it belongs to is created on start",
+        description="The bootstrap admin key: the tenant it belongs to is created on start, and"
+        " a bootstrap key it replaces is revoked. sk_ and at least 32 random URL-safe characters",
     )
     admin_region: str = Field(default="510500", description="Region of the first admin tenant")
     key_cache_seconds: float = Field(default=10.0, ge=0, le=300)
@@ -57,7 +64,19 @@ class Settings(ServiceSettings):
         description="Prefix of the rate-limit keys in Redis, so deployments can share one server",
     )
     cors_origins: list[str] = Field(default_factory=list)
-    page_size_max: int = Field(default=500, ge=1, le=5000)
+
+    @field_validator("admin_key")
+    @classmethod
+    def _strong_admin_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        reason = weakness(value.get_secret_value())
+        if reason is not None:
+            raise ValueError(
+                f"SUBSIDY_ADMIN_KEY is refused: {reason}. Make one with: python3 -c"
+                f" 'import secrets; print(\"{KEY_PREFIX}\" + secrets.token_urlsafe(32))'"
+            )
+        return value
 
     @field_validator("calculator_url")
     @classmethod

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from subsidy_common.app import service_app
@@ -17,13 +17,15 @@ from subsidy_common.downstream import DownstreamClient
 from subsidy_common.health import Check
 from subsidy_common.logs import configure_logging
 
-from gateway.auth.principal import Authenticator
+from gateway.auth.principal import Authenticator, metrics_reader
 from gateway.auth.ratelimit import build_rate_limiter, store_errors_counter
 from gateway.clients.downstream import Downstream, PassedThrough, relay
 from gateway.clients.regions import RegionDirectory
 from gateway.config import Settings
 from gateway.contract.calculations import BatchRequest, CalculationRequest
-from gateway.contract.claims import ClaimRequest
+from gateway.contract.claims import ClaimRequest, RevokeRequest
+from gateway.contract.funds import BudgetRequest
+from gateway.contract.policies import PolicyWrite, RepealRequest
 from gateway.db import session_factory
 from gateway.openapi import Problem, complete
 from gateway.routes.calculations import router as calculations_router
@@ -34,6 +36,7 @@ from gateway.routes.policies import router as policies_router
 from gateway.routes.reference import router as reference_router
 from gateway.tenants import service as tenant_service
 from gateway.tenants.endpoints import router as tenants_router
+from gateway.tenants.schemas import KeyIssue, TenantCreate
 
 SERVICE = "gateway"
 DESCRIPTION = """\
@@ -146,6 +149,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         docs=settings.environment != "production",
         streaming_paths=frozenset({"/v1/calculations/batch"}),
+        # The gateway is public: its metrics are for an admin's or an auditor's key only.
+        metrics_dependencies=[Depends(metrics_reader)],
         openapi_tags=[
             {"name": "reference", "description": "参考数据：行政区划、事项目录"},
             {"name": "calculations", "description": "补贴计算：时间从新、标准从高、不重复"},
@@ -191,9 +196,18 @@ async def _bootstrap_admin(app: FastAPI, settings: Settings) -> None:
     if settings.admin_key is None:
         log.warning("SUBSIDY_ADMIN_KEY is not set: no admin key is created on this start")
         return
-    await tenant_service.ensure_admin_key(
+    made = await tenant_service.ensure_admin_key(
         app.state.sessions, key=settings.admin_key.get_secret_value(), region=settings.admin_region
     )
+    if made.replaced_key_ids:
+        log.warning(
+            "SUBSIDY_ADMIN_KEY was replaced: the previous bootstrap admin keys are revoked",
+            extra={"key_id": made.key_id, "revoked_key_ids": made.replaced_key_ids},
+        )
+    if not made.active:
+        log.warning(
+            "SUBSIDY_ADMIN_KEY names a revoked key: it does not work", extra={"key_id": made.key_id}
+        )
 
 
 def _declare_problem_schema(app: FastAPI) -> None:
@@ -205,7 +219,18 @@ def _declare_problem_schema(app: FastAPI) -> None:
             return app.openapi_schema
         extra = {
             model.__name__: model.model_json_schema(ref_template="#/components/schemas/{model}")
-            for model in (Problem, BatchRequest, CalculationRequest, ClaimRequest)
+            for model in (
+                Problem,
+                BatchRequest,
+                CalculationRequest,
+                ClaimRequest,
+                RevokeRequest,
+                BudgetRequest,
+                PolicyWrite,
+                RepealRequest,
+                TenantCreate,
+                KeyIssue,
+            )
         }
         app.openapi_schema = complete(original(), extra)
         return app.openapi_schema

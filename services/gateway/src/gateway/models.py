@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column
+from sqlalchemy import Boolean, Column, false
 from sqlmodel import Field, SQLModel
 from subsidy_common.columns import UtcDateTime
 from subsidy_common.naming import NAMING_CONVENTION
@@ -37,6 +37,11 @@ class ApiKey(SQLModel, table=True):
     created_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     revoked_at: dt.datetime | None = Field(
         default=None, sa_column=Column(UtcDateTime(), nullable=True)
+    )
+    # Put there by SUBSIDY_ADMIN_KEY rather than issued through the API: the gateway revokes
+    # such a key when it starts with another one, and never touches the others.
+    bootstrap: bool = Field(
+        default=False, sa_column=Column(Boolean(), nullable=False, server_default=false())
     )
 
 

@@ -57,9 +57,17 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: _problem("Content Too Large", 413, "The request body is too large."),
     422: _problem("Unprocessable Content", 422, "Invalid request: body.region"),
     429: _problem("Too Many Requests", 429, "Rate limit exceeded."),
+    502: _problem("Bad Gateway", 502, "The calculator service gave an answer that is not one."),
     503: _problem("Service Unavailable", 503, "The registry service is unavailable."),
     504: _problem("Gateway Timeout", 504, "The registry service did not answer in time."),
 }
+
+# Every operation with a body: one declared as something other than JSON is refused.
+UNSUPPORTED_MEDIA_TYPE = _problem(
+    "Unsupported Media Type",
+    415,
+    "The request body must be JSON: send it with Content-Type: application/json.",
+)
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: _problem("Not Found", 404, "No tenant 5a0c7a0e-2f65-4f4e-8d0a-3c1b9e6a7f10."),
@@ -121,12 +129,12 @@ ETAG_OPERATIONS = {
 }
 
 
-def json_body(schema: str) -> dict[str, Any]:
+def json_body(schema: str, *, required: bool = True) -> dict[str, Any]:
     """`openapi_extra` for a route that reads its JSON body by hand: the schema it is checked
     against, by name (declared through `complete`)."""
     return {
         "requestBody": {
-            "required": True,
+            "required": required,
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
         }
     }
@@ -147,6 +155,8 @@ def complete(schema: dict[str, Any], extra_schemas: dict[str, dict[str, Any]]) -
                 operation["responses"].setdefault(str(status), _problem(title, status, detail))
     for path, item in schema["paths"].items():
         for method, operation in item.items():
+            if "requestBody" in operation:
+                operation["responses"].setdefault("415", UNSUPPORTED_MEDIA_TYPE)
             for status, response in operation.get("responses", {}).items():
                 headers = response.setdefault("headers", {})
                 if operation.get("security") and (status.startswith("2") or status == "429"):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Annotated, Literal, cast
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
@@ -14,11 +15,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from subsidy_common.middleware import add_response_headers
 from subsidy_common.problems import Forbidden, Unauthorized
 
-from gateway.auth.keys import digest
+from gateway.auth.keys import MAX_KEY_CHARS, digest, well_formed
 from gateway.auth.ratelimit import TenantRateLimiter
 from gateway.tenants import repository
 
 Role = Literal["admin", "operator", "auditor"]
+
+# Answers remembered, each for `ttl` seconds. Keys that work are as many as the tenants' keys;
+# the oldest answer goes first if there are ever more. Keys that do not are whatever a client
+# makes up: a few are remembered apart, so that they can never push out the keys that work.
+VALID_KEYS_REMEMBERED = 10_000
+REFUSED_KEYS_REMEMBERED = 1_000
+
+_V = TypeVar("_V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +44,10 @@ class Principal:
 class Authenticator:
     """Resolves keys to principals, remembering recent answers for a few seconds.
 
+    A string that cannot be a key of ours (`keys.well_formed`) is refused without a lookup.
+    A key that is not on record is remembered apart from those that are, in a small cache of
+    its own, so that made-up keys neither reach the database again nor push out valid keys.
+
     A revoked key or a disabled tenant stops working in this process as soon as `forget` is
     called after the change is committed; other replicas hold their answers for at most `ttl`
     seconds (GATEWAY_KEY_CACHE_SECONDS), so that is how long a revocation takes to reach them.
@@ -48,16 +61,26 @@ class Authenticator:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], ttl: float) -> None:
         self._sessions = sessions
         self._ttl = ttl
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        # A plain dict, read on every request; the refusals, under attack, churn through an
+        # OrderedDict, which lets its oldest entry go at a constant cost.
+        self._valid: dict[str, tuple[float, Principal]] = {}
+        self._refused: OrderedDict[str, float] = OrderedDict()
         self._lookups: dict[str, asyncio.Future[Principal | None]] = {}
         self._generation = 0
 
     async def principal(self, key: str) -> Principal | None:
         """The principal holding this key, or None when no active key matches."""
+        if len(key) > MAX_KEY_CHARS:  # not worth its digest
+            return None
         key_hash = digest(key)
-        cached = self._cache.get(key_hash)
+        cached = self._valid.get(key_hash)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
+        if not well_formed(key):
+            return None
+        refused_until = self._refused.get(key_hash)
+        if refused_until is not None and refused_until > time.monotonic():
+            return None
         lookup = self._lookups.get(key_hash)
         if lookup is None:
             lookup = asyncio.ensure_future(self._look_up(key_hash))
@@ -89,16 +112,28 @@ class Authenticator:
             )
         # A lookup that overlapped a `forget` may have read the key before its revocation.
         if generation == self._generation:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[key_hash] = (now + self._ttl, principal)
+            expires = now + self._ttl
+            if principal is None:
+                self._valid.pop(key_hash, None)  # revoked meanwhile
+                _remember(self._refused, key_hash, expires, REFUSED_KEYS_REMEMBERED)
+            else:
+                _remember(self._valid, key_hash, (expires, principal), VALID_KEYS_REMEMBERED)
         return principal
 
     def forget(self) -> None:
         """Drop every remembered answer (after a key is revoked or a tenant disabled)."""
         self._generation += 1
-        self._cache.clear()
+        self._valid.clear()
+        self._refused.clear()
         self._lookups.clear()  # one under way may have read the key before the change
+
+
+def _remember(cache: dict[str, _V], key_hash: str, value: _V, size: int) -> None:
+    """Keep an answer as the newest, letting the oldest go beyond `size`."""
+    cache.pop(key_hash, None)
+    cache[key_hash] = value
+    while len(cache) > size:
+        del cache[next(iter(cache))]
 
 
 def authenticator(request: Request) -> Authenticator:
@@ -115,11 +150,16 @@ class TenantKey(HTTPBearer):
     in-process work per request (bench/RESULTS.md, sixth series).
     """
 
+    def __init__(self, *, counted: bool = True, **options: Any) -> None:
+        super().__init__(**options)
+        self.counted = counted
+
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
         """The caller, or 401 when the request carries no key or a key nobody issued.
 
         Every authenticated request also counts against its tenant's rate limit here, so no
-        route can forget it: 429 once the tenant is over its limit.
+        route can forget it: 429 once the tenant is over its limit. Only the scheme that
+        guards /metrics is built not `counted`.
         """
         credentials = await super().__call__(request)
         if credentials is None:
@@ -128,10 +168,11 @@ class TenantKey(HTTPBearer):
         if principal is None:
             raise Unauthorized("The API key is not valid, or it was revoked.")
         request.state.principal = principal
-        limiter: TenantRateLimiter = request.app.state.rate_limiter
-        quota = await limiter.hit(principal.tenant_id)
-        if quota is not None:
-            add_response_headers(request, quota.headers())
+        if self.counted:
+            limiter: TenantRateLimiter = request.app.state.rate_limiter
+            quota = await limiter.hit(principal.tenant_id)
+            if quota is not None:
+                add_response_headers(request, quota.headers())
         return principal
 
 
@@ -160,11 +201,24 @@ AdminDep = Annotated[Principal, Depends(admin_principal)]
 
 async def reader_principal(principal: PrincipalDep) -> Principal:
     """The caller when it may read everything: an admin, or an auditor; 403 for an operator."""
+    return _reader(principal)
+
+
+ReaderDep = Annotated[Principal, Depends(reader_principal)]
+
+# Prometheus scrapes the gateway's /metrics with a key of an admin or auditor tenant. Scrapes
+# are not counted against that tenant's rate limit: monitoring must go on while it is busy.
+metrics_key = TenantKey(auto_error=False, counted=False, scheme_name="HTTPBearer")
+
+
+async def metrics_reader(principal: Annotated[Principal, Depends(metrics_key)]) -> Principal:
+    """The caller of /metrics: an admin or an auditor; 401 without a key, 403 for an operator."""
+    return _reader(principal)
+
+
+def _reader(principal: Principal) -> Principal:
     if principal.role not in ("admin", "auditor"):
         raise Forbidden(
             f"This operation needs the admin or auditor role; this key's role is {principal.role}."
         )
     return principal
-
-
-ReaderDep = Annotated[Principal, Depends(reader_principal)]

@@ -12,6 +12,7 @@ from subsidy_common.problems import Forbidden, validated_body
 from subsidy_common.routing import DirectRoute
 
 from gateway.auth.principal import AdminDep, Principal, PrincipalDep
+from gateway.bodies import checked
 from gateway.clients import lookup
 from gateway.contract.claims import Claim, ClaimList, ClaimRequest, ClaimStatus, RevokeRequest
 from gateway.openapi import PROBLEM_RESPONSES, json_body
@@ -105,15 +106,16 @@ async def list_claims(
     )
 
 
-@router.post("/v1/claims/{claim_id}/revoke", response_model=Claim, summary="追回申报")
-async def revoke_claim(
-    claim_id: ClaimId,
-    body: RevokeRequest,
-    request: Request,
-    principal: AdminDep,
-) -> Response:
+@router.post(
+    "/v1/claims/{claim_id}/revoke",
+    response_model=Claim,
+    summary="追回申报",
+    openapi_extra=json_body("RevokeRequest"),
+)
+async def revoke_claim(claim_id: ClaimId, request: Request, principal: AdminDep) -> Response:
     """Take a grant back: the claim keeps its history and stops counting in the ledger."""
+    body, _ = await checked(request, RevokeRequest)
     headers = {"Content-Type": "application/json", **tenant_headers(principal)}
     return await lookup.calculator(request).forward(
-        "POST", f"/v1/claims/{claim_id}/revoke", content=await request.body(), headers=headers
+        "POST", f"/v1/claims/{claim_id}/revoke", content=body, headers=headers
     )

@@ -11,9 +11,10 @@ from subsidy_common.problems import Forbidden
 from subsidy_common.routing import DirectRoute
 
 from gateway.auth.principal import AdminDep, PrincipalDep
+from gateway.bodies import checked
 from gateway.clients import lookup
 from gateway.contract.funds import BudgetRequest, Fund, FundList
-from gateway.openapi import PROBLEM_RESPONSES
+from gateway.openapi import PROBLEM_RESPONSES, json_body
 from gateway.routes.claims import tenant_headers
 
 router = APIRouter(tags=["admin"], responses=PROBLEM_RESPONSES, route_class=DirectRoute)
@@ -31,18 +32,18 @@ async def list_funds(request: Request, principal: PrincipalDep) -> Response:
     )
 
 
-@router.put("/v1/admin/funds/{fund}", response_model=Fund, summary="设定资金预算")
-async def set_budget(
-    fund: FundName,
-    body: BudgetRequest,
-    request: Request,
-    principal: AdminDep,
-) -> Response:
+@router.put(
+    "/v1/admin/funds/{fund}",
+    response_model=Fund,
+    summary="设定资金预算",
+    openapi_extra=json_body("BudgetRequest"),
+)
+async def set_budget(fund: FundName, request: Request, principal: AdminDep) -> Response:
     """Set a fund's budget. A claim drawing on the fund pays at most what is left of it; when
     nothing is left it is recorded as `budget_exhausted` and a later claim tops it up."""
     return await lookup.calculator(request).forward(
         "PUT",
         f"/v1/admin/funds/{quote(fund, safe='')}",
-        content=await request.body(),
+        content=(await checked(request, BudgetRequest))[0],
         headers={"Content-Type": "application/json", **tenant_headers(principal)},
     )

@@ -11,6 +11,7 @@ from subsidy_common.problems import Forbidden
 from subsidy_common.types import Instant, IsoDate
 
 from gateway.auth.principal import AdminDep, Principal, PrincipalDep
+from gateway.bodies import checked
 from gateway.clients import lookup
 from gateway.contract.policies import (
     AuditList,
@@ -21,7 +22,7 @@ from gateway.contract.policies import (
     Status,
     VersionList,
 )
-from gateway.openapi import PROBLEM_RESPONSES
+from gateway.openapi import PROBLEM_RESPONSES, json_body
 from gateway.query import Cursor, Limit, forwarded
 
 router = APIRouter(tags=["policies"], responses=PROBLEM_RESPONSES)
@@ -87,24 +88,30 @@ async def list_versions(document_id: DocumentId, request: Request, _: PrincipalD
 
 
 @admin_router.post(
-    "/v1/admin/policies", status_code=201, response_model=PolicyDetail, summary="登记政策文件"
+    "/v1/admin/policies",
+    status_code=201,
+    response_model=PolicyDetail,
+    summary="登记政策文件",
+    openapi_extra=json_body("PolicyWrite"),
 )
-async def create_policy(body: PolicyWrite, request: Request, principal: AdminDep) -> Response:
+async def create_policy(request: Request, principal: AdminDep) -> Response:
     """Record a new document; it is validated whole and every problem is listed."""
     return await lookup.registry(request).forward(
         "POST",
         "/v1/admin/policies",
-        content=await request.body(),
+        content=(await checked(request, PolicyWrite))[0],
         headers={"Content-Type": "application/json", **_actor(principal)},
     )
 
 
 @admin_router.put(
-    "/v1/admin/policies/{document_id}", response_model=PolicyDetail, summary="修订政策文件"
+    "/v1/admin/policies/{document_id}",
+    response_model=PolicyDetail,
+    summary="修订政策文件",
+    openapi_extra=json_body("PolicyWrite"),
 )
 async def amend_policy(
     document_id: DocumentId,
-    body: PolicyWrite,
     request: Request,
     principal: AdminDep,
     if_match: Annotated[
@@ -112,28 +119,27 @@ async def amend_policy(
     ] = None,
 ) -> Response:
     """Record a new version; send the ETag you read in If-Match (412 when it is stale)."""
+    body, _ = await checked(request, PolicyWrite)
     headers = {"Content-Type": "application/json", **_actor(principal)}
     if if_match is not None:
         headers["If-Match"] = if_match
     return await lookup.registry(request).forward(
-        "PUT", f"/v1/admin/policies/{document_id}", content=await request.body(), headers=headers
+        "PUT", f"/v1/admin/policies/{document_id}", content=body, headers=headers
     )
 
 
 @admin_router.post(
-    "/v1/admin/policies/{document_id}/repeal", response_model=PolicyDetail, summary="废止政策文件"
+    "/v1/admin/policies/{document_id}/repeal",
+    response_model=PolicyDetail,
+    summary="废止政策文件",
+    openapi_extra=json_body("RepealRequest"),
 )
-async def repeal_policy(
-    document_id: DocumentId,
-    body: RepealRequest,
-    request: Request,
-    principal: AdminDep,
-) -> Response:
+async def repeal_policy(document_id: DocumentId, request: Request, principal: AdminDep) -> Response:
     """Record that a document no longer applies from a date on."""
     return await lookup.registry(request).forward(
         "POST",
         f"/v1/admin/policies/{document_id}/repeal",
-        content=await request.body(),
+        content=(await checked(request, RepealRequest))[0],
         headers={"Content-Type": "application/json", **_actor(principal)},
     )
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
+from subsidy_common.problems import validated_body
 
 from gateway.auth.principal import AdminDep, ReaderDep, authenticator
+from gateway.bodies import checked
 from gateway.clients import lookup
 from gateway.db import SessionDep
-from gateway.openapi import CONFLICT, NOT_FOUND, PROBLEM_RESPONSES
+from gateway.openapi import CONFLICT, NOT_FOUND, PROBLEM_RESPONSES, json_body
 from gateway.query import Limit
 from gateway.tenants import service
 from gateway.tenants.schemas import (
@@ -33,11 +35,16 @@ KeyId = Annotated[str, Path(max_length=36, description="密钥标识")]
 Cursor = Annotated[str | None, Query(max_length=64, description="上一页返回的游标")]
 
 
-@router.post("", status_code=201, response_model=TenantCreated, summary="创建租户")
-async def create_tenant(
-    data: TenantCreate, request: Request, session: SessionDep, _: AdminDep
-) -> TenantCreated:
+@router.post(
+    "",
+    status_code=201,
+    response_model=TenantCreated,
+    summary="创建租户",
+    openapi_extra=json_body("TenantCreate"),
+)
+async def create_tenant(request: Request, session: SessionDep, _: AdminDep) -> TenantCreated:
     """Create a tenant and its first API key; the key is shown in this response only."""
+    data = (await checked(request, TenantCreate))[1]
     tree = await lookup.regions(request).tree()
     tenant, key = await service.create_tenant(session, data=data, regions=tree)
     return TenantCreated(**TenantRead.model_validate(tenant).model_dump(), api_key=key)
@@ -66,15 +73,15 @@ async def list_tenants(
         "已停用的租户不能签发密钥（409）。"
     ),
     responses={**NOT_FOUND, **CONFLICT},
+    openapi_extra=json_body("KeyIssue", required=False),
 )
 async def issue_key(
-    tenant_id: TenantId,
-    session: SessionDep,
-    request: Request,
-    principal: AdminDep,
-    body: Annotated[KeyIssue | None, Body(description="可省略：省略时只签发新密钥")] = None,
+    tenant_id: TenantId, session: SessionDep, request: Request, principal: AdminDep
 ) -> KeyIssued:
-    """Issue a new key for a tenant, optionally revoking all its other keys (rotation)."""
+    """Issue a new key for a tenant, optionally revoking all its other keys (rotation). The
+    body may be left out: then only a new key is issued."""
+    sent = await request.body()
+    body = validated_body(KeyIssue, sent) if sent.strip() else None
     revoke_others = body is not None and body.revoke_others
     row, key, revoked = await service.issue_key(
         session, tenant_id=tenant_id, revoke_others=revoke_others

@@ -38,6 +38,22 @@ async def key_by_hash(session: AsyncSession, key_hash: str) -> ApiKey | None:
     return (await session.execute(statement)).scalar_one_or_none()
 
 
+async def bootstrap_keys_before(session: AsyncSession, key: ApiKey) -> Sequence[ApiKey]:
+    """The unrevoked bootstrap keys made before this one, locked until the transaction ends."""
+    statement = (
+        select(ApiKey)
+        .where(
+            col(ApiKey.bootstrap).is_(True),
+            col(ApiKey.revoked_at).is_(None),
+            col(ApiKey.created_at) < key.created_at,
+            col(ApiKey.id) != key.id,
+        )
+        .order_by(col(ApiKey.id))
+        .with_for_update()
+    )
+    return (await session.execute(statement)).scalars().all()
+
+
 async def tenant_by_id(
     session: AsyncSession, tenant_id: str, *, lock: bool = False
 ) -> Tenant | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -71,42 +72,64 @@ async def create_tenant(
     return tenant, key
 
 
+@dataclass(frozen=True, slots=True)
+class BootstrapKey:
+    """What a start made of SUBSIDY_ADMIN_KEY: its key, whether it works, the keys it replaced."""
+
+    key_id: str
+    active: bool
+    replaced_key_ids: list[str]
+
+
 async def ensure_admin_key(
     sessions: async_sessionmaker[AsyncSession], *, key: str, region: str
-) -> None:
-    """Make the configured first admin key valid: create its tenant on first start.
+) -> BootstrapKey:
+    """Make SUBSIDY_ADMIN_KEY the bootstrap key, and revoke the bootstrap keys made before it.
 
-    A key already on record is left as it is, so a revoked SUBSIDY_ADMIN_KEY stays revoked
-    when the gateway starts again with it still in the environment. Replicas starting together
-    on a new database all ask; one writes, and the others, refused by the unique name or key,
-    look again and find it.
+    On first start the key is created, with its tenant named admin. A key already on record
+    keeps its state: a revoked one stays revoked though still configured; an active one is
+    marked as the bootstrap key (one made before keys were marked, or an API key configured
+    since). Only older bootstrap keys are revoked, so a replica restarting with the previous key
+    during a rolling update revokes nothing newer; other keys issued through the API are never
+    touched. Replicas starting together on a new database all ask; one writes, and the others,
+    refused by the unique name or key, look again and find it.
     """
-    for attempt in (1, 2):
+
+    async def attempt() -> BootstrapKey:
         async with sessions() as session:
-            try:
-                await _ensure_admin_key(session, key=key, region=region)
-                await session.commit()
-                return
-            except IntegrityError:
-                await session.rollback()
-                if attempt == 2:
-                    raise
+            made = await _ensure_admin_key(session, key=key, region=region)
+            await session.commit()
+            return made
+
+    try:
+        return await attempt()
+    except IntegrityError:  # another replica wrote the same tenant or key meanwhile
+        return await attempt()
 
 
-async def _ensure_admin_key(session: AsyncSession, *, key: str, region: str) -> None:
-    key_hash = digest(key)
-    if await repository.key_by_hash(session, key_hash) is not None:
-        return
+async def _ensure_admin_key(session: AsyncSession, *, key: str, region: str) -> BootstrapKey:
     now = dt.datetime.now(dt.UTC)
-    tenant = await repository.tenant_by_name(session, "admin")
-    if tenant is None:
-        tenant = Tenant(
-            id=str(uuid.uuid4()), name="admin", role="admin", region=region, created_at=now
-        )
-        repository.add(session, tenant)
-        await session.flush()  # the key row refers to the tenant row
-    repository.add(session, _key_row(tenant.id, key, now))
+    row = await repository.key_by_hash(session, digest(key))
+    if row is None:
+        tenant = await repository.tenant_by_name(session, "admin")
+        if tenant is None:
+            tenant = Tenant(
+                id=str(uuid.uuid4()), name="admin", role="admin", region=region, created_at=now
+            )
+            repository.add(session, tenant)
+            await session.flush()  # the key row refers to the tenant row
+        row = _key_row(tenant.id, key, now, bootstrap=True)
+        repository.add(session, row)
+        await session.flush()
+    elif row.revoked_at is None:
+        row.bootstrap = True
+    replaced = await repository.bootstrap_keys_before(session, row)
+    for old in replaced:
+        old.revoked_at = now
     await session.flush()
+    return BootstrapKey(
+        key_id=row.id, active=row.revoked_at is None, replaced_key_ids=[k.id for k in replaced]
+    )
 
 
 async def list_tenants(
@@ -196,11 +219,12 @@ def _keep_an_admin_key(remaining: set[str]) -> None:
         )
 
 
-def _key_row(tenant_id: str, key: str, now: dt.datetime) -> ApiKey:
+def _key_row(tenant_id: str, key: str, now: dt.datetime, *, bootstrap: bool = False) -> ApiKey:
     return ApiKey(
         id=str(uuid.uuid4()),
         tenant_id=tenant_id,
         prefix=display_prefix(key),
         key_hash=digest(key),
         created_at=now,
+        bootstrap=bootstrap,
     )
