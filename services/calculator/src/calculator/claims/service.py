@@ -33,7 +33,6 @@ from calculator.claims.ledger import (
 from calculator.claims.locks import Locks
 from calculator.claims.names import may_be_one, name_key
 from calculator.claims.schemas import ClaimIn
-from calculator.engine.decide import decide
 from calculator.engine.model import Ledger, Result
 from calculator.engine.rules import RuleSet
 
@@ -43,6 +42,7 @@ T = TypeVar("T")
 X = TypeVar("X")
 RETRIES = 5
 ZERO = Decimal(0)
+LEDGER_BOUND = Decimal(10) ** 12  # the ledger's columns are NUMERIC(14, 2)
 Visibility = Literal["own", "all"]
 
 
@@ -58,6 +58,10 @@ class IdempotencyKeyReused(InvalidInput):
     """The key was used before with a different body."""
 
     type = problem_type("idempotency-key-reused")
+
+
+class AmountBeyondLedger(InvalidInput):
+    """An entitlement larger than the ledger's columns hold."""
 
 
 class IdempotencyKeyInFlight(Conflict):
@@ -157,7 +161,13 @@ async def submit(
         check_scope(request, rules, caller.scope)
         if applicant.id != locked_id:
             raise RuntimeError("the canonical identifier differs from the locked one")
-        result = decide(applicant, events, rules, seen.ledger).results[0]
+        result = calculations.decided(applicant, events, rules, seen.ledger).results[0]
+        if result.entitlement >= LEDGER_BOUND:
+            raise AmountBeyondLedger(
+                f"The event is worth {result.entitlement} yuan: the ledger records amounts below"
+                " 10^12 yuan. Such a grant is made by hand.",
+                errors=[{"loc": ["body", "event"], "msg": "worth 10^12 yuan or more"}],
+            )
         claim_id = str(uuid.uuid4())
         values, moves = await _settle(tx, caller, claim, applicant.id, result, rules, seen)
         if result.event.subject != subject:
