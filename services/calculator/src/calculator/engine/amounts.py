@@ -118,7 +118,8 @@ def _simple(amount: SimpleAmount, event: Event) -> Worth:
         assessed = number(event.attributes, ASSESSED)
         if assessed is not None and amount.min <= assessed <= amount.max:
             return Worth("amount", assessed, basis=f"评定金额 {to_fen(assessed)!s} 元")
-        return Worth("range", range=(amount.min, amount.max), basis="需评定")
+        basis = "需评定" if assessed is None else f"需评定（评定金额 {assessed!s} 元不在区间内）"
+        return Worth("range", range=(amount.min, amount.max), basis=basis)
     return _periodic(amount, event.date)
 
 

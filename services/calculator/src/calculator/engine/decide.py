@@ -99,16 +99,28 @@ def decide(
     rules: RuleSet,
     ledger: Ledger = EMPTY_LEDGER,
 ) -> Decision:
-    """Decide every event of one applicant under one rule set and what the ledger granted."""
+    """Decide every event of one applicant under one rule set and what the ledger granted.
+
+    Events are decided in the order of their dates, as their claims would reach the ledger, so
+    that caps and 补差 do not depend on the order a request lists them in; each result keeps
+    its event's place in the request.
+    """
     request = _Request(applicant, rules, ledger)
-    results = []
-    total = ZERO
-    for index, event in enumerate(events):
-        result = _decide_event(index, event, request)
-        results.append(result)
-        if result.amount:
-            total += result.amount
-    return Decision(rules.version, to_fen(total), tuple(results))
+    if len(events) == 1:
+        result = _decide_event(0, events[0], request)
+        return Decision(rules.version, result.amount, (result,))
+    decided: list[Result | None] = [None] * len(events)
+    for index in sorted(range(len(events)), key=lambda i: _in_time(events[i], i)):
+        decided[index] = _decide_event(index, events[index], request)
+    results = tuple(r for r in decided if r is not None)
+    return Decision(rules.version, to_fen(sum((r.amount for r in results), ZERO)), results)
+
+
+def _in_time(event: Event, index: int) -> tuple[Any, ...]:
+    """Where an event comes when a request's events are decided: by date, then by what it is,
+    so that listing them otherwise changes nothing; identical events by their place."""
+    attributes = sorted(event.attributes.items()) if event.attributes else ()
+    return (event.date, event.matter, event.subject, event.quantity, repr(attributes), index)
 
 
 def _applicant_view(applicant: Applicant) -> dict[str, Any]:
@@ -178,14 +190,12 @@ def _weigh(
 ) -> None:
     """Condition, exclusions and worth of a clause in the region, in force and for the kind."""
     clause = screening.clause
+    unknown: tuple[str, ...] = ()
     if screening.condition is not None:
         verdict = screening.condition.evaluate(request.event_view(event), request.applicant_view())
         if verdict.value is None:
-            missing.extend(verdict.missing)
-            reason = f"缺少属性：{'、'.join(verdict.missing)}"
-            considered.append(Considered(clause, "unknown", reason))
-            return
-        if not verdict.value:
+            unknown = verdict.missing  # unless an exclusion holds whatever they are
+        elif not verdict.value:
             considered.append(clause.verdict("condition_not_met"))
             return
     for rule in screening.exclusions:
@@ -197,6 +207,10 @@ def _weigh(
                 Considered(clause, "excluded", f"适用排除规则 {rule.ref}：{rule.quote}")
             )
             return
+    if unknown:
+        missing.extend(unknown)
+        considered.append(Considered(clause, "unknown", f"缺少属性：{'、'.join(unknown)}"))
+        return
     value = screening.fixed_worth
     if value is None:
         value = worth(clause.amount, event)
@@ -225,7 +239,33 @@ def _weigh(
     elif value.kind == "non_cash":
         considered.append(clause.verdict("non_cash"))
     else:
-        ranges.append(_Candidate(clause, value, ZERO))
+        _weigh_range(screening, value, event, request, considered, ranges)
+
+
+def _weigh_range(
+    screening: Screening,
+    value: Worth,
+    event: Event,
+    request: _Request,
+    considered: list[Considered],
+    ranges: list[_Candidate],
+) -> None:
+    """A range to assess, its top lowered to what the clause's caps still allow."""
+    clause = screening.clause
+    low, high = value.range or (ZERO, ZERO)
+    top = high
+    if clause.caps.per_event is not None:
+        top = min(top, clause.caps.per_event)
+    if screening.capped:
+        room = _cap_room(clause, event, request)
+        if room is not None:
+            top = min(top, room + request.granted_under_cap(event, clause.cap_key))
+    if top < _HALF_FEN:
+        considered.append(Considered(clause, "condition_not_met", "累计或年度上限已用尽"))
+        return
+    if top < high:
+        value = replace(value, range=(min(low, top), top), basis=f"{value.basis}（受上限所限）")
+    ranges.append(_Candidate(clause, value, ZERO))
 
 
 # What conditions see besides the attributes given: the views' own fields.
@@ -271,9 +311,10 @@ def _settle(
         superseders = superseded_by.get((event.matter, candidate.clause.document.id), ())
         newer = next((d for d in documents if d in superseders), None)
         if newer is not None:
+            by = documents[newer].doc_no or newer
             considered.append(
                 Considered(
-                    candidate.clause, "superseded", f"时间从新：已被 {newer} 取代", candidate.amount
+                    candidate.clause, "superseded", f"时间从新：已被 {by} 取代", candidate.amount
                 )
             )
         elif candidate.worth.kind == "range":
@@ -302,6 +343,8 @@ def _settle(
         winner = live[0]
         for other in live[1:]:
             reason = f"标准从高：适用 {_named(winner)}"
+            if other.amount < other.worth.amount:
+                reason += f"（本条受上限所限为 {to_fen(other.amount)!s} 元）"
             considered.append(Considered(other.clause, "lower_standard", reason, other.amount))
 
     best = winner.amount if winner is not None else ZERO
@@ -350,7 +393,7 @@ def _to_assess(
 ) -> Result:
     """Ranges still to be assessed decide the event: nothing is paid until an amount is."""
     for r in ranges:
-        considered.append(Considered(r.clause, "needs_assessment", f"需评定：{r.worth.range}"))
+        considered.append(Considered(r.clause, "needs_assessment", _to_assess_reason(r)))
     return build_result(
         event_index=index,
         event=event,
@@ -365,6 +408,13 @@ def _to_assess(
         missing=missing,
         range=(to_fen(low), to_fen(high)),
     )
+
+
+def _to_assess_reason(candidate: _Candidate) -> str:
+    worth = candidate.worth
+    low, high = worth.range or (ZERO, ZERO)
+    note = worth.basis.removeprefix("需评定")
+    return f"需评定：{to_fen(low)!s} 至 {to_fen(high)!s} 元{note}"
 
 
 def _by_priority(
@@ -449,7 +499,12 @@ def _grant(
 ) -> Result:
     """Pay the winner what its entitlement leaves after earlier grants (补差), within its caps."""
     entitlement = winner.amount
-    due = max(ZERO, entitlement - previously if previously else entitlement)
+    entitled = to_fen(entitlement)
+    # What is paid is in fen, as the ledger records it: earlier grants and caps are counted
+    # in what was paid, within a request as across requests.
+    due = entitled - previously if previously else entitled
+    if due < ZERO:
+        due = ZERO
     due = _apply_running_caps(winner.clause, event, due, request)
     subject = (event.matter, event.subject)
     request.by_subject[subject] = request.by_subject.get(subject, ZERO) + due
@@ -457,7 +512,6 @@ def _grant(
         winner.clause, "granted", _granted_reason(strategy, contenders), winner.amount
     )
     considered.append(granted)
-    entitled = to_fen(entitlement)
     schedule = winner.worth.schedule
     if schedule:
         schedule = instalments(schedule, previously, due)
@@ -466,7 +520,7 @@ def _grant(
         basis = f"{basis}，受上限所限为 {entitled!s} 元"
     # Most granted events end here: the result is made directly, its fields in order.
     return Result(
-        index, event, "eligible", entitled if due is entitlement else to_fen(due), strategy.kind,
+        index, event, "eligible", due, strategy.kind,
         granted, basis, entitled, to_fen(previously),
         tuple(considered), missing, None, schedule, (granted,),
     )  # fmt: skip
@@ -546,10 +600,11 @@ def _cumulative(
     total = sum((c.amount for c in live), ZERO)
     if strategy.total_cap is not None:
         total = min(total, strategy.total_cap)
+    total = to_fen(total)
     paid = tuple(Considered(c.clause, "granted", "可叠加：一并享受", c.amount) for c in live)
     considered.extend(paid)
     for r in live_ranges:
-        considered.append(Considered(r.clause, "needs_assessment", f"需评定：{r.worth.range}"))
+        considered.append(Considered(r.clause, "needs_assessment", _to_assess_reason(r)))
     due = max(ZERO, total - previously)
     subject = (event.matter, event.subject)
     request.by_subject[subject] = request.by_subject.get(subject, ZERO) + due
@@ -559,10 +614,10 @@ def _cumulative(
         event=event,
         strategy=strategy.kind,
         status="eligible",
-        amount=to_fen(due),
+        amount=due,
         granted=paid[0],
         basis=basis,
-        entitlement=to_fen(total),
+        entitlement=total,
         previously_granted=to_fen(previously),
         considered=tuple(considered),
         missing=missing,
