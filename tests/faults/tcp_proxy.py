@@ -3,6 +3,8 @@
 Put it between a service and PostgreSQL and `cut()` does what a database restart does to the
 service: every open connection drops at once, and new connections are refused (the listening
 socket is closed, so a connect gets RST) until `restore()` listens on the same port again.
+`hang()` makes a dependency that hangs instead: open connections drop, and every new one is
+accepted and read but never forwarded nor answered, until `restore()`.
 The machine's PostgreSQL server itself is never touched.
 """
 
@@ -25,8 +27,11 @@ class TcpProxy:
         self.port = 0
         self.accepted = 0
         self.dropped = 0
+        self.held = 0  # connections taken while hanging
         self._server: asyncio.Server | None = None
         self._cut = False
+        self._hanging = False
+        self._silent: set[asyncio.StreamWriter] = set()
         self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -57,21 +62,35 @@ class TcpProxy:
         if self._server is not None:
             self._server.close()
             self._server = None
+        return await self._drop()
+
+    async def hang(self) -> int:
+        """Close every open connection, then accept new ones and never answer them; return how
+        many were dropped (a pooled connection would otherwise still get through)."""
+        self._hanging = True
+        return await self._drop()
+
+    async def restore(self) -> None:
+        """Accept and forward connections again, on the same port."""
+        if self._hanging:
+            self._hanging = False
+            await self._drop()
+        if self._server is not None:
+            return
+        self._cut = False
+        await self._listen()
+
+    async def _drop(self) -> int:
         pairs = list(self._pairs)
         self._pairs.clear()
         for client, upstream in pairs:
             _abort(client)
             _abort(upstream)
+        for silent in list(self._silent):
+            _abort(silent)
         self.dropped += len(pairs)
         await asyncio.sleep(0)  # let the pumps see their transports go
         return len(pairs)
-
-    async def restore(self) -> None:
-        """Accept and forward connections again, on the same port."""
-        if self._server is not None:
-            return
-        self._cut = False
-        await self._listen()
 
     async def close(self) -> None:
         """Stop for good: no listener, no connection, no task left behind."""
@@ -98,6 +117,9 @@ class TcpProxy:
     ) -> None:
         if self._cut:
             _abort(client)
+            return
+        if self._hanging:
+            await self._hold(client_reader, client)
             return
         try:
             upstream_reader, upstream = await asyncio.wait_for(
@@ -131,6 +153,18 @@ class TcpProxy:
             self._pairs.discard(pair)
             for writer in pair:
                 writer.close()
+
+    async def _hold(self, reader: asyncio.StreamReader, client: asyncio.StreamWriter) -> None:
+        """Read whatever comes and answer nothing, until the client or a drop ends it."""
+        self.held += 1
+        self._silent.add(client)
+        try:
+            with contextlib.suppress(OSError):
+                while await reader.read(CHUNK):
+                    pass
+        finally:
+            self._silent.discard(client)
+            client.close()
 
 
 async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -9,6 +9,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import asyncpg
 import uvicorn
@@ -93,6 +94,43 @@ async def live_server(app: FastAPI) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+@dataclass
+class NeverAnswering:
+    """A server that takes connections and never answers: its URL, and how many it took."""
+
+    url: str
+    connections: int = 0
+
+
+@asynccontextmanager
+async def never_answering() -> AsyncIterator[NeverAnswering]:
+    """A dependency that hangs: a loopback server that accepts every connection, reads what is
+    sent and never answers. Its connections are dropped when the block ends."""
+    held: set[asyncio.StreamWriter] = set()
+    silent = NeverAnswering("")
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        silent.connections += 1
+        held.add(writer)
+        try:
+            with contextlib.suppress(OSError):
+                while await reader.read(64 * 1024):
+                    pass
+        finally:
+            held.discard(writer)
+            writer.close()
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    silent.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        yield silent
+    finally:
+        server.close()
+        for writer in list(held):
+            writer.transport.abort()
+        await server.wait_closed()
 
 
 @asynccontextmanager

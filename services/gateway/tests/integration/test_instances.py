@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from subsidy_common.problems import ServiceUnavailable
-from testkit import free_port, live_server
+from testkit import free_port, live_server, never_answering
 
 
 class Instance:
@@ -241,26 +241,16 @@ def test_a_calculator_url_that_is_not_a_url_is_refused(value: str) -> None:
         Settings(calculator_url=value)
 
 
-async def never_answering() -> tuple[asyncio.Server, str]:
-    """A server that takes a connection and never answers, and its URL."""
-
-    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(1)
-        await asyncio.sleep(30)
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-
-
 async def test_readiness_names_the_instance_that_is_not_ready(
     stack: Any, another_gateway: Callable[..., Any], client_for: Callable[..., httpx.AsyncClient]
 ) -> None:
-    server, hanging = await never_answering()
     dead = f"http://127.0.0.1:{free_port()}"
-    urls = ",".join([stack.calculator_url, hanging, dead])
     async with (
-        server,
-        another_gateway(calculator_url=urls, downstream_timeout=0.5) as app,
+        never_answering() as hanging,
+        another_gateway(
+            calculator_url=",".join([stack.calculator_url, hanging.url, dead]),
+            downstream_timeout=0.5,
+        ) as app,
         client_for(app, None) as client,
     ):
         response = await client.get("/readyz")
@@ -274,10 +264,9 @@ async def test_readiness_names_the_instance_that_is_not_ready(
 async def test_a_hanging_downstream_is_reported_as_a_refusing_one_is(
     stack: Any, another_gateway: Callable[..., Any], client_for: Callable[..., httpx.AsyncClient]
 ) -> None:
-    server, hanging = await never_answering()
     async with (
-        server,
-        another_gateway(calculator_url=hanging, downstream_timeout=10) as app,
+        never_answering() as hanging,
+        another_gateway(calculator_url=hanging.url, downstream_timeout=10) as app,
         client_for(app, None) as client,
     ):
         response = await client.get("/readyz")

@@ -9,8 +9,21 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+from gateway.config import Settings
+from gateway.main import create_app
+from starlette.routing import BaseRoute, Mount
 
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/openapi.json")}
+# Answered without a key, with every method the route serves (HEAD included where it is):
+# liveness and readiness for the orchestrator, the document, and outside production the
+# Swagger pages, which are static HTML reading that same public document.
+PUBLIC_PATHS = {"/healthz", "/readyz", "/openapi.json"}
+DOCS_PATHS = {"/docs", "/docs/oauth2-redirect"}
+ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+# A value every path parameter of the gateway accepts (a UUID matches the slugs too).
+PATH_VALUE = str(uuid.UUID(int=0x0B8F9F7E3C1A4E0E9A576F1F2B9C1D2E))
 
 
 async def operations(client: httpx.AsyncClient) -> list[tuple[str, str, dict[str, Any]]]:
@@ -39,6 +52,64 @@ async def test_every_operation_needs_a_key(anonymous: httpx.AsyncClient, body: b
         )
         assert response.status_code == 401, f"{method} {path} answered {response.status_code}"
         assert response.headers["content-type"] == "application/problem+json"
+
+
+def served(routes: list[BaseRoute], prefix: str = "") -> list[tuple[str, str]]:
+    """Every (method, path) the app routes, whether the OpenAPI document shows it or not:
+    included routers flattened with their prefixes, mounts walked into, path parameters
+    filled in. A mounted app with no routes of its own is probed with every method."""
+    found: list[tuple[str, str]] = []
+    for context in iter_route_contexts(routes):
+        route = context._effective_route
+        path = prefix + (context.path or "")
+        concrete_path = re.sub(r"\{[^}]+\}", PATH_VALUE, path)
+        if isinstance(route, Mount) or isinstance(context.original_route, Mount):
+            inner = list(getattr(context, "routes", None) or [])
+            if inner:
+                found += served(inner, path)
+            else:
+                found += [(m, concrete_path or "/") for m in ALL_METHODS]
+            continue
+        if not hasattr(context, "methods"):  # a websocket or host route: nothing probes it
+            raise AssertionError(f"{type(route).__name__} {path} is of a kind the walk misses")
+        methods = context.methods or ALL_METHODS  # a route without methods takes them all
+        found += [(method, concrete_path) for method in sorted(methods)]
+    return found
+
+
+@pytest.mark.parametrize("body", [b"{}", b"{"], ids=["well-formed", "malformed"])
+async def test_every_route_of_the_app_needs_a_key(
+    stack: Any, anonymous: httpx.AsyncClient, body: bytes
+) -> None:
+    """Walks `app.routes`, not the document: a route left out of the schema (`/metrics`, one
+    with `include_in_schema=False`, a mount) is asked too, with each of its methods."""
+    app: FastAPI = stack.gateway
+    routes = served(app.routes)
+    documented = {(m, concrete(p).replace("luzhou-2023-catalogue-notice", PATH_VALUE))
+                  for m, p, _ in await operations(anonymous)}  # fmt: skip
+    assert documented <= set(routes), "the walk misses routes the document shows"
+    assert ("GET", "/metrics") in routes  # hidden from the document, admin or auditor only
+    public = {(m, p) for m, p in routes if p in PUBLIC_PATHS | DOCS_PATHS}
+    assert {p for _, p in public} == PUBLIC_PATHS | DOCS_PATHS  # docs: not production
+    for method, path in public:
+        response = await anonymous.request(method, path)
+        assert response.status_code != 401, f"public {method} {path} asks for a key"
+    guarded = [(m, p) for m, p in routes if (m, p) not in public]
+    assert documented | {("GET", "/metrics")} <= set(guarded)
+    for method, path in guarded:
+        response = await anonymous.request(
+            method, path, content=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 401, f"{method} {path} answered {response.status_code}"
+        assert response.headers["content-type"] == "application/problem+json", (method, path)
+
+
+def test_production_serves_no_docs_pages() -> None:
+    """In production the only routes without a key are health, readiness and the document."""
+    app = create_app(Settings(environment="production"))
+    paths = {path for _, path in served(app.routes)}
+    assert not paths & DOCS_PATHS
+    assert paths >= PUBLIC_PATHS
 
 
 @pytest.mark.parametrize("body", [b"{}", b"{"], ids=["well-formed", "malformed"])
