@@ -16,10 +16,27 @@ from calculator.claims.ledger import Claims
 from calculator.claims.locks import Locks
 from calculator.claims.schemas import ClaimIn
 from calculator.engine.model import Ledger
-from calculator.engine.rules import RuleSet
+from calculator.engine.rules import RuleSet, compile_snapshot
 from calculator.main import open_claims
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from subsidy_common.database import create_engine
+
+CITY = [
+    {"code": "510000", "name": "四川省", "parent": None, "level": "province"},
+    {"code": "510500", "name": "泸州市", "parent": "510000", "level": "city"},
+]
+
+
+def one_document(
+    version: str, matters: list[dict[str, Any]], clauses: list[dict[str, Any]]
+) -> RuleSet:
+    """A rule set of one open-ended city document from 2015 with these clauses."""
+    document = {"id": "doc", "doc_no": "doc", "jurisdiction": ["510500"],
+                "effective_from": "2015-01-01", "effective_to": None, "repealed_date": None,
+                "clauses": clauses}  # fmt: skip
+    return compile_snapshot(
+        {"version": version, "regions": CITY, "matters": matters, "documents": [document]}
+    )
 
 
 class Desk:

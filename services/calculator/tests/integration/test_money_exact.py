@@ -13,11 +13,11 @@ import pytest
 from alembic import command
 from calculator.claims import repository
 from calculator.config import Settings
-from calculator.engine.rules import RuleSet, compile_snapshot
+from calculator.engine.rules import RuleSet
 from calculator.main import SERVICE
 from sqlalchemy import select, text
 from subsidy_common.database import alembic_config, create_engine, upgrade_head
-from testkit.claims import Desk, open_desk
+from testkit.claims import Desk, one_document, open_desk
 
 APPLICANT = "91510500MA62B8XY4F"
 LISTING = "listing.completed"
@@ -27,10 +27,6 @@ FUND = "测试资金"
 
 
 def rules() -> RuleSet:
-    regions = [
-        {"code": "510000", "name": "四川省", "parent": None, "level": "province"},
-        {"code": "510500", "name": "泸州市", "parent": "510000", "level": "city"},
-    ]
     matters = [
         {"key": LISTING, "name": LISTING, "beneficiaries": ["enterprise"], "attributes": {}},
         *({"key": key, "name": key, "beneficiaries": ["enterprise"],
@@ -46,12 +42,7 @@ def rules() -> RuleSet:
          "amount": {"kind": "percentage", "rate": "1", "base": "value"},
          "funding_source": FUND, "quote": "q"},
     ]  # fmt: skip
-    document = {"id": "doc", "doc_no": "doc", "jurisdiction": ["510500"],
-                "effective_from": "2015-01-01", "effective_to": None, "repealed_date": None,
-                "clauses": clauses}  # fmt: skip
-    return compile_snapshot(
-        {"version": "money", "regions": regions, "matters": matters, "documents": [document]}
-    )
+    return one_document("money", matters, clauses)
 
 
 RULES = rules()

@@ -17,11 +17,11 @@ import pytest
 from alembic import command
 from calculator.claims import repository
 from calculator.config import Settings
-from calculator.engine.rules import RuleSet, compile_snapshot
+from calculator.engine.rules import RuleSet
 from calculator.main import SERVICE
 from sqlalchemy import select
 from subsidy_common.database import alembic_config, create_engine, upgrade_head
-from testkit.claims import Desk, open_desk
+from testkit.claims import Desk, one_document, open_desk
 
 APPLICANT = "91510500MA62B8XY4F"
 X, Y = "award.x", "award.y"
@@ -29,10 +29,6 @@ K = "shared"
 
 
 def rules(yearly: int) -> RuleSet:
-    regions = [
-        {"code": "510000", "name": "四川省", "parent": None, "level": "province"},
-        {"code": "510500", "name": "泸州市", "parent": "510000", "level": "city"},
-    ]
     matters = [
         {"key": key, "name": key, "beneficiaries": ["enterprise"], "attributes": {}}
         for key in (X, Y)
@@ -45,12 +41,7 @@ def rules(yearly: int) -> RuleSet:
          "amount": {"kind": "fixed", "value": "10000"},
          "caps": {"per_applicant_year": str(yearly), "cumulative_key": K}},
     ]  # fmt: skip
-    document = {"id": "doc", "doc_no": "doc", "jurisdiction": ["510500"],
-                "effective_from": "2015-01-01", "effective_to": None, "repealed_date": None,
-                "clauses": clauses}  # fmt: skip
-    return compile_snapshot(
-        {"version": "caps", "regions": regions, "matters": matters, "documents": [document]}
-    )
+    return one_document("caps", matters, clauses)
 
 
 async def claim(desk: Desk, rules: RuleSet, matter: str, subject: str) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
+from testkit.gateway import admin_tenant_id, status_with
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
@@ -23,18 +23,6 @@ async def new_tenant(admin: httpx.AsyncClient, role: str = "operator") -> dict[s
     assert response.status_code == 201, response.text
     body: dict[str, str] = response.json()
     return body
-
-
-async def status_with(client_for: Callable[..., httpx.AsyncClient], app: FastAPI, key: str) -> int:
-    async with client_for(app, key) as client:
-        return (await client.get("/v1/matters")).status_code
-
-
-async def admin_tenant_id(admin: httpx.AsyncClient) -> str:
-    tenants = (await admin.get("/v1/admin/tenants", params={"limit": 500})).json()["items"]
-    (tenant,) = [t for t in tenants if t["name"] == "admin"]
-    tenant_id: str = tenant["id"]
-    return tenant_id
 
 
 class TestIssueKey:

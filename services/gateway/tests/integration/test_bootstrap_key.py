@@ -12,29 +12,17 @@ from typing import Any
 
 import httpx
 from alembic import command
-from fastapi import FastAPI
 from gateway.auth.keys import digest, display_prefix, new_key
 from gateway.config import Settings
 from gateway.main import SERVICE
 from pydantic import SecretStr
 from sqlalchemy import text
 from subsidy_common.database import alembic_config, create_engine, upgrade_head
+from testkit.gateway import admin_tenant_id, status_with
 
 GatewayFactory = Callable[..., Any]
 ClientFactory = Callable[..., httpx.AsyncClient]
 SCRIPTS = Settings().migrations_dir(SERVICE)
-
-
-async def status_with(client_for: ClientFactory, app: FastAPI, key: str) -> int:
-    async with client_for(app, key) as client:
-        return (await client.get("/v1/matters")).status_code
-
-
-async def admin_tenant_id(admin: httpx.AsyncClient) -> str:
-    tenants = (await admin.get("/v1/admin/tenants", params={"limit": 500})).json()["items"]
-    (tenant,) = [t for t in tenants if t["name"] == "admin"]
-    tenant_id: str = tenant["id"]
-    return tenant_id
 
 
 class TestReplacingTheBootstrapKey:
