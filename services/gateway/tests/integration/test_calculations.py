@@ -104,6 +104,22 @@ class TestCalculate:
             "monthly_wage_yuan": 5000, "social_insurance": True}}]}  # fmt: skip
         assert response.json() == (await admin.post("/v1/calculations", json=number)).json()
 
+    async def test_an_enum_written_as_a_number_is_its_text(
+        self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient
+    ) -> None:
+        """matters.md writes the grades of social_science.award as 1, 2, 3."""
+        body = case(region="510504")
+        body["applicant"] = {"id": "510504198801010057", "kind": "individual", "region": "510504"}
+        answers = []
+        for grade in (1, "1"):
+            body["events"] = [{"matter": "social_science.award", "date": "2023-06-22",
+                               "subject": "社科成果-2023-乙", "attributes": {"grade": grade}}]  # fmt: skip
+            response = await admin.post("/v1/calculations", json=body)
+            assert response.status_code == 200, response.text
+            answers.append(response.json())
+        assert answers[0] == answers[1]
+        assert answers[0]["total"] == "15000.00"
+
     @pytest.mark.parametrize(
         ("matter", "name", "value"),
         [

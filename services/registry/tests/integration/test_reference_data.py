@@ -6,11 +6,11 @@ import httpx
 import pytest
 
 LUZHOU_COUNTIES = {"510502", "510503", "510504", "510521", "510522", "510524", "510525"}
-LUZHOU_PARKS = {"510500-GX", "510500-CJ", "510500-BJ"}
+LUZHOU_PARKS = {"510500-GX", "510500-CJ", "510500-BJ", "510500-ZM"}
 
 
 class TestListRegions:
-    async def test_luzhou_has_seven_counties_and_three_parks(
+    async def test_luzhou_has_seven_counties_and_four_parks(
         self, client: httpx.AsyncClient
     ) -> None:
         items = (await client.get("/v1/regions")).json()["items"]

@@ -58,7 +58,10 @@ def applicant_id(applicant: ApplicantIn, today: dt.date) -> str:
 def _type_error(spec: Mapping[str, Any], value: Any) -> str | None:
     kind = spec.get("type")
     if kind == "enum":
-        return None if value in spec.get("values", ()) else f"must be one of {spec.get('values')}"
+        values = spec.get("values", ())
+        # A value written as a number, as the matters list writes grades (1, 2, 3), is its text.
+        known = value in values or (type(value) is int and str(value) in values)
+        return None if known else f"must be one of {values}"
     if kind == "boolean":
         return None if isinstance(value, bool) else "must be true or false"
     if kind == "integer":
@@ -92,9 +95,12 @@ def _type_error(spec: Mapping[str, Any], value: Any) -> str | None:
 
 
 def _as_read(spec: Mapping[str, Any], value: Any) -> Any:
-    """A checked value as conditions and amounts read it: a number sent as text is a number."""
+    """A checked value as conditions and amounts read it: a number sent as text is a number,
+    an enum's value sent as a number is its text."""
     if type(value) is str and spec.get("type") in ("decimal", "money"):
         return Decimal(value)
+    if type(value) is int and spec.get("type") == "enum" and value not in spec.get("values", ()):
+        return str(value)
     return value
 
 
