@@ -7,17 +7,22 @@
     applicant_id, kind, region, matter, date, subject[, name][, quantity][, attributes]
 (`attributes` a JSON object, e.g. {"level": "national"}), in UTF-8 or in GBK as Excel saves it
 on a Chinese Windows; a file without one of the required columns is refused before anything is
-sent. Consecutive rows of one applicant are calculated together. The file is streamed to
-POST /v1/calculations/batch as NDJSON, one applicant per line, and the answers stream back; a
-progress bar counts them. `payout.csv` gets one row per event: what is due, under which
-document and clause, or why nothing is.
+sent. An applicant's rows are calculated together, so they must follow each other: a file in
+which an applicant's rows come apart (sorted by date, say) is refused before anything is sent,
+since a calculation records nothing and each run of rows would be paid in full. Dates may be
+written as Excel writes them (2016/5/10, 2016年5月10日); empty rows are passed over.
+
+The file is streamed to POST /v1/calculations/batch as NDJSON, one applicant per line, and the
+answers stream back; a progress bar counts them. `payout.csv` gets one row per event: what is
+due, under which document and clause, or why nothing is.
 
 `--streams N` sends every N-th applicant in a stream of its own, N at once; the rows are then
 written in the order the answers arrive. One stream is enough to keep every calculator worker
 busy (the gateway spreads a stream over them in parts); more read the file in parallel.
 
 Memory stays flat however long the file: it is read as it is sent, and only the lines sent and
-not yet answered are held (the service reads no faster than it decides). A row the service
+not yet answered are held (the service reads no faster than it decides); checking that no
+applicant comes back holds its id, a few dozen bytes an applicant. A row the service
 cannot accept (a quantity that is not a number, attributes that are not a JSON object) is sent
 as it is, and its applicant's row in the payout list says why it was refused.
 """
@@ -29,7 +34,9 @@ import asyncio
 import csv
 import json
 import os
+import re
 import sys
+import unicodedata
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -66,9 +73,10 @@ class Source:
 
 
 def _rows(handle: TextIO) -> Iterator[dict[str, str]]:
+    """The rows with a cell in any required column (Excel leaves rows of commas at the end)."""
     reader = csv.DictReader(handle)
     reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
-    return iter(reader)
+    return (row for row in reader if any(_cell(row, column) for column in REQUIRED))
 
 
 def _applicants(rows: Iterator[dict[str, str]]) -> Iterator[tuple[str, list[dict[str, str]]]]:
@@ -90,12 +98,26 @@ def survey(path: Path) -> tuple[str, int]:
                 if missing:
                     raise BadFile(f"{path} has no column {', '.join(missing)}")
                 handle.seek(0)
-                return encoding, sum(1 for _ in _applicants(_rows(handle)))
+                return encoding, _count_applicants(path, _rows(handle))
         except UnicodeDecodeError:
             continue
         except OSError as exc:
             raise BadFile(f"{path}: {exc.strerror}") from exc
     raise BadFile(f"{path} is neither UTF-8 nor GB 18030 (GBK) text")
+
+
+def _count_applicants(path: Path, rows: Iterator[dict[str, str]]) -> int:
+    """How many applicants there are; BadFile when one's rows come apart."""
+    seen: set[str] = set()
+    for applicant_id, _ in _applicants(rows):
+        if applicant_id in seen:
+            raise BadFile(
+                f"{path}: the rows of applicant {applicant_id} are not all next to each other. An"
+                " applicant's events are calculated together and a calculation records nothing,"
+                " so each run of its rows would be paid in full: sort the file by applicant_id."
+            )
+        seen.add(applicant_id)
+    return len(seen)
 
 
 def read_cases(
@@ -118,7 +140,7 @@ def read_cases(
                 "events": [
                     {
                         "matter": _cell(row, "matter"),
-                        "date": _cell(row, "date"),
+                        "date": _date(_cell(row, "date")),
                         "subject": _cell(row, "subject"),
                         "quantity": _quantity(row.get("quantity")),
                         "attributes": _attributes(row.get("attributes")),
@@ -126,6 +148,19 @@ def read_cases(
                     for row in events
                 ],
             }
+
+
+_EXCEL_DATE = re.compile(r"^(\d{4})\s*[/.年-]\s*(\d{1,2})\s*[/.月-]\s*(\d{1,2})\s*日?$")
+
+
+def _date(text: str) -> str:
+    """A date as the API writes it (YYYY-MM-DD), from the forms Excel writes; anything else is
+    sent as it is, and the service says why it is refused."""
+    found = _EXCEL_DATE.match(unicodedata.normalize("NFKC", text))
+    if found is None:
+        return text
+    year, month, day = found.groups()
+    return f"{year}-{int(month):02d}-{int(day):02d}"
 
 
 def _quantity(text: str | None) -> int | str:

@@ -113,20 +113,39 @@ BY_NAME = {service.name: service for service in SERVICES}
 
 
 def admin_key(data_dir: Path) -> str:
-    """The first admin key: from the environment, from the data dir, or newly made and kept."""
+    """The bootstrap admin key: from the environment, from the data dir, or newly made; kept in
+    the data dir either way, so that the file always holds the key the gateway starts with (a
+    key it replaces is revoked)."""
+    from gateway.auth.keys import weakness  # refused here, before any service starts
+
+    path = data_dir / "admin_key"
     configured = os.environ.get("SUBSIDY_ADMIN_KEY")
     if configured:
+        reason = weakness(configured)
+        if reason is not None:
+            raise SystemExit(
+                f"SUBSIDY_ADMIN_KEY is refused: {reason}. Make one with: python3 -c"
+                " 'import secrets; print(\"sk_\" + secrets.token_urlsafe(32))'"
+            )
+        if not path.exists() or path.read_text().strip() != configured:
+            _keep(path, configured)
+        print(f"Admin key: SUBSIDY_ADMIN_KEY, kept in {path}", flush=True)
         return configured
-    path = data_dir / "admin_key"
     if path.exists():
         print(f"Admin key: kept in {path}", flush=True)
         return path.read_text().strip()
     key = "sk_" + secrets.token_urlsafe(32)
+    _keep(path, key)
+    print(f"Admin key (shown once, kept in {path} with mode 0600):\n  {key}", flush=True)
+    return key
+
+
+def _keep(path: Path, key: str) -> None:
+    """Write the key where only its owner reads it."""
+    path.unlink(missing_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(key + "\n")
-    print(f"Admin key (shown once, kept in {path} with mode 0600):\n  {key}", flush=True)
-    return key
 
 
 def instance_ports(service: Service, port: int) -> list[int]:

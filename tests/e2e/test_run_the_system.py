@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import importlib.util
 import json
 import os
 import re
@@ -243,6 +244,40 @@ def test_ports_that_overlap_are_refused_before_anything_starts(tmp_path: Path) -
     assert completed.returncode == 1
     assert "ports overlap" in completed.stderr
     assert not (tmp_path / "admin_key").exists()
+
+
+def test_a_weak_admin_key_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    env = {**os.environ, "SUBSIDY_DATA_DIR": str(tmp_path), "SUBSIDY_ADMIN_KEY": "sk_short"}
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "run.py")],
+        env=env, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 1
+    assert "SUBSIDY_ADMIN_KEY is refused" in completed.stderr
+    assert "registry" not in completed.stdout.lower()  # nothing started, nothing blamed
+    assert not (tmp_path / "admin_key").exists()
+
+
+def test_the_kept_key_is_the_key_the_gateway_starts_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start with SUBSIDY_ADMIN_KEY replaces (and the gateway revokes) the key kept in the data
+    dir: the file then holds the configured key, so a later start without it still works."""
+    spec = importlib.util.spec_from_file_location("run", ROOT / "scripts" / "run.py")
+    assert spec is not None
+    assert spec.loader is not None
+    run = importlib.util.module_from_spec(spec)
+    sys.modules["run"] = run  # dataclasses look their module up
+    spec.loader.exec_module(run)
+    monkeypatch.delenv("SUBSIDY_ADMIN_KEY", raising=False)
+    generated = run.admin_key(tmp_path)
+    configured = "sk_" + "0123456789abcdefghijklmnopqrstuvwxyzAB"
+    monkeypatch.setenv("SUBSIDY_ADMIN_KEY", configured)
+    assert run.admin_key(tmp_path) == configured != generated
+    monkeypatch.delenv("SUBSIDY_ADMIN_KEY")
+    assert run.admin_key(tmp_path) == configured
+    kept = tmp_path / "admin_key"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
 
 
 def readme_walkthrough() -> str:

@@ -57,6 +57,36 @@ def test_a_missing_column_is_named_before_anything_is_sent(
         payout.survey(path)
 
 
+def test_an_applicant_whose_rows_come_apart_is_refused_before_anything_is_sent(
+    payout: ModuleType, tmp_path: Path
+) -> None:
+    """A file sorted by date: each run of one applicant's rows would be calculated alone, and
+    the same events paid once per run."""
+    other = ROW.replace("91510500MA62B8XY4F", "91510502MA62B8XY5F")
+    path = tmp_path / "events.csv"
+    path.write_text(
+        HEADER
+        + ROW.format(subject="ZL1")
+        + other.format(subject="ZL9")
+        + ROW.format(subject="ZL1"),
+        "utf-8",
+    )
+    with pytest.raises(payout.BadFile, match="91510500MA62B8XY4F are not all next to each other"):
+        payout.survey(path)
+
+
+def test_excel_dates_and_empty_rows(payout: ModuleType, tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    rows = [ROW.format(subject=f"ZL{i}").replace("2016-05-10", day) for i, day in
+            enumerate(["2016/5/10", "2016年5月9日", "２０１６/05/08", "2016-05-07", "May 6"])]  # fmt: skip
+    path.write_bytes((HEADER + "".join(rows) + ",,,,,,,,\r\n,,,,,,,,\r\n").encode("gbk"))
+    assert payout.survey(path) == ("gb18030", 1)
+    (case,) = payout.read_cases(path, "gb18030")
+    assert [e["date"] for e in case["events"]] == [
+        "2016-05-10", "2016-05-09", "2016-05-08", "2016-05-07", "May 6"
+    ]  # fmt: skip
+
+
 def test_text_in_neither_encoding_is_refused(payout: ModuleType, tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
     path.write_bytes(HEADER.encode() + b"\x80\x80\xff\xff\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Strict
@@ -54,7 +55,15 @@ def _said(value: str) -> str:
     return value
 
 
+def _half_width(value: Any) -> Any:
+    if isinstance(value, str) and not value.isascii():
+        return unicodedata.normalize("NFKC", value)
+    return value
+
+
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+# A code typed with full-width digits (５１０５２１), as a Chinese input method may, is the code.
+HalfWidth = Annotated[str, BeforeValidator(_half_width)]
 # The dates of a policy, and of an event judged by one: far from the calendar's ends, where the
 # day before or after, or a schedule's last month, would not exist.
 PolicyDate = Annotated[dt.date, BeforeValidator(_iso_date), AfterValidator(_policy_year)]

@@ -104,6 +104,19 @@ class TestCalculate:
             "monthly_wage_yuan": 5000, "social_insurance": True}}]}  # fmt: skip
         assert response.json() == (await admin.post("/v1/calculations", json=number)).json()
 
+    async def test_a_region_typed_in_full_width_is_the_region(
+        self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient, film: dict[str, Any]
+    ) -> None:
+        answers = []
+        for region in ("５１０５００－ＣＪ", "510500-CJ"):
+            body = case(region=region)
+            body["events"][0]["subject"] = "FILM-typed"
+            response = await admin.post("/v1/calculations", json=body)
+            assert response.status_code == 200, response.text
+            answers.append(response.json())
+        assert answers[0] == answers[1]
+        assert answers[0]["total"] == "123456.00"
+
     async def test_an_enum_written_as_a_number_is_its_text(
         self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient
     ) -> None:

@@ -13,7 +13,7 @@ from pydantic import (
     StrictStr,
     StringConstraints,
 )
-from subsidy_common.types import Count, Instant, PolicyDate
+from subsidy_common.types import Count, HalfWidth, Instant, PolicyDate
 
 Scalar = str | int | float | bool | None
 AttributeValue = Scalar | list[StrictStr | StrictInt | StrictFloat]
@@ -30,7 +30,7 @@ class ApplicantIn(BaseModel):
     id: str = Field(min_length=1, max_length=40, description="统一社会信用代码或居民身份证号码")
     kind: Literal["enterprise", "individual", "institution"] = Field(description="主体类型")
     name: str = Field(default="", max_length=200, description="名称")
-    region: str = Field(pattern=r"^[0-9]{6}(-[A-Z]{2})?$", description="所在区域代码")
+    region: HalfWidth = Field(pattern=r"^[0-9]{6}(-[A-Z]{2})?$", description="所在区域代码")
     attributes: Attributes = Field(default_factory=dict, max_length=100, description="主体属性")
 
 

@@ -13,7 +13,7 @@ from pydantic import (
     StrictStr,
     StringConstraints,
 )
-from subsidy_common.types import Count, Instant, PolicyDate
+from subsidy_common.types import Count, HalfWidth, Instant, PolicyDate
 
 AttributeValue = str | int | float | bool | None | list[StrictStr | StrictInt | StrictFloat]
 Attributes = dict[
@@ -93,7 +93,7 @@ class ApplicantIn(BaseModel):
     )
     kind: Literal["enterprise", "individual", "institution"] = Field(description="主体类型")
     name: str = Field(default="", max_length=200, description="名称")
-    region: str = Field(
+    region: HalfWidth = Field(
         pattern=r"^[0-9]{6}(-[A-Z]{2})?$", description="所在区域代码（见 /v1/regions）"
     )
     attributes: Attributes = Field(default_factory=dict, max_length=100, description="主体属性")
