@@ -130,7 +130,7 @@ async def test_run_against_postgresql(
         assert status == 200, body
         status, body, _ = get(f"{gateway}/v1/regions", env["SUBSIDY_ADMIN_KEY"])
         assert status == 200
-        assert len(body["items"]) == 16
+        assert len(body["items"]) == 40
         assert not (tmp_path / "var" / "registry.db").exists()
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
@@ -329,7 +329,7 @@ def test_the_payout_example_writes_a_payout_list(tmp_path: Path) -> None:
         events = tmp_path / "events.csv"
         events.write_text(
             (ROOT / "examples" / "events.csv").read_text(encoding="utf-8")
-            + "91510500MA62B8XY4F,enterprise,泸州示例科技有限公司,510502,"
+            + "91510502MA62C3K7QD,enterprise,江阳示例有限公司,510502,"
             "patent.invention.granted,2016-06-01,ZL-bad,many,{}\n",
             encoding="utf-8",
         )
