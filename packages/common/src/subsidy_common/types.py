@@ -15,6 +15,10 @@ _INSTANT = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
 )
 
+# `?as_of=2024-01-01T00:00:00+08:00` typed into a URL as it is: a query string reads `+` as a
+# space, so the offset arrives as ` 08:00`. Nothing else can be meant by a space there.
+_QUERY_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})? \d{2}:\d{2}$")
+
 
 def _iso_date(value: Any) -> Any:
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
@@ -30,6 +34,12 @@ def _instant(value: Any) -> Any:
     if isinstance(value, str) and _INSTANT.match(value):
         return value
     raise ValueError("must be an RFC 3339 instant with an offset, e.g. 2024-01-01T00:00:00+08:00")
+
+
+def _query_instant(value: Any) -> Any:
+    if isinstance(value, str) and _QUERY_OFFSET.match(value):
+        value = value[:-6] + "+" + value[-5:]
+    return _instant(value)
 
 
 def _in_range(value: dt.datetime) -> dt.datetime:
@@ -70,5 +80,7 @@ PolicyDate = Annotated[dt.date, BeforeValidator(_iso_date), AfterValidator(_poli
 # Why a change was made, as the audit log keeps it: blank is no reason.
 Reason = Annotated[str, AfterValidator(_said)]
 Instant = Annotated[dt.datetime, BeforeValidator(_instant), AfterValidator(_in_range)]
+# The same in a query string, where an unencoded `+` of the offset has become a space.
+QueryInstant = Annotated[dt.datetime, BeforeValidator(_query_instant), AfterValidator(_in_range)]
 Count = Annotated[int, Strict()]
 Flag = Annotated[bool, Strict()]

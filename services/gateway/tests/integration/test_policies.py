@@ -49,6 +49,19 @@ class TestReadPolicies:
         assert response.status_code == 404
         assert response.headers["content-type"] == "application/problem+json"
 
+    async def test_as_of_with_its_offset_unencoded_as_the_readme_types_it(
+        self, admin: httpx.AsyncClient
+    ) -> None:
+        created = await admin.post(
+            "/v1/admin/policies", json={"reason": "新增", "document": a_document()}
+        )
+        assert created.status_code == 201, created.text
+        path = f"/v1/policies/{created.json()['id']}"
+        now = await admin.get(f"{path}?as_of=2199-01-01T08:00:00+08:00")
+        assert now.status_code == 200, now.text
+        assert now.headers["etag"] == created.headers["etag"]
+        assert (await admin.get(f"{path}?as_of=2000-01-01T08:00:00+08:00")).status_code == 404
+
     async def test_bad_query_is_422(self, admin: httpx.AsyncClient) -> None:
         response = await admin.get("/v1/policies", params={"in_force_on": "2023-02-30"})
         assert response.status_code == 422

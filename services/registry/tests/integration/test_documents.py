@@ -379,6 +379,33 @@ class TestAmend:
         )
         assert before_creation.status_code == 404
 
+    async def test_an_offset_typed_into_the_url_unencoded_is_the_offset(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        document = a_document()
+        etag = (await create(client, document)).headers["etag"]
+        later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).astimezone(
+            dt.timezone(dt.timedelta(hours=8))
+        )
+        typed = later.replace(microsecond=0).isoformat()
+        assert "+08:00" in typed
+        # As curl sends it: the `+` unencoded, which a query string reads as a space.
+        response = await client.get(f"/v1/policies/{document['id']}?as_of={typed}")
+        assert response.status_code == 200, response.text
+        assert response.headers["etag"] == etag
+        earlier = f"2000-01-01T08:00:00{typed[-6:]}"
+        assert (
+            await client.get(f"/v1/policies/{document['id']}?as_of={earlier}")
+        ).status_code == 404
+        for garbled in (
+            "2024-01-01T00:00:00 8:00",
+            "2024-01-01 08:00",
+            "2024-01-01T00:00:00  08:00",
+        ):
+            refused = await client.get(f"/v1/policies/{document['id']}", params={"as_of": garbled})
+            assert refused.status_code == 422, garbled
+            assert refused.json()["errors"][0]["loc"] == ["query", "as_of"]
+
 
 class TestRepeal:
     async def test_repeal_is_a_version_with_its_date(self, client: httpx.AsyncClient) -> None:

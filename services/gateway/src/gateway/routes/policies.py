@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.responses import Response
 from subsidy_common.actor import ACTOR_HEADER, encode_actor
 from subsidy_common.problems import Forbidden
-from subsidy_common.types import Instant, IsoDate
+from subsidy_common.types import IsoDate, QueryInstant
 
 from gateway.auth.principal import AdminDep, Principal, PrincipalDep
 from gateway.bodies import checked
@@ -31,7 +31,9 @@ admin_router = APIRouter(tags=["admin"], responses=PROBLEM_RESPONSES)
 DocumentId = Annotated[
     str, Path(pattern=r"^[a-z0-9][a-z0-9-]*[a-z0-9]$", max_length=80, description="文件标识")
 ]
-AsOf = Annotated[Instant | None, Query(description="按该时刻登记的内容作答（RFC 3339，带时区）")]
+AsOf = Annotated[
+    QueryInstant | None, Query(description="按该时刻登记的内容作答（RFC 3339，带时区）")
+]
 
 
 def _actor(principal: Principal) -> dict[str, str]:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from subsidy_common.actor import decode_actor
 from subsidy_common.problems import DomainError, problem_type
-from subsidy_common.types import Instant, IsoDate
+from subsidy_common.types import IsoDate, QueryInstant
 
 from registry.db import SessionDep
 from registry.documents import repository, service
@@ -29,7 +29,9 @@ from registry.paging import Cursor, Limit, not_a_cursor, numbered
 
 router = APIRouter(tags=["policies"])
 
-AsOf = Annotated[Instant | None, Query(description="按该时刻登记的内容作答（可复现过去的计算）")]
+AsOf = Annotated[
+    QueryInstant | None, Query(description="按该时刻登记的内容作答（可复现过去的计算）")
+]
 Actor = Annotated[str, Header(alias="X-Actor", min_length=1, max_length=400)]
 
 
