@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, params
+from fastapi_offline import FastAPIOffline
 
 from subsidy_common.health import Check, health_router
 from subsidy_common.metrics import Metrics, metrics_router
@@ -75,18 +76,24 @@ def service_app(
     is settled once the service has started (`settle_heap`).
     """
     gc.set_threshold(*COLLECTOR_THRESHOLDS)
-    app = FastAPI(
-        title=title,
-        description=description,
-        version=version,
-        lifespan=_settled(lifespan),
-        docs_url="/docs" if docs else None,
-        redoc_url=None,
-        openapi_url="/openapi.json",
+    options: dict[str, Any] = {
+        "title": title,
+        "description": description,
+        "version": version,
+        "lifespan": _settled(lifespan),
+        "redoc_url": None,
+        "openapi_url": "/openapi.json",
         # Our metrics and logs are our own (Prometheus, JSON lines). FastAPI's OpenTelemetry
         # bridge would otherwise ask on every request whether some provider was configured.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
+        "telemetry": {"tracing": False, "metrics": False, "logs": False},
         **kwargs,
+    }
+    # The documentation page's scripts are served with it: a county's network may not reach a
+    # CDN, and the page would stay blank.
+    app = (
+        FastAPIOffline(docs_url="/docs", static_url="/docs/static", **options)
+        if docs
+        else FastAPI(docs_url=None, **options)
     )
     install_problem_handlers(app)
     for router in routers:

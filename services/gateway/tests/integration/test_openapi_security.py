@@ -18,9 +18,9 @@ from starlette.routing import BaseRoute, Mount
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/openapi.json")}
 # Answered without a key, with every method the route serves (HEAD included where it is):
 # liveness and readiness for the orchestrator, the document, and outside production the
-# Swagger pages, which are static HTML reading that same public document.
+# Swagger pages, which are static HTML (and its scripts) reading that same public document.
 PUBLIC_PATHS = {"/healthz", "/readyz", "/openapi.json"}
-DOCS_PATHS = {"/docs", "/docs/oauth2-redirect"}
+DOCS_PATHS = {"/docs", "/docs/oauth2-redirect", "/docs/static"}
 ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # A value every path parameter of the gateway accepts (a UUID matches the slugs too).
 PATH_VALUE = str(uuid.UUID(int=0x0B8F9F7E3C1A4E0E9A576F1F2B9C1D2E))
@@ -102,6 +102,21 @@ async def test_every_route_of_the_app_needs_a_key(
         )
         assert response.status_code == 401, f"{method} {path} answered {response.status_code}"
         assert response.headers["content-type"] == "application/problem+json", (method, path)
+
+
+async def test_the_docs_page_needs_nothing_from_outside(anonymous: httpx.AsyncClient) -> None:
+    """A county's network may reach the gateway and nothing else: the page loads its scripts,
+    styles and icon from the gateway itself."""
+    page = await anonymous.get("/docs")
+    assert page.status_code == 200
+    linked = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page.text)
+    assert len(linked) >= 3
+    assert not [url for url in linked if "//" in url], "the page loads from elsewhere"
+    for url in linked:
+        asset = await anonymous.get(url)
+        assert asset.status_code == 200, url
+        assert len(asset.content) > 1000, url
+    assert "/openapi.json" in page.text
 
 
 def test_production_serves_no_docs_pages() -> None:
