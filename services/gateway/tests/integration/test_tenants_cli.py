@@ -15,12 +15,19 @@ import httpx
 import pytest
 from gateway.tenants.cli import main
 
+# Nothing listens on port 1: the registry of a `make run` on 8001 is never asked by mistake.
+NO_REGISTRY = "http://127.0.0.1:1"
+
 
 async def cli(
-    *args: str, database_url: str | None = None, data_dir: Path | None = None
+    *args: str,
+    database_url: str | None = None,
+    data_dir: Path | None = None,
+    registry_url: str = NO_REGISTRY,
 ) -> tuple[int, str, str]:
     """Run the tool as its own process, the way an operator runs it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "SUBSIDY_"))}
+    env["GATEWAY_REGISTRY_URL"] = registry_url
     if database_url is not None:
         env["GATEWAY_DATABASE_URL"] = database_url
     if data_dir is not None:
@@ -45,7 +52,7 @@ class TestCreate:
         tenant_name = name()
         code, out, err = await cli(
             "create", "--name", tenant_name, "--role", "operator", "--region", "510502", "--json",
-            database_url=stack.gateway.state.settings.database_url,
+            database_url=stack.gateway.state.settings.database_url, registry_url=stack.registry_url,
         )  # fmt: skip
         assert code == 0, err
         created = json.loads(out)
@@ -56,11 +63,11 @@ class TestCreate:
             assert (await client.get("/v1/regions")).status_code == 200
 
     async def test_a_fresh_database_is_migrated_first(
-        self, database_factory: Callable[[str], Awaitable[str]]
+        self, stack: Any, database_factory: Callable[[str], Awaitable[str]]
     ) -> None:
         code, out, err = await cli(
             "create", "--name", "泸州市政策办", "--role", "admin", "--region", "510500",
-            database_url=await database_factory("gateway_cli"),
+            database_url=await database_factory("gateway_cli"), registry_url=stack.registry_url,
         )  # fmt: skip
         assert code == 0, err
         assert "sk_" in out
@@ -68,17 +75,44 @@ class TestCreate:
     async def test_without_a_database_url_it_uses_sqlite_in_the_data_dir(
         self, tmp_path: Path
     ) -> None:
-        code, _, err = await cli(
+        code, out, err = await cli(
             "create", "--name", name(), "--role", "operator", "--region", "510500-GX",
-            data_dir=tmp_path,
+            "--unchecked-region", "--json", data_dir=tmp_path,
         )  # fmt: skip
         assert code == 0, err
         assert (tmp_path / "gateway.db").exists()
+        assert json.loads(out)["region"] == "510500-GX"
+
+    async def test_a_region_the_registry_does_not_know_is_refused(
+        self, stack: Any, tmp_path: Path
+    ) -> None:
+        code, out, err = await cli(
+            "create", "--name", name(), "--role", "operator", "--region", "510599",
+            data_dir=tmp_path, registry_url=stack.registry_url,
+        )  # fmt: skip
+        assert code == 2
+        assert "--region: 510599 is not one of the registry's regions" in err
+        assert "sk_" not in out
+        listed = await cli("list", "--json", data_dir=tmp_path)
+        assert listed[:2] == (0, "")
+
+    async def test_without_the_registry_nothing_is_created_and_the_way_out_is_named(
+        self, tmp_path: Path
+    ) -> None:
+        code, out, err = await cli(
+            "create", "--name", name(), "--role", "operator", "--region", "510502",
+            data_dir=tmp_path,
+        )  # fmt: skip
+        assert code == 1
+        for named in (NO_REGISTRY, "GATEWAY_REGISTRY_URL", "--unchecked-region"):
+            assert named in err
+        assert "sk_" not in out
+        assert not (tmp_path / "gateway.db").exists()
 
     async def test_a_taken_name_is_refused_and_no_key_printed(self, stack: Any) -> None:
         code, out, err = await cli(
             "create", "--name", "admin", "--role", "operator", "--region", "510502",
-            database_url=stack.gateway.state.settings.database_url,
+            database_url=stack.gateway.state.settings.database_url, registry_url=stack.registry_url,
         )  # fmt: skip
         assert code == 1
         assert "already exists" in err

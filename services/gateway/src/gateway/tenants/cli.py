@@ -2,7 +2,7 @@
 
 The database is GATEWAY_DATABASE_URL, or the SQLite file gateway.db in SUBSIDY_DATA_DIR (./var
 by default); migrations are applied first. A new tenant's API key is printed once and stored
-only as its digest.
+only as its digest. A new tenant's region is looked up in the registry at GATEWAY_REGISTRY_URL.
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from subsidy_common.database import create_engine, migrate
+from subsidy_common.problems import DomainError, InvalidInput
 
+from gateway.clients.downstream import Downstream
+from gateway.clients.regions import RegionDirectory, RegionTree
 from gateway.config import Settings
 from gateway.db import session_factory
 from gateway.models import Tenant
@@ -30,16 +33,53 @@ PAGE = 500
 
 REGION_HELP = (
     "Region code: six digits (GB/T 2260, e.g. 510502 for 江阳区) or a park such as 510500-GX. "
-    "It must exist in GET /v1/regions: this command cannot ask the registry, so it checks the "
-    "format only."
+    "It must be one of the registry's regions (GET /v1/regions), which this command asks at "
+    "GATEWAY_REGISTRY_URL."
 )
+UNCHECKED_HELP = (
+    "create the tenant without asking the registry whether its region exists (its format is "
+    "still checked): for a gateway set up before the registry can be reached"
+)
+# Long enough for a registry on another host, short enough for a person at a prompt.
+REGISTRY_TIMEOUT = 5.0
 
 
-async def create(settings: Settings, data: TenantCreate, *, as_json: bool) -> int:
+async def known_regions(settings: Settings) -> RegionTree | None:
+    """The registry's regions, or None when it cannot be reached (the error is printed)."""
+    registry = Downstream(
+        "registry", settings.registry_url, timeout=REGISTRY_TIMEOUT, connect_timeout=2.0
+    )
+    try:
+        return await RegionDirectory(registry).tree()
+    except DomainError as exc:
+        print(
+            f"error: cannot ask the registry at {settings.registry_url} whether the region "
+            f"exists ({exc.detail}). Start it or set GATEWAY_REGISTRY_URL; "
+            "--unchecked-region creates the tenant on the code's format alone.",
+            file=sys.stderr,
+        )
+        return None
+    finally:
+        await registry.aclose()
+
+
+async def create(
+    settings: Settings, data: TenantCreate, *, as_json: bool, check_region: bool = True
+) -> int:
     """Create a tenant with its first key and print the key, once."""
+    regions = await known_regions(settings) if check_region else None
+    if check_region and regions is None:
+        return 1
     async with _sessions(settings) as sessions, sessions() as session:
         try:
-            tenant, key = await service.create_tenant(session, data=data, regions=None)
+            tenant, key = await service.create_tenant(session, data=data, regions=regions)
+        except InvalidInput:
+            print(
+                f"error: --region: {data.region} is not one of the registry's regions "
+                "(GET /v1/regions lists them)",
+                file=sys.stderr,
+            )
+            return 2
         except service.TenantNameTaken as exc:
             print(f"error: {exc.detail}", file=sys.stderr)
             return 1
@@ -107,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         help="admin: city policy office; operator: a county or park system; auditor: read only",
     )
     new.add_argument("--region", required=True, help=REGION_HELP)
+    new.add_argument("--unchecked-region", action="store_true", help=UNCHECKED_HELP)
     new.add_argument("--json", action="store_true", help="print the tenant as one JSON object")
     listing = commands.add_parser("list", help="list every tenant")
     listing.add_argument("--json", action="store_true", help="print one JSON object a line")
@@ -121,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
             field = ".".join(str(part) for part in error["loc"])
             print(f"error: --{field}: {error['msg']}", file=sys.stderr)
         return 2
-    return asyncio.run(create(settings, data, as_json=args.json))
+    return asyncio.run(
+        create(settings, data, as_json=args.json, check_region=not args.unchecked_region)
+    )
 
 
 if __name__ == "__main__":
