@@ -7,9 +7,11 @@
     applicant_id, kind, region, matter, date, subject[, name][, quantity][, attributes]
 (`attributes` a JSON object, e.g. {"level": "national"}), in UTF-8 or in GBK as Excel saves it
 on a Chinese Windows; a file without one of the required columns is refused before anything is
-sent. An applicant's rows are calculated together, so they must follow each other: a file in
-which an applicant's rows come apart (sorted by date, say) is refused before anything is sent,
-since a calculation records nothing and each run of rows would be paid in full. Dates may be
+sent. An applicant is known by its id as the service reads it (upper or lower case, full-width
+digits and spaces are one id) and its rows are calculated together, so they must follow each
+other: a file in which an applicant's rows come apart (sorted by date, say) is refused before
+anything is sent, since a calculation records nothing and each run of rows would be paid in
+full. Dates may be
 written as Excel writes them (2016/5/10, 2016年5月10日); empty rows are passed over.
 
 The file is streamed to POST /v1/calculations/batch as NDJSON, one applicant per line, and the
@@ -80,7 +82,19 @@ def _rows(handle: TextIO) -> Iterator[dict[str, str]]:
 
 
 def _applicants(rows: Iterator[dict[str, str]]) -> Iterator[tuple[str, list[dict[str, str]]]]:
-    return ((a, list(group)) for a, group in groupby(rows, key=lambda r: _cell(r, "applicant_id")))
+    return ((a, list(group)) for a, group in groupby(rows, key=_applicant_id))
+
+
+_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―_]+")
+
+
+def _applicant_id(row: dict[str, str]) -> str:
+    """The applicant's id as the service reads it (full-width to half-width, separators and
+    invisible characters dropped, upper case): `91510500ma62b8xy4f` and `９１５１…Ｆ` typed on
+    two rows are one applicant, and must be calculated together."""
+    text = unicodedata.normalize("NFKC", _cell(row, "applicant_id"))
+    text = "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cf"))
+    return _SEPARATORS.sub("", text).upper()
 
 
 def _cell(row: dict[str, str], column: str) -> str:

@@ -75,6 +75,37 @@ def test_an_applicant_whose_rows_come_apart_is_refused_before_anything_is_sent(
         payout.survey(path)
 
 
+def test_one_id_typed_two_ways_is_one_applicant(payout: ModuleType, tmp_path: Path) -> None:
+    """The service reads `91510500ma62b8xy4f` and its full-width form as one enterprise: rows
+    grouped apart by their spelling would each be calculated alone, and one patent paid twice."""
+    lower = ROW.replace("91510500MA62B8XY4F", "91510500ma62b8xy4f")
+    wide = ROW.replace("91510500MA62B8XY4F", "９１５１０５００ＭＡ６２Ｂ８ＸＹ４Ｆ")
+    spaced = ROW.replace("91510500MA62B8XY4F", "9151 0500 MA62​B8XY4F")
+    path = tmp_path / "events.csv"
+    path.write_text(
+        HEADER + ROW.format(subject="ZL1") + lower.format(subject="ZL1")
+        + wide.format(subject="ZL2") + spaced.format(subject="ZL3"),
+        "utf-8",
+    )  # fmt: skip
+    encoding, applicants = payout.survey(path)
+    assert applicants == 1
+    (case,) = payout.read_cases(path, encoding)
+    assert case["applicant"]["id"] == "91510500MA62B8XY4F"
+    assert [e["subject"] for e in case["events"]] == ["ZL1", "ZL1", "ZL2", "ZL3"]
+    answer = {"results": [{"status": "granted", "amount": "3000.00"}] * 4}
+    assert {row["applicant_id"] for row in payout.payout_rows(case, answer)} == {
+        "91510500MA62B8XY4F"
+    }
+    path.write_text(
+        HEADER + ROW.format(subject="ZL1")
+        + ROW.replace("91510500MA62B8XY4F", "91510502MA62B8XY5F").format(subject="ZL9")
+        + lower.format(subject="ZL1"),
+        "utf-8",
+    )  # fmt: skip
+    with pytest.raises(payout.BadFile, match="not all next to each other"):
+        payout.survey(path)
+
+
 def test_excel_dates_and_empty_rows(payout: ModuleType, tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
     rows = [ROW.format(subject=f"ZL{i}").replace("2016-05-10", day) for i, day in
