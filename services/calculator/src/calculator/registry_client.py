@@ -22,6 +22,9 @@ SNAPSHOT_PATH = "/internal/v1/snapshot"
 # Until a first snapshot arrives the calculator is not ready: ask often (a registry that is
 # still starting refuses the connection at once), so readiness follows the registry's closely.
 FIRST_SNAPSHOT_RETRY_SECONDS = 0.05
+# Services started together: a registry that has not answered for this long after the
+# calculator started is a warning; before, waiting for it is what starting looks like.
+FIRST_SNAPSHOT_GRACE_SECONDS = 10.0
 PAST_INSTANTS = 16  # instants remembered; many may share one rule set
 
 
@@ -36,6 +39,8 @@ class SnapshotStore:
         self._checked: float | None = None
         self._last_error: str | None = None
         self._past: OrderedDict[str, RuleSet] = OrderedDict()
+        self._created = time.monotonic()
+        self._said_while_waiting: set[tuple[int, str]] = set()
 
     @property
     def rules(self) -> RuleSet:
@@ -57,15 +62,19 @@ class SnapshotStore:
             rules = await asyncio.to_thread(compile_snapshot, orjson.loads(response.content))
         except Exception as exc:  # whatever it was, the last good snapshot serves on
             error = f"{type(exc).__name__}: {exc}"
-            # While waiting for a first snapshot, the same failure is said once, not at every
-            # attempt.
-            repeated = self._rules is None and error == self._last_error
-            log.log(
-                logging.DEBUG if repeated else logging.WARNING,
-                "registry snapshot not refreshed: %s",
-                error,
-            )
             self._last_error = error
+            if self._rules is not None:
+                log.warning("registry snapshot not refreshed: %s", error)
+                return False
+            # Waiting for a first snapshot, which is asked for every 50 ms: each failure is
+            # said once, as news while starting, as a warning once it has lasted.
+            starting = time.monotonic() - self._created < FIRST_SNAPSHOT_GRACE_SECONDS
+            level = logging.INFO if starting else logging.WARNING
+            if (level, error) in self._said_while_waiting:
+                level = logging.DEBUG
+            else:
+                self._said_while_waiting.add((level, error))
+            log.log(level, "waiting for a first registry snapshot: %s", error)
             return False
         if self._rules is None or rules.version != self._rules.version:
             log.info("registry snapshot loaded", extra={"registry_version": rules.version})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -134,3 +135,24 @@ async def test_a_snapshot_that_cannot_be_compiled_keeps_the_last_one(
             await asyncio.sleep(0.3)
             assert store.rules.version != served
             assert "last_error" not in store.health()
+
+
+async def test_a_registry_still_starting_is_news_and_one_that_stays_away_a_warning(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make run` starts the services together: the calculator's first attempts meet a registry
+    that is not listening yet, which is how starting looks, not a fault."""
+    caplog.set_level(logging.DEBUG, logger=registry_client.__name__)
+    async with httpx.AsyncClient(base_url="http://127.0.0.1:9", timeout=1) as client:
+        store = registry_client.SnapshotStore(client, refresh_seconds=1)
+        for _ in range(3):
+            assert await store.refresh() is False
+        said = [(r.levelno, r.getMessage()) for r in caplog.records]
+        assert [level for level, _ in said] == [logging.INFO, logging.DEBUG, logging.DEBUG]
+        assert said[0][1].startswith("waiting for a first registry snapshot: ")
+        monkeypatch.setattr(registry_client, "FIRST_SNAPSHOT_GRACE_SECONDS", 0.0)
+        caplog.clear()
+        for _ in range(3):
+            assert await store.refresh() is False
+        levels = [r.levelno for r in caplog.records]
+        assert levels == [logging.WARNING, logging.DEBUG, logging.DEBUG]
