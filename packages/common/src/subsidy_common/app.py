@@ -96,12 +96,15 @@ def service_app(
         else FastAPI(docs_url=None, **options)
     )
     install_problem_handlers(app)
+    documentation = list(app.router.routes)  # FastAPI's: the OpenAPI document, the docs pages
     for router in routers:
         app.include_router(router)
     app.include_router(health_router(checks))
     metrics = Metrics()
     app.state.metrics = metrics
     app.include_router(metrics_router(metrics, dependencies=metrics_dependencies))
+    # FastAPI puts its own routes first; they are asked for rarely, so they go last.
+    app.router.routes[:] = [r for r in app.router.routes if r not in documentation] + documentation
     app.add_middleware(
         InputGuardMiddleware, max_bytes=settings.max_body_bytes, streaming_paths=streaming_paths
     )
