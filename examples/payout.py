@@ -11,8 +11,8 @@ sent. An applicant is known by its id as the service reads it (upper or lower ca
 digits and spaces are one id) and its rows are calculated together, so they must follow each
 other: a file in which an applicant's rows come apart (sorted by date, say) is refused before
 anything is sent, since a calculation records nothing and each run of rows would be paid in
-full. Dates may be
-written as Excel writes them (2016/5/10, 2016年5月10日); empty rows are passed over.
+full, and so is one whose rows give an applicant two kinds or two regions. Dates may be written
+as Excel writes them (2016/5/10, 2016年5月10日); empty rows are passed over.
 
 The file is streamed to POST /v1/calculations/batch as NDJSON, one applicant per line, and the
 answers stream back; a progress bar counts them. `payout.csv` gets one row per event: what is
@@ -121,9 +121,10 @@ def survey(path: Path) -> tuple[str, int]:
 
 
 def _count_applicants(path: Path, rows: Iterator[dict[str, str]]) -> int:
-    """How many applicants there are; BadFile when one's rows come apart."""
+    """How many applicants there are; BadFile when one's rows come apart, or disagree on what
+    the applicant is or where it is (only its first row's would be sent)."""
     seen: set[str] = set()
-    for applicant_id, _ in _applicants(rows):
+    for applicant_id, events in _applicants(rows):
         if applicant_id in seen:
             raise BadFile(
                 f"{path}: the rows of applicant {applicant_id} are not all next to each other. An"
@@ -131,6 +132,14 @@ def _count_applicants(path: Path, rows: Iterator[dict[str, str]]) -> int:
                 " so each run of its rows would be paid in full: sort the file by applicant_id."
             )
         seen.add(applicant_id)
+        for column in ("kind", "region"):
+            values = {unicodedata.normalize("NFKC", _cell(row, column)) for row in events}
+            if len(values) > 1:
+                raise BadFile(
+                    f"{path}: the rows of applicant {applicant_id} give different {column}s"
+                    f" ({', '.join(sorted(values))}). Its events are judged by one {column}:"
+                    " correct the rows that are wrong."
+                )
     return len(seen)
 
 

@@ -106,6 +106,26 @@ def test_one_id_typed_two_ways_is_one_applicant(payout: ModuleType, tmp_path: Pa
         payout.survey(path)
 
 
+@pytest.mark.parametrize(
+    ("column", "other"), [("region", "510521"), ("kind", "individual"), ("region", "")]
+)
+def test_rows_of_one_applicant_that_disagree_are_refused_before_anything_is_sent(
+    payout: ModuleType, tmp_path: Path, column: str, other: str
+) -> None:
+    """Only an applicant's first row says where it is: a second row in another county would
+    be judged, and paid, under the first row's documents."""
+    first = ROW.format(subject="ZL1")
+    cells = ROW.format(subject="ZL2").split(",")
+    cells[HEADER.split(",").index(column)] = other
+    path = tmp_path / "events.csv"
+    path.write_text(HEADER + first + ",".join(cells), "utf-8")
+    with pytest.raises(payout.BadFile, match=f"91510500MA62B8XY4F give different {column}s"):
+        payout.survey(path)
+    wide = ROW.format(subject="ZL2").replace(",510502,", ",５１０５０２,")
+    path.write_text(HEADER + first + wide, "utf-8")
+    assert payout.survey(path)[1] == 1  # the same code typed full width
+
+
 def test_excel_dates_and_empty_rows(payout: ModuleType, tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
     rows = [ROW.format(subject=f"ZL{i}").replace("2016-05-10", day) for i, day in
