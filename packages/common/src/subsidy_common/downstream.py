@@ -3,9 +3,10 @@ relay for the gateway's hot path that sends through the same aiohttp session dir
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,7 +110,7 @@ class DownstreamClient(httpx.AsyncClient):
         request_id = request_id_var.get()
         if request_id is not None:
             sent[REQUEST_ID_HEADER] = request_id
-        with map_aiohttp_exceptions():
+        with _not_http_as_protocol_error(), map_aiohttp_exceptions():
             async with self._aiohttp_session().request(
                 method,
                 self._relay_urls(path),
@@ -133,7 +134,8 @@ class DownstreamClient(httpx.AsyncClient):
     async def send(
         self, request: httpx.Request, *, stream: bool = False, **options: Any
     ) -> httpx.Response:
-        response = await super().send(request, stream=stream, **options)
+        with _not_http_as_protocol_error():
+            response = await super().send(request, stream=stream, **options)
         if not stream:
             spent(response)
         return response
@@ -145,6 +147,17 @@ class DownstreamClient(httpx.AsyncClient):
 
 
 _NO_COOKIES = _NoCookies()
+
+
+@contextlib.contextmanager
+def _not_http_as_protocol_error() -> Iterator[None]:
+    """An answer that is not HTTP (a bad status line or header), which httpx_aiohttp leaves as
+    aiohttp's own exception, as httpx's RemoteProtocolError: callers then treat it as any
+    connection that broke, trying another instance or answering 503, never 500."""
+    try:
+        yield
+    except aiohttp.ClientError as exc:
+        raise httpx.RemoteProtocolError(str(exc)) from exc
 
 
 async def _propagate_request_id(request: httpx.Request) -> None:

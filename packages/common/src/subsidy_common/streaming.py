@@ -42,9 +42,12 @@ async def without_bom(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def complete_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def complete_lines(
+    chunks: AsyncIterator[bytes], *, whole: bool = True
+) -> AsyncIterator[bytes]:
     """The body's complete lines, as many as each chunk completes, each ending with a newline
-    (the last one too), without a leading byte order mark.
+    (the last one too); without a leading byte order mark where the chunks are a `whole` body,
+    not a part of one (a mark there is the start of a line, as the whole's reader saw it).
 
     At most one line is held at a time. A line longer than `MAX_LINE_BYTES` is not held: it is
     passed over to its end and `OVERLONG` takes its place, so that its case is answered with a
@@ -52,7 +55,7 @@ async def complete_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """
     pending = b""
     skipping = False
-    async for chunk in without_bom(chunks):
+    async for chunk in without_bom(chunks) if whole else chunks:
         if skipping:
             end = chunk.find(b"\n")
             if end < 0:

@@ -3,6 +3,8 @@ whose instance fails answered by another."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -219,3 +221,127 @@ async def test_ndjson_answered_as_one_json_document_holds_at_most_1000_cases(
     assert above.status_code == 413, above.text
     assert above.headers["content-type"] == "application/problem+json"
     assert "application/x-ndjson" in above.json()["detail"]
+
+
+@contextlib.asynccontextmanager
+async def answering(reply: bytes) -> AsyncIterator[str]:
+    """An instance that answers every request with `reply` and hangs up."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(reply)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+
+
+NOT_HTTP = [
+    pytest.param(b"SSH-2.0-OpenSSH_9.2\r\n", id="not-http"),
+    pytest.param(b"HTTP/1.1 200 OK\r\nContent-Type: x\r\nBad Header\r\n\r\n", id="bad-header"),
+]
+
+
+@pytest.mark.parametrize("reply", NOT_HTTP)
+async def test_an_instance_answering_what_is_not_http_is_passed_over(
+    stack: Any,
+    client_for: Clients,
+    another_gateway: Callable[..., Any],
+    case: Callable[..., dict[str, Any]],
+    film: dict[str, Any],
+    reply: bytes,
+) -> None:
+    """Such an answer had escaped as aiohttp's own exception: the part never ended, and the
+    batch hung with no answer at all."""
+    content = body_of(lines(case, 12))
+    whole = await post(client_for, stack.gateway, content)
+    async with (
+        answering(reply) as broken,
+        another_gateway(
+            calculator_url=f"{broken},{stack.calculator_url}", batch_part_bytes=PART_BYTES
+        ) as gateway,
+    ):
+        response = await asyncio.wait_for(post(client_for, gateway, content), 30)
+    assert response.status_code == 200, response.text
+    assert response.content == whole.content
+
+
+@pytest.mark.parametrize("reply", NOT_HTTP)
+async def test_a_lone_instance_answering_what_is_not_http_is_a_503_problem(
+    another_gateway: Callable[..., Any],
+    client_for: Clients,
+    case: Callable[..., dict[str, Any]],
+    reply: bytes,
+) -> None:
+    async with (
+        answering(reply) as broken,
+        another_gateway(calculator_url=broken) as gateway,
+        client_for(gateway) as client,
+    ):
+        for accept in ("application/x-ndjson", "application/json"):
+            response = await asyncio.wait_for(
+                client.post(
+                    "/v1/calculations/batch",
+                    content=body_of(lines(case, 2)),
+                    headers={"Content-Type": "application/x-ndjson", "Accept": accept},
+                ),
+                30,
+            )
+            assert response.status_code == 503, (accept, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+        single = await client.post("/v1/calculations", json=case())
+    assert single.status_code == 503, single.text
+
+
+@pytest.mark.parametrize("part_bytes", [PART_BYTES, 256 * 1024])
+async def test_a_byte_order_mark_within_the_stream_is_a_line_of_its_own(
+    stack: Any,
+    client_for: Clients,
+    another_gateway: Callable[..., Any],
+    case: Callable[..., dict[str, Any]],
+    film: dict[str, Any],
+    part_bytes: int,
+) -> None:
+    """Only the mark before the first line is ignored. One further on (two files joined) is a
+    line that is not JSON, wherever the gateway cuts the parts: the calculator had dropped it
+    again at the start of a part, and every later case was answered under the index before."""
+    first, second = lines(case, 14)[:6], lines(case, 14)[7:13]
+    bom = b"\xef\xbb\xbf"
+    content = bom + bom + b"\n" + b"\n".join(first) + b"\n" + bom + b"\r\n" + b"\n".join(second)
+    async with another_gateway(batch_part_bytes=part_bytes) as gateway:
+        response = await post(client_for, gateway, streamed(content))
+    assert response.status_code == 200, response.text
+    answers = [orjson.loads(line) for line in response.content.splitlines()]
+    assert [a["case_index"] for a in answers] == list(range(14))
+    # the marks' lines (0 and 7) are not JSON; S5 has a bad identifier, S9 is not JSON
+    problems = {a["case_index"]: a["status"] for a in answers if "results" not in a}
+    assert problems == {0: 400, 6: 422, 7: 400, 10: 400}
+    assert [a["results"][0]["subject"] for a in answers if "results" in a] == [
+        f"S{i}" for i in (0, 1, 2, 3, 4, 7, 8, 10, 11, 12)
+    ]
+
+
+async def test_media_types_are_read_in_any_case(
+    stack: Any, client_for: Clients, case: Callable[..., dict[str, Any]], film: dict[str, Any]
+) -> None:
+    content = body_of(lines(case, 3))
+    async with client_for(stack.gateway) as client:
+        document = await client.post(
+            "/v1/calculations/batch",
+            content=content,
+            headers={"Content-Type": "Application/X-NDJSON", "Accept": "application/json"},
+        )
+        stream = await client.post(
+            "/v1/calculations/batch",
+            content=content,
+            headers={"Content-Type": "application/x-ndjson", "Accept": "Application/X-NDJSON"},
+        )
+    assert document.status_code == 200, document.text
+    assert len(document.json()["items"]) == 3
+    assert stream.status_code == 200, stream.text
+    assert stream.headers["content-type"].startswith("application/x-ndjson")
+    assert len(stream.content.splitlines()) == 3

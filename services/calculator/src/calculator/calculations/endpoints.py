@@ -24,6 +24,7 @@ from subsidy_common.problems import (
 )
 from subsidy_common.routing import DirectRoute
 from subsidy_common.streaming import (
+    BOM,
     MAX_LINE_BYTES,
     OVERLONG,
     DuplexStreamingResponse,
@@ -52,7 +53,7 @@ _Out = TypeVar("_Out")
 Scope = Annotated[str | None, Header(alias="X-Scope-Region", max_length=16)]
 # The gateway sends a long batch in parts, each numbered from where it starts in the whole.
 FirstCase = Annotated[
-    int,
+    int | None,
     Header(alias="X-First-Case-Index", ge=0, le=10**12, description="case_index of the first case"),
 ]
 # The single calculation reads it by hand (subsidy_common.headers).
@@ -204,13 +205,13 @@ async def calculate(request: Request) -> Response:
     return Response(orjson.dumps(result), media_type="application/json")
 
 
-async def _windows(request: Request) -> AsyncIterator[list[bytes]]:
+async def _windows(request: Request, *, whole: bool) -> AsyncIterator[list[bytes]]:
     """The request body as lists of complete lines, one list per chunk received.
 
     Only one chunk and one partial line are held at a time; a line longer than a case may be
-    comes as `OVERLONG`.
+    comes as `OVERLONG`. A part of a batch (not `whole`) keeps a byte order mark it starts with.
     """
-    async for lines in complete_lines(request.stream()):
+    async for lines in complete_lines(request.stream(), whole=whole):
         window = [line for line in lines.split(b"\n") if line.strip()]
         if window:
             yield window
@@ -295,16 +296,19 @@ def _as_they_are(answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
 async def calculate_batch(
     request: Request,
     scope: Scope = None,
-    first_case: FirstCase = 0,
+    first_case: FirstCase = None,
     accept: Annotated[str, Header()] = "application/json",
     content_type: Annotated[str, Header()] = "application/json",
 ) -> Response:
-    """One calculation per case, in order; a bad case yields a problem and the rest go on."""
+    """One calculation per case, in order; a bad case yields a problem and the rest go on.
+
+    A request numbered by X-First-Case-Index is a part of a batch the gateway has cut."""
     store = _store(request)
-    if content_type.split(";")[0].strip() == NDJSON:
-        windows: AsyncIterator[Any] = _windows(request)
+    accept = accept.lower()  # media types are case-insensitive (RFC 9110, 8.3.1)
+    if content_type.split(";")[0].strip().lower() == NDJSON:
+        windows: AsyncIterator[Any] = _windows(request, whole=first_case is None)
     else:
-        raw = await request.body()
+        raw = (await request.body()).removeprefix(BOM)
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -338,7 +342,7 @@ async def calculate_batch(
             cases = [orjson.dumps(case) for case in cases]
         windows = _at_once(cases)
     decide_all = partial(
-        _decide_all, store, _reads(request), windows, scope, _metrics(request), first_case
+        _decide_all, store, _reads(request), windows, scope, _metrics(request), first_case or 0
     )
     if NDJSON in accept:
 

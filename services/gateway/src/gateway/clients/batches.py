@@ -148,6 +148,9 @@ async def _answer(part: _Part, calculator: Downstream, headers: Mapping[str, str
             failure = ShortAnswer(f"answers for {sent} of {part.count} cases")
         except (httpx.TransportError, DomainError) as exc:
             failure = exc
+        except Exception as exc:  # whatever else went wrong, the part must still end
+            log.exception("batch %s, attempt %d of %d failed", cases, attempt, ATTEMPTS)
+            failure = exc
         log.warning("batch %s, attempt %d of %d: %r", cases, attempt, ATTEMPTS, failure)
     message = f"{cases}: no calculator answered them"
     log.warning("batch %s", message)

@@ -13,6 +13,7 @@ from subsidy_common.problems import (
     validated_body,
 )
 from subsidy_common.routing import DirectRoute
+from subsidy_common.streaming import BOM
 
 from gateway.auth.principal import Principal, PrincipalDep
 from gateway.clients import batches, lookup
@@ -85,6 +86,7 @@ async def calculate_batch(request: Request, principal: PrincipalDep) -> Response
             )
         # A JSON batch is bounded (1,000 cases) and checked whole here; NDJSON streams through.
         body = await _bounded_body(request, request.app.state.settings.max_body_bytes)
+        body = body.removeprefix(BOM)
         try:
             validated_body(BatchRequest, body)
         except RequestValidationError as exc:
@@ -96,7 +98,7 @@ async def calculate_batch(request: Request, principal: PrincipalDep) -> Response
         return await calculator.forward(
             "POST", "/v1/calculations/batch", content=body, headers=headers
         )
-    if NDJSON not in accept:
+    if NDJSON not in accept.lower():
         # One JSON answer for the whole stream: one instance builds it.
         return await calculator.stream("POST", "/v1/calculations/batch", request.stream(), headers)
     settings = request.app.state.settings
