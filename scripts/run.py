@@ -7,7 +7,7 @@ SUBSIDY_<SERVICE>_WORKERS (1): worker processes of one service. The registry's a
 gateway's share its port; the calculator's each listen on a port of their own, from its port
 up (8002, 8003, …), and the gateway sends each request to the one with the fewest in flight,
 so that two long batches never queue on one worker while another idles.
-Ctrl-C or SIGTERM stops all three.
+Ctrl-C, SIGTERM or SIGHUP stops all three, while they start too.
 
 Each service is `uvicorn --factory <service>.main:create_app`, forked from this process once it
 has imported what they all use (FastAPI, SQLAlchemy, pydantic, uvicorn): most of a service's
@@ -24,19 +24,22 @@ import importlib
 import os
 import secrets
 import signal
+import socket
+import stat
 import subprocess
 import sys
 import time
 import traceback
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Protocol
 
 READY_TIMEOUT = 60.0
+STOP_SIGNALS = frozenset((signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
 STOP_TIMEOUT = 10.0
 GRACEFUL_SHUTDOWN_SECONDS = 5
 
@@ -90,7 +93,7 @@ class Service:
     def workers(self) -> int:
         """Worker processes of the service (uvicorn's own supervisor above two on one port)."""
         value = os.environ.get(f"SUBSIDY_{self.name.upper()}_WORKERS", "1")
-        if not value.isdigit() or not 1 <= int(value) <= 64:
+        if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 64:
             raise SystemExit(f"SUBSIDY_{self.name.upper()}_WORKERS must be 1 to 64, not {value!r}")
         url = os.environ.get(f"{self.name.upper()}_DATABASE_URL") or "sqlite"
         if int(value) > 1 and url.startswith("sqlite"):
@@ -132,8 +135,18 @@ def admin_key(data_dir: Path) -> str:
         print(f"Admin key: SUBSIDY_ADMIN_KEY, kept in {path}", flush=True)
         return configured
     if path.exists():
+        kept = path.read_text().strip()
+        reason = weakness(kept)
+        if reason is not None:
+            raise SystemExit(
+                f"{path} does not hold a usable admin key: {reason}. Delete the file to have a"
+                " new key made, or set SUBSIDY_ADMIN_KEY."
+            )
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            path.chmod(0o600)
+            print(f"Admin key: {path} was readable by others; now by its owner only", flush=True)
         print(f"Admin key: kept in {path}", flush=True)
-        return path.read_text().strip()
+        return kept
     key = "sk_" + secrets.token_urlsafe(32)
     _keep(path, key)
     print(f"Admin key (shown once, kept in {path} with mode 0600):\n  {key}", flush=True)
@@ -277,8 +290,6 @@ def serve(service: Service, host: str, port: int, workers: int) -> None:
     """In a forked process: serve one service as `uvicorn --factory` does, then exit."""
     code = 1
     try:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         import uvicorn  # imported by preload() already
 
         uvicorn.run(
@@ -320,9 +331,19 @@ def launch(
     if fork:
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            serve(service, host, port, workers)
+        # Until the child has set its own handlers it has the launcher's, which only note a
+        # signal: one sent meanwhile (a Ctrl-C as it starts) would be lost, and the service
+        # would run on until killed. Held back instead, it reaches the child's own handlers.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                for signum in STOP_SIGNALS:
+                    signal.signal(signum, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+                serve(service, host, port, workers)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         return Forked(pid)
     command = [
         sys.executable, "-m", "uvicorn", "--factory", service.factory,
@@ -333,24 +354,63 @@ def launch(
     return subprocess.Popen(command, env=env)
 
 
-def wait_ready(url: str, processes: Sequence[Process], timeout: float) -> bool:
-    """Poll a readiness URL until it answers 200, a process dies or the time is up."""
+def wait_ready(
+    url: str, processes: Sequence[Started], timeout: float, stopping: Callable[[], bool]
+) -> str | None:
+    """Poll a readiness URL until it answers 200 (None), or say why it will not: a process
+    stopped, a signal to stop came, or the time is up."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in processes):
-            return False
+        if stopping():
+            return "stopping"
+        if (gone := exited(processes)) is not None:
+            return gone
         try:
             with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310  # loopback URL we built
                 if response.status == 200:
-                    return True
+                    return None
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.1)
-    return False
+    return f"{url} did not answer 200 within {timeout:.0f} s"
 
 
-def stop(processes: Sequence[Process]) -> None:
+def exited(processes: Sequence[Started]) -> str | None:
+    """Which service's process has stopped, and how; None while all run."""
+    for started in processes:
+        code = started.process.poll()
+        if code is not None:
+            how = f"signal {-code}" if code < 0 else f"exit code {code}"
+            return f"the {started.service} stopped ({how})"
+    return None
+
+
+def ports_in_use(host: str, ports: dict[str, list[int]]) -> list[str]:
+    """The ports another process listens on already (another `make run`, say), named by the
+    service that wants each. Bound as uvicorn binds, so a port in TIME_WAIT is free."""
+    taken = []
+    for service, numbers in ports.items():
+        for port in numbers:
+            with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((host, port))
+                except OSError:
+                    taken.append(f"{port} ({service})")
+    return taken
+
+
+@dataclass(frozen=True)
+class Started:
+    """A running process and the service it serves."""
+
+    service: str
+    process: Process
+
+
+def stop(started: Sequence[Started]) -> None:
     """Ask every process to stop, then make sure it has."""
+    processes = [s.process for s in started]
     for process in processes:
         if process.poll() is None:
             process.terminate()
@@ -363,30 +423,56 @@ def stop(processes: Sequence[Process]) -> None:
             process.wait()
 
 
+def port_setting(service: Service) -> int:
+    """The service's port, from its variable or its default; a bad one refused."""
+    value = os.environ.get(service.port_variable, str(service.default_port))
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 65535:
+        raise SystemExit(f"{service.port_variable} must be a port, 1 to 65535, not {value!r}")
+    return int(value)
+
+
+def writable(data_dir: Path) -> Path:
+    """The data directory, made if need be; refused where this user cannot write in it."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SystemExit(f"SUBSIDY_DATA_DIR {data_dir} cannot be made: {exc.strerror}") from exc
+    if not os.access(data_dir, os.W_OK | os.X_OK):
+        raise SystemExit(f"SUBSIDY_DATA_DIR {data_dir} is not writable by this user")
+    return data_dir
+
+
 def main() -> int:
     """Start the three services, report the gateway URL, and supervise until told to stop."""
-    data_dir = Path(os.environ.get("SUBSIDY_DATA_DIR", "var")).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    host = os.environ.get("SUBSIDY_HOST", "127.0.0.1")
-    ports = {s.name: int(os.environ.get(s.port_variable, s.default_port)) for s in SERVICES}
-    for service in SERVICES:
-        _ = service.workers  # refuse a bad setting before anything starts
-    taken = [p for s in SERVICES for p in instance_ports(s, ports[s.name])]
-    if len(set(taken)) < len(taken):
-        raise SystemExit(
-            f"The services' ports overlap: {sorted(taken)} (the calculator's workers take its"
-            " port and the ones above it)."
-        )
-    env = environment(data_dir, host, ports, admin_key(data_dir))
-    processes: list[Process] = []
     stopping = False
 
     def on_signal(signum: int, _: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, on_signal)
+    data_dir = writable(Path(os.environ.get("SUBSIDY_DATA_DIR", "var")).resolve())
+    host = os.environ.get("SUBSIDY_HOST", "127.0.0.1")
+    ports = {s.name: port_setting(s) for s in SERVICES}
+    for service in SERVICES:
+        _ = service.workers  # refuse a bad setting before anything starts
+    wanted = {s.name: instance_ports(s, ports[s.name]) for s in SERVICES}
+    taken = [p for numbers in wanted.values() for p in numbers]
+    if len(set(taken)) < len(taken) or max(taken) > 65535:
+        raise SystemExit(
+            f"The services' ports overlap or pass 65535: {sorted(taken)} (the calculator's"
+            " workers take its port and the ones above it)."
+        )
+    key = admin_key(data_dir)
+    in_use = ports_in_use(host, wanted)
+    if in_use:
+        raise SystemExit(
+            f"Port {', '.join(in_use)} on {host} is in use: is the system running already"
+            " (another `make run`)? Stop it, or set SUBSIDY_<SERVICE>_PORT."
+        )
+    env = environment(data_dir, host, ports, key)
+    started: list[Started] = []
     try:
         fork = hasattr(os, "fork")
         if fork:
@@ -395,29 +481,37 @@ def main() -> int:
             if migrations_due():
                 preload(MIGRATION_MODULES)
         for service in SERVICES:
+            if stopping:
+                break
             if fork:
                 preload(service.preload)
-            processes += start(service, host, ports[service.name], env, fork=fork)
+            started += [
+                Started(service.name, process)
+                for process in start(service, host, ports[service.name], env, fork=fork)
+            ]
         gateway = f"http://{host}:{ports['gateway']}"
         for service in SERVICES:  # each one; the gateway's readiness does not count the others
-            for port in instance_ports(service, ports[service.name]):
+            for port in wanted[service.name]:
                 url = f"http://{host}:{port}/readyz"
-                if not wait_ready(url, processes, READY_TIMEOUT):
+                failed = wait_ready(url, started, READY_TIMEOUT, lambda: stopping)
+                if failed == "stopping":
+                    print("Stopping…", flush=True)
+                    return 0
+                if failed is not None:
                     print(
-                        f"The {service.name} did not become ready; see the log above.",
-                        file=sys.stderr,
+                        f"The system did not start: {failed}; see the log above.", file=sys.stderr
                     )
                     return 1
         print(f"\nReady. Gateway: {gateway}  (API document: {gateway}/openapi.json)", flush=True)
         while not stopping:
-            if any(p.poll() is not None for p in processes):
-                print("A service stopped unexpectedly; stopping the others.", file=sys.stderr)
+            if (gone := exited(started)) is not None:
+                print(f"{gone[0].upper()}{gone[1:]}; stopping the others.", file=sys.stderr)
                 return 1
             time.sleep(0.2)
         print("Stopping…", flush=True)
         return 0
     finally:
-        stop(processes)
+        stop(started)
 
 
 if __name__ == "__main__":

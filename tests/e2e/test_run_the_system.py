@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -266,12 +268,7 @@ def test_the_kept_key_is_the_key_the_gateway_starts_with(
 ) -> None:
     """A start with SUBSIDY_ADMIN_KEY replaces (and the gateway revokes) the key kept in the data
     dir: the file then holds the configured key, so a later start without it still works."""
-    spec = importlib.util.spec_from_file_location("run", ROOT / "scripts" / "run.py")
-    assert spec is not None
-    assert spec.loader is not None
-    run = importlib.util.module_from_spec(spec)
-    sys.modules["run"] = run  # dataclasses look their module up
-    spec.loader.exec_module(run)
+    run = run_module()
     monkeypatch.delenv("SUBSIDY_ADMIN_KEY", raising=False)
     generated = run.admin_key(tmp_path)
     configured = "sk_" + "0123456789abcdefghijklmnopqrstuvwxyzAB"
@@ -281,6 +278,17 @@ def test_the_kept_key_is_the_key_the_gateway_starts_with(
     assert run.admin_key(tmp_path) == configured
     kept = tmp_path / "admin_key"
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+
+
+def run_module() -> Any:
+    """scripts/run.py as a module."""
+    spec = importlib.util.spec_from_file_location("run", ROOT / "scripts" / "run.py")
+    assert spec is not None
+    assert spec.loader is not None
+    run = importlib.util.module_from_spec(spec)
+    sys.modules["run"] = run  # dataclasses look their module up
+    spec.loader.exec_module(run)
+    return run
 
 
 def readme_walkthrough() -> str:
@@ -374,3 +382,123 @@ def test_workers_are_refused_before_anything_starts(
     assert completed.returncode == 1
     assert message in completed.stderr
     assert not (tmp_path / "calculator.db").exists()
+
+
+def launch(env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """scripts/run.py run to its end, with the environment changed as given."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "run.py")],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+def test_a_port_in_use_is_named_before_anything_starts(tmp_path: Path) -> None:
+    """A second `make run` beside a first had said "Ready" for the first one's services."""
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        taken = listening.getsockname()[1]
+        completed = launch(
+            {"SUBSIDY_DATA_DIR": str(tmp_path), **ports(), "SUBSIDY_REGISTRY_PORT": str(taken)}
+        )
+    assert completed.returncode == 1
+    assert f"Port {taken} (registry) on 127.0.0.1 is in use" in completed.stderr
+    assert "Ready" not in completed.stdout
+    assert not (tmp_path / "registry.db").exists()
+
+
+@pytest.mark.parametrize("port", ["70000", "abc", "0", "８０００"])
+def test_a_port_that_is_no_port_is_refused(tmp_path: Path, port: str) -> None:
+    completed = launch({"SUBSIDY_DATA_DIR": str(tmp_path), "SUBSIDY_GATEWAY_PORT": port})
+    assert completed.returncode == 1
+    assert "SUBSIDY_GATEWAY_PORT must be a port, 1 to 65535" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize("kept", ["garbage", ""])
+def test_a_kept_key_that_is_no_key_is_refused_naming_the_file(tmp_path: Path, kept: str) -> None:
+    (tmp_path / "admin_key").write_text(kept)
+    env = {"SUBSIDY_DATA_DIR": str(tmp_path), **ports()}
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "run.py")],
+        env={k: v for k, v in {**os.environ, **env}.items() if k != "SUBSIDY_ADMIN_KEY"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 1
+    assert f"{tmp_path / 'admin_key'} does not hold a usable admin key" in completed.stderr
+    assert not (tmp_path / "registry.db").exists()
+
+
+def test_a_kept_key_readable_by_others_is_made_private(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = run_module()
+    monkeypatch.delenv("SUBSIDY_ADMIN_KEY", raising=False)
+    key = run.admin_key(tmp_path)
+    (tmp_path / "admin_key").chmod(0o644)
+    assert run.admin_key(tmp_path) == key
+    assert stat.S_IMODE((tmp_path / "admin_key").stat().st_mode) == 0o600
+
+
+def test_a_data_dir_that_cannot_be_made_is_named(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    completed = launch({"SUBSIDY_DATA_DIR": str(tmp_path / "file" / "var"), **ports()})
+    assert completed.returncode == 1
+    assert "SUBSIDY_DATA_DIR" in completed.stderr
+    assert "cannot be made" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+async def test_the_service_that_stopped_is_named(
+    tmp_path: Path, database_factory: Callable[[str], Awaitable[str]]
+) -> None:
+    completed = launch(
+        {
+            "SUBSIDY_DATA_DIR": str(tmp_path),
+            **ports(),
+            "REGISTRY_DATABASE_URL": await database_factory("e2e_named_registry"),
+            "CALCULATOR_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none",
+        }
+    )
+    assert completed.returncode == 1
+    assert "The system did not start: the calculator stopped (exit code" in completed.stderr
+
+
+@pytest.mark.parametrize("after", [0.3, 0.6, 1.2])
+def test_ctrl_c_while_starting_stops_everything_at_once(tmp_path: Path, after: float) -> None:
+    """Ctrl-C reaches the whole process group. A service forked just then had the launcher's
+    handler, which only notes a signal: it ran on until killed 10 s later, and a Ctrl-C before
+    the services were ready was answered "Ready", or blamed the registry."""
+    env = {"SUBSIDY_DATA_DIR": str(tmp_path / "var"), **ports()}
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "run.py")],
+        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    time.sleep(after)
+    os.killpg(process.pid, signal.SIGINT)
+    started = time.monotonic()
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert time.monotonic() - started < 8, "a service had to be killed"
+    assert "Ready" not in out or out.index("Ready") < out.index("Stopping")
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)  # nothing of the group is left
+
+
+def test_a_hangup_to_the_launcher_alone_stops_the_services(tmp_path: Path) -> None:
+    """SIGHUP had ended the launcher and left the three services running, holding their ports."""
+    env = {"SUBSIDY_DATA_DIR": str(tmp_path / "var"), **ports()}
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "run.py")],
+        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("Ready."):
+            break
+    process.send_signal(signal.SIGHUP)
+    assert process.wait(timeout=30) == 0
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)
