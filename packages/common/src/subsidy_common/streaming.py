@@ -3,8 +3,11 @@ bound on a line."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -86,32 +89,85 @@ def _standing_in(lines: bytes) -> bytes:
     return b"".join((OVERLONG if len(line) > MAX_LINE_BYTES else line) + b"\n" for line in each)
 
 
-class DuplexStreamingResponse(StreamingResponse):
-    """Stream a body without Starlette's disconnect listener.
+async def request_body(receive: Receive, done: asyncio.Event) -> AsyncIterator[bytes]:
+    """A request body as it arrives, straight from the server, with `done` set as soon as its
+    last part has come (before it is read): from then on `receive` can only tell of a client
+    that left, and a response may listen for that (`DuplexStreamingResponse`)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        body = message.get("body", b"")
+        if not message.get("more_body", False):
+            done.set()
+            if body:
+                yield body
+            return
+        if body:
+            yield body
 
-    That listener calls `receive()` while the response streams, which takes the request's own
-    body messages away from a handler that is still reading them (NDJSON in, NDJSON out); a
-    gone client shows instead as a failed `send`.
+
+class DuplexStreamingResponse(StreamingResponse):
+    """Stream a body while the request's is still being read.
+
+    Starlette's disconnect listener calls `receive()` while the response streams, which takes
+    the request's own body messages away from a handler still reading them (NDJSON in, NDJSON
+    out). This one listens only once the body has been read (`body_read`, set by
+    `request_body`), and then stops the stream when the client leaves: the server's `send`
+    returns quietly once the client is gone, so the rest of a long batch would otherwise be
+    computed for no one. Without `body_read` a gone client is noticed only by a failed `send`.
 
     The background task runs however the response ends, a client gone included: the gateway's
     closes the downstream answer it relays, which would otherwise stay open.
     """
 
+    def __init__(
+        self, content: Any, *, body_read: asyncio.Event | None = None, **options: Any
+    ) -> None:
+        super().__init__(content, **options)
+        self.body_read = body_read
+        self._finishing = False
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        task = asyncio.current_task()
+        watcher = None
+        if self.body_read is not None and task is not None:
+            watcher = asyncio.ensure_future(_client_gone(receive, self.body_read))
+            watcher.add_done_callback(lambda w: self._stop(task, w))
         try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": self.status_code,
-                    "headers": self.raw_headers,
-                }
-            )
-            async for chunk in self.body_iterator:
-                data = (
-                    chunk if isinstance(chunk, bytes | memoryview) else chunk.encode(self.charset)
-                )
-                await send({"type": "http.response.body", "body": data, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await self._stream(send)
+        except asyncio.CancelledError:
+            if watcher is None or not _left(watcher) or task is None:
+                raise
+            task.uncancel()  # the client left: there is no one to answer
         finally:
+            if watcher is not None:
+                watcher.cancel()
             if self.background is not None:
                 await self.background()
+
+    async def _stream(self, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        async for chunk in self.body_iterator:
+            data = chunk if isinstance(chunk, bytes | memoryview) else chunk.encode(self.charset)
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+        self._finishing = True  # a disconnect from here on is the answer's own end
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _stop(self, task: asyncio.Task[Any], watcher: asyncio.Future[bool]) -> None:
+        if _left(watcher) and not self._finishing:
+            task.cancel()
+
+
+async def _client_gone(receive: Receive, body_read: asyncio.Event) -> bool:
+    """True once the client has gone, listened for after the request body was read."""
+    await body_read.wait()
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    return True
+
+
+def _left(watcher: asyncio.Future[bool]) -> bool:
+    return watcher.done() and not watcher.cancelled() and watcher.exception() is None

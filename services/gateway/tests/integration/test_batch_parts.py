@@ -345,3 +345,75 @@ async def test_media_types_are_read_in_any_case(
     assert stream.status_code == 200, stream.text
     assert stream.headers["content-type"].startswith("application/x-ndjson")
     assert len(stream.content.splitlines()) == 3
+
+
+def slow_instance(calculator_url: str, log: list[str]) -> FastAPI:
+    """An instance that passes each part to the real calculator and relays its answers one
+    every 50 ms; it records each part asked for and how its answer ended."""
+    app = FastAPI()
+
+    @app.post("/v1/calculations/batch")
+    async def batch(request: Request) -> StreamingResponse:
+        first = request.headers["x-first-case-index"]
+        log.append(f"asked {first}")
+        passed = {
+            k: v
+            for k, v in request.headers.items()
+            if k in ("content-type", "accept", "x-first-case-index", "x-scope-region")
+        }
+        async with httpx.AsyncClient() as client:
+            real = await client.post(
+                f"{calculator_url}/v1/calculations/batch",
+                content=await request.body(),
+                headers=passed,
+            )
+
+        async def answers() -> AsyncIterator[bytes]:
+            for line in real.content.splitlines(keepends=True):
+                await asyncio.sleep(0.05)
+                yield line
+            log.append(f"answered {first}")
+
+        return StreamingResponse(answers(), media_type="application/x-ndjson")
+
+    return app
+
+
+async def test_a_client_that_leaves_stops_its_batch(
+    stack: Any,
+    another_gateway: Callable[..., Any],
+    admin_key: str,
+    case: Callable[..., dict[str, Any]],
+    film: dict[str, Any],
+) -> None:
+    """A server's `send` returns quietly once the client has gone: every part of the batch
+    had still been asked for and computed, for no one."""
+    log: list[str] = []
+    content = body_of(lines(case, 60)) + b"\n"
+    async with AsyncExitStack() as running:
+        slow = await running.enter_async_context(
+            live_server(slow_instance(stack.calculator_url, log))
+        )
+        gateway = await running.enter_async_context(
+            another_gateway(calculator_url=slow, batch_part_bytes=PART_BYTES)
+        )
+        url = await running.enter_async_context(live_server(gateway))
+        host, port = url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            b"POST /v1/calculations/batch HTTP/1.1\r\nHost: gateway\r\n"
+            b"Authorization: Bearer " + admin_key.encode() + b"\r\n"
+            b"Content-Type: application/x-ndjson\r\nAccept: application/x-ndjson\r\n"
+            b"Content-Length: " + str(len(content)).encode() + b"\r\n\r\n" + content
+        )
+        await writer.drain()
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+        await reader.readuntil(b"\n")  # the first chunk's size
+        assert b'"case_index":0' in await reader.readuntil(b"\n")
+        writer.transport.abort()
+        asked_when_left = sum(entry.startswith("asked") for entry in log)
+        await asyncio.sleep(2)  # fifteen parts of four answers each take 3 s to relay
+    asked = [entry for entry in log if entry.startswith("asked")]
+    assert len(asked) <= asked_when_left + 1, log
+    assert len(asked) < 15 / 2, log
+    assert sum(entry.startswith("answered") for entry in log) < len(asked), log

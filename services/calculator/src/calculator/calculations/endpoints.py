@@ -30,6 +30,7 @@ from subsidy_common.streaming import (
     DuplexStreamingResponse,
     LineTooLong,
     complete_lines,
+    request_body,
 )
 
 from calculator.calculations import service
@@ -205,13 +206,16 @@ async def calculate(request: Request) -> Response:
     return Response(orjson.dumps(result), media_type="application/json")
 
 
-async def _windows(request: Request, *, whole: bool) -> AsyncIterator[list[bytes]]:
-    """The request body as lists of complete lines, one list per chunk received.
+async def _windows(
+    request: Request, read: asyncio.Event, *, whole: bool
+) -> AsyncIterator[list[bytes]]:
+    """The request body as lists of complete lines, one list per chunk received; `read` set
+    once the body has been read.
 
     Only one chunk and one partial line are held at a time; a line longer than a case may be
     comes as `OVERLONG`. A part of a batch (not `whole`) keeps a byte order mark it starts with.
     """
-    async for lines in complete_lines(request.stream(), whole=whole):
+    async for lines in complete_lines(request_body(request.receive, read), whole=whole):
         window = [line for line in lines.split(b"\n") if line.strip()]
         if window:
             yield window
@@ -305,10 +309,12 @@ async def calculate_batch(
     A request numbered by X-First-Case-Index is a part of a batch the gateway has cut."""
     store = _store(request)
     accept = accept.lower()  # media types are case-insensitive (RFC 9110, 8.3.1)
+    read = asyncio.Event()
     if content_type.split(";")[0].strip().lower() == NDJSON:
-        windows: AsyncIterator[Any] = _windows(request, whole=first_case is None)
+        windows: AsyncIterator[Any] = _windows(request, read, whole=first_case is None)
     else:
         raw = (await request.body()).removeprefix(BOM)
+        read.set()
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -350,7 +356,7 @@ async def calculate_batch(
             async for lines in decide_all(_ndjson):
                 yield b"".join(lines)
 
-        return DuplexStreamingResponse(stream(), media_type=NDJSON)
+        return DuplexStreamingResponse(stream(), media_type=NDJSON, body_read=read)
     items: list[dict[str, Any]] = []
     async for decided in decide_all(_as_they_are):
         for answers in decided:

@@ -240,11 +240,14 @@ async def spread(
     *,
     part_bytes: int,
     in_flight: int,
+    body_read: asyncio.Event | None = None,
 ) -> Response:
     """The batch's answers, streamed in order once the first has come.
 
     Nothing is sent to the client until the first part has its first answer, so a batch that
     cannot start (a first line too long, no calculator, a refusal) is answered with its problem.
+    `body_read` is set once the client's body has been read: a client that leaves after that
+    stops the batch (see DuplexStreamingResponse).
     """
     batch = _Batch(body, calculator, headers, part_bytes, in_flight)
     try:
@@ -274,7 +277,7 @@ async def spread(
                 item = await current.answers.get()
 
     return DuplexStreamingResponse(
-        answers(), media_type=NDJSON, background=BackgroundTask(batch.close)
+        answers(), media_type=NDJSON, background=BackgroundTask(batch.close), body_read=body_read
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
@@ -13,7 +15,7 @@ from subsidy_common.problems import (
     validated_body,
 )
 from subsidy_common.routing import DirectRoute
-from subsidy_common.streaming import BOM
+from subsidy_common.streaming import BOM, request_body
 
 from gateway.auth.principal import Principal, PrincipalDep
 from gateway.clients import batches, lookup
@@ -102,13 +104,15 @@ async def calculate_batch(request: Request, principal: PrincipalDep) -> Response
         # One JSON answer for the whole stream: one instance builds it.
         return await calculator.stream("POST", "/v1/calculations/batch", request.stream(), headers)
     settings = request.app.state.settings
+    read = asyncio.Event()
     return await batches.spread(
-        request.stream(),
+        request_body(request.receive, read),
         calculator,
         {"Content-Type": NDJSON, "Accept": NDJSON, **scope_headers(principal)},
         part_bytes=settings.batch_part_bytes,
         in_flight=settings.batch_parts_in_flight
         or batches.in_flight_default(len(calculator.instances)),
+        body_read=read,
     )
 
 
