@@ -286,6 +286,28 @@ def test_secret_is_a_template() -> None:
     assert all("REPLACE_ME" in value for value in secret["stringData"].values())
 
 
+@pytest.mark.parametrize(
+    ("settings", "key"),
+    [
+        ("registry.config", "REGISTRY_DATABASE_URL"),
+        ("calculator.config", "CALCULATOR_DATABASE_URL"),
+        ("gateway.config", "GATEWAY_DATABASE_URL"),
+        ("gateway.config", "GATEWAY_REDIS_URL"),
+    ],
+)
+def test_the_templates_placeholders_are_refused_at_start(
+    settings: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database URL left as in the template failed later on a host named REPLACE_ME; a Redis
+    URL left so gave a ready gateway whose rate limits were off."""
+    (secret,) = resources("Secret")
+    monkeypatch.setenv(key, secret["stringData"][key])
+    monkeypatch.setenv("SUBSIDY_ADMIN_KEY", "sk_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7")
+    module = importlib.import_module(settings)
+    with pytest.raises(ValueError, match="still holds the template's REPLACE_ME"):
+        module.Settings()
+
+
 def test_autoscalers_target_existing_deployments() -> None:
     deployments = by_name("Deployment")
     targets = {}
@@ -299,6 +321,8 @@ def test_autoscalers_target_existing_deployments() -> None:
         # Utilization is measured against the request, so there must be one.
         assert "cpu" in container(deployments[ref["name"]])["resources"]["requests"]
         targets[ref["name"]] = hpa
+        # A count in the Deployment would reset a scaled-out one at every apply.
+        assert "replicas" not in deployments[ref["name"]]["spec"]
     assert sorted(targets) == sorted(AUTOSCALED)
 
 
@@ -333,6 +357,24 @@ def test_ingress_reaches_only_the_gateway() -> None:
                 assert any(
                     backend["port"] in ({"name": p["name"]}, {"number": p["port"]}) for p in ports
                 )
+
+
+def test_the_batch_streams_through_the_ingress_unbounded_and_unbuffered() -> None:
+    """The gateway streams NDJSON batches with no size bound, answering while it reads: the
+    Ingress's 8 MiB limit and its buffering of the whole request must not apply to them."""
+    routes = {
+        path["path"]: (path["pathType"], ingress["metadata"].get("annotations", {}))
+        for ingress in resources("Ingress")
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    kind, annotations = routes["/v1/calculations/batch"]
+    assert kind == "Exact"
+    prefix = "nginx.ingress.kubernetes.io/"
+    assert annotations[prefix + "proxy-body-size"] == "0"
+    assert annotations[prefix + "proxy-request-buffering"] == "off"
+    assert annotations[prefix + "proxy-buffering"] == "off"
+    assert int(annotations[prefix + "proxy-read-timeout"]) >= 600
 
 
 # --- docker-compose.yml ----------------------------------------------------------------------

@@ -35,9 +35,15 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(
-    url: str, *, pool_size: int = 10, pool_timeout: float = 5.0, echo: bool = False
+    url: str,
+    *,
+    pool_size: int = 10,
+    pool_timeout: float = 5.0,
+    echo: bool = False,
+    command_timeout: float | None = 30.0,
 ) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, a busy timeout and foreign keys."""
+    """An async engine; SQLite gets WAL, a busy timeout and foreign keys. On PostgreSQL a
+    statement is given up after `command_timeout` seconds (None: never)."""
     url = normalise_url(url)
     if is_sqlite(url):
         database = make_url(url).database
@@ -53,7 +59,7 @@ def create_engine(
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_timeout=pool_timeout,
-        connect_args={"timeout": 5, "command_timeout": 30},
+        connect_args={"timeout": 5, "command_timeout": command_timeout},
     )
 
 

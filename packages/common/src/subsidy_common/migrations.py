@@ -44,7 +44,10 @@ def _apply(connection: Connection, service: str, target_metadata: MetaData | Non
 
 
 async def _online(service: str, url: str, target_metadata: MetaData | None) -> None:
-    engine = create_engine(url, pool_size=1)
+    # No statement timeout: a replica waits for another's migration (the advisory lock) as long
+    # as it takes, and a migration may rewrite a large table; the orchestrator's startup probe
+    # bounds the whole.
+    engine = create_engine(url, pool_size=1, command_timeout=None)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_apply, service, target_metadata)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from limits import parse_many
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
-from subsidy_common.settings import ServiceSettings
+from subsidy_common.settings import ServiceSettings, refuse_placeholder
 
 from gateway.auth.keys import KEY_PREFIX, weakness
 
@@ -92,6 +92,11 @@ class Settings(ServiceSettings):
     def calculator_urls(self) -> list[str]:
         """The calculator's instances."""
         return self.calculator_url.split(",")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_filled_in(cls, value: str | None) -> str | None:
+        return refuse_placeholder(value)
 
     @field_validator("rate_limit")
     @classmethod
