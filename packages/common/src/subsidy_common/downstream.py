@@ -3,10 +3,9 @@ relay for the gateway's hot path that sends through the same aiohttp session dir
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,17 +109,20 @@ class DownstreamClient(httpx.AsyncClient):
         request_id = request_id_var.get()
         if request_id is not None:
             sent[REQUEST_ID_HEADER] = request_id
-        with _not_http_as_protocol_error(), map_aiohttp_exceptions():
-            async with self._aiohttp_session().request(
-                method,
-                self._relay_urls(path),
-                params=params,
-                data=content,
-                headers=sent,
-                allow_redirects=False,
-                timeout=self._relay_timeout,
-            ) as response:
-                return Relayed(response.status, response.headers, await response.read())
+        try:
+            with map_aiohttp_exceptions():
+                async with self._aiohttp_session().request(
+                    method,
+                    self._relay_urls(path),
+                    params=params,
+                    data=content,
+                    headers=sent,
+                    allow_redirects=False,
+                    timeout=self._relay_timeout,
+                ) as response:
+                    return Relayed(response.status, response.headers, await response.read())
+        except aiohttp.ClientError as exc:
+            raise not_http(exc) from exc
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -134,8 +136,10 @@ class DownstreamClient(httpx.AsyncClient):
     async def send(
         self, request: httpx.Request, *, stream: bool = False, **options: Any
     ) -> httpx.Response:
-        with _not_http_as_protocol_error():
+        try:
             response = await super().send(request, stream=stream, **options)
+        except aiohttp.ClientError as exc:
+            raise not_http(exc) from exc
         if not stream:
             spent(response)
         return response
@@ -149,15 +153,11 @@ class DownstreamClient(httpx.AsyncClient):
 _NO_COOKIES = _NoCookies()
 
 
-@contextlib.contextmanager
-def _not_http_as_protocol_error() -> Iterator[None]:
+def not_http(exc: aiohttp.ClientError) -> httpx.RemoteProtocolError:
     """An answer that is not HTTP (a bad status line or header), which httpx_aiohttp leaves as
     aiohttp's own exception, as httpx's RemoteProtocolError: callers then treat it as any
     connection that broke, trying another instance or answering 503, never 500."""
-    try:
-        yield
-    except aiohttp.ClientError as exc:
-        raise httpx.RemoteProtocolError(str(exc)) from exc
+    return httpx.RemoteProtocolError(str(exc))
 
 
 async def _propagate_request_id(request: httpx.Request) -> None:
