@@ -40,7 +40,7 @@ CASES = sorted((ROOT / "tests" / "scenarios" / "decisions").glob("*.yaml"))
 
 CASE_KEYS = {"name", "why", "applicant", "ledger", "events", "known_defect"}
 APPLICANT_KEYS = {"kind", "id", "region", "name", "attributes"}
-LEDGER_KEYS = {"matter", "subject", "amount", "clause", "date", "note"}
+LEDGER_KEYS = {"matter", "subject", "amount", "clause", "date", "note", "attributes"}
 EVENT_KEYS = {"matter", "date", "subject", "quantity", "attributes", "expect"}
 EXPECT_KEYS = {
     "status",
@@ -232,7 +232,13 @@ def build_ledger(entries: list[dict[str, Any]]) -> Ledger:
         if "clause" not in entry:
             continue
         clause = clause_by_id(entry["clause"])
-        key = clause.caps.cumulative_key or clause.id
+        granted_for = Event(
+            matter=entry["matter"],
+            date=day(entry.get("date", "2000-01-01")),
+            subject=str(entry["subject"]),
+            attributes=entry.get("attributes") or {},
+        )
+        key = clause.cap_key_for(granted_for)  # a per-project cap counts under its project
         if clause.caps.running:
             by_subject_cap[(entry["matter"], str(entry["subject"]), key)] += amount
         if clause.caps.cumulative is not None:

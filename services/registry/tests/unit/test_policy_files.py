@@ -186,3 +186,54 @@ def test_succession_gaps_and_overlaps_are_reported(
     assert len(warnings) == 1
     assert warnings[0].severity == "warning"
     assert message in warnings[0].message
+
+
+@pytest.mark.parametrize(
+    ("caps", "condition", "message"),
+    [
+        ("{cumulative: 20000000, per: achievement}", "event.achievement != ''", None),
+        (
+            "{cumulative: 20000000, per: colour}",
+            "event.achievement != ''",
+            "matter tech_achievement.sales has no event attribute 'colour'",
+        ),
+        (
+            "{cumulative: 20000000, per: sales_yuan}",
+            "event.sales_yuan > 0",
+            "'sales_yuan' is a money: caps are divided by a name or number",
+        ),
+        (
+            "{cumulative: 20000000, per: achievement}",
+            "event.year_index <= 3",
+            "the condition must read event.achievement: an event without it is then asked for"
+            " it, where it would count under the applicant's whole cap",
+        ),
+    ],
+)
+def test_a_cap_per_project_names_an_attribute_the_condition_asks_for(
+    tmp_path: Path, caps: str, condition: str, message: str | None
+) -> None:
+    """按该成果……累计最高2000万元: the cap counts per achievement, named by an event attribute."""
+    root = tmp_path / "policies"
+    shutil.copytree(POLICIES, root, ignore=shutil.ignore_patterns("documents"))
+    (root / "documents").mkdir()
+    text = (
+        VALID.replace("matter: patent.invention.granted", "matter: tech_achievement.sales")
+        .replace(
+            "amount: {kind: per_unit, rate: 3000, unit: 件}",
+            "amount: {kind: percentage, rate: 0.01, base: sales_yuan}",
+        )
+        .replace("    quote:", f'    condition: "{condition}"\n    caps: {caps}\n    quote:')
+    )
+    (root / "documents" / "test-doc.yaml").write_text(text, encoding="utf-8")
+    problems = check_policy_set(read_policy_dir(root))
+    found = [(p.field, p.message) for p in problems if p.severity == "error"]
+    assert found == ([] if message is None else [("clauses[0].caps.per", message)])
+
+
+def test_a_cap_per_project_needs_a_running_cap() -> None:
+    text = VALID.replace(
+        "    quote: 对新授权", "    caps: {per_event: 1000, per: lot}\n    quote: 对新授权"
+    )
+    _, problems = parse_yaml(text, Document, "x.yaml")
+    assert [p.field for p in problems] == ["clauses[0].caps"]

@@ -305,7 +305,7 @@ def _cap_moves(
     caps = clause.caps
     if not caps.running:
         return None, []
-    cap_key = clause.cap_key
+    cap_key = clause.cap_key_for(result.event)
     moves = []
     if caps.cumulative is not None:
         seen = ledger.by_cap.get(cap_key, ZERO)

@@ -227,7 +227,9 @@ def _weigh(
             if room is not None:
                 # What this subject already got under the cap is inside the cap's balance;
                 # what it got under other clauses is not, and does not widen this one.
-                amount = min(amount, room + request.granted_under_cap(event, clause.cap_key))
+                amount = min(
+                    amount, room + request.granted_under_cap(event, clause.cap_key_for(event))
+                )
         candidates.append(_Candidate(clause, value, amount))
     elif value.kind == "unknown":
         missing.extend(value.missing)
@@ -259,7 +261,7 @@ def _weigh_range(
     if screening.capped:
         room = _cap_room(clause, event, request)
         if room is not None:
-            top = min(top, room + request.granted_under_cap(event, clause.cap_key))
+            top = min(top, room + request.granted_under_cap(event, clause.cap_key_for(event)))
     if top < _HALF_FEN:
         considered.append(Considered(clause, "condition_not_met", "累计或年度上限已用尽"))
         return
@@ -556,7 +558,7 @@ def _cap_room(clause: Clause, event: Event, request: _Request) -> Decimal | None
     if not caps.running:
         return None
     ledger = request.ledger
-    key = clause.cap_key
+    key = clause.cap_key_for(event)
     room: Decimal | None = None
     if caps.cumulative is not None:
         used = ledger.by_cap.get(key, ZERO) + request.by_cap.get(key, ZERO)
@@ -571,9 +573,9 @@ def _cap_room(clause: Clause, event: Event, request: _Request) -> Decimal | None
 
 def _apply_running_caps(clause: Clause, event: Event, due: Decimal, request: _Request) -> Decimal:
     """Limit a payment by the clause's cumulative and yearly caps, and count it against them."""
-    key = clause.cap_key
-    if key not in request.rules.cap_keys:
+    if clause.cap_key not in request.rules.cap_keys:
         return due
+    key = clause.cap_key_for(event)
     room = _cap_room(clause, event, request)
     if room is not None:
         due = min(due, room)

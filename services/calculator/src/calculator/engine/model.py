@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -124,6 +126,7 @@ class Caps:
     per_applicant_year: Decimal | None = None
     cumulative: Decimal | None = None
     cumulative_key: str | None = None
+    per: str | None = None  # an event attribute: the running caps count per value of it
 
     @property
     def running(self) -> bool:
@@ -181,6 +184,19 @@ class Clause:
     def cap_key(self) -> str:
         """The key its running caps count under: the one clauses sharing a cap name, else its id."""
         return self.caps.cumulative_key or self.id
+
+    def cap_key_for(self, event: Event) -> str:
+        """The key an event's payment counts under: `cap_key`, divided by the event's value of
+        `caps.per` where the cap is per achievement or project (按该成果……累计最高)."""
+        per = self.caps.per
+        if per is None:
+            return self.cap_key
+        value = event.attributes.get(per)
+        if value is None:
+            return self.cap_key
+        name = unicodedata.normalize("NFKC", str(value)).strip().casefold()
+        # A key of bounded length (the ledger keeps 120 characters), however long the name.
+        return f"{self.cap_key}@{hashlib.sha256(name.encode()).hexdigest()[:16]}"
 
 
 @dataclass(frozen=True, slots=True)

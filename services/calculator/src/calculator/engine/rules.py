@@ -360,6 +360,7 @@ def compile_snapshot(snapshot: Mapping[str, Any]) -> RuleSet:
                         per_applicant_year=_optional_money(caps.get("per_applicant_year")),
                         cumulative=_optional_money(caps.get("cumulative")),
                         cumulative_key=caps.get("cumulative_key"),
+                        per=caps.get("per"),
                     ),
                     effective_from=_date(item.get("effective_from")),
                     effective_to=_date(item.get("effective_to")),

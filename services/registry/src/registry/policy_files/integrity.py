@@ -133,6 +133,19 @@ def _clause_problems(
     for field, attribute in _amount_attributes(clause):
         if attribute != "quantity" and attribute not in matter.attributes:
             yield f"amount.{field}", f"matter {matter.key} has no attribute {attribute!r}"
+    per = clause.caps.per
+    if per is not None:
+        declared = matter.attributes.get(per)
+        if declared is None or declared.on != "event":
+            yield "caps.per", f"matter {matter.key} has no event attribute {per!r}"
+        elif declared.type not in ("string", "enum", "integer"):
+            yield "caps.per", f"{per!r} is a {declared.type}: caps are divided by a name or number"
+        elif ("event", per) not in _read_by(clause.condition):
+            yield (
+                "caps.per",
+                f"the condition must read event.{per}: an event without it is then asked for it,"
+                " where it would count under the applicant's whole cap",
+            )
     if clause.effective_from and clause.effective_from < document.effective_from:
         yield "effective_from", "the clause starts before its document"
     if (
@@ -166,6 +179,16 @@ def _clause_problems(
     bounds = [c for c in (caps.per_event, caps.per_applicant_year, caps.cumulative) if c]
     if any(c == 0 for c in bounds):
         yield "caps", "a cap of 0 pays nothing: leave it out or record the clause as unspecified"
+
+
+def _read_by(condition: str | None) -> set[tuple[str, str]]:
+    """The attributes a condition reads; none for no condition or one that does not parse."""
+    if condition is None:
+        return set()
+    try:
+        return set(check_condition(condition))
+    except ConditionInvalid:
+        return set()
 
 
 def _amount_attributes(clause: Clause) -> Iterable[tuple[str, str]]:

@@ -182,17 +182,23 @@ class Caps(_Amount):
         default=None,
         description="共用累计上限或每年上限的条款写同一个键，各条款所付合并计入；缺省时仅本条款",
     )
+    per: AttributeName | None = Field(
+        default=None,
+        description=(
+            "累计上限或每年上限按事件的这一属性（如成果、项目编号）分别计算，而不是按申请主体合计，"
+            "如“按该成果……累计最高2000万元”；事件未给出该属性时按申请主体合计"
+        ),
+    )
 
     @model_validator(mode="after")
     def _key_needs_cap(self) -> Caps:
-        if (
-            self.cumulative_key is not None
-            and self.cumulative is None
-            and self.per_applicant_year is None
-        ):
+        running = self.cumulative is not None or self.per_applicant_year is not None
+        if self.cumulative_key is not None and not running:
             raise ValueError(
                 "cumulative_key is set but there is no cumulative or yearly cap to share"
             )
+        if self.per is not None and not running:
+            raise ValueError("per is set but there is no cumulative or yearly cap to divide")
         return self
 
 
