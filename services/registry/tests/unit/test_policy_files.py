@@ -237,3 +237,21 @@ def test_a_cap_per_project_needs_a_running_cap() -> None:
     )
     _, problems = parse_yaml(text, Document, "x.yaml")
     assert [p.field for p in problems] == ["clauses[0].caps"]
+
+
+@pytest.mark.parametrize(("clause_id", "refused"), [("c" * 39, False), ("c" * 40, True)])
+def test_a_caps_key_fits_the_ledger(tmp_path: Path, clause_id: str, refused: bool) -> None:
+    """The ledger keeps a cap's key (document id, clause id) in 120 characters: a longer one
+    had been accepted here and refused by the ledger's database at the first claim."""
+    root = tmp_path / "policies"
+    shutil.copytree(POLICIES, root, ignore=shutil.ignore_patterns("documents"))
+    (root / "documents").mkdir()
+    document_id = "d" * 80
+    text = (
+        VALID.replace("id: test-doc", f"id: {document_id}")
+        .replace("  - id: invention", f"  - id: {clause_id}")
+        .replace("    quote: 对新授权", "    caps: {cumulative: 100000}\n    quote: 对新授权")
+    )
+    (root / "documents" / f"{document_id}.yaml").write_text(text, encoding="utf-8")
+    problems = [p for p in check_policy_set(read_policy_dir(root)) if p.severity == "error"]
+    assert [p.field for p in problems] == (["clauses[0].caps"] if refused else [])

@@ -11,6 +11,11 @@ from registry.policy_files.loader import PolicySet, Problem
 from registry.policy_files.models import Clause, Document, TieredAmount
 from registry.policy_files.reference import APPLICANT_BUILTINS, EVENT_BUILTINS, Matter
 
+# The ledger keeps a cap's key in 120 characters; a cap divided per project adds "@" and 16
+# hexadecimal digits to it (calculator.engine.model.Clause.cap_key_for).
+CAP_KEY_LENGTH = 120
+PER_SUFFIX = 17
+
 
 def check_policy_set(policy_set: PolicySet) -> list[Problem]:
     """Every cross-file problem: errors refuse the set, warnings are reported beside it."""
@@ -133,7 +138,18 @@ def _clause_problems(
     for field, attribute in _amount_attributes(clause):
         if attribute != "quantity" and attribute not in matter.attributes:
             yield f"amount.{field}", f"matter {matter.key} has no attribute {attribute!r}"
-    per = clause.caps.per
+    caps = clause.caps
+    if caps.cumulative is not None or caps.per_applicant_year is not None:
+        key = caps.cumulative_key or f"{document.id}.{clause.id}"
+        longest = len(key) + (PER_SUFFIX if caps.per is not None else 0)
+        if longest > CAP_KEY_LENGTH:
+            yield (
+                "caps",
+                f"the cap's key {key!r} is too long for the ledger ({longest} characters of"
+                f" {CAP_KEY_LENGTH}): shorten the document's or the clause's id, or name the cap"
+                " with cumulative_key",
+            )
+    per = caps.per
     if per is not None:
         declared = matter.attributes.get(per)
         if declared is None or declared.on != "event":
@@ -162,7 +178,6 @@ def _clause_problems(
         yield "effective_from", "the clause starts after its document ends: it would never apply"
     if clause.effective_to and clause.effective_to < document.effective_from:
         yield "effective_to", "the clause ends before its document starts: it would never apply"
-    caps = clause.caps
     if (
         matter.strategy is not None
         and matter.strategy.kind == "cumulative"
