@@ -388,13 +388,19 @@ def exited(processes: Sequence[Started]) -> str | None:
 def ports_in_use(host: str, ports: dict[str, list[int]]) -> list[str]:
     """The ports another process listens on already (another `make run`, say), named by the
     service that wants each. Bound as uvicorn binds, so a port in TIME_WAIT is free."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise SystemExit(f"SUBSIDY_HOST {host!r} cannot be resolved: {exc.strerror}") from exc
     taken = []
     for service, numbers in ports.items():
         for port in numbers:
-            with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
                 probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:  # as asyncio's servers bind, IPv6 alone
+                    probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 try:
-                    probe.bind((host, port))
+                    probe.bind((address[0], port, *address[2:]))
                 except OSError:
                     taken.append(f"{port} ({service})")
     return taken

@@ -502,3 +502,12 @@ def test_a_hangup_to_the_launcher_alone_stops_the_services(tmp_path: Path) -> No
     assert process.wait(timeout=30) == 0
     with pytest.raises(ProcessLookupError):
         os.killpg(process.pid, 0)
+
+
+def test_a_host_that_cannot_be_resolved_is_named(tmp_path: Path) -> None:
+    completed = launch(
+        {"SUBSIDY_DATA_DIR": str(tmp_path), **ports(), "SUBSIDY_HOST": "no-such-host.invalid"}
+    )
+    assert completed.returncode == 1
+    assert "SUBSIDY_HOST 'no-such-host.invalid' cannot be resolved" in completed.stderr
+    assert "in use" not in completed.stderr

@@ -14,24 +14,26 @@ APPLICANT = "91510500MA62B8XY4F"
 MATTER = "achievement.sales"
 
 
-def rules() -> RuleSet:
+def rules(*, divided: bool = True) -> RuleSet:
     matters = [{"key": MATTER, "name": MATTER, "beneficiaries": ["enterprise"],
                 "attributes": {"project": {"type": "string"}}}]  # fmt: skip
+    caps = {"cumulative": "100000", **({"per": "project"} if divided else {})}
     clauses = [
         {"id": "reward", "ref": "一", "matter": MATTER, "beneficiaries": ["enterprise"],
          "quote": "q", "condition": "event.project != ''",
-         "amount": {"kind": "fixed", "value": "60000"},
-         "caps": {"cumulative": "100000", "per": "project"}},
+         "amount": {"kind": "fixed", "value": "60000"}, "caps": caps},
     ]  # fmt: skip
-    return one_document("per-project", matters, clauses)
+    return one_document("per-project" if divided else "whole", matters, clauses)
 
 
-async def claim(desk: Desk, subject: str, project: str | None) -> dict[str, Any]:
+async def claim(
+    desk: Desk, subject: str, project: str | None, *, divided: bool = True
+) -> dict[str, Any]:
     company = {"id": APPLICANT, "kind": "enterprise", "name": "甲公司", "region": "510500"}
     event: dict[str, Any] = {"matter": MATTER, "date": "2024-06-01", "subject": subject}
     if project is not None:
         event["attributes"] = {"project": project}
-    return await desk.submit(rules(), company, event)
+    return await desk.submit(rules(divided=divided), company, event)
 
 
 def paid(answer: dict[str, Any]) -> tuple[str, str]:
@@ -61,3 +63,22 @@ async def test_a_revocation_gives_back_its_own_projects_balance(desk: Desk) -> N
     assert sorted(ledger.by_cap.values()) == [Decimal(0), Decimal(60000)]
     assert paid(await claim(desk, "B-2", "项目B")) == ("granted", "60000.00")
     assert paid(await claim(desk, "A-2", "项目A")) == ("granted", "40000.00")
+
+
+async def test_one_project_typed_with_separators_or_invisibly_is_one(desk: Desk) -> None:
+    assert paid(await claim(desk, "S-1", "XM-2022-001")) == ("granted", "60000.00")
+    assert paid(await claim(desk, "S-2", "XM2022001")) == ("granted", "40000.00")
+    for n, typed in enumerate(["XM 2022 001", "xm\u200b2022-001", "ＸＭ＿２０２２＿００１"]):
+        assert paid(await claim(desk, f"S-{n + 3}", typed)) == ("cap_exhausted", "0.00"), typed
+
+
+async def test_what_was_paid_before_the_cap_was_divided_counts_against_each_project(
+    desk: Desk,
+) -> None:
+    """A payment made while the cap counted per applicant names no project the ledger kept: it
+    may have been for any of them, so each project's cap counts it. Otherwise a project paid up
+    to the cap before would be paid up to it again."""
+    assert paid(await claim(desk, "A-1", "项目A", divided=False)) == ("granted", "60000.00")
+    assert paid(await claim(desk, "A-2", "项目A")) == ("granted", "40000.00")
+    assert paid(await claim(desk, "A-3", "项目A")) == ("cap_exhausted", "0.00")
+    assert paid(await claim(desk, "B-1", "项目B")) == ("granted", "40000.00")

@@ -255,3 +255,29 @@ def test_a_caps_key_fits_the_ledger(tmp_path: Path, clause_id: str, refused: boo
     (root / "documents" / f"{document_id}.yaml").write_text(text, encoding="utf-8")
     problems = [p for p in check_policy_set(read_policy_dir(root)) if p.severity == "error"]
     assert [p.field for p in problems] == (["clauses[0].caps"] if refused else [])
+
+
+def test_clauses_sharing_a_cap_divide_it_alike(tmp_path: Path) -> None:
+    """One clause counting a shared cap per achievement and another counting it whole would
+    each see only part of what was paid under it."""
+    root = tmp_path / "policies"
+    shutil.copytree(POLICIES, root, ignore=shutil.ignore_patterns("documents"))
+    (root / "documents").mkdir()
+    clause = (
+        "  - id: {id}\n    ref: （一）\n    matter: tech_achievement.sales\n"
+        "    beneficiaries: [enterprise]\n    condition: \"event.achievement != ''\"\n"
+        "    amount: {{kind: percentage, rate: 0.01, base: sales_yuan}}\n"
+        "    caps: {{cumulative: 100000, cumulative_key: shared{per}}}\n"
+        "    quote: 对新授权的发明专利每件资助 3000 元\n"
+    )
+    head = VALID.split("clauses:\n")[0] + "clauses:\n"
+    text = head + clause.format(id="aa", per=", per: achievement") + clause.format(id="bb", per="")
+    (root / "documents" / "test-doc.yaml").write_text(text, encoding="utf-8")
+    problems = [p for p in check_policy_set(read_policy_dir(root)) if p.severity == "error"]
+    assert [(p.field, p.message) for p in problems] == [
+        (
+            "clauses[1].caps.per",
+            "clauses sharing the cap 'shared' must divide it alike: one divides it by"
+            " 'achievement', this one by None",
+        )
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -194,9 +195,25 @@ class Clause:
         value = event.attributes.get(per)
         if value is None:
             return self.cap_key
-        name = unicodedata.normalize("NFKC", str(value)).strip().casefold()
         # A key of bounded length (the ledger keeps 120 characters), however long the name.
-        return f"{self.cap_key}@{hashlib.sha256(name.encode()).hexdigest()[:16]}"
+        return f"{self.cap_key}@{hashlib.sha256(_one_name(str(value)).encode()).hexdigest()[:16]}"
+
+    def legacy_cap_key(self) -> str | None:
+        """Where the cap is divided per project, the undivided key: what was paid under it
+        before the cap was divided may have been for any project, so it counts against each."""
+        return self.cap_key if self.caps.per is not None else None
+
+
+# What a name drops however it was typed: separators, control and invisible format characters.
+_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―_]+")
+
+
+def _one_name(value: str) -> str:
+    """A project's or an achievement's name as one, however typed: full width to half width,
+    separators and invisible characters dropped, one case (`XM-2022-001` is `xm2022001`)."""
+    text = unicodedata.normalize("NFKC", value)
+    text = "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cf"))
+    return _SEPARATORS.sub("", text).casefold()
 
 
 @dataclass(frozen=True, slots=True)

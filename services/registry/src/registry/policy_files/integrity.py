@@ -84,6 +84,18 @@ def check_document(
     for i, clause in enumerate(document.clauses):
         for field, message in _clause_problems(clause, document, matters.get(clause.matter)):
             add(f"clauses[{i}].{field}", message)
+    divided: dict[str, str | None] = {}
+    for i, clause in enumerate(document.clauses):
+        shared = clause.caps.cumulative_key
+        if shared is None:
+            continue
+        first = divided.setdefault(shared, clause.caps.per)
+        if first != clause.caps.per:
+            add(
+                f"clauses[{i}].caps.per",
+                f"clauses sharing the cap {shared!r} must divide it alike: one divides it by"
+                f" {first!r}, this one by {clause.caps.per!r}",
+            )
     return found
 
 
