@@ -36,7 +36,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import ROOT, create_database, drop_database, free_port
+from harness import ROOT, create_database, drop_database
+from testkit import free_ports
 
 SERVICES = ("registry", "calculator", "gateway")
 KEY = "sk_bench-admin-key-0123456789abcdef0123456789"
@@ -152,7 +153,10 @@ def measure(backend: str, runs: int, idle: float) -> dict[str, list[Start]]:
                 "SUBSIDY_ADMIN_KEY": KEY,
                 "REGISTRY_LOG_LEVEL": "WARNING", "CALCULATOR_LOG_LEVEL": "WARNING",
                 "GATEWAY_LOG_LEVEL": "WARNING",
-                **{f"SUBSIDY_{s.upper()}_PORT": str(free_port()) for s in SERVICES},
+                **{
+                    f"SUBSIDY_{s.upper()}_PORT": str(port)
+                    for s, port in zip(SERVICES, free_ports(len(SERVICES)), strict=True)
+                },
                 **databases,
             }  # fmt: skip
             figures["cold"].append(start_to_ready(env, idle))

@@ -13,6 +13,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -25,7 +26,7 @@ import httpx
 import orjson
 import pytest
 from stdnum.cn import uscc
-from testkit import free_port, free_ports_in_a_row
+from testkit import free_port, free_ports, free_ports_in_a_row
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -45,44 +46,49 @@ def get(url: str, key: str | None = None) -> tuple[int, dict[str, object], dict[
 @contextmanager
 def system(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], str, list[str]]]:
     """Start scripts/run.py and wait for its ready line; stop it with SIGTERM afterwards."""
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "scripts" / "run.py")],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    lines: list[str] = []
-    assert process.stdout is not None
-    deadline = time.monotonic() + 90
-    gateway = ""
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip())
-        if line.startswith("Ready. Gateway: "):
-            gateway = line.split()[2]
-            break
-    try:
-        assert gateway, f"the system did not become ready: {lines}"
-        yield process, gateway, lines
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+    with tempfile.TemporaryFile(mode="w+") as log:  # what the services said, shown on failure
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "scripts" / "run.py")],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+        lines: list[str] = []
+        assert process.stdout is not None
+        deadline = time.monotonic() + 90
+        gateway = ""
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line.rstrip())
+            if line.startswith("Ready. Gateway: "):
+                gateway = line.split()[2]
+                break
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
+            if not gateway:
+                log.seek(0)
+                said = log.read().splitlines()[-20:]
+                pytest.fail(f"the system did not become ready: {lines}; it said: {said}")
+            yield process, gateway, lines
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise
 
 
 def ports() -> dict[str, str]:
+    gateway, registry, calculator = free_ports(3)
     return {
-        "SUBSIDY_GATEWAY_PORT": str(free_port()),
-        "SUBSIDY_REGISTRY_PORT": str(free_port()),
-        "SUBSIDY_CALCULATOR_PORT": str(free_port()),
+        "SUBSIDY_GATEWAY_PORT": str(gateway),
+        "SUBSIDY_REGISTRY_PORT": str(registry),
+        "SUBSIDY_CALCULATOR_PORT": str(calculator),
     }
 
 

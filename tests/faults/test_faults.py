@@ -33,7 +33,7 @@ import orjson
 from faults.tcp_proxy import TcpProxy
 from sqlalchemy.engine import make_url
 from stdnum.cn import uscc
-from testkit import admin_url, create_database, drop_database, dsn, free_port
+from testkit import admin_url, create_database, drop_database, dsn, free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "sk_faults-admin-key-0123456789abcdef0123456789"
@@ -167,8 +167,8 @@ async def system(
                 .set(host=calculator_via.host, port=calculator_via.port)
                 .render_as_string(hide_password=False)
             )
-        ports = {name: free_port() for name in ("registry", "calculator", "gateway")}
-        more_ports = [free_port() for _ in range(calculators - 1)]
+        registry_port, calculator_port, gateway_port, *more_ports = free_ports(2 + calculators)
+        ports = {"registry": registry_port, "calculator": calculator_port, "gateway": gateway_port}
         calculator_urls = [f"http://127.0.0.1:{p}" for p in (ports["calculator"], *more_ports)]
         registry_url = f"http://127.0.0.1:{ports['registry']}"
         env = {

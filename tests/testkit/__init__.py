@@ -62,6 +62,18 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` different loopback ports that nothing listens on right now: each is held while
+    the next is chosen (two ports chosen one after the other may be the same)."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            sock = held.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
+
+
 def free_ports_in_a_row(count: int) -> list[int]:
     """`count` consecutive loopback ports that nothing listens on right now."""
     while True:
