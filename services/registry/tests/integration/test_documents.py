@@ -687,3 +687,33 @@ async def test_a_write_lists_every_problem_in_one_answer(client: httpx.AsyncClie
     fields = {".".join(str(part) for part in e["loc"][2:]) for e in response.json()["errors"]}
     assert {"effective_from", "jurisdiction.0", "clauses.1.matter", "clauses.1.condition"} <= fields
     assert any(f.startswith("clauses.0.amount") for f in fields)
+
+
+class TestSharedCaps:
+    async def test_a_cap_name_another_document_uses_is_refused(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        """Clauses share a cap by naming it alike; a second document naming a cap as the first
+        did would have shared the first's cap, which no text says."""
+        name = f"cap-{uuid.uuid4().hex[:8]}"
+
+        def capped() -> dict[str, Any]:
+            document = a_document()
+            document["clauses"][0]["caps"] = {"cumulative": "100000", "cumulative_key": name}
+            return document
+
+        first = capped()
+        assert (await create(client, first)).status_code == 201
+        second = await create(client, capped())
+        assert second.status_code == 422, second.text
+        (error,) = second.json()["errors"]
+        assert error["loc"] == ["body", "document", "clauses", 0, "caps", "cumulative_key"]
+        assert first["id"] in error["msg"]
+        amended = {**first, "title": "修订后的标题"}  # the first keeps its own cap
+        current = await client.get(f"/v1/policies/{first['id']}")
+        response = await client.put(
+            f"/v1/admin/policies/{first['id']}",
+            json={"reason": "修订", "document": amended},
+            headers={**ACTOR, "If-Match": current.headers["etag"]},
+        )
+        assert response.status_code == 200, response.text

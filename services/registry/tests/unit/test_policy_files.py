@@ -281,3 +281,21 @@ def test_clauses_sharing_a_cap_divide_it_alike(tmp_path: Path) -> None:
             " 'achievement', this one by None",
         )
     ]
+
+
+def test_two_documents_naming_one_cap_are_refused(tmp_path: Path) -> None:
+    root = tmp_path / "policies"
+    shutil.copytree(POLICIES, root, ignore=shutil.ignore_patterns("documents"))
+    (root / "documents").mkdir()
+    for document_id in ("doc-one", "doc-two"):
+        text = VALID.replace("id: test-doc", f"id: {document_id}").replace(
+            "    quote: 对新授权",
+            "    caps: {cumulative: 100000, cumulative_key: lead}\n    quote: 对新授权",
+        )
+        (root / "documents" / f"{document_id}.yaml").write_text(text, encoding="utf-8")
+    problems = [p for p in check_policy_set(read_policy_dir(root)) if p.severity == "error"]
+    assert sorted((p.file.rsplit("/", 1)[-1], p.message) for p in problems) == [
+        (f"{mine}.yaml", f"'lead' is already a cap of {other}: a cap is shared by clauses of one"
+         " document; name this one differently")
+        for mine, other in (("doc-one", "doc-two"), ("doc-two", "doc-one"))
+    ]  # fmt: skip

@@ -46,6 +46,21 @@ async def current_supersessions(session: AsyncSession) -> dict[str, list[Any]]:
     return {row[0]: row[1] or [] for row in (await session.execute(statement)).all()}
 
 
+async def current_shared_caps(session: AsyncSession) -> dict[str, set[str]]:
+    """Every document in the registry now, with the names of the caps its clauses share."""
+    statement = select(
+        col(DocumentVersion.document_id), col(DocumentVersion.content)["clauses"]
+    ).where(_as_recorded_at(None))
+    return {
+        row[0]: {
+            key
+            for clause in row[1] or []
+            if (key := (clause.get("caps") or {}).get("cumulative_key"))
+        }
+        for row in (await session.execute(statement)).all()
+    }
+
+
 async def current_version(
     session: AsyncSession, document_id: str, *, as_of: dt.datetime | None = None, lock: bool = False
 ) -> DocumentVersion | None:

@@ -17,7 +17,7 @@ from subsidy_common.problems import Conflict, DomainError, InvalidInput, NotFoun
 from registry.documents import repository
 from registry.models import AuditEntry, DocumentVersion
 from registry.policy_files.conditions import ConditionInvalid, check_condition
-from registry.policy_files.integrity import Link, check_document
+from registry.policy_files.integrity import Link, caps_of, check_document
 from registry.policy_files.loader import PolicySet, Problem
 from registry.policy_files.models import Document
 from registry.policy_files.reference import Matter
@@ -103,6 +103,7 @@ def validate_document(
     reference: Reference,
     others: Mapping[str, Sequence[Link]],
     *,
+    caps: Mapping[str, set[str]] | None = None,
     prefix: Sequence[str | int],
 ) -> Document:
     """Parse and check a document as an admin write does, against the other documents of the
@@ -132,6 +133,7 @@ def validate_document(
         reference.matters,
         {*others, document.id},
         {k: v for k, v in others.items() if k != document.id},
+        caps,
     )
     errors = [_problem_item(p, prefix) for p in problems if p.severity == "error"]
     if errors:
@@ -345,7 +347,8 @@ async def create(
     await repository.serialise_writers(session)
     now = clock()
     existing = links_of(await repository.current_supersessions(session))
-    document = validate_document(data, reference, existing, prefix=["body", "document"])
+    caps = caps_of(await repository.current_shared_caps(session))
+    document = validate_document(data, reference, existing, caps=caps, prefix=["body", "document"])
     if document.id in existing or await repository.versions(session, document.id):
         raise DocumentExists(f"A document with id {document.id!r} is already recorded.")
     return await record(
@@ -381,7 +384,8 @@ async def amend(
             current_etag=etag(current),
         )
     others = links_of(await repository.current_supersessions(session))
-    document = validate_document(data, reference, others, prefix=["body", "document"])
+    caps = caps_of(await repository.current_shared_caps(session))
+    document = validate_document(data, reference, others, caps=caps, prefix=["body", "document"])
     if document.id != document_id:
         raise DocumentInvalid(
             "A document's id cannot change.",

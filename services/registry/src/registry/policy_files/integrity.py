@@ -34,11 +34,28 @@ def check_policy_set(policy_set: PolicySet) -> list[Problem]:
         if not name.endswith(f"/{document.id}.yaml"):
             problems.append(Problem(name, None, "id", f"file name must be {document.id}.yaml"))
     links = {document.id: supersession_links(document) for _, document in policy_set.documents}
+    caps = {document.id: shared_caps(document) for _, document in policy_set.documents}
     for name, document in policy_set.documents:
-        problems.extend(check_document(document, name, regions, matters, set(by_id), links))
+        problems.extend(
+            check_document(document, name, regions, matters, set(by_id), links, caps_of(caps))
+        )
     problems.extend(_undeclared_overlaps(policy_set, matters))
     problems.extend(_succession_gaps(policy_set))
     return problems
+
+
+def shared_caps(document: Document) -> set[str]:
+    """The names of the caps the document's clauses share (their `cumulative_key`)."""
+    return {c.caps.cumulative_key for c in document.clauses if c.caps.cumulative_key}
+
+
+def caps_of(by_document: Mapping[str, set[str]]) -> dict[str, set[str]]:
+    """Each shared cap's name, with the documents that use it."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for document_id, keys in by_document.items():
+        for key in keys:
+            found[key].add(document_id)
+    return found
 
 
 def check_document(
@@ -48,9 +65,11 @@ def check_document(
     matters: dict[str, Matter],
     document_ids: set[str],
     links: Mapping[str, Sequence[Link]],
+    caps: Mapping[str, set[str]] | None = None,
 ) -> list[Problem]:
     """Problems of one document against the reference data and the other documents, whose
-    supersession links are `links` (by document id)."""
+    supersession links are `links` and whose shared caps' names are `caps` (each with the
+    documents that use it)."""
     found: list[Problem] = []
 
     def add(field: str, message: str) -> None:
@@ -89,6 +108,13 @@ def check_document(
         shared = clause.caps.cumulative_key
         if shared is None:
             continue
+        elsewhere = sorted((caps or {}).get(shared, set()) - {document.id})
+        if elsewhere:
+            add(
+                f"clauses[{i}].caps.cumulative_key",
+                f"{shared!r} is already a cap of {', '.join(elsewhere)}: a cap is shared by"
+                " clauses of one document; name this one differently",
+            )
         first = divided.setdefault(shared, clause.caps.per)
         if first != clause.caps.per:
             add(
