@@ -362,7 +362,7 @@ def wait_ready(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if stopping():
-            return "stopping"
+            return "a signal to stop came"
         if (gone := exited(processes)) is not None:
             return gone
         try:
@@ -500,7 +500,7 @@ def main() -> int:
             for port in wanted[service.name]:
                 url = f"http://{host}:{port}/readyz"
                 failed = wait_ready(url, started, READY_TIMEOUT, lambda: stopping)
-                if failed == "stopping":
+                if failed is not None and stopping:
                     print("Stopping…", flush=True)
                     return 0
                 if failed is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from testkit import script
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S_DIR = ROOT / "deploy" / "k8s"
@@ -451,15 +451,9 @@ def test_images_run_the_same_factories_and_ports_in_compose_and_k8s() -> None:
     }
 
 
-def test_kept_in_step_with_make_run(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kept_in_step_with_make_run() -> None:
     assert RUN_SCRIPT.is_file(), "scripts/run.py defines SERVICES for `make run`"
-    spec = importlib.util.spec_from_file_location("subsidy_run_script", RUN_SCRIPT)
-    assert spec
-    assert spec.loader
-    module = importlib.util.module_from_spec(spec)
-    # Dataclasses look their module up in sys.modules while the class is being built.
-    monkeypatch.setitem(sys.modules, spec.name, module)
-    spec.loader.exec_module(module)
+    module = script(RUN_SCRIPT, "subsidy_run_script")
     local = {s.name: (s.factory, s.default_port) for s in module.SERVICES}
     assert compose_apps() == local
     assert k8s_apps() == local

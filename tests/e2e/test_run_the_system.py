@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import importlib.util
 import json
 import os
 import re
@@ -26,7 +25,7 @@ import httpx
 import orjson
 import pytest
 from stdnum.cn import uscc
-from testkit import free_port, free_ports, free_ports_in_a_row
+from testkit import free_port, free_ports, free_ports_in_a_row, script
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -288,13 +287,7 @@ def test_the_kept_key_is_the_key_the_gateway_starts_with(
 
 def run_module() -> Any:
     """scripts/run.py as a module."""
-    spec = importlib.util.spec_from_file_location("run", ROOT / "scripts" / "run.py")
-    assert spec is not None
-    assert spec.loader is not None
-    run = importlib.util.module_from_spec(spec)
-    sys.modules["run"] = run  # dataclasses look their module up
-    spec.loader.exec_module(run)
-    return run
+    return script(ROOT / "scripts" / "run.py", "run")
 
 
 def readme_walkthrough() -> str:
@@ -470,17 +463,22 @@ async def test_the_service_that_stopped_is_named(
     assert "The system did not start: the calculator stopped (exit code" in completed.stderr
 
 
+def in_its_own_group(tmp_path: Path, *, stderr: int) -> subprocess.Popen[str]:
+    """scripts/run.py in a process group of its own, as a terminal starts it."""
+    env = {"SUBSIDY_DATA_DIR": str(tmp_path / "var"), **ports()}
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "run.py")],
+        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=stderr, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("after", [0.3, 0.6, 1.2])
 def test_ctrl_c_while_starting_stops_everything_at_once(tmp_path: Path, after: float) -> None:
     """Ctrl-C reaches the whole process group. A service forked just then had the launcher's
     handler, which only notes a signal: it ran on until killed 10 s later, and a Ctrl-C before
     the services were ready was answered "Ready", or blamed the registry."""
-    env = {"SUBSIDY_DATA_DIR": str(tmp_path / "var"), **ports()}
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "scripts" / "run.py")],
-        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
-    )  # fmt: skip
+    process = in_its_own_group(tmp_path, stderr=subprocess.PIPE)
     time.sleep(after)
     os.killpg(process.pid, signal.SIGINT)
     started = time.monotonic()
@@ -494,12 +492,7 @@ def test_ctrl_c_while_starting_stops_everything_at_once(tmp_path: Path, after: f
 
 def test_a_hangup_to_the_launcher_alone_stops_the_services(tmp_path: Path) -> None:
     """SIGHUP had ended the launcher and left the three services running, holding their ports."""
-    env = {"SUBSIDY_DATA_DIR": str(tmp_path / "var"), **ports()}
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "scripts" / "run.py")],
-        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        start_new_session=True,
-    )  # fmt: skip
+    process = in_its_own_group(tmp_path, stderr=subprocess.DEVNULL)
     assert process.stdout is not None
     for line in process.stdout:
         if line.startswith("Ready."):

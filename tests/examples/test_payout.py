@@ -4,7 +4,6 @@ missing columns and cells, one request per run of an applicant's rows."""
 from __future__ import annotations
 
 import http.server
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from testkit import script
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = "applicant_id,kind,name,region,matter,date,subject,quantity,attributes\n"
@@ -21,13 +21,7 @@ ROW = "91510500MA62B8XY4F,enterprise,泸州示例科技有限公司,510502,paten
 
 @pytest.fixture(scope="module")
 def payout() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("payout", ROOT / "examples" / "payout.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["payout"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return script(ROOT / "examples" / "payout.py", "payout")
 
 
 def test_a_utf8_file_with_its_byte_order_mark(payout: ModuleType, tmp_path: Path) -> None:

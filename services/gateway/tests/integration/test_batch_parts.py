@@ -124,6 +124,19 @@ async def test_the_parts_are_spread_over_the_instances(
     assert min(decided) > valid / 4, decided
 
 
+async def answered_by(calculator_url: str, request: Request) -> httpx.Response:
+    """The real calculator's answer to the part an instance was given."""
+    passed = {
+        k: v
+        for k, v in request.headers.items()
+        if k in ("content-type", "accept", "x-first-case-index", "x-scope-region")
+    }
+    async with httpx.AsyncClient() as client:
+        return await client.post(
+            f"{calculator_url}/v1/calculations/batch", content=await request.body(), headers=passed
+        )
+
+
 def cut_short(calculator_url: str, after: int) -> tuple[FastAPI, list[int]]:
     """An instance that passes a part to the real calculator and loses the connection after
     `after` of its answers; it records the first case of each part it was given."""
@@ -133,17 +146,7 @@ def cut_short(calculator_url: str, after: int) -> tuple[FastAPI, list[int]]:
     @app.post("/v1/calculations/batch")
     async def batch(request: Request) -> StreamingResponse:
         given.append(int(request.headers["x-first-case-index"]))
-        passed = {
-            k: v
-            for k, v in request.headers.items()
-            if k in ("content-type", "accept", "x-first-case-index", "x-scope-region")
-        }
-        async with httpx.AsyncClient() as client:
-            real = await client.post(
-                f"{calculator_url}/v1/calculations/batch",
-                content=await request.body(),
-                headers=passed,
-            )
+        real = await answered_by(calculator_url, request)
 
         async def answers() -> AsyncIterator[bytes]:
             for line in real.content.splitlines(keepends=True)[:after]:
@@ -356,17 +359,7 @@ def slow_instance(calculator_url: str, log: list[str]) -> FastAPI:
     async def batch(request: Request) -> StreamingResponse:
         first = request.headers["x-first-case-index"]
         log.append(f"asked {first}")
-        passed = {
-            k: v
-            for k, v in request.headers.items()
-            if k in ("content-type", "accept", "x-first-case-index", "x-scope-region")
-        }
-        async with httpx.AsyncClient() as client:
-            real = await client.post(
-                f"{calculator_url}/v1/calculations/batch",
-                content=await request.body(),
-                headers=passed,
-            )
+        real = await answered_by(calculator_url, request)
 
         async def answers() -> AsyncIterator[bytes]:
             for line in real.content.splitlines(keepends=True):

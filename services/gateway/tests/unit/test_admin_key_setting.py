@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 from gateway.auth.keys import new_key, well_formed
 from gateway.config import Settings
 from pydantic import ValidationError
+from testkit import script
 
 RUN_SCRIPT = Path(__file__).resolve().parents[4] / "scripts" / "run.py"
 
@@ -64,12 +63,7 @@ class TestGoodKeysAreTaken:
     def test_the_key_make_run_generates(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        spec = importlib.util.spec_from_file_location("subsidy_run_script", RUN_SCRIPT)
-        assert spec is not None
-        assert spec.loader is not None
-        run = importlib.util.module_from_spec(spec)
-        monkeypatch.setitem(sys.modules, spec.name, run)
-        spec.loader.exec_module(run)
+        run = script(RUN_SCRIPT, "subsidy_run_script")
         monkeypatch.delenv("SUBSIDY_ADMIN_KEY", raising=False)
         key = run.admin_key(tmp_path)
         assert (tmp_path / "admin_key").read_text().strip() == key

@@ -75,22 +75,17 @@ class _Request:
             (event.matter, event.subject), ZERO
         )
 
-    def granted_under_cap(self, event: Event, key: str) -> Decimal:
+    def granted_under_cap(self, event: Event, clause: Clause) -> Decimal:
         """What the ledger and earlier events of the request paid for the event's subject under
-        the cap `key`: the part of the subject's grants inside that cap's balance."""
-        subject = (event.matter, event.subject, key)
-        return self.ledger.by_subject_cap.get(subject, ZERO) + self.by_subject_cap.get(
+        the clause's cap: the part of the subject's grants inside that cap's balance (its
+        undivided balance included, which `_cap_room` counts too)."""
+        subject = (event.matter, event.subject, clause.cap_key_for(event))
+        granted = self.ledger.by_subject_cap.get(subject, ZERO) + self.by_subject_cap.get(
             subject, ZERO
         )
-
-    def granted_under_caps(self, event: Event, clause: Clause) -> Decimal:
-        """The same for the clause's cap, its undivided balance included where the cap is now
-        divided per project (`_cap_room` counts that balance too)."""
-        key = clause.cap_key_for(event)
-        granted = self.granted_under_cap(event, key)
-        legacy = clause.legacy_cap_key()
-        if legacy is not None and legacy != key:
-            granted += self.ledger.by_subject_cap.get((event.matter, event.subject, legacy), ZERO)
+        undivided = clause.undivided_cap_key(event)
+        if undivided is not None:
+            granted += self.ledger.by_subject_cap.get((*subject[:2], undivided), ZERO)
         return granted
 
 
@@ -237,7 +232,7 @@ def _weigh(
             if room is not None:
                 # What this subject already got under the cap is inside the cap's balance;
                 # what it got under other clauses is not, and does not widen this one.
-                amount = min(amount, room + request.granted_under_caps(event, clause))
+                amount = min(amount, room + request.granted_under_cap(event, clause))
         candidates.append(_Candidate(clause, value, amount))
     elif value.kind == "unknown":
         missing.extend(value.missing)
@@ -269,7 +264,7 @@ def _weigh_range(
     if screening.capped:
         room = _cap_room(clause, event, request)
         if room is not None:
-            top = min(top, room + request.granted_under_caps(event, clause))
+            top = min(top, room + request.granted_under_cap(event, clause))
     if top < _HALF_FEN:
         considered.append(Considered(clause, "condition_not_met", "累计或年度上限已用尽"))
         return
@@ -567,18 +562,18 @@ def _cap_room(clause: Clause, event: Event, request: _Request) -> Decimal | None
         return None
     ledger = request.ledger
     key = clause.cap_key_for(event)
-    legacy = clause.legacy_cap_key()
+    undivided = clause.undivided_cap_key(event)
     room: Decimal | None = None
     if caps.cumulative is not None:
         used = ledger.by_cap.get(key, ZERO) + request.by_cap.get(key, ZERO)
-        if legacy is not None and legacy != key:
-            used += ledger.by_cap.get(legacy, ZERO)
+        if undivided is not None:
+            used += ledger.by_cap.get(undivided, ZERO)
         room = max(ZERO, caps.cumulative - used)
     if caps.per_applicant_year is not None:
         year = (key, event.date.year)
         used = ledger.by_cap_year.get(year, ZERO) + request.by_cap_year.get(year, ZERO)
-        if legacy is not None and legacy != key:
-            used += ledger.by_cap_year.get((legacy, event.date.year), ZERO)
+        if undivided is not None:
+            used += ledger.by_cap_year.get((undivided, event.date.year), ZERO)
         left = max(ZERO, caps.per_applicant_year - used)
         room = left if room is None else min(room, left)
     return room

@@ -34,11 +34,9 @@ def check_policy_set(policy_set: PolicySet) -> list[Problem]:
         if not name.endswith(f"/{document.id}.yaml"):
             problems.append(Problem(name, None, "id", f"file name must be {document.id}.yaml"))
     links = {document.id: supersession_links(document) for _, document in policy_set.documents}
-    caps = {document.id: shared_caps(document) for _, document in policy_set.documents}
+    caps = caps_of({document.id: shared_caps(document) for _, document in policy_set.documents})
     for name, document in policy_set.documents:
-        problems.extend(
-            check_document(document, name, regions, matters, set(by_id), links, caps_of(caps))
-        )
+        problems.extend(check_document(document, name, regions, matters, set(by_id), links, caps))
     problems.extend(_undeclared_overlaps(policy_set, matters))
     problems.extend(_succession_gaps(policy_set))
     return problems
@@ -177,7 +175,7 @@ def _clause_problems(
         if attribute != "quantity" and attribute not in matter.attributes:
             yield f"amount.{field}", f"matter {matter.key} has no attribute {attribute!r}"
     caps = clause.caps
-    if caps.cumulative is not None or caps.per_applicant_year is not None:
+    if caps.running:
         key = caps.cumulative_key or f"{document.id}.{clause.id}"
         longest = len(key) + (PER_SUFFIX if caps.per is not None else 0)
         if longest > CAP_KEY_LENGTH:
@@ -216,11 +214,7 @@ def _clause_problems(
         yield "effective_from", "the clause starts after its document ends: it would never apply"
     if clause.effective_to and clause.effective_to < document.effective_from:
         yield "effective_to", "the clause ends before its document starts: it would never apply"
-    if (
-        matter.strategy is not None
-        and matter.strategy.kind == "cumulative"
-        and (caps.cumulative is not None or caps.per_applicant_year is not None)
-    ):
+    if matter.strategy is not None and matter.strategy.kind == "cumulative" and caps.running:
         yield (
             "caps",
             (

@@ -186,13 +186,18 @@ class Caps(_Amount):
         default=None,
         description=(
             "累计上限或每年上限按事件的这一属性（如成果、项目编号）分别计算，而不是按申请主体合计，"
-            "如“按该成果……累计最高2000万元”；事件未给出该属性时按申请主体合计"
+            "如“按该成果……累计最高2000万元”；条款的条件须读取该属性，事件未给出时要求补充"
         ),
     )
 
+    @property
+    def running(self) -> bool:
+        """Whether payments count against a cumulative or a yearly cap."""
+        return self.cumulative is not None or self.per_applicant_year is not None
+
     @model_validator(mode="after")
     def _key_needs_cap(self) -> Caps:
-        running = self.cumulative is not None or self.per_applicant_year is not None
+        running = self.running
         if self.cumulative_key is not None and not running:
             raise ValueError(
                 "cumulative_key is set but there is no cumulative or yearly cap to share"
