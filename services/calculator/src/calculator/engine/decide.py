@@ -79,11 +79,12 @@ class _Request:
         """What the ledger and earlier events of the request paid for the event's subject under
         the clause's cap: the part of the subject's grants inside that cap's balance (its
         undivided balance included, which `_cap_room` counts too)."""
-        subject = (event.matter, event.subject, clause.cap_key_for(event))
+        key = clause.cap_key_for(event)
+        subject = (event.matter, event.subject, key)
         granted = self.ledger.by_subject_cap.get(subject, ZERO) + self.by_subject_cap.get(
             subject, ZERO
         )
-        undivided = clause.undivided_cap_key(event)
+        undivided = clause.undivided_cap_key(key)
         if undivided is not None:
             granted += self.ledger.by_subject_cap.get((*subject[:2], undivided), ZERO)
         return granted
@@ -562,7 +563,7 @@ def _cap_room(clause: Clause, event: Event, request: _Request) -> Decimal | None
         return None
     ledger = request.ledger
     key = clause.cap_key_for(event)
-    undivided = clause.undivided_cap_key(event)
+    undivided = clause.undivided_cap_key(key)
     room: Decimal | None = None
     if caps.cumulative is not None:
         used = ledger.by_cap.get(key, ZERO) + request.by_cap.get(key, ZERO)

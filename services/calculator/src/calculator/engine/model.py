@@ -198,11 +198,11 @@ class Clause:
         # A key of bounded length (the ledger keeps 120 characters), however long the name.
         return f"{self.cap_key}@{hashlib.sha256(_one_name(str(value)).encode()).hexdigest()[:16]}"
 
-    def undivided_cap_key(self, event: Event) -> str | None:
-        """Where the event's payment counts under a project's part of the cap, the undivided
-        key: what was paid under it before the cap was divided may have been for any project,
-        so it counts against each."""
-        return self.cap_key if self.cap_key_for(event) != self.cap_key else None
+    def undivided_cap_key(self, key: str) -> str | None:
+        """Where `key` (an event's, from `cap_key_for`) is a project's part of the cap, the
+        undivided key: what was paid under it before the cap was divided may have been for any
+        project, so it counts against each."""
+        return self.cap_key if key != self.cap_key else None
 
 
 # What a name drops however it was typed: separators, control and invisible format characters.
