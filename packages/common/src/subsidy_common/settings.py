@@ -44,7 +44,7 @@ class ServiceSettings(BaseSettings):
         return self.migrations_root / service
 
 
-# What deploy/k8s/secret.yaml holds until an operator fills it in.
+# What deploy/k8s/secret.template.yaml holds until an operator fills it in.
 PLACEHOLDER = "REPLACE_ME"
 
 

@@ -38,7 +38,7 @@ def well_formed(key: str) -> bool:
 def weakness(key: str) -> str | None:
     """Why a key chosen by hand (SUBSIDY_ADMIN_KEY) is not fit to be one, or None when it is."""
     if PLACEHOLDER.casefold() in key.casefold():
-        return f"it is still the placeholder {PLACEHOLDER} of deploy/k8s/secret.yaml"
+        return f"it is still the placeholder {PLACEHOLDER} of deploy/k8s/secret.template.yaml"
     if not well_formed(key):
         return (
             f"it must be {KEY_PREFIX} followed by {MIN_SECRET_CHARS} to"
