@@ -48,7 +48,9 @@ class NaiveTransaction(ClaimTransaction):
         self._connection = connection
         self._reads = PostgresTransaction(connection)
 
-    async def own(self, tenant_id: str, key: str, applicant_id: str) -> bool:
+    async def own(
+        self, tenant_id: str, key: str, applicant_id: str, matter: str, subject: str
+    ) -> bool:
         return True
 
     async def read(
@@ -172,8 +174,10 @@ class _After(ClaimTransaction):
         self._steps = steps
         self._then = then
 
-    async def own(self, tenant_id: str, key: str, applicant_id: str) -> bool:
-        owned = await self._tx.own(tenant_id, key, applicant_id)
+    async def own(
+        self, tenant_id: str, key: str, applicant_id: str, matter: str, subject: str
+    ) -> bool:
+        owned = await self._tx.own(tenant_id, key, applicant_id, matter, subject)
         await self._after("own")
         return owned
 

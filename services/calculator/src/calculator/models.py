@@ -86,6 +86,19 @@ class LedgerBalance(SQLModel, table=True):
     granted: Decimal = Field(sa_column=Column(MONEY, nullable=False))
 
 
+class SubjectPayment(SQLModel, table=True):
+    """How many claims paid for one (matter, subject), whichever the applicant: on PostgreSQL a
+    paying claim moves it by compare-and-set, so that two applicants cannot both be paid for one
+    subject at once, each before the other's claim was there to be held for review. SQLite's
+    claims hold the subject's lock in its one process instead."""
+
+    __tablename__ = "subject_payment"
+
+    matter: str = Field(primary_key=True, max_length=80)
+    subject: str = Field(primary_key=True, max_length=200)
+    payments: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
 class CapBalance(SQLModel, table=True):
     """What has been granted under one cap of one applicant (year 0: the cumulative cap)."""
 

@@ -4,6 +4,7 @@ named claim after a nameless one was paid. A name stays optional otherwise."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -65,3 +66,13 @@ async def test_a_name_is_needed_only_where_another_was_paid(desk: Desk) -> None:
     assert await listed(desk, B, "NEEQ-3", name="") == ("granted", "300000.00")
     assert await listed(desk, A, "NEEQ-4", name=NAMED) == ("granted", "300000.00")
     assert await listed(desk, B, "NEEQ-4", name="江阳精密机械有限公司") == ("granted", "300000.00")
+
+
+async def test_look_alikes_claiming_at_once_are_paid_once(desk: Desk) -> None:
+    """Each read the others' claims before any was written: all were granted on PostgreSQL."""
+    ids = [A, B, "91510500MA62B8XY6M", "91510500MA62B8XY7Q", "91510500MA62B8XY8U"]
+    for round_ in range(5):
+        answers = await asyncio.gather(
+            *(listed(desk, i, f"NEEQ-{round_}", name=NAMED) for i in ids)
+        )
+        assert sorted(answers) == [("granted", "300000.00")] + [("needs_review", "0.00")] * 4

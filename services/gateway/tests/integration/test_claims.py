@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 import uuid
 from collections.abc import Callable
@@ -133,6 +134,50 @@ class TestSubmit:
         shown = [item["name"] for item in body["review"]["similar_to"]]
         expected = (["泸州示例科技有限公司"], 0) if by == "the same tenant" else ([], 1)
         assert (shown, body["review"]["in_other_tenants"]) == expected
+
+    async def test_an_event_after_today_in_china_is_weighed_but_not_claimed(
+        self, admin: httpx.AsyncClient, case: Case, stack: Any
+    ) -> None:
+        """A future date opened a payment now, and each future year a fresh yearly cap."""
+        document = {
+            "id": f"open-{uuid.uuid4().hex[:8]}", "title": "未规定截止日期的测试文件",
+            "issuer": "泸州市人民政府", "level": "city", "jurisdiction": ["510524"],
+            "effective_from": "2020-01-01", "source": {"title": "测试"},
+            "clauses": [{"id": "award", "ref": "（一）", "matter": "film.city_promotion",
+                         "beneficiaries": ["enterprise"], "amount": {"kind": "fixed", "value": 700},
+                         "quote": "给予 700 元奖励"}],
+        }  # fmt: skip
+        created = await admin.post(
+            "/v1/admin/policies", json={"reason": "测试", "document": document}
+        )
+        assert created.status_code == 201, created.text
+        await stack.refresh_snapshot()
+        china = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+        tomorrow = (china + dt.timedelta(days=1)).isoformat()
+        weighed = await admin.post("/v1/calculations", json=case("510524", tomorrow))
+        assert weighed.json()["total"] == "700.00", weighed.text
+        body = claim_body(lambda: case("510524", tomorrow))
+        refused = await admin.post("/v1/claims", json=body, headers=key())
+        assert refused.status_code == 422, refused.text
+        (error,) = refused.json()["errors"]
+        assert error["loc"] == ["body", "event", "date"]
+        body["event"]["date"] = china.isoformat()
+        paid = await admin.post("/v1/claims", json=body, headers=key())
+        assert (paid.json()["status"], paid.json()["amount"]) == ("granted", "700.00")
+
+    async def test_look_alikes_claiming_at_once_are_paid_once(
+        self, admin: httpx.AsyncClient, case: Case, film: Any
+    ) -> None:
+        """Each read the others' claims before any was written, and all were granted."""
+        subject = f"FILM-{uuid.uuid4().hex[:6]}"
+        ids = ["91510500MA62B8XY4F", "91510500MA62B8XY5J", "91510500MA62B8XY6M",
+               "91510500MA62B8XY7Q", "91510500MA62B8XY8U"]  # fmt: skip
+        bodies = [claim_body(case, subject, id=i, name="泸州示例科技有限公司") for i in ids]
+        answers = await asyncio.gather(
+            *(admin.post("/v1/claims", json=b, headers=key()) for b in bodies)
+        )
+        statuses = sorted(a.json()["status"] for a in answers)
+        assert statuses == ["granted"] + ["needs_review"] * 4, [a.text for a in answers]
 
     async def test_a_cursor_that_is_no_claim_id_is_422(self, admin: httpx.AsyncClient) -> None:
         response = await admin.get("/v1/claims", params={"cursor": "zzz"})

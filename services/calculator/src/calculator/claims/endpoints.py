@@ -75,7 +75,7 @@ async def submit_claim(request: Request) -> Response:
         key=idempotency_key,
         claim=body,
         rules=store.rules,
-        today=_now().date(),
+        today=service.china_today(_now()),
         now=_now,
         check_scope=check_scope,
     )

@@ -72,9 +72,11 @@ class Response:
 class ClaimTransaction(Protocol):
     """The statements of one claim, inside one transaction."""
 
-    async def own(self, tenant_id: str, key: str, applicant_id: str) -> bool:
-        """Hold the key, then the applicant, until the transaction ends; False if another
-        request holds the key."""
+    async def own(
+        self, tenant_id: str, key: str, applicant_id: str, matter: str, subject: str
+    ) -> bool:
+        """Hold the key, then the matter and subject (whoever claims them), then the applicant,
+        until the transaction ends; False if another request holds the key."""
         ...
 
     async def read(

@@ -25,13 +25,19 @@ def applicant_lock(applicant_id: str) -> str:
     return f"applicant:{applicant_id}"
 
 
+def subject_lock(matter: str, subject: str) -> str:
+    """The name of the lock on a matter and subject, whichever applicant claims them: another
+    applicant's claim for them decides whether a look-alike is held for review."""
+    return f"subject:{matter}:{subject}"
+
+
 def fund_lock(fund: str) -> str:
     """The name of the lock on a fund's budget (always taken after the applicant's)."""
     return f"fund:{fund}"
 
 
 class Locks:
-    """Locks per applicant, per fund and per idempotency key."""
+    """Locks per idempotency key, matter and subject, applicant and fund, taken in that order."""
 
     def __init__(self) -> None:
         self._held: dict[str, asyncio.Lock] = {}
@@ -58,6 +64,14 @@ class Locks:
     async def applicant(self, session: AsyncSession, applicant_id: str) -> AsyncIterator[None]:
         """Hold an applicant's ledger, caps included, until the transaction ends."""
         async with self._exclusive(session, applicant_lock(applicant_id)):
+            yield
+
+    @asynccontextmanager
+    async def subject(
+        self, session: AsyncSession, matter: str, subject: str
+    ) -> AsyncIterator[None]:
+        """Hold a matter and subject, whoever claims them, until the transaction ends."""
+        async with self._exclusive(session, subject_lock(matter, subject)):
             yield
 
     @asynccontextmanager

@@ -2,16 +2,19 @@
 
 A first attempt takes no lock. It reads everything the decision needs in one statement, and
 writes in one statement: the balance moves by compare-and-set, the claim and the stored response.
-That statement also tries the key's, the applicant's (and the fund's) locks and ends in
-`claim_settled`, which fails it whole when a balance moved since the read or a locked claim
-holds one of those locks. Each statement commits by itself. Most claims meet no other for the
-same applicant and are done in those two round trips.
+A claim that pays also counts one more payment for its matter and subject, whoever the applicant
+(`subject_payment`), by compare-and-set too: two applicants paid at once for one subject would
+each have found no look-alike among the other's claims. That statement also tries the key's, the
+applicant's (the subject's, the fund's) locks and ends in `claim_settled`, which fails it whole
+when a balance moved since the read or a locked claim holds one of those locks. Each statement
+commits by itself. Most claims meet no other for the same applicant and are done in those two
+round trips.
 
 A claim that was refused is tried again with the locks, inside one transaction: BEGIN; the
-key's and the applicant's advisory locks in one statement; the same read (after the locks, so it
-sees what the previous holder committed); the same write; COMMIT. A budgeted fund adds its lock
-and its read. A locked claim never loses its compare-and-set to an unlocked one: the unlocked
-write cannot commit while the lock is held.
+key's, the subject's and the applicant's advisory locks in one statement; the same read (after
+the locks, so it sees what the previous holder committed); the same write; COMMIT. A budgeted
+fund adds its lock and its read. A locked claim never loses its compare-and-set to an unlocked
+one: the unlocked write cannot commit while the lock is held.
 """
 
 from __future__ import annotations
@@ -29,18 +32,19 @@ import orjson
 from subsidy_common.problems import ServiceUnavailable
 
 from calculator.claims.ledger import ClaimTransaction, LedgerMoved, Move, Response, Seen, Stored
-from calculator.claims.locks import applicant_lock, fund_lock, key_lock
+from calculator.claims.locks import applicant_lock, fund_lock, key_lock, subject_lock
 from calculator.db import driver_pool
 from calculator.engine.model import Ledger
 
 if TYPE_CHECKING:
     Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
 
-# The applicant's lock only once the key is owned: a request whose key is in flight answers 409
-# at once instead of queueing behind the applicant.
+# The subject's and the applicant's locks only once the key is owned: a request whose key is in
+# flight answers 409 at once instead of queueing behind them. CASE takes them in this order.
 _OWN = """
 SELECT CASE WHEN pg_try_advisory_xact_lock(hashtextextended($1, 0))
-            THEN (SELECT true FROM pg_advisory_xact_lock(hashtextextended($2, 0)))
+            THEN CASE WHEN (SELECT true FROM pg_advisory_xact_lock(hashtextextended($2, 0)))
+                      THEN (SELECT true FROM pg_advisory_xact_lock(hashtextextended($3, 0))) END
             ELSE false END
 """
 _READ = """
@@ -64,7 +68,8 @@ SELECT
      SELECT cap_key, sum(amount)::text AS granted FROM claim
       WHERE applicant_id = $3 AND matter = $4 AND subject = $5 AND cap_key IS NOT NULL
         AND status IN ('granted', 'topped_up')
-      GROUP BY cap_key) AS paid_under) AS under_caps
+      GROUP BY cap_key) AS paid_under) AS under_caps,
+  (SELECT payments FROM subject_payment WHERE matter = $4 AND subject = $5) AS payments
 """
 _BUDGET = "SELECT budget, granted FROM fund_budget WHERE fund = $1"
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
@@ -80,6 +85,11 @@ _ADD = {
         VALUES ($1, $2, $3, $5)
         ON CONFLICT (applicant_id, cap_key, year) DO UPDATE
         SET granted = cap_balance.granted + $5 WHERE cap_balance.granted = $4
+        RETURNING 1""",
+    # (matter, subject), then the payments read and 1.
+    "payments": """INSERT INTO subject_payment (matter, subject, payments) VALUES ($1, $2, $4)
+        ON CONFLICT (matter, subject) DO UPDATE
+        SET payments = subject_payment.payments + $4 WHERE subject_payment.payments = $3
         RETURNING 1""",
     # Within the budget as it stands when the row is written: a cut committed since the read
     # refuses the write, and the retry reads the budget again.
@@ -160,12 +170,18 @@ class PostgresTransaction(ClaimTransaction):
     def __init__(self, connection: Connection, *, optimistic: bool = False) -> None:
         self._connection = connection
         self._optimistic = optimistic
+        self._payments = 0  # of the matter and subject read, to any applicant
 
-    async def own(self, tenant_id: str, key: str, applicant_id: str) -> bool:
+    async def own(
+        self, tenant_id: str, key: str, applicant_id: str, matter: str, subject: str
+    ) -> bool:
         if self._optimistic:
-            return True  # nothing held: the write tries the applicant's lock
+            return True  # nothing held: the write tries the locks
         owned = await self._connection.fetchval(
-            _OWN, key_lock(tenant_id, key), applicant_lock(applicant_id)
+            _OWN,
+            key_lock(tenant_id, key),
+            subject_lock(matter, subject),
+            applicant_lock(applicant_id),
         )
         return bool(owned)
 
@@ -175,6 +191,7 @@ class PostgresTransaction(ClaimTransaction):
         row = await self._connection.fetchrow(_READ, tenant_id, key, applicant_id, matter, subject)
         assert row is not None  # a SELECT without FROM returns one row
         stored = row["stored"]
+        self._payments = row["payments"] or 0
         return Seen(
             stored=None
             if stored is None
@@ -195,8 +212,13 @@ class PostgresTransaction(ClaimTransaction):
         self, moves: Sequence[Move], claim: Mapping[str, Any], response: Response
     ) -> None:
         arguments: list[Any] = []
+        balances: list[str] = [move.balance for move in moves]
         for move in moves:
             arguments.extend((*move.key, move.seen, move.delta))
+        paying = claim["amount"] > 0
+        if paying:
+            balances.append("payments")
+            arguments.extend((claim["matter"], claim["subject"], self._payments, 1))
         arguments.extend(
             orjson.dumps(claim[c]).decode() if c in _JSON_COLUMNS else claim[c]
             for c in CLAIM_COLUMNS
@@ -216,10 +238,12 @@ class PostgresTransaction(ClaimTransaction):
         if self._optimistic:
             # The locks a locked claim holds from its first statement to its commit.
             locks.append(key_lock(response.tenant_id, response.key))
+            if paying:
+                locks.append(subject_lock(claim["matter"], claim["subject"]))
             locks.append(applicant_lock(claim["applicant_id"]))
             locks.extend(fund_lock(str(m.key[0])) for m in moves if m.balance == "fund")
         arguments.extend(locks)
-        statement = _write_sql(tuple(m.balance for m in moves), len(locks))
+        statement = _write_sql(tuple(balances), len(locks))
         try:
             await self._connection.fetchval(statement, *arguments)
         except asyncpg.exceptions.UniqueViolationError as exc:

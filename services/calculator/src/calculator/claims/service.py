@@ -43,6 +43,8 @@ X = TypeVar("X")
 RETRIES = 5
 ZERO = Decimal(0)
 LEDGER_BOUND = Decimal(10) ** 12  # the ledger's columns are NUMERIC(14, 2)
+# The policies' own calendar: an event's date is a date in China, which keeps no summer time.
+CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
 Visibility = Literal["own", "all"]
 
 
@@ -62,6 +64,15 @@ class IdempotencyKeyReused(InvalidInput):
 
 class AmountBeyondLedger(InvalidInput):
     """An entitlement larger than the ledger's columns hold."""
+
+
+class EventNotYetHappened(InvalidInput):
+    """A claim for an event dated after today: nothing is paid for what has not happened."""
+
+
+def china_today(now: dt.datetime) -> dt.date:
+    """The date in China at an instant: the day a claim's event may be at most."""
+    return now.astimezone(CHINA).date()
 
 
 class IdempotencyKeyInFlight(Conflict):
@@ -126,7 +137,9 @@ async def submit(
     now: Callable[[], dt.datetime],
     check_scope: Callable[[CalculationIn, RuleSet, str | None], None],
 ) -> tuple[int, bytes]:
-    """Decide and record a claim; replay the stored response for a key already used."""
+    """Decide and record a claim; replay the stored response for a key already used.
+
+    `today` is the date in China (`china_today`): an event after it is refused."""
     if not key:
         raise IdempotencyKeyMissing("A claim needs an Idempotency-Key header.")
     if len(key) > 255:
@@ -143,7 +156,7 @@ async def submit(
     subject = normalise(event.subject)
 
     async def work(tx: ClaimTransaction) -> tuple[int, bytes]:
-        if not await tx.own(caller.tenant_id, key, locked_id):
+        if not await tx.own(caller.tenant_id, key, locked_id, event.matter, subject):
             raise IdempotencyKeyInFlight(
                 "A request with this Idempotency-Key is still being processed."
             )
@@ -159,6 +172,12 @@ async def submit(
             return seen.stored.status_code, seen.stored.body
         applicant, events = calculations.validate(request, rules, today)
         check_scope(request, rules, caller.scope)
+        if event.date > today:
+            raise EventNotYetHappened(
+                f"The event is dated {event.date}, after today ({today} in China): an event is"
+                " claimed once it has happened. A calculation can weigh it beforehand.",
+                errors=[{"loc": ["body", "event", "date"], "msg": f"after today ({today})"}],
+            )
         if applicant.id != locked_id:
             raise RuntimeError("the canonical identifier differs from the locked one")
         result = calculations.decided(applicant, events, rules, seen.ledger).results[0]

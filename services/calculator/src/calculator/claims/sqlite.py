@@ -22,9 +22,12 @@ class SessionTransaction(ClaimTransaction):
         self._locks = locks
         self._held = held
 
-    async def own(self, tenant_id: str, key: str, applicant_id: str) -> bool:
+    async def own(
+        self, tenant_id: str, key: str, applicant_id: str, matter: str, subject: str
+    ) -> bool:
         if not await self._held.enter_async_context(self._locks.key(tenant_id, key)):
             return False
+        await self._held.enter_async_context(self._locks.subject(self._session, matter, subject))
         await self._held.enter_async_context(self._locks.applicant(self._session, applicant_id))
         return True
 
