@@ -133,6 +133,69 @@ def test_condition_reading_undeclared_attribute_is_refused(tmp_path: Path) -> No
     ]
 
 
+@pytest.mark.parametrize(
+    ("condition", "refused"),
+    [
+        ("1 + 2", "gives 3"),
+        ("1 / 0 == 1", "cannot be judged"),
+        ("applicant.major_incident_years > 1", "cannot be judged"),
+        ("event.quantity * 1.5 > 2.0", "cannot be judged"),
+        ("event.subject", "not true or false"),
+        ("event.year in applicant.major_incident_years", None),
+        ("double(event.quantity) * 1.5 > 2.0", None),
+    ],
+)
+def test_a_condition_is_tried_on_values_of_the_declared_types(
+    tmp_path: Path, condition: str, refused: str | None
+) -> None:
+    """A condition that parsed but failed on every event, blaming the client's request, made
+    every calculation of its matter a 422 wherever its document applied."""
+    root = tmp_path / "policies"
+    shutil.copytree(POLICIES, root, ignore=shutil.ignore_patterns("documents"))
+    (root / "documents").mkdir()
+    text = VALID.replace("    quote:", f"    condition: {condition!r}\n    quote:")
+    (root / "documents" / "test-doc.yaml").write_text(text, encoding="utf-8")
+    problems = [p for p in check_policy_set(read_policy_dir(root)) if p.severity == "error"]
+    if refused is None:
+        assert problems == []
+    else:
+        ((field, message),) = [(p.field, p.message) for p in problems]
+        assert (field, refused in message) == ("clauses[0].condition", True), message
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ("    caps: {per_event: 0}\n    quote:", "clauses[0].caps"),
+        ("    caps: {cumulative: '0.00'}\n    quote:", "clauses[0].caps"),
+    ],
+)
+def test_a_cap_of_zero_is_refused(tmp_path: Path, change: str, field: str) -> None:
+    """A zero was taken for no cap at all, and the clause then paid "eligible 0.00"."""
+    root = tmp_path / "policies"
+    shutil.copytree(POLICIES, root, ignore=shutil.ignore_patterns("documents"))
+    (root / "documents").mkdir()
+    (root / "documents" / "test-doc.yaml").write_text(VALID.replace("    quote:", change), "utf-8")
+    problems = [p for p in check_policy_set(read_policy_dir(root)) if p.severity == "error"]
+    assert [(p.field, "pays nothing" in p.message) for p in problems] == [(field, True)]
+
+
+def test_an_amount_is_reckoned_from_a_number_only(tmp_path: Path) -> None:
+    """An amount read off a text paid its digits, or asked for an attribute already sent."""
+    root = tmp_path / "policies"
+    shutil.copytree(POLICIES, root, ignore=shutil.ignore_patterns("documents"))
+    (root / "documents").mkdir()
+    text = VALID.replace("unit: 件}", "unit: 件, units_from: major_incident_years}")
+    (root / "documents" / "test-doc.yaml").write_text(text, "utf-8")
+    problems = [p for p in check_policy_set(read_policy_dir(root)) if p.severity == "error"]
+    assert [(p.field, p.message) for p in problems] == [
+        (
+            "clauses[0].amount.units_from",
+            "'major_incident_years' is of type integer_list: an amount is reckoned from a number",
+        )
+    ]
+
+
 def test_running_caps_are_refused_on_a_matter_settled_cumulatively(tmp_path: Path) -> None:
     root = tmp_path / "policies"
     shutil.copytree(POLICIES, root, ignore=shutil.ignore_patterns("documents"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from subsidy_common.cel_core import core as cel
 
@@ -33,3 +35,51 @@ def check_condition(expression: str) -> set[tuple[str, str]]:
         names = ", ".join(sorted(unknown))
         raise ConditionInvalid(f"only event and applicant may be read, not {names}")
     return attributes_read(expression)
+
+
+# Values of each declared type as the calculator hands them to a condition: a number sent with
+# fen is a double, a whole one an int, and CEL does not mix the two in arithmetic.
+_SAMPLES: dict[str, tuple[Any, ...]] = {
+    "string": ("示例",),
+    "integer": (1,),
+    "decimal": (1, 1.5),
+    "money": (1, 1.5),
+    "boolean": (True, False),
+    "date": ("2024-06-01",),
+    "integer_list": ([2016], []),
+}
+EVENT_SAMPLE = {"quantity": 1, "year": 2024, "date": "2024-06-01", "subject": "示例"}
+APPLICANT_SAMPLE = {"kind": "enterprise", "region": "510500", "id": "", "name": "示例"}
+
+
+def judgement_problem(
+    expression: str,
+    matter: str,
+    attributes: Mapping[str, tuple[str, str, tuple[str, ...]]],
+) -> str | None:
+    """Why a condition cannot be judged on values of its attributes' declared types, or None.
+
+    `attributes` maps each attribute name to (`event` | `applicant`, type, enum values). A
+    condition that fails or gives other than true or false on such values would fail every
+    calculation of its matter where it applies, whatever a client sends.
+    """
+    program = cel.compile(expression)
+    rounds = max((len(_samples(t, v)) for _, t, v in attributes.values()), default=1)
+    for i in range(rounds):
+        event: dict[str, Any] = {**EVENT_SAMPLE, "matter": matter}
+        applicant: dict[str, Any] = dict(APPLICANT_SAMPLE)
+        for name, (on, kind, values) in attributes.items():
+            samples = _samples(kind, values)
+            (event if on == "event" else applicant)[name] = samples[min(i, len(samples) - 1)]
+        try:
+            value = program.execute({"event": event, "applicant": applicant})
+        except Exception as exc:  # the library raises bare errors on type faults
+            reason = str(exc).split(":")[0] if str(exc) else type(exc).__name__
+            return f"cannot be judged on values of the attributes' declared types: {reason}"
+        if value is not True and value is not False:
+            return f"gives {value!r} on values of the attributes' declared types, not true or false"
+    return None
+
+
+def _samples(kind: str, values: tuple[str, ...]) -> tuple[Any, ...]:
+    return values if kind == "enum" else _SAMPLES[kind]

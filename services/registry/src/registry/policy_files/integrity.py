@@ -6,7 +6,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
-from registry.policy_files.conditions import ConditionInvalid, check_condition
+from registry.policy_files.conditions import ConditionInvalid, check_condition, judgement_problem
 from registry.policy_files.loader import PolicySet, Problem
 from registry.policy_files.models import Clause, Document, TieredAmount
 from registry.policy_files.reference import APPLICANT_BUILTINS, EVENT_BUILTINS, Matter
@@ -14,6 +14,8 @@ from registry.policy_files.reference import APPLICANT_BUILTINS, EVENT_BUILTINS, 
 # The ledger keeps a cap's key in 120 characters; a cap divided per project adds "@" and 16
 # hexadecimal digits to it (calculator.engine.model.Clause.cap_key_for).
 CAP_KEY_LENGTH = 120
+# The attribute types an amount can be reckoned from.
+_NUMBERS = frozenset({"integer", "decimal", "money"})
 PER_SUFFIX = 17
 
 
@@ -172,8 +174,16 @@ def _clause_problems(
         for message in _condition_problems(clause.condition, [matter]):
             yield "condition", message
     for field, attribute in _amount_attributes(clause):
-        if attribute != "quantity" and attribute not in matter.attributes:
+        if attribute == "quantity":
+            continue
+        declared = matter.attributes.get(attribute)
+        if declared is None:
             yield f"amount.{field}", f"matter {matter.key} has no attribute {attribute!r}"
+        elif declared.type not in _NUMBERS:
+            yield (
+                f"amount.{field}",
+                f"{attribute!r} is of type {declared.type}: an amount is reckoned from a number",
+            )
     caps = clause.caps
     if caps.running:
         key = caps.cumulative_key or f"{document.id}.{clause.id}"
@@ -223,7 +233,9 @@ def _clause_problems(
                 "strategy's total_cap, or settle the matter otherwise"
             ),
         )
-    bounds = [c for c in (caps.per_event, caps.per_applicant_year, caps.cumulative) if c]
+    bounds = [
+        c for c in (caps.per_event, caps.per_applicant_year, caps.cumulative) if c is not None
+    ]
     if any(c == 0 for c in bounds):
         yield "caps", "a cap of 0 pays nothing: leave it out or record the clause as unspecified"
 
@@ -260,6 +272,7 @@ def _condition_problems(expression: str, matters: list[Matter]) -> Iterable[str]
     except ConditionInvalid as exc:
         yield f"not a valid condition: {exc}"
         return
+    undeclared = False
     for variable, attribute in sorted(read):
         builtins = EVENT_BUILTINS if variable == "event" else APPLICANT_BUILTINS
         if attribute in builtins:
@@ -268,7 +281,18 @@ def _condition_problems(expression: str, matters: list[Matter]) -> Iterable[str]
             attribute in m.attributes and m.attributes[attribute].on == variable for m in matters
         )
         if not declared:
+            undeclared = True
             yield f"{variable}.{attribute} is not an attribute of the matter"
+    if undeclared or not matters:
+        return
+    declared_types = {
+        name: (spec.on, spec.type, tuple(spec.values or ()))
+        for m in reversed(matters)
+        for name, spec in m.attributes.items()
+    }
+    problem = judgement_problem(expression, matters[0].key if matters else "", declared_types)
+    if problem is not None:
+        yield problem
 
 
 def _undeclared_overlaps(policy_set: PolicySet, matters: dict[str, Matter]) -> list[Problem]:
