@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import orjson
 from subsidy_common.app import settle_heap
-from subsidy_common.problems import ServiceUnavailable
+from subsidy_common.problems import InvalidInput, ServiceUnavailable
 
 from calculator.engine.rules import RuleSet, compile_snapshot
 
@@ -26,6 +26,11 @@ FIRST_SNAPSHOT_RETRY_SECONDS = 0.05
 # calculator started is a warning; before, waiting for it is what starting looks like.
 FIRST_SNAPSHOT_GRACE_SECONDS = 10.0
 PAST_INSTANTS = 16  # instants remembered; many may share one rule set
+# A registry write is stamped a moment before it commits: what the registry answers for an
+# instant that recent may still change, so it is asked again rather than remembered.
+SETTLED_SECONDS = 10.0
+# How far ahead of this clock an instant may be, for clients whose clocks run a little fast.
+CLOCK_SKEW_SECONDS = 60.0
 
 
 class SnapshotStore:
@@ -100,6 +105,13 @@ class SnapshotStore:
         the same two changes as one asked before, or after the last change, gets 304 and the
         rule set held, not one compiled again.
         """
+        now = dt.datetime.now(dt.UTC)
+        if instant > now + dt.timedelta(seconds=CLOCK_SKEW_SECONDS):
+            raise InvalidInput(
+                f"registry_as_of {instant.isoformat()} is in the future: a calculation is"
+                " reproduced with the registry as it was recorded, which is not known yet.",
+                errors=[{"loc": ["body", "registry_as_of"], "msg": "is in the future"}],
+            )
         key = instant.astimezone(dt.UTC).isoformat()
         if key in self._past:
             self._past.move_to_end(key)
@@ -132,6 +144,8 @@ class SnapshotStore:
                 raise ServiceUnavailable(
                     "The registry as recorded at that instant could not be read.", retry_after=2
                 ) from exc
+        if instant > now - dt.timedelta(seconds=SETTLED_SECONDS):
+            return rules
         self._past[key] = rules
         if len(self._past) > PAST_INSTANTS:
             self._past.popitem(last=False)

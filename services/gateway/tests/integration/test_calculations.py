@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime as dt
 import gc
@@ -202,6 +203,40 @@ class TestCalculate:
         )
         totals = [orjson.loads(line)["total"] for line in batch.content.splitlines()]
         assert totals == ["123456.00", "654321.00", "654321.00", "123456.00"]
+
+    async def test_an_instant_is_remembered_only_once_it_is_settled(
+        self,
+        case: Callable[..., dict[str, Any]],
+        admin: httpx.AsyncClient,
+        stack: Any,
+        film: dict[str, Any],
+    ) -> None:
+        """An instant asked for before a change was recorded at it kept the answer from before,
+        while the registry itself answered with the change."""
+        document = copy.deepcopy(film["document"])
+        document["id"] = f"calc-{uuid.uuid4().hex[:10]}"
+        document["jurisdiction"] = ["510500-ZM"]
+        created = await admin.post(
+            "/v1/admin/policies", json={"reason": "测试", "document": document}
+        )
+        await stack.refresh_snapshot()
+        soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)).isoformat()
+        early = await admin.post("/v1/calculations", json=case("510500-ZM", registry_as_of=soon))
+        assert early.json()["total"] == "123456.00", early.text
+        document["clauses"][0]["amount"]["value"] = 111111
+        amended = await admin.put(
+            f"/v1/admin/policies/{document['id']}",
+            json={"reason": "调整", "document": document},
+            headers={"If-Match": created.headers["etag"]},
+        )
+        assert amended.status_code == 200, amended.text
+        await asyncio.sleep(2.1)
+        settled = await admin.post("/v1/calculations", json=case("510500-ZM", registry_as_of=soon))
+        assert settled.json()["total"] == "111111.00"
+        ahead = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
+        refused = await admin.post("/v1/calculations", json=case(registry_as_of=ahead))
+        assert refused.status_code == 422
+        assert [e["loc"] for e in refused.json()["errors"]] == [["body", "registry_as_of"]]
 
 
 class TestRelay:

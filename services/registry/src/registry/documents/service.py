@@ -30,7 +30,9 @@ Clock = Callable[[], dt.datetime]
 
 def utc_now() -> dt.datetime:
     """The time a write records: read once the writer holds the registry's write lock, so
-    versions are stamped in the order they commit."""
+    versions are stamped in the order they commit, and once the write is validated, just before
+    it is recorded and committed: a read `as_of` an instant after the stamp but before the
+    commit sees the version before, and the closer the two, the rarer that read."""
     return dt.datetime.now(dt.UTC)
 
 
@@ -345,7 +347,6 @@ async def create(
 ) -> DocumentVersion:
     """Record a new document; 409 when its id is taken."""
     await repository.serialise_writers(session)
-    now = clock()
     existing = links_of(await repository.current_supersessions(session))
     caps = caps_of(await repository.current_shared_caps(session))
     document = validate_document(data, reference, existing, caps=caps, prefix=["body", "document"])
@@ -357,7 +358,7 @@ async def create(
         action="create",
         actor=actor,
         reason=reason,
-        now=now,
+        now=clock(),
         previous=None,
         origin="api",
     )
@@ -377,7 +378,6 @@ async def amend(
     """Record a new version of a document, if the client saw the current one."""
     await repository.serialise_writers(session)
     current = await _current_for_update(session, document_id)
-    now = max(clock(), current.recorded_at)
     if not {tag.strip() for tag in if_match.split(",")} & {etag(current), "*"}:
         raise VersionStale(
             f"The document changed since that version; the current ETag is {etag(current)}.",
@@ -399,7 +399,7 @@ async def amend(
         action="amend",
         actor=actor,
         reason=reason,
-        now=now,
+        now=max(clock(), current.recorded_at),
         previous=current,
         origin="api",
     )
@@ -418,7 +418,6 @@ async def repeal(
     """Record that a document is repealed from a date on."""
     await repository.serialise_writers(session)
     current = await _current_for_update(session, document_id)
-    now = max(clock(), current.recorded_at)
     if day < date_of(current.content["effective_from"]):
         raise DocumentInvalid(
             "A document cannot be repealed before it takes effect.",
@@ -436,7 +435,7 @@ async def repeal(
         action="repeal",
         actor=actor,
         reason=reason,
-        now=now,
+        now=max(clock(), current.recorded_at),
         previous=current,
         origin="api",
     )
