@@ -8,6 +8,10 @@ from __future__ import annotations
 from urllib.parse import quote, unquote
 
 ACTOR_HEADER = "X-Actor"
+# A tenant's name of 100 Chinese characters, percent-encoded (9 characters each), and its id.
+ACTOR_HEADER_LENGTH = 1000
+# What the audit log and the ledger keep of an actor.
+RECORDED_LENGTH = 120
 
 
 def encode_actor(name: str, tenant_id: str) -> str:
@@ -15,6 +19,13 @@ def encode_actor(name: str, tenant_id: str) -> str:
     return quote(f"{name} [{tenant_id}]", safe=" []")
 
 
-def decode_actor(value: str) -> str:
-    """The actor as it is recorded: `name [tenant id]`."""
-    return unquote(value)
+def decode_actor(value: str, limit: int = RECORDED_LENGTH) -> str:
+    """The actor as it is recorded: `name [tenant id]`, the name shortened (…) to fit `limit`
+    so that the tenant's id is kept whole."""
+    actor = unquote(value)
+    if len(actor) <= limit:
+        return actor
+    name, bracket, tenant = actor.rpartition(" [")
+    if not bracket or len(tenant) + 3 > limit:
+        return actor[: limit - 1] + "…"
+    return f"{name[: limit - len(tenant) - 3]}… [{tenant}"

@@ -79,6 +79,26 @@ class TestWritePolicies:
         assert versions[0]["author"].startswith("admin [")
         assert versions[0]["reason"] == "网关登记"
 
+    async def test_an_admin_with_a_long_chinese_name_writes_and_is_recorded_whole(
+        self, admin: httpx.AsyncClient, as_key: Callable[[str], httpx.AsyncClient]
+    ) -> None:
+        """Percent-encoded, a name of 45 Chinese characters outgrew the header between the
+        services, and every write was refused; the audit kept half of the tenant's id."""
+        name = "泸州市经济和信息化局政策法规科" * 6 + "审核组一"
+        tenant = await admin.post(
+            "/v1/admin/tenants", json={"name": name, "role": "admin", "region": "510500"}
+        )
+        assert tenant.status_code == 201, tenant.text
+        document = a_document()
+        async with as_key(tenant.json()["api_key"]) as client:
+            created = await client.post(
+                "/v1/admin/policies", json={"reason": "网关登记", "document": document}
+            )
+        assert created.status_code == 201, created.text
+        versions = (await admin.get(f"/v1/policies/{document['id']}/versions")).json()["items"]
+        author = versions[0]["author"]
+        assert author.startswith(name[:20]) and author.endswith(f"… [{tenant.json()['id']}]")
+
     async def test_amend_passes_if_match_through(self, admin: httpx.AsyncClient) -> None:
         document = a_document()
         etag = (

@@ -11,7 +11,7 @@ import orjson
 from fastapi import APIRouter, Header, Path, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import Response
-from subsidy_common.actor import decode_actor
+from subsidy_common.actor import ACTOR_HEADER_LENGTH, decode_actor
 from subsidy_common.headers import HandHeader, documented
 from subsidy_common.identifiers import normalise
 from subsidy_common.problems import validated_body
@@ -125,10 +125,10 @@ async def revoke_claim(
     body: RevokeIn,
     request: Request,
     tenant_id: TenantId,
-    actor: Annotated[str, Header(alias="X-Actor", min_length=1, max_length=400)],
+    actor: Annotated[str, Header(alias="X-Actor", min_length=1, max_length=ACTOR_HEADER_LENGTH)],
 ) -> Response:
     """Take a grant back (追回); the claim keeps its history."""
-    caller = service.Caller(tenant_id=tenant_id, visibility="all", actor=decode_actor(actor)[:120])
+    caller = service.Caller(tenant_id=tenant_id, visibility="all", actor=decode_actor(actor))
     payload = await service.revoke(
         _sessions(request),
         _locks(request),
@@ -165,14 +165,14 @@ async def set_budget(
     fund: Annotated[str, Path(min_length=2, max_length=200)],
     body: BudgetIn,
     session: SessionDep,
-    actor: Annotated[str, Header(alias="X-Actor", min_length=1, max_length=400)],
+    actor: Annotated[str, Header(alias="X-Actor", min_length=1, max_length=ACTOR_HEADER_LENGTH)],
 ) -> Response:
     """Set a fund's budget; claims drawing on it pay no more than what is left of it."""
     await repository.set_budget(
         session,
         fund,
         budget=body.budget,
-        by=decode_actor(actor)[:120],
+        by=decode_actor(actor),
         reason=body.reason,
         at=_now(),
     )

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from subsidy_common.actor import decode_actor
+from subsidy_common.actor import ACTOR_HEADER_LENGTH, decode_actor
 from subsidy_common.problems import DomainError, problem_type
 from subsidy_common.types import IsoDate, QueryInstant
 
@@ -32,7 +32,7 @@ router = APIRouter(tags=["policies"])
 AsOf = Annotated[
     QueryInstant | None, Query(description="按该时刻登记的内容作答（可复现过去的计算）")
 ]
-Actor = Annotated[str, Header(alias="X-Actor", min_length=1, max_length=400)]
+Actor = Annotated[str, Header(alias="X-Actor", min_length=1, max_length=ACTOR_HEADER_LENGTH)]
 
 
 class PreconditionRequired(DomainError):
@@ -136,7 +136,7 @@ async def create_policy(
         session,
         data=body.document,
         reference=_reference(request),
-        actor=decode_actor(actor)[:120],
+        actor=decode_actor(actor),
         reason=body.reason,
     )
     response.headers["ETag"] = service.etag(version)
@@ -162,7 +162,7 @@ async def amend_policy(
         data=body.document,
         if_match=if_match,
         reference=_reference(request),
-        actor=decode_actor(actor)[:120],
+        actor=decode_actor(actor),
         reason=body.reason,
     )
     response.headers["ETag"] = service.etag(version)
@@ -184,7 +184,7 @@ async def repeal_policy(
         document_id=document_id,
         day=body.date,
         reference=_reference(request),
-        actor=decode_actor(actor)[:120],
+        actor=decode_actor(actor),
         reason=body.reason,
     )
     response.headers["ETag"] = service.etag(version)
