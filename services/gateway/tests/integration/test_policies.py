@@ -97,7 +97,8 @@ class TestWritePolicies:
         assert created.status_code == 201, created.text
         versions = (await admin.get(f"/v1/policies/{document['id']}/versions")).json()["items"]
         author = versions[0]["author"]
-        assert author.startswith(name[:20]) and author.endswith(f"… [{tenant.json()['id']}]")
+        assert author.startswith(name[:20])
+        assert author.endswith(f"… [{tenant.json()['id']}]")
 
     async def test_amend_passes_if_match_through(self, admin: httpx.AsyncClient) -> None:
         document = a_document()
