@@ -371,7 +371,7 @@ def check_ledger(ledger: Ledger, final: dict[str, Answer]) -> None:
     for key, answer in final.items():
         claim = answer.claim
         unit = (answered[key]["applicant"]["id"], claim["event"]["matter"],
-                claim["event"]["subject"])  # fmt: skip
+                answered[key]["subject"])  # fmt: skip
         rows = paid.get(unit, [])
         assert len(rows) == 1, f"{unit} paid {len(rows)} times: {rows}"
         assert answered[key]["status"] == "granted", answered[key]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import unicodedata
 
 from stdnum.cn import ric
@@ -14,14 +13,12 @@ _USCC_ALPHABET = frozenset(_USCC_CHARACTERS)
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)  # 3^i mod 31
 # For each of the 17 positions, every character's value already times the position's weight.
 _USCC_WEIGHTED = tuple({c: v * w for v, c in enumerate(_USCC_CHARACTERS)} for w in _USCC_WEIGHTS)
-_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―_]+")
-# What an identifier drops: separators, control characters (Cc) and invisible format
-# characters (Cf), none of which is part of a number however it was typed or pasted.
-_INVISIBLE = frozenset(("Cc", "Cf"))
+# What an identifier drops: spaces and other separators (Z), punctuation (P: dashes, dots,
+# slashes, brackets, 。 and ·), control characters (Cc) and invisible format characters (Cf),
+# none of which tells one patent or project number from another however it was typed.
+_DROPPED = frozenset(("Zs", "Zl", "Zp", "Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Cc", "Cf"))
 # The ASCII characters dropped, for `str.translate`: NFKC leaves ASCII text as it is.
-_ASCII_DROPPED = {
-    c: None for c in range(128) if _SEPARATORS.fullmatch(chr(c)) or c < 0x20 or c == 0x7F
-}
+_ASCII_DROPPED = {c: None for c in range(128) if unicodedata.category(chr(c)) in _DROPPED}
 
 
 class IdentifierInvalid(ValueError):
@@ -29,14 +26,13 @@ class IdentifierInvalid(ValueError):
 
 
 def normalise(value: str) -> str:
-    """Full-width to half-width (NFKC), separators, control characters and invisible format
-    characters (zero-width spaces and joiners, byte order marks) removed, upper case: one
-    identifier, however typed."""
+    """Full-width to half-width (NFKC); separators, punctuation, control characters and
+    invisible format characters (zero-width spaces and joiners, byte order marks) removed;
+    upper case: one identifier, however typed (`ZL2016 2318 9465.2`, `zl201623189465·2`)."""
     if value.isascii():  # NFKC leaves it as it is, and it has no format characters
         return (value if value.isalnum() else value.translate(_ASCII_DROPPED)).upper()
     text = unicodedata.normalize("NFKC", value)
-    text = "".join(c for c in text if unicodedata.category(c) not in _INVISIBLE)
-    return _SEPARATORS.sub("", text).upper()
+    return "".join(c for c in text if unicodedata.category(c) not in _DROPPED).upper()
 
 
 def validate_uscc(value: str) -> str:

@@ -19,7 +19,7 @@ from calculator.claims.schemas import ClaimIn
 from calculator.config import Settings
 from calculator.engine.rules import RuleSet, compile_snapshot
 from calculator.main import SERVICE, open_claims
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from subsidy_common.database import alembic_config, create_engine, migrate, upgrade_head
 
@@ -78,10 +78,42 @@ async def test_one_subject_typed_two_ways_becomes_one_balance(empty_database: st
     finally:
         await engine.dispose()
     assert [tuple(row) for row in balances] == [
-        ("ZL201510000001.1", Decimal(1500)),
-        ("ZL201510000002.1", Decimal(3000)),
+        ("ZL2015100000011", Decimal(1500)),
+        ("ZL2015100000021", Decimal(3000)),
     ]
-    assert claims == ["ZL201510000001.1"]
+    assert claims == ["ZL2015100000011"]
+
+
+async def test_subjects_written_with_punctuation_are_merged(empty_database: str) -> None:
+    """Before punctuation was dropped, `ZL201510000001.1` and `ZL201510000001·1` were two
+    patents, each paid in full."""
+    scripts = Settings().migrations_dir(SERVICE)
+    await asyncio.to_thread(command.upgrade, alembic_config(scripts, empty_database), "c0009")
+    engine = create_engine(empty_database)
+    try:
+        async with engine.begin() as connection:
+            for subject in ("ZL201510000001.1", "ZL201510000001·1"):
+                await connection.execute(  # through the table's type: SQLite holds fen
+                    insert(balance).values(
+                        applicant_id="A", matter=MATTER, subject=subject, granted=Decimal(3000)
+                    )
+                )
+                await connection.execute(
+                    text("INSERT INTO subject_payment VALUES (:m, :s, 1)"),
+                    {"m": MATTER, "s": subject},
+                )
+        await asyncio.to_thread(upgrade_head, scripts, empty_database)
+        async with engine.connect() as connection:
+            balances = (
+                await connection.execute(select(balance.c.subject, balance.c.granted))
+            ).all()
+            counted = (
+                await connection.execute(text("SELECT count(*) FROM subject_payment"))
+            ).scalar_one()
+    finally:
+        await engine.dispose()
+    assert [tuple(row) for row in balances] == [("ZL2015100000011", Decimal(6000))]
+    assert counted == 0
 
 
 @pytest.mark.parametrize("caps", [{}, {"per_applicant_year": "3000"}])
@@ -112,14 +144,23 @@ async def test_a_patent_typed_another_way_is_not_paid_again(
         first = await submit("k1", "ZL201510000001.1")
         assert (first["status"], first["amount"]) == ("granted", "3000.00")
         for i, typed in enumerate(
-            [FULL_WIDTH, "zl 2015-1000-0001.1", "ZL201510000001.1\u200b", "ZL201510000001.1\x01"]
+            [
+                FULL_WIDTH,
+                "zl 2015-1000-0001.1",
+                "ZL201510000001.1\u200b",
+                "ZL201510000001.1\x01",
+                "ZL201510000001·1",
+                "ZL201510000001。1",
+                "ZL2015.10000001.1",
+                "ZL2015/1000/0001/1",
+            ]
         ):
             again = await submit(f"k{i + 2}", typed)
             assert (again["status"], again["amount"]) == ("duplicate", "0.00"), typed
             assert again["duplicate_of"] == [first["id"]]
         # Another patent: paid, unless the clause's yearly cap is used up (nothing granted for
         # it before, so not a duplicate).
-        other = await submit("k9", "ZL201510000002.1")
+        other = await submit("k-other", "ZL201510000002.1")
         expected = ("cap_exhausted", "0.00") if caps else ("granted", "3000.00")
         assert (other["status"], other["amount"]) == expected
         assert other["duplicate_of"] == []
