@@ -1,6 +1,6 @@
-"""Subjects kept in their wider normal form: punctuation is dropped too (`ZL201623189465.2`,
-`ZL201623189465·2` and `ZL2016.23189465.2` are one patent), as calculations and claims now
-write them. Balances of one subject typed two ways are merged, and a subject's count of payments
+"""Subjects kept in their wider normal form: punctuation is dropped too, and a patent number's
+ZL or CN (`ZL201623189465.2`, `ZL201623189465·2`, `CN2016.23189465.2` and `201623189465.2` are
+one patent), as calculations and claims now write them. Balances of one subject typed two ways are merged, and a subject's count of payments
 (a compare-and-set counter) starts again under its new form.
 
 Revision ID: c0010
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from subsidy_common.identifiers import normalise
+from subsidy_common.identifiers import subject_key
 
 revision: str = "c0010"
 down_revision: str | None = "c0009"
@@ -24,7 +24,7 @@ depends_on: str | Sequence[str] | None = None
 
 def _renamed(connection: sa.Connection, table: str) -> dict[str, str]:
     subjects = connection.execute(sa.text(f"SELECT DISTINCT subject FROM {table}")).scalars()
-    return {s: n for s in subjects if (n := normalise(s)) and n != s}
+    return {s: n for s in subjects if (n := subject_key(s)) and n != s}
 
 
 def upgrade() -> None:

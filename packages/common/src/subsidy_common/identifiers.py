@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import unicodedata
 
 from stdnum.cn import ric
@@ -33,6 +34,23 @@ def normalise(value: str) -> str:
         return (value if value.isalnum() else value.translate(_ASCII_DROPPED)).upper()
     text = unicodedata.normalize("NFKC", value)
     return "".join(c for c in text if unicodedata.category(c) not in _DROPPED).upper()
+
+
+def subject_key(value: str) -> str:
+    """An event's subject as one, however typed (`normalise`); a Chinese patent number without
+    the ZL (专利号) or CN written before it: `ZL201623189465.2`, `CN201623189465.2` and the
+    application number `201623189465.2` are one patent."""
+    text = normalise(value)
+    if len(text) in _PATENT_LENGTHS and text[:2] in _PATENT_PREFIXES and _PATENT.fullmatch(text):
+        return text[2:]
+    return text
+
+
+# A patent application number: 12 digits and a check character (digit or X) since 2004, 8 and
+# one before, after ZL or CN.
+_PATENT = re.compile(r"(?:ZL|CN)(?:\d{12}|\d{8})[\dX]")
+_PATENT_LENGTHS = frozenset((11, 15))
+_PATENT_PREFIXES = frozenset(("ZL", "CN"))
 
 
 def validate_uscc(value: str) -> str:

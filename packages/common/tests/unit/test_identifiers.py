@@ -13,6 +13,7 @@ from subsidy_common.identifiers import (
     IdentifierInvalid,
     mask_ric,
     normalise,
+    subject_key,
     uscc_check_character,
     validate_ric,
     validate_uscc,
@@ -118,6 +119,22 @@ def test_normalise_full_width_and_separators() -> None:
 )
 def test_one_identifier_however_typed(typed: str) -> None:
     assert normalise(typed).removeprefix("ZL") == "2015100000011"
+
+
+@pytest.mark.parametrize(
+    ("typed", "key"),
+    [
+        ("ZL201623189465.2", "2016231894652"),
+        ("CN 2016 2318 9465.2", "2016231894652"),
+        ("201623189465.2", "2016231894652"),
+        ("ZL98123456.X", "98123456X"),
+        ("ZL2016231894652A", "ZL2016231894652A"),  # not a patent number's shape
+        ("CNY-2016", "CNY2016"),
+        ("ZL 项目-1", "ZL项目1"),
+    ],
+)
+def test_a_patent_is_one_with_or_without_its_prefix(typed: str, key: str) -> None:
+    assert subject_key(typed) == key
 
 
 @given(st.text(st.characters(max_codepoint=127)))

@@ -8,7 +8,12 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from subsidy_common.identifiers import IdentifierInvalid, normalise, validate_ric, validate_uscc
+from subsidy_common.identifiers import (
+    IdentifierInvalid,
+    subject_key,
+    validate_ric,
+    validate_uscc,
+)
 from subsidy_common.problems import InvalidInput
 
 from calculator.calculations.schemas import ApplicantIn, CalculationIn, EventIn
@@ -126,7 +131,7 @@ def validate(
     for i, event in enumerate(request.events):
         # The subject is an identifier: a patent number typed in full width, with spaces or in
         # lower case is the same patent, and 不重复 counts it once.
-        subject = normalise(event.subject)
+        subject = subject_key(event.subject)
         if not subject:
             fail(["body", "events", i, "subject"], "has nothing left once separators are removed")
         on_event = rules.event_attributes.get(event.matter)

@@ -16,7 +16,7 @@ import asyncpg
 import orjson
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from subsidy_common.identifiers import mask_ric, normalise
+from subsidy_common.identifiers import mask_ric, normalise, subject_key
 from subsidy_common.problems import Conflict, DomainError, InvalidInput, NotFound, problem_type
 
 from calculator.calculations import service as calculations
@@ -153,7 +153,7 @@ async def submit(
     # The canonical forms of a valid identifier and of the subject; an invalid one is refused
     # below, after a response stored for its key has had the chance to be replayed.
     locked_id = normalise(claim.applicant.id)
-    subject = normalise(event.subject)
+    subject = subject_key(event.subject)
 
     async def work(tx: ClaimTransaction) -> tuple[int, bytes]:
         if not await tx.own(caller.tenant_id, key, locked_id, event.matter, subject):
