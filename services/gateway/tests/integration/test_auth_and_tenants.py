@@ -167,6 +167,17 @@ class TestCreateTenant:
         ).json()
         assert {t["id"] for t in first["items"]}.isdisjoint({t["id"] for t in second["items"]})
 
+    @pytest.mark.parametrize("cursor", ["zzzz", "00000000-0000-0000-0000-000000000000", ""])
+    async def test_a_cursor_no_page_gave_is_422(
+        self, cursor: str, admin: httpx.AsyncClient
+    ) -> None:
+        """It answered an empty page, or the whole list from the start."""
+        tenant_id = (await new_tenant(admin))["id"]
+        for path in ("/v1/admin/tenants", f"/v1/admin/tenants/{tenant_id}/keys"):
+            response = await admin.get(path, params={"cursor": cursor})
+            assert response.status_code == 422, (path, response.text)
+            assert response.json()["errors"][0]["loc"] == ["query", "cursor"]
+
     async def test_limit_above_the_cap_is_422(self, admin: httpx.AsyncClient) -> None:
         assert (await admin.get("/v1/admin/tenants", params={"limit": 501})).status_code == 422
 

@@ -132,10 +132,20 @@ async def _ensure_admin_key(session: AsyncSession, *, key: str, region: str) -> 
     )
 
 
+def _not_a_cursor() -> InvalidInput:
+    """A cursor no page of the list gave: it would have answered an empty or a whole list."""
+    return InvalidInput(
+        "The cursor names no item of this list.",
+        errors=[{"loc": ["query", "cursor"], "msg": "not a cursor this list gave"}],
+    )
+
+
 async def list_tenants(
     session: AsyncSession, *, cursor: str | None, limit: int
 ) -> tuple[Sequence[Tenant], str | None]:
-    """A page of tenants and the cursor of the next page."""
+    """A page of tenants and the cursor of the next page (a tenant's id)."""
+    if cursor is not None and await repository.tenant_by_id(session, cursor) is None:
+        raise _not_a_cursor()
     rows = await repository.list_tenants(session, after=cursor, limit=limit + 1)
     if len(rows) > limit:
         return rows[:limit], rows[limit - 1].id
@@ -165,8 +175,12 @@ async def issue_key(
 async def list_keys(
     session: AsyncSession, *, tenant_id: str, cursor: str | None, limit: int
 ) -> tuple[Sequence[ApiKey], str | None]:
-    """A page of a tenant's keys and the cursor of the next page."""
+    """A page of a tenant's keys and the cursor of the next page (a key's id)."""
     await _tenant(session, tenant_id)
+    if cursor is not None and (
+        await repository.key_of_tenant(session, tenant_id=tenant_id, key_id=cursor) is None
+    ):
+        raise _not_a_cursor()
     rows = await repository.list_keys(session, tenant_id=tenant_id, after=cursor, limit=limit + 1)
     if len(rows) > limit:
         return rows[:limit], rows[limit - 1].id
