@@ -165,6 +165,19 @@ class TestSubmit:
         paid = await admin.post("/v1/claims", json=body, headers=key())
         assert (paid.json()["status"], paid.json()["amount"]) == ("granted", "700.00")
 
+    async def test_a_subject_that_is_a_persons_identity_number_is_masked(
+        self, admin: httpx.AsyncClient, case: Case, film: Any
+    ) -> None:
+        """Masked as the applicant's own number is; a talent's claim showed it whole."""
+        subject = "11010519491231002X"
+        claimed = await admin.post("/v1/claims", json=claim_body(case, subject), headers=key())
+        assert claimed.status_code == 201, claimed.text
+        read = await admin.get(f"/v1/claims/{claimed.json()['id']}")
+        for shown in (claimed.json(), read.json()):
+            assert shown["subject"] == shown["decision"]["subject"] == "110105********002X"
+        again = await admin.post("/v1/claims", json=claim_body(case, subject), headers=key())
+        assert again.json()["status"] == "duplicate"
+
     async def test_look_alikes_claiming_at_once_are_paid_once(
         self, admin: httpx.AsyncClient, case: Case, film: Any
     ) -> None:

@@ -16,6 +16,7 @@ import asyncpg
 import orjson
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from stdnum.cn import ric
 from subsidy_common.identifiers import mask_ric, normalise, subject_key
 from subsidy_common.problems import Conflict, DomainError, InvalidInput, NotFound, problem_type
 
@@ -342,6 +343,12 @@ def _shown(row: Mapping[str, Any]) -> str:
     return mask_ric(applicant_id) if row["applicant_kind"] == "individual" else applicant_id
 
 
+def _shown_subject(subject: str) -> str:
+    """A subject that is a person's identity number (一人一次: the talent is the subject) is
+    masked as an applicant's is."""
+    return mask_ric(subject) if len(subject) == 18 and ric.is_valid(subject) else subject
+
+
 def present(row: Mapping[str, Any]) -> dict[str, Any]:
     """A claim as the API shows it (a person's identity number masked)."""
     created: dt.datetime = row["created_at"]
@@ -364,7 +371,7 @@ def present(row: Mapping[str, Any]) -> dict[str, Any]:
         "previously_granted": calculations.money_text(row["previously_granted"]),
         "duplicate_of": row["duplicate_of"],
         "review": row["review"],
-        "decision": row["decision"],
+        "decision": _shown_decision(row["decision"]),
         "applicant": {
             "id": _shown(row),
             "kind": row["applicant_kind"],
@@ -372,13 +379,20 @@ def present(row: Mapping[str, Any]) -> dict[str, Any]:
             "region": row["region"],
         },
         "matter": row["matter"],
-        "subject": row["subject"],
+        "subject": _shown_subject(row["subject"]),
         "event_date": row["event_date"].isoformat(),
         "registry_version": row["registry_version"],
         "tenant": row["tenant_id"],
         "created_at": created.isoformat(),
         "history": history,
     }
+
+
+def _shown_decision(decision: dict[str, Any]) -> dict[str, Any]:
+    subject = decision.get("subject")
+    if not isinstance(subject, str) or _shown_subject(subject) == subject:
+        return decision
+    return {**decision, "subject": _shown_subject(subject)}
 
 
 def _visible(row: Any, caller: Caller) -> bool:
