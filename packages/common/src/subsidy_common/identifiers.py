@@ -36,6 +36,24 @@ def normalise(value: str) -> str:
     return "".join(c for c in text if unicodedata.category(c) not in _DROPPED).upper()
 
 
+def shown_subject(value: str) -> str:
+    """An event's subject as answers show it: full width to half width, spaces, dashes,
+    control and invisible characters removed, upper case; dots and other punctuation, and a
+    patent number's ZL, kept as typed (`zl 201510000001.1` is shown `ZL201510000001.1`)."""
+    if value.isascii():
+        return (value if value.isalnum() else value.translate(_ASCII_SHOWN)).upper()
+    text = unicodedata.normalize("NFKC", value)
+    text = "".join(c for c in text if unicodedata.category(c) not in _INVISIBLE)
+    return _SEPARATORS.sub("", text).upper()
+
+
+_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―_]+")
+_INVISIBLE = frozenset(("Cc", "Cf"))
+_ASCII_SHOWN = {
+    c: None for c in range(128) if _SEPARATORS.fullmatch(chr(c)) or c < 0x20 or c == 0x7F
+}
+
+
 def subject_key(value: str) -> str:
     """An event's subject as one, however typed (`normalise`); a Chinese patent number without
     the ZL (专利号) or CN written before it: `ZL201623189465.2`, `CN201623189465.2` and the

@@ -165,6 +165,24 @@ class TestSubmit:
         paid = await admin.post("/v1/claims", json=body, headers=key())
         assert (paid.json()["status"], paid.json()["amount"]) == ("granted", "700.00")
 
+    async def test_a_patent_is_one_however_written_and_shown_as_sent(
+        self, admin: httpx.AsyncClient, case: Case, film: Any
+    ) -> None:
+        """Dots, 。 and ·, and the ZL or CN before the number, made other patents, each paid."""
+        digits = f"{uuid.uuid4().int % 10**12:012d}"
+        weighed = await admin.post(
+            "/v1/calculations",
+            json={**case(), "events": [{**case()["events"][0], "subject": f"zl {digits}.7"}]},
+        )
+        assert weighed.json()["results"][0]["subject"] == f"ZL{digits}.7"
+        first = await admin.post(
+            "/v1/claims", json=claim_body(case, f"ZL{digits}.7"), headers=key()
+        )
+        assert first.json()["status"] == "granted", first.text
+        for typed in (f"{digits}.7", f"CN{digits}。7", f"ZL{digits[:4]}.{digits[4:]}·7"):
+            again = await admin.post("/v1/claims", json=claim_body(case, typed), headers=key())
+            assert again.json()["status"] == "duplicate", (typed, again.text)
+
     async def test_a_subject_that_is_a_persons_identity_number_is_masked(
         self, admin: httpx.AsyncClient, case: Case, film: Any
     ) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from subsidy_common.identifiers import (
     IdentifierInvalid,
+    shown_subject,
     subject_key,
     validate_ric,
     validate_uscc,
@@ -201,7 +202,10 @@ def _event(event: EventIn, subject: str, read: Mapping[str, Any] | None) -> Even
         given = {k: v for k, v in given.items() if v is not None}
         if read:
             given.update(read)
-    return Event(event.matter, event.date, subject, event.quantity, given)
+    shown = shown_subject(event.subject)
+    return Event(
+        event.matter, event.date, subject, event.quantity, given, "" if shown == subject else shown
+    )
 
 
 def money_text(value: Decimal | None) -> str | None:
@@ -255,7 +259,7 @@ def render_result(r: Result) -> dict[str, Any]:
     return {
         "event_index": r.event_index,
         "matter": r.event.matter,
-        "subject": r.event.subject,
+        "subject": r.event.shown or r.event.subject,
         "status": r.status,
         "amount": money_text(r.amount),
         "strategy": r.strategy,

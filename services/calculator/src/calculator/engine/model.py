@@ -62,9 +62,10 @@ class Event:
 
     matter: str
     date: dt.date
-    subject: str
+    subject: str  # the unit of 不重复, as the ledger keeps it
     quantity: int = 1
     attributes: Mapping[str, Any] = field(default_factory=dict)
+    shown: str = ""  # the subject as answers show it, where that differs
 
 
 @dataclass(frozen=True, slots=True)
