@@ -325,17 +325,6 @@ class TestBatch:
         assert items[1]["errors"][0]["loc"] == ["body", "applicant", "id"]
         assert items[2]["total"] == "123456.00"
 
-    async def test_a_case_that_is_no_object_is_answered_in_its_place(
-        self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient, film: dict[str, Any]
-    ) -> None:
-        """It refused the whole batch, the good cases unanswered."""
-        response = await admin.post("/v1/calculations/batch", json={"cases": [case(), 1, None]})
-        assert response.status_code == 200, response.text
-        items = response.json()["items"]
-        assert [i["case_index"] for i in items] == [0, 1, 2]
-        assert items[0]["total"] == "123456.00"
-        assert [i["status"] for i in items[1:]] == [422, 422]
-
     async def test_ndjson_in_and_out(
         self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient, film: dict[str, Any]
     ) -> None:

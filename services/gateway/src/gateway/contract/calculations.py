@@ -195,16 +195,6 @@ class BatchRequest(BaseModel):
     )
 
 
-class BatchCases(BaseModel):
-    """What a JSON batch is checked against here: its shape. Each case is checked on its own,
-    and one that is no calculation request (not even an object) is answered by a problem in its
-    place, as a bad NDJSON line is; the others go on."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    cases: list[Any] = Field(min_length=1, max_length=1000)
-
-
 class BatchResponse(BaseModel):
     """One calculation response (or problem) per case, in order."""
 

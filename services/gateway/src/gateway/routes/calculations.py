@@ -20,7 +20,7 @@ from subsidy_common.streaming import BOM, request_body
 from gateway.auth.principal import Principal, PrincipalDep
 from gateway.clients import batches, lookup
 from gateway.contract.calculations import (
-    BatchCases,
+    BatchRequest,
     BatchResponse,
     CalculationRequest,
     CalculationResponse,
@@ -90,7 +90,7 @@ async def calculate_batch(request: Request, principal: PrincipalDep) -> Response
         body = await _bounded_body(request, request.app.state.settings.max_body_bytes)
         body = body.removeprefix(BOM)
         try:
-            validated_body(BatchCases, body)
+            validated_body(BatchRequest, body)
         except RequestValidationError as exc:
             if any(e["type"] == "too_long" and e["loc"] == ("body", "cases") for e in exc.errors()):
                 raise BodyTooLarge(
