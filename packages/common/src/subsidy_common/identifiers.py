@@ -36,6 +36,15 @@ def normalise(value: str) -> str:
     return "".join(c for c in text if unicodedata.category(c) not in _DROPPED).upper()
 
 
+def subject_forms(value: str) -> tuple[str, str]:
+    """A subject's key (`subject_key`) and how answers show it (`shown_subject`), the latter
+    empty where the two are the same, as for most subjects: letters and digits alone."""
+    if value.isascii() and value.isalnum() and len(value) not in _PATENT_LENGTHS:
+        return value.upper(), ""
+    key, shown = subject_key(value), shown_subject(value)
+    return key, "" if shown == key else shown
+
+
 def shown_subject(value: str) -> str:
     """An event's subject as answers show it: full width to half width, spaces, dashes,
     control and invisible characters removed, upper case; dots and other punctuation, and a

@@ -13,6 +13,8 @@ from subsidy_common.identifiers import (
     IdentifierInvalid,
     mask_ric,
     normalise,
+    shown_subject,
+    subject_forms,
     subject_key,
     uscc_check_character,
     validate_ric,
@@ -135,6 +137,13 @@ def test_one_identifier_however_typed(typed: str) -> None:
 )
 def test_a_patent_is_one_with_or_without_its_prefix(typed: str, key: str) -> None:
     assert subject_key(typed) == key
+
+
+@given(st.text(max_size=20) | st.from_regex(r"(ZL|CN|zl)?[0-9]{8,12}[0-9X]", fullmatch=True))
+def test_a_subjects_two_forms_are_its_key_and_how_it_is_shown(value: str) -> None:
+    key, shown = subject_forms(value)
+    assert key == subject_key(value)
+    assert (shown or key) == shown_subject(value)
 
 
 @given(st.text(st.characters(max_codepoint=127)))

@@ -10,8 +10,7 @@ from typing import Any
 
 from subsidy_common.identifiers import (
     IdentifierInvalid,
-    shown_subject,
-    subject_key,
+    subject_forms,
     validate_ric,
     validate_uscc,
 )
@@ -132,13 +131,13 @@ def validate(
     for i, event in enumerate(request.events):
         # The subject is an identifier: a patent number typed in full width, with spaces or in
         # lower case is the same patent, and 不重复 counts it once.
-        subject = subject_key(event.subject)
+        subject, shown = subject_forms(event.subject)
         if not subject:
             fail(["body", "events", i, "subject"], "has nothing left once separators are removed")
         on_event = rules.event_attributes.get(event.matter)
         if on_event is None:
             fail(["body", "events", i, "matter"], "unknown matter; see /v1/matters")
-            events.append(_event(event, subject, None))
+            events.append(_event(event, subject, shown, None))
             continue
         if has_attributes:
             applicant_specs.update(rules.applicant_attributes[event.matter])
@@ -151,7 +150,7 @@ def validate(
                 fail,
                 allowed=UNIVERSAL_EVENT_ATTRIBUTES,
             )
-        events.append(_event(event, subject, read))
+        events.append(_event(event, subject, shown, read))
         if "assessed_amount" in event.attributes:
             error = _type_error({"type": "money"}, event.attributes["assessed_amount"])
             if error:
@@ -196,16 +195,13 @@ def _check_attributes(
     return read
 
 
-def _event(event: EventIn, subject: str, read: Mapping[str, Any] | None) -> Event:
+def _event(event: EventIn, subject: str, shown: str, read: Mapping[str, Any] | None) -> Event:
     given = event.attributes
     if given:
         given = {k: v for k, v in given.items() if v is not None}
         if read:
             given.update(read)
-    shown = shown_subject(event.subject)
-    return Event(
-        event.matter, event.date, subject, event.quantity, given, "" if shown == subject else shown
-    )
+    return Event(event.matter, event.date, subject, event.quantity, given, shown)
 
 
 def money_text(value: Decimal | None) -> str | None:
