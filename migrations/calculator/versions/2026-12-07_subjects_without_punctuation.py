@@ -1,7 +1,8 @@
-"""Subjects kept in their wider normal form: punctuation is dropped too, and a patent number's
-ZL or CN (`ZL201623189465.2`, `ZL201623189465·2`, `CN2016.23189465.2` and `201623189465.2` are
-one patent), as calculations and claims now write them. Balances of one subject typed two ways are merged, and a subject's count of payments
-(a compare-and-set counter) starts again under its new form.
+"""A patent number or an identity number kept as one however it was written: punctuation
+dropped, and a patent number's ZL or CN (`ZL201623189465.2`, `ZL201623189465·2`,
+`CN2016.23189465.2` and `201623189465.2` are one patent), as calculations and claims now write
+them. Balances of one subject written two ways are merged, and a subject's count of payments (a
+compare-and-set counter) starts again under its new form. Other subjects are left as they are.
 
 Revision ID: c0010
 Revises: c0009

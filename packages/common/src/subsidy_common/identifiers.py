@@ -14,12 +14,16 @@ _USCC_ALPHABET = frozenset(_USCC_CHARACTERS)
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)  # 3^i mod 31
 # For each of the 17 positions, every character's value already times the position's weight.
 _USCC_WEIGHTED = tuple({c: v * w for v, c in enumerate(_USCC_CHARACTERS)} for w in _USCC_WEIGHTS)
-# What an identifier drops: spaces and other separators (Z), punctuation (P: dashes, dots,
-# slashes, brackets, 。 and ·), control characters (Cc) and invisible format characters (Cf),
-# none of which tells one patent or project number from another however it was typed.
-_DROPPED = frozenset(("Zs", "Zl", "Zp", "Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Cc", "Cf"))
+_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―_]+")
+# What an identifier drops: separators, control characters (Cc) and invisible format
+# characters (Cf), none of which is part of a number however it was typed or pasted.
+_INVISIBLE = frozenset(("Cc", "Cf"))
 # The ASCII characters dropped, for `str.translate`: NFKC leaves ASCII text as it is.
-_ASCII_DROPPED = {c: None for c in range(128) if unicodedata.category(chr(c)) in _DROPPED}
+_ASCII_DROPPED = {
+    c: None for c in range(128) if _SEPARATORS.fullmatch(chr(c)) or c < 0x20 or c == 0x7F
+}
+# Punctuation (dots, ·, 。, slashes, brackets), which a patent number is typed with in many ways.
+_PUNCTUATION = frozenset(("Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po"))
 
 
 class IdentifierInvalid(ValueError):
@@ -27,57 +31,70 @@ class IdentifierInvalid(ValueError):
 
 
 def normalise(value: str) -> str:
-    """Full-width to half-width (NFKC); separators, punctuation, control characters and
-    invisible format characters (zero-width spaces and joiners, byte order marks) removed;
-    upper case: one identifier, however typed (`ZL2016 2318 9465.2`, `zl201623189465·2`)."""
+    """Full-width to half-width (NFKC), separators, control characters and invisible format
+    characters (zero-width spaces and joiners, byte order marks) removed, upper case: one
+    identifier, however typed."""
     if value.isascii():  # NFKC leaves it as it is, and it has no format characters
         return (value if value.isalnum() else value.translate(_ASCII_DROPPED)).upper()
-    text = unicodedata.normalize("NFKC", value)
-    return "".join(c for c in text if unicodedata.category(c) not in _DROPPED).upper()
-
-
-def subject_forms(value: str) -> tuple[str, str]:
-    """A subject's key (`subject_key`) and how answers show it (`shown_subject`), the latter
-    empty where the two are the same, as for most subjects: letters and digits alone."""
-    if value.isascii() and value.isalnum() and len(value) not in _PATENT_LENGTHS:
-        return value.upper(), ""
-    key, shown = subject_key(value), shown_subject(value)
-    return key, "" if shown == key else shown
-
-
-def shown_subject(value: str) -> str:
-    """An event's subject as answers show it: full width to half width, spaces, dashes,
-    control and invisible characters removed, upper case; dots and other punctuation, and a
-    patent number's ZL, kept as typed (`zl 201510000001.1` is shown `ZL201510000001.1`)."""
-    if value.isascii():
-        return (value if value.isalnum() else value.translate(_ASCII_SHOWN)).upper()
     text = unicodedata.normalize("NFKC", value)
     text = "".join(c for c in text if unicodedata.category(c) not in _INVISIBLE)
     return _SEPARATORS.sub("", text).upper()
 
 
-_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―_]+")
-_INVISIBLE = frozenset(("Cc", "Cf"))
-_ASCII_SHOWN = {
-    c: None for c in range(128) if _SEPARATORS.fullmatch(chr(c)) or c < 0x20 or c == 0x7F
-}
+def subject_forms(value: str) -> tuple[str, str]:
+    """A subject's key (`subject_key`) and how answers show it (`normalise`), the latter empty
+    where the two are the same, as for most subjects."""
+    if value.isascii() and value.isalnum() and len(value) not in _NUMBER_LENGTHS:
+        return value.upper(), ""
+    shown = normalise(value)
+    key = _number(shown) or shown
+    return key, "" if shown == key else shown
 
 
 def subject_key(value: str) -> str:
-    """An event's subject as one, however typed (`normalise`); a Chinese patent number without
-    the ZL (专利号) or CN written before it: `ZL201623189465.2`, `CN201623189465.2` and the
-    application number `201623189465.2` are one patent."""
+    """An event's subject as one, however typed (`normalise`). A Chinese patent number or a
+    居民身份证号码 is also one whatever punctuation it is written with, a patent number with or
+    without the ZL (专利号) or CN before it: `ZL201623189465.2`, `CN 2016 2318 9465·2` and
+    `201623189465.2` are one patent. Other subjects keep their punctuation: `项目1.1` is not
+    `项目11`, nor `滑坡2023.1.11` `滑坡2023.11.1`."""
     text = normalise(value)
-    if len(text) in _PATENT_LENGTHS and text[:2] in _PATENT_PREFIXES and _PATENT.fullmatch(text):
-        return text[2:]
-    return text
+    return _number(text) or text
 
 
-# A patent application number: 12 digits and a check character (digit or X) since 2004, 8 and
-# one before, after ZL or CN.
-_PATENT = re.compile(r"(?:ZL|CN)(?:\d{12}|\d{8})[\dX]")
-_PATENT_LENGTHS = frozenset((11, 15))
-_PATENT_PREFIXES = frozenset(("ZL", "CN"))
+def is_ric(number: str) -> bool:
+    """Whether a subject's key is a 居民身份证号码: 17 digits and their check character."""
+    return (
+        len(number) == 18
+        and number[:17].isdigit()
+        and number[17] in "0123456789X"
+        and number[17] == ric.calc_check_digit(number)
+    )
+
+
+def _number(text: str) -> str | None:
+    """The patent application number or identity number a normalised subject is written as, if
+    it is one: letters and digits, punctuation between them, nothing else."""
+    if len(text) > 30:
+        return None
+    if text.isascii() and text.isalnum():
+        bare = text
+    elif all(
+        (c.isascii() and c.isalnum()) or unicodedata.category(c) in _PUNCTUATION for c in text
+    ):
+        bare = "".join(c for c in text if c.isascii() and c.isalnum())
+    else:
+        return None
+    if len(bare) not in _NUMBER_LENGTHS:
+        return None
+    if _PATENT.fullmatch(bare):
+        return bare[2:] if bare[:2] in ("ZL", "CN") else bare
+    return bare if is_ric(bare) else None
+
+
+# A patent application number: 12 digits and a check character (digit or X) since 2004, after
+# ZL or CN or alone; 8 and one before, after ZL or CN. A 居民身份证号码 has 18 characters.
+_PATENT = re.compile(r"(?:(?:ZL|CN)(?:\d{12}|\d{8})|\d{12})[\dX]")
+_NUMBER_LENGTHS = frozenset((11, 13, 15, 18))
 
 
 def validate_uscc(value: str) -> str:

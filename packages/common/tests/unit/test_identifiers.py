@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import unicodedata
 
 import pytest
@@ -11,9 +12,9 @@ from hypothesis import strategies as st
 from stdnum.cn import ric, uscc
 from subsidy_common.identifiers import (
     IdentifierInvalid,
+    is_ric,
     mask_ric,
     normalise,
-    shown_subject,
     subject_forms,
     subject_key,
     uscc_check_character,
@@ -112,15 +113,43 @@ def test_normalise_full_width_and_separators() -> None:
         "ZL201510000001.1\x01",
         "\x7fZL201510000001.1",
         "\x9fZL201510000001.1",
+    ],
+)
+def test_one_identifier_however_typed(typed: str) -> None:
+    assert normalise(typed) == "ZL201510000001.1"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "ZL201510000001.1",
         "ZL201510000001·1",
         "ZL201510000001。1",
         "ZL2015.10000001.1",
         "ZL2015/1000/0001/1",
         "201510000001.1",
+        "CN201510000001.1",
+        "ＺＬ２０１５１００００００１．１",
     ],
 )
-def test_one_identifier_however_typed(typed: str) -> None:
-    assert normalise(typed).removeprefix("ZL") == "2015100000011"
+def test_one_patent_however_typed(typed: str) -> None:
+    assert subject_key(typed) == "2015100000011"
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [("项目1.1", "项目11"), ("滑坡2023.1.11", "滑坡2023.11.1"), ("V1.10", "V11.0"), ("A/B", "AB")],
+)
+def test_other_subjects_keep_their_punctuation(one: str, other: str) -> None:
+    assert subject_key(one) != subject_key(other)
+
+
+def test_an_identity_number_is_one_however_typed() -> None:
+    forms = {subject_key(t) for t in ("110105·19491231002X", "(110105)19491231002x",
+                                      "11010519491231002X", "110105.19491231.002X")}  # fmt: skip
+    assert forms == {"11010519491231002X"}
+    assert is_ric("510504199001011232")  # stdnum's division table aside
+    assert not is_ric("510504199001011233")
 
 
 @pytest.mark.parametrize(
@@ -143,12 +172,12 @@ def test_a_patent_is_one_with_or_without_its_prefix(typed: str, key: str) -> Non
 def test_a_subjects_two_forms_are_its_key_and_how_it_is_shown(value: str) -> None:
     key, shown = subject_forms(value)
     assert key == subject_key(value)
-    assert (shown or key) == shown_subject(value)
+    assert (shown or key) == normalise(value)
 
 
 @given(st.text(st.characters(max_codepoint=127)))
 def test_ascii_takes_the_short_way_to_the_same_result(value: str) -> None:
     text = unicodedata.normalize("NFKC", value)
-    dropped = ("Cc", "Cf", "Zs", "Zl", "Zp", "Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po")
-    slow = "".join(c for c in text if unicodedata.category(c) not in dropped).upper()
+    text = "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cf"))
+    slow = re.sub(r"[\s\-‐‑‒–—―_]+", "", text).upper()
     assert normalise(value) == slow

@@ -186,15 +186,21 @@ class TestSubmit:
     async def test_a_subject_that_is_a_persons_identity_number_is_masked(
         self, admin: httpx.AsyncClient, case: Case, film: Any
     ) -> None:
-        """Masked as the applicant's own number is; a talent's claim showed it whole."""
-        subject = "11010519491231002X"
-        claimed = await admin.post("/v1/claims", json=claim_body(case, subject), headers=key())
-        assert claimed.status_code == 201, claimed.text
-        read = await admin.get(f"/v1/claims/{claimed.json()['id']}")
-        for shown in (claimed.json(), read.json()):
-            assert shown["subject"] == shown["decision"]["subject"] == "110105********002X"
-        again = await admin.post("/v1/claims", json=claim_body(case, subject), headers=key())
-        assert again.json()["status"] == "duplicate"
+        """Masked as the applicant's own number is, however written; a talent's claim showed it
+        whole (and one whose division stdnum does not list failed)."""
+        for subject, typed_again, masked in (
+            ("11010519491231002X", "110105·19491231002x", "110105********002X"),
+            ("510599199001011239", "510599.19900101.1239", "510599********1239"),
+        ):
+            claimed = await admin.post("/v1/claims", json=claim_body(case, subject), headers=key())
+            assert claimed.status_code == 201, claimed.text
+            read = await admin.get(f"/v1/claims/{claimed.json()['id']}")
+            again = await admin.post(
+                "/v1/claims", json=claim_body(case, typed_again), headers=key()
+            )
+            assert again.json()["status"] == "duplicate"
+            for shown in (claimed.json(), read.json(), again.json()):
+                assert shown["subject"] == shown["decision"]["subject"] == masked
 
     async def test_look_alikes_claiming_at_once_are_paid_once(
         self, admin: httpx.AsyncClient, case: Case, film: Any

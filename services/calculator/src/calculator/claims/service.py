@@ -16,8 +16,7 @@ import asyncpg
 import orjson
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from stdnum.cn import ric
-from subsidy_common.identifiers import mask_ric, normalise, subject_key
+from subsidy_common.identifiers import is_ric, mask_ric, normalise, subject_key
 from subsidy_common.problems import Conflict, DomainError, InvalidInput, NotFound, problem_type
 
 from calculator.calculations import service as calculations
@@ -345,8 +344,9 @@ def _shown(row: Mapping[str, Any]) -> str:
 
 def _shown_subject(subject: str) -> str:
     """A subject that is a person's identity number (一人一次: the talent is the subject) is
-    masked as an applicant's is."""
-    return mask_ric(subject) if len(subject) == 18 and ric.is_valid(subject) else subject
+    masked as an applicant's is, however it was written."""
+    key = subject_key(subject)
+    return mask_ric(key) if is_ric(key) else subject
 
 
 def present(row: Mapping[str, Any]) -> dict[str, Any]:
