@@ -8,8 +8,9 @@ from __future__ import annotations
 from urllib.parse import quote, unquote
 
 ACTOR_HEADER = "X-Actor"
-# A tenant's name of 100 Chinese characters, percent-encoded (9 characters each), and its id.
-ACTOR_HEADER_LENGTH = 1000
+# A tenant's name of 100 characters percent-encoded (9 each for common Chinese ones, 12 for the
+# rarest), and its id.
+ACTOR_HEADER_LENGTH = 1300
 # What the audit log and the ledger keep of an actor.
 RECORDED_LENGTH = 120
 

@@ -220,7 +220,8 @@ class TestCalculate:
             "/v1/admin/policies", json={"reason": "测试", "document": document}
         )
         await stack.refresh_snapshot()
-        soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)).isoformat()
+        soon_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)
+        soon = soon_at.isoformat()
         early = await admin.post("/v1/calculations", json=case("510500-ZM", registry_as_of=soon))
         assert early.json()["total"] == "123456.00", early.text
         document["clauses"][0]["amount"]["value"] = 111111
@@ -230,7 +231,7 @@ class TestCalculate:
             headers={"If-Match": created.headers["etag"]},
         )
         assert amended.status_code == 200, amended.text
-        await asyncio.sleep(2.1)
+        await asyncio.sleep((soon_at - dt.datetime.now(dt.UTC)).total_seconds() + 0.1)
         settled = await admin.post("/v1/calculations", json=case("510500-ZM", registry_as_of=soon))
         assert settled.json()["total"] == "111111.00"
         ahead = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()

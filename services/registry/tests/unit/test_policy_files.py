@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from registry.policy_files.conditions import judgement_problem
 from registry.policy_files.integrity import check_policy_set
 from registry.policy_files.loader import PolicyFilesInvalid, parse_yaml, read_policy_dir
 from registry.policy_files.models import Document
@@ -161,6 +162,34 @@ def test_a_condition_is_tried_on_values_of_the_declared_types(
     else:
         ((field, message),) = [(p.field, p.message) for p in problems]
         assert (field, refused in message) == ("clauses[0].condition", True), message
+
+
+MONEY = ("money", ())
+
+
+@pytest.mark.parametrize(
+    ("condition", "attributes", "refused"),
+    [
+        ("event.a + event.b > 100", {("event", "a"): MONEY, ("event", "b"): MONEY}, True),
+        ("event.a + event.b > 100.0", {("event", "a"): MONEY, ("event", "b"): MONEY}, True),
+        (
+            "double(event.a) + double(event.b) > 1.0",
+            {("event", "a"): MONEY, ("event", "b"): MONEY},
+            False,
+        ),
+        ("int(event.code) > 2000", {("event", "code"): ("string", ())}, False),
+        (
+            "applicant.level == 'A'",
+            {("event", "level"): ("enum", ("X",)), ("applicant", "level"): ("enum", ("A", "B"))},
+            False,
+        ),
+    ],
+)
+def test_every_mix_of_the_values_read_is_tried(
+    condition: str, attributes: dict[tuple[str, str], tuple[str, tuple[str, ...]]], refused: bool
+) -> None:
+    """Two amounts were tried both whole or both with fen, never one of each."""
+    assert (judgement_problem(condition, "m", attributes) is not None) == refused
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from subsidy_common.cel_core import core as cel
@@ -38,9 +40,10 @@ def check_condition(expression: str) -> set[tuple[str, str]]:
 
 
 # Values of each declared type as the calculator hands them to a condition: a number sent with
-# fen is a double, a whole one an int, and CEL does not mix the two in arithmetic.
+# fen is a double, a whole one an int, and CEL does not mix the two in arithmetic. A text is
+# written as digits, which `int()` of it may read.
 _SAMPLES: dict[str, tuple[Any, ...]] = {
-    "string": ("示例",),
+    "string": ("2024",),
     "integer": (1,),
     "decimal": (1, 1.5),
     "money": (1, 1.5),
@@ -48,34 +51,49 @@ _SAMPLES: dict[str, tuple[Any, ...]] = {
     "date": ("2024-06-01",),
     "integer_list": ([2016], []),
 }
-EVENT_SAMPLE = {"quantity": 1, "year": 2024, "date": "2024-06-01", "subject": "示例"}
+EVENT_SAMPLE = {"quantity": 1, "year": 2024, "date": "2024-06-01", "subject": "2024"}
 APPLICANT_SAMPLE = {"kind": "enterprise", "region": "510500", "id": "", "name": "示例"}
+# Past this many combinations of the values of the attributes a condition reads, each value is
+# tried once rather than with every other.
+_COMBINATIONS = 256
 
 
 def judgement_problem(
     expression: str,
     matter: str,
-    attributes: Mapping[str, tuple[str, str, tuple[str, ...]]],
+    attributes: Mapping[tuple[str, str], tuple[str, tuple[str, ...]]],
 ) -> str | None:
     """Why a condition cannot be judged on values of its attributes' declared types, or None.
 
-    `attributes` maps each attribute name to (`event` | `applicant`, type, enum values). A
-    condition that fails or gives other than true or false on such values would fail every
-    calculation of its matter where it applies, whatever a client sends.
+    `attributes` maps each (`event` | `applicant`, name) to its type and enum values. Every
+    combination of the values of the attributes the condition reads is tried: a condition that
+    fails or gives other than true or false on one would fail every calculation of its matter
+    with such values, whatever else a client sends.
     """
     program = cel.compile(expression)
-    rounds = max((len(_samples(t, v)) for _, t, v in attributes.values()), default=1)
-    for i in range(rounds):
+    read = sorted(attributes_read(expression) & attributes.keys())
+    choices = [_samples(*attributes[name]) for name in read]
+    if math.prod(len(c) for c in choices) <= _COMBINATIONS:
+        rounds: Iterable[tuple[Any, ...]] = itertools.product(*choices)
+    else:
+        widest = max(len(c) for c in choices)
+        rounds = (tuple(c[min(i, len(c) - 1)] for c in choices) for i in range(widest))
+    for values in rounds:
         event: dict[str, Any] = {**EVENT_SAMPLE, "matter": matter}
         applicant: dict[str, Any] = dict(APPLICANT_SAMPLE)
-        for name, (on, kind, values) in attributes.items():
-            samples = _samples(kind, values)
-            (event if on == "event" else applicant)[name] = samples[min(i, len(samples) - 1)]
+        for (on, name), value in zip(read, values, strict=True):
+            (event if on == "event" else applicant)[name] = value
         try:
             value = program.execute({"event": event, "applicant": applicant})
         except Exception as exc:  # the library raises bare errors on type faults
             reason = str(exc).split(":")[0] if str(exc) else type(exc).__name__
-            return f"cannot be judged on values of the attributes' declared types: {reason}"
+            given = ", ".join(
+                f"{on}.{name} = {v!r}" for (on, name), v in zip(read, values, strict=True)
+            )
+            return (
+                "cannot be judged on values of the attributes' declared types"
+                f" ({given or 'none read'}): {reason}"
+            )
         if value is not True and value is not False:
             return f"gives {value!r} on values of the attributes' declared types, not true or false"
     return None

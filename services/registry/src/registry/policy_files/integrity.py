@@ -285,8 +285,8 @@ def _condition_problems(expression: str, matters: list[Matter]) -> Iterable[str]
             yield f"{variable}.{attribute} is not an attribute of the matter"
     if undeclared or not matters:
         return
-    declared_types = {
-        name: (spec.on, spec.type, tuple(spec.values or ()))
+    declared_types: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
+        (spec.on, name): (spec.type, tuple(spec.values or ()))
         for m in reversed(matters)
         for name, spec in m.attributes.items()
     }
