@@ -127,7 +127,8 @@ class CalculationRequest(BaseModel):
     applicant: ApplicantIn
     events: list[EventIn] = Field(min_length=1, max_length=1000, description="事件")
     registry_as_of: Instant | None = Field(
-        default=None, description="按该时刻登记的政策计算，以复现过去的结果；缺省为当前"
+        default=None,
+        description="按该时刻登记的政策计算，以复现过去的结果；缺省为当前。不得晚于当前时刻（422）",
     )
 
 

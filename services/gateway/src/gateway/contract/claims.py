@@ -35,7 +35,8 @@ EXAMPLE_CLAIM: dict[str, Any] = {
 
 
 class ClaimRequest(BaseModel):
-    """A request to be paid for one event (申报)."""
+    """A request to be paid for one event (申报). An event dated after today in China cannot be
+    claimed yet (422 on `event.date`); a calculation weighs it beforehand."""
 
     model_config = ConfigDict(
         extra="forbid",
