@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 from subsidy_common.identifiers import subject_key
 
 revision: str = "c0010"
@@ -23,51 +23,14 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _renamed(connection: sa.Connection, table: str) -> dict[str, str]:
-    subjects = connection.execute(sa.text(f"SELECT DISTINCT subject FROM {table}")).scalars()
-    return {s: n for s in subjects if (n := subject_key(s)) and n != s}
-
-
 def upgrade() -> None:
     connection = op.get_bind()
-    for old in _renamed(connection, "subject_payment"):
+    normalised = context.script.get_revision("c0005").module  # its renamed() and rekey()
+    for old in normalised.renamed(connection, "subject_payment", subject_key):
         connection.execute(
             sa.text("DELETE FROM subject_payment WHERE subject = :old"), {"old": old}
         )
-    for old, new in _renamed(connection, "claim").items():
-        connection.execute(
-            sa.text("UPDATE claim SET subject = :new WHERE subject = :old"), {"old": old, "new": new}
-        )
-    for old, new in _renamed(connection, "ledger_balance").items():
-        rows = connection.execute(
-            sa.text("SELECT applicant_id, matter, granted FROM ledger_balance WHERE subject = :old"),
-            {"old": old},
-        ).all()
-        for applicant_id, matter, granted in rows:
-            key = {"a": applicant_id, "m": matter, "old": old, "new": new, "g": granted}
-            merged = connection.execute(
-                sa.text(
-                    "UPDATE ledger_balance SET granted = granted + :g"
-                    " WHERE applicant_id = :a AND matter = :m AND subject = :new"
-                ),
-                key,
-            ).rowcount
-            if merged:
-                connection.execute(
-                    sa.text(
-                        "DELETE FROM ledger_balance"
-                        " WHERE applicant_id = :a AND matter = :m AND subject = :old"
-                    ),
-                    key,
-                )
-            else:
-                connection.execute(
-                    sa.text(
-                        "UPDATE ledger_balance SET subject = :new"
-                        " WHERE applicant_id = :a AND matter = :m AND subject = :old"
-                    ),
-                    key,
-                )
+    normalised.rekey(connection, subject_key)
 
 
 def downgrade() -> None:

@@ -57,8 +57,7 @@ def subject_key(value: str) -> str:
     without the ZL (专利号) or CN before it: `ZL201623189465.2`, `CN 2016 2318 9465·2` and
     `201623189465.2` are one patent. Other subjects keep their punctuation: `项目1.1` is not
     `项目11`, nor `滑坡2023.1.11` `滑坡2023.11.1`."""
-    text = normalise(value)
-    return _number(text) or text
+    return subject_forms(value)[0]
 
 
 def is_ric(number: str) -> bool:

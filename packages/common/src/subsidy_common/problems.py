@@ -120,6 +120,14 @@ class InvalidInput(DomainError):
     status = 422
 
 
+def not_a_cursor() -> InvalidInput:
+    """The answer to a `?cursor=` that no page of the list gave."""
+    return InvalidInput(
+        "The cursor names no item of this list.",
+        errors=[{"loc": ["query", "cursor"], "msg": "not a cursor this list gave"}],
+    )
+
+
 class UnsupportedMediaType(DomainError):
     """A body declared as something the operation does not read (a form, text)."""
 

@@ -7,13 +7,35 @@ import copy
 import datetime as dt
 import gc
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
 import orjson
 import pytest
 from subsidy_common.streaming import BOM
+
+
+async def film_in_region(
+    admin: httpx.AsyncClient, film: dict[str, Any], region: str
+) -> Callable[[int], Awaitable[None]]:
+    """The film document again, alone in a region of its own; what amends its amount."""
+    document = copy.deepcopy(film["document"])
+    document["id"] = f"calc-{uuid.uuid4().hex[:10]}"
+    document["jurisdiction"] = [region]
+    created = await admin.post("/v1/admin/policies", json={"reason": "测试", "document": document})
+    assert created.status_code == 201, created.text
+
+    async def amend(value: int) -> None:
+        document["clauses"][0]["amount"]["value"] = value
+        amended = await admin.put(
+            f"/v1/admin/policies/{document['id']}",
+            json={"reason": "调整", "document": document},
+            headers={"If-Match": created.headers["etag"]},
+        )
+        assert amended.status_code == 200, amended.text
+
+    return amend
 
 
 class TestCalculate:
@@ -165,19 +187,9 @@ class TestCalculate:
         stack: Any,
         film: dict[str, Any],
     ) -> None:
-        document = copy.deepcopy(film["document"])
-        document["id"] = f"calc-{uuid.uuid4().hex[:10]}"
-        document["jurisdiction"] = ["510500-BJ"]
-        created = await admin.post(
-            "/v1/admin/policies", json={"reason": "测试", "document": document}
-        )
+        amend = await film_in_region(admin, film, "510500-BJ")
         before = dt.datetime.now(dt.UTC).isoformat()
-        document["clauses"][0]["amount"]["value"] = 654321
-        await admin.put(
-            f"/v1/admin/policies/{document['id']}",
-            json={"reason": "调整", "document": document},
-            headers={"If-Match": created.headers["etag"]},
-        )
+        await amend(654321)
         await stack.refresh_snapshot()
         now = (await admin.post("/v1/calculations", json=case(region="510500-BJ"))).json()
         then = (
@@ -213,24 +225,13 @@ class TestCalculate:
     ) -> None:
         """An instant asked for before a change was recorded at it kept the answer from before,
         while the registry itself answered with the change."""
-        document = copy.deepcopy(film["document"])
-        document["id"] = f"calc-{uuid.uuid4().hex[:10]}"
-        document["jurisdiction"] = ["510500-ZM"]
-        created = await admin.post(
-            "/v1/admin/policies", json={"reason": "测试", "document": document}
-        )
+        amend = await film_in_region(admin, film, "510500-ZM")
         await stack.refresh_snapshot()
         soon_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)
         soon = soon_at.isoformat()
         early = await admin.post("/v1/calculations", json=case("510500-ZM", registry_as_of=soon))
         assert early.json()["total"] == "123456.00", early.text
-        document["clauses"][0]["amount"]["value"] = 111111
-        amended = await admin.put(
-            f"/v1/admin/policies/{document['id']}",
-            json={"reason": "调整", "document": document},
-            headers={"If-Match": created.headers["etag"]},
-        )
-        assert amended.status_code == 200, amended.text
+        await amend(111111)
         await asyncio.sleep((soon_at - dt.datetime.now(dt.UTC)).total_seconds() + 0.1)
         settled = await admin.post("/v1/calculations", json=case("510500-ZM", registry_as_of=soon))
         assert settled.json()["total"] == "111111.00"

@@ -6,20 +6,12 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, TypeVar
 
 from fastapi import Query
-from subsidy_common.problems import InvalidInput
+from subsidy_common.problems import not_a_cursor
 
 Limit = Annotated[int, Query(ge=1, le=500, description="每页条数")]
 Cursor = Annotated[str | None, Query(max_length=80, description="上一页返回的游标")]
 
 T = TypeVar("T")
-
-
-def not_a_cursor() -> InvalidInput:
-    """The answer to a cursor no page of this list gave."""
-    return InvalidInput(
-        "The cursor names no item of this list.",
-        errors=[{"loc": ["query", "cursor"], "msg": "not a cursor this list gave"}],
-    )
 
 
 def numbered(cursor: str | None) -> int | None:

@@ -390,9 +390,10 @@ def present(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def _shown_decision(decision: dict[str, Any]) -> dict[str, Any]:
     subject = decision.get("subject")
-    if not isinstance(subject, str) or _shown_subject(subject) == subject:
+    if not isinstance(subject, str):
         return decision
-    return {**decision, "subject": _shown_subject(subject)}
+    shown = _shown_subject(subject)
+    return decision if shown == subject else {**decision, "subject": shown}
 
 
 def _visible(row: Any, caller: Caller) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from subsidy_common.problems import Conflict, InvalidInput, NotFound
+from subsidy_common.problems import Conflict, InvalidInput, NotFound, not_a_cursor
 
 from gateway.auth.keys import digest, display_prefix, new_key
 from gateway.clients.regions import RegionTree
@@ -132,20 +132,12 @@ async def _ensure_admin_key(session: AsyncSession, *, key: str, region: str) -> 
     )
 
 
-def _not_a_cursor() -> InvalidInput:
-    """A cursor no page of the list gave: it would have answered an empty or a whole list."""
-    return InvalidInput(
-        "The cursor names no item of this list.",
-        errors=[{"loc": ["query", "cursor"], "msg": "not a cursor this list gave"}],
-    )
-
-
 async def list_tenants(
     session: AsyncSession, *, cursor: str | None, limit: int
 ) -> tuple[Sequence[Tenant], str | None]:
     """A page of tenants and the cursor of the next page (a tenant's id)."""
     if cursor is not None and await repository.tenant_by_id(session, cursor) is None:
-        raise _not_a_cursor()
+        raise not_a_cursor()
     rows = await repository.list_tenants(session, after=cursor, limit=limit + 1)
     if len(rows) > limit:
         return rows[:limit], rows[limit - 1].id
@@ -180,7 +172,7 @@ async def list_keys(
     if cursor is not None and (
         await repository.key_of_tenant(session, tenant_id=tenant_id, key_id=cursor) is None
     ):
-        raise _not_a_cursor()
+        raise not_a_cursor()
     rows = await repository.list_keys(session, tenant_id=tenant_id, after=cursor, limit=limit + 1)
     if len(rows) > limit:
         return rows[:limit], rows[limit - 1].id

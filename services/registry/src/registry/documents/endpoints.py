@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from subsidy_common.actor import ACTOR_HEADER_LENGTH, decode_actor
-from subsidy_common.problems import DomainError, problem_type
+from subsidy_common.problems import DomainError, not_a_cursor, problem_type
 from subsidy_common.types import IsoDate, QueryInstant
 
 from registry.db import SessionDep
@@ -25,7 +25,7 @@ from registry.documents.schemas import (
     summary_of,
 )
 from registry.documents.status import Status, covers
-from registry.paging import Cursor, Limit, not_a_cursor, numbered
+from registry.paging import Cursor, Limit, numbered
 
 router = APIRouter(tags=["policies"])
 

@@ -14,9 +14,9 @@ from registry.policy_files.reference import APPLICANT_BUILTINS, EVENT_BUILTINS, 
 # The ledger keeps a cap's key in 120 characters; a cap divided per project adds "@" and 16
 # hexadecimal digits to it (calculator.engine.model.Clause.cap_key_for).
 CAP_KEY_LENGTH = 120
+PER_SUFFIX = 17
 # The attribute types an amount can be reckoned from.
 _NUMBERS = frozenset({"integer", "decimal", "money"})
-PER_SUFFIX = 17
 
 
 def check_policy_set(policy_set: PolicySet) -> list[Problem]:
