@@ -60,6 +60,7 @@ def rules() -> RuleSet:
                     "startup.project_incubated",
                     "patent.utility_model.granted",
                     "startup.demo_day",
+                    "patent.design.granted",
                 )
             ],
             "documents": [
@@ -78,6 +79,10 @@ def rules() -> RuleSet:
                         {**clause, "id": "demo", "matter": "startup.demo_day",
                          "amount": {"kind": "fixed", "value": "100"},
                          "caps": {"cumulative": str(SMALL_CAP), "cumulative_key": "demo"}},
+                        {**clause, "id": "design", "matter": "patent.design.granted",
+                         "amount": {"kind": "fixed", "value": "700"},
+                         "funding_source": "测试资金",
+                         "caps": {"cumulative": str(BUDGET), "cumulative_key": "design"}},
                     ],
                 }
             ],
@@ -576,3 +581,80 @@ async def test_a_grant_is_revoked_after_its_fund_was_cut_below_what_it_granted(
     async with ledger.connect() as connection:
         granted = await connection.scalar(text("SELECT granted FROM fund_budget"))
     assert Decimal(granted) == Decimal("700.00")
+
+
+DEADLOCKS = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+
+
+async def deadlocks(dsn: str) -> int:
+    """Deadlocks PostgreSQL has detected in the test's database; a backend reports its count
+    when it exits, so the pools are closed before this is read."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute("SELECT pg_stat_clear_snapshot()")
+        return int(await connection.fetchval(DEADLOCKS))
+    finally:
+        await connection.close()
+
+
+@pytest.mark.parametrize("run", RUNS)
+async def test_claims_and_revocations_on_one_fund_do_not_deadlock(database: str, run: int) -> None:
+    """An applicant's grants from a budgeted fund, under a cumulative cap, are revoked while the
+    same applicant claims those subjects again, three times each. A claim's unlocked
+    write, which moved the fund's balance and then the applicant's cap, once waited for a
+    revocation holding the cap while the revocation waited for the fund: PostgreSQL broke the
+    cycle after a second, with both connections held. The unlocked write now takes the locks
+    before it touches a row."""
+    dsn = driver_dsn(database)
+    assert dsn is not None
+    engine = create_engine(database, pool_size=POOL, pool_timeout=120)
+    claims = await PostgresClaims.open(dsn, max_size=POOL, acquire_timeout=120)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    design = "patent.design.granted"
+    try:
+        async with sessions() as session:
+            await repository.set_budget(
+                session, "测试资金", budget=BUDGET, by="test", reason="预算", at=now()
+            )
+            await session.commit()
+        granted = [
+            orjson.loads((await submit(claims, "t1", f"g{i}", claim(f"G{i}", design)))[1])["id"]
+            for i in range(100)
+        ]
+        before = await deadlocks(dsn)
+
+        async def revoke(claim_id: str) -> bytes:
+            return await service.revoke(
+                sessions, Locks(), claim_id=claim_id,
+                caller=service.Caller(tenant_id="t1"), reason="追回", now=now,
+            )  # fmt: skip
+
+        await warm(claims)
+        outcomes = await asyncio.gather(
+            *(revoke(claim_id) for claim_id in granted),
+            *(submit(claims, "t1", f"n{i}", claim(f"G{i % 100}", design)) for i in range(300)),
+            return_exceptions=True,
+        )
+    finally:
+        await claims.close()
+        await engine.dispose()
+    assert not [o for o in outcomes if isinstance(o, BaseException)]
+    assert await deadlocks(dsn) == before
+    check = create_engine(database)
+    try:
+        async with check.connect() as connection:
+            paid, most, fund, cap = (
+                await connection.execute(
+                    text(
+                        "SELECT sum(paid), max(times),"
+                        " (SELECT granted FROM fund_budget),"
+                        " (SELECT granted FROM cap_balance WHERE year = 0)"
+                        " FROM (SELECT sum(amount) AS paid, count(*) AS times FROM claim"
+                        "       WHERE status IN ('granted', 'topped_up') GROUP BY subject) s"
+                    )
+                )
+            ).one()
+    finally:
+        await check.dispose()
+    assert most == 1, "a subject was paid twice"
+    assert Decimal(paid) == Decimal(fund) == Decimal(cap) > 0

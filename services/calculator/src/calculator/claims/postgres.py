@@ -4,9 +4,10 @@ A first attempt takes no lock. It reads everything the decision needs in one sta
 writes in one statement: the balance moves by compare-and-set, the claim and the stored response.
 A claim that pays also counts one more payment for its matter and subject, whoever the applicant
 (`subject_payment`), by compare-and-set too: two applicants paid at once for one subject would
-each have found no look-alike among the other's claims. That statement also tries the key's, the
-applicant's (the subject's, the fund's) locks and ends in `claim_settled`, which fails it whole
-when a balance moved since the read or a locked claim holds one of those locks. Each statement
+each have found no look-alike among the other's claims. That statement first tries the key's,
+the applicant's (the subject's, the fund's) locks, touches no row unless all were free, and ends
+in `claim_settled`, which fails it whole when a locked claim or a revocation holds one of those
+locks or a balance moved since the read. Each statement
 commits by itself. Most claims meet no other for the same applicant and are done in those two
 round trips.
 
@@ -75,26 +76,29 @@ _BUDGET = "SELECT budget, granted FROM fund_budget WHERE fund = $1"
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 
 # Compare-and-set additions; the parameters are the balance's key, then `seen`, then `delta`.
+# Each touches its row only where `l.free`: the locks tried before any row is (`_write_sql`).
 _ADD = {
     "subject": """INSERT INTO ledger_balance (applicant_id, matter, subject, granted)
-        VALUES ($1, $2, $3, $5)
+        SELECT $1, $2, $3, $5 WHERE (SELECT free FROM l)
         ON CONFLICT (applicant_id, matter, subject) DO UPDATE
         SET granted = ledger_balance.granted + $5 WHERE ledger_balance.granted = $4
         RETURNING 1""",
     "cap": """INSERT INTO cap_balance (applicant_id, cap_key, year, granted)
-        VALUES ($1, $2, $3, $5)
+        SELECT $1, $2, $3, $5 WHERE (SELECT free FROM l)
         ON CONFLICT (applicant_id, cap_key, year) DO UPDATE
         SET granted = cap_balance.granted + $5 WHERE cap_balance.granted = $4
         RETURNING 1""",
     # (matter, subject), then the payments read and 1.
-    "payments": """INSERT INTO subject_payment (matter, subject, payments) VALUES ($1, $2, $4)
+    "payments": """INSERT INTO subject_payment (matter, subject, payments)
+        SELECT $1, $2, $4 WHERE (SELECT free FROM l)
         ON CONFLICT (matter, subject) DO UPDATE
         SET payments = subject_payment.payments + $4 WHERE subject_payment.payments = $3
         RETURNING 1""",
     # Within the budget as it stands when the row is written: a cut committed since the read
     # refuses the write, and the retry reads the budget again.
     "fund": """UPDATE fund_budget SET granted = granted + $3
-        WHERE fund = $1 AND granted = $2 AND granted + $3 <= budget RETURNING 1""",
+        WHERE fund = $1 AND granted = $2 AND granted + $3 <= budget AND (SELECT free FROM l)
+        RETURNING 1""",
 }
 _JSON_COLUMNS = frozenset({"duplicate_of", "review", "decision"})
 CLAIM_COLUMNS = (
@@ -126,24 +130,29 @@ def _shifted(statement: str, by: int) -> str:
 @functools.cache
 def _write_sql(balances: tuple[str, ...], try_locks: int) -> str:
     """One statement for these moves, the claim and the response. It fails (serialisation
-    failure) unless every balance moved (one that no longer holds what was read does not) and
-    each of the `try_locks` locks named after the other parameters was free."""
-    parts, offset = [], 0
+    failure) unless each of the `try_locks` locks named after the other parameters was free and
+    every balance moved (one that no longer holds what was read does not).
+
+    The locks are tried first (`l`) and a balance is touched only if all were free, so the
+    statement never waits for a row that a lock holder has written: a revocation holding the
+    applicant's balance and waiting for the fund's, which this statement would otherwise have
+    moved first, made a deadlock. The claim and the response (`c`, `r`), which no one reads,
+    are written after `claim_settled` has passed."""
+    free = " AND ".join(
+        f"pg_try_advisory_xact_lock(hashtextextended(${i + 1}, 0))" for i in range(try_locks)
+    )
+    parts, offset = [f"l AS (SELECT {free or 'true'} AS free)"], try_locks
     for i, balance in enumerate(balances):
         parts.append(f"m{i} AS ({_shifted(_ADD[balance], offset)})")
         offset += _parameters(_ADD[balance])
     parts.append(f"c AS ({_shifted(_RECORD, offset)})")
     offset += _parameters(_RECORD)
     parts.append(f"r AS ({_shifted(_KEEP, offset)})")
-    offset += _parameters(_KEEP)
     moved = " + ".join(f"(SELECT count(*) FROM m{i})" for i in range(len(balances))) or "0"  # noqa: S608
-    free = " AND ".join(
-        f"pg_try_advisory_xact_lock(hashtextextended(${offset + i + 1}, 0))"
-        for i in range(try_locks)
-    )
+    free_of_l = "(SELECT free FROM l)"
     return (
         "WITH " + ",\n".join(parts)
-        + f"\nSELECT claim_settled({moved}, {len(balances)}, {free or 'true'})"
+        + f"\nSELECT claim_settled({moved}, {len(balances)}, {free_of_l})"
     )  # fmt: skip
 
 
@@ -211,11 +220,19 @@ class PostgresTransaction(ClaimTransaction):
     async def write(
         self, moves: Sequence[Move], claim: Mapping[str, Any], response: Response
     ) -> None:
-        arguments: list[Any] = []
+        paying = claim["amount"] > 0
+        locks = []
+        if self._optimistic:
+            # The locks a locked claim holds from its first statement to its commit.
+            locks.append(key_lock(response.tenant_id, response.key))
+            if paying:
+                locks.append(subject_lock(claim["matter"], claim["subject"]))
+            locks.append(applicant_lock(claim["applicant_id"]))
+            locks.extend(fund_lock(str(m.key[0])) for m in moves if m.balance == "fund")
+        arguments: list[Any] = list(locks)
         balances: list[str] = [move.balance for move in moves]
         for move in moves:
             arguments.extend((*move.key, move.seen, move.delta))
-        paying = claim["amount"] > 0
         if paying:
             balances.append("payments")
             arguments.extend((claim["matter"], claim["subject"], self._payments, 1))
@@ -234,15 +251,6 @@ class PostgresTransaction(ClaimTransaction):
                 claim["created_at"],
             )
         )
-        locks = []
-        if self._optimistic:
-            # The locks a locked claim holds from its first statement to its commit.
-            locks.append(key_lock(response.tenant_id, response.key))
-            if paying:
-                locks.append(subject_lock(claim["matter"], claim["subject"]))
-            locks.append(applicant_lock(claim["applicant_id"]))
-            locks.extend(fund_lock(str(m.key[0])) for m in moves if m.balance == "fund")
-        arguments.extend(locks)
         statement = _write_sql(tuple(balances), len(locks))
         try:
             await self._connection.fetchval(statement, *arguments)
