@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from registry.config import Settings
+from registry.documents import repository as document_repository
 from registry.documents import service as document_service
 from registry.main import create_app
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -589,6 +590,40 @@ class TestSnapshot:
         await create(client, a_document())
         second = await client.get("/internal/v1/snapshot", params={"as_of": instant})
         assert first.content == second.content
+
+    async def test_a_read_as_of_a_write_still_to_commit_waits_for_it(
+        self, client: httpx.AsyncClient, registry_app: FastAPI
+    ) -> None:
+        """A write stamps its versions, then commits. A read as of an instant between the two
+        once answered without the version, and the same read after the commit with it: a past
+        decision did not reproduce. Such a read now waits for the write; a read as of an
+        instant long past does not."""
+        document = a_document()
+        stamped = dt.datetime.now(dt.UTC)
+        between = {"as_of": (stamped + dt.timedelta(milliseconds=1)).isoformat()}
+        async with registry_app.state.sessions() as writing:
+            await document_repository.serialise_writers(writing)
+            await document_service.record(
+                writing, now=stamped, previous=None, origin="api", action="create",
+                document=document_service.validate_document(
+                    document, registry_app.state.reference, {}, prefix=["document"]
+                ),
+                actor="test", reason="未提交",
+            )  # fmt: skip
+            reads = [
+                asyncio.create_task(client.get("/internal/v1/snapshot", params=between)),
+                asyncio.create_task(client.get(f"/v1/policies/{document['id']}", params=between)),
+            ]
+            old = await client.get("/internal/v1/snapshot", params={"as_of": "2001-01-01T00:00Z"})
+            assert old.status_code == 200
+            await asyncio.sleep(0.3)
+            assert not any(read.done() for read in reads), "the reads wait for the write"
+            await writing.commit()
+        snapshot, policy = await asyncio.gather(*reads)
+        assert policy.status_code == 200
+        assert document["id"] in {d["id"] for d in snapshot.json()["documents"]}
+        again = await client.get("/internal/v1/snapshot", params=between)
+        assert again.content == snapshot.content
 
 
 async def past_snapshots_follow_the_changes(client: httpx.AsyncClient) -> None:

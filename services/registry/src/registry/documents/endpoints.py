@@ -67,6 +67,8 @@ async def list_policies(
     day = in_force_on or _today()
     # A date alone asks what was in force on it; a status is judged on that date.
     wanted = status if status is not None else ("in_force" if in_force_on else None)
+    if as_of is not None:
+        await repository.settle_writes(session, as_of)
     parents = await repository.region_parents(session) if region else {}
     if cursor is not None and not await repository.recorded(session, cursor):
         raise not_a_cursor()  # a cursor is the id of a document listed on the page before
@@ -98,6 +100,8 @@ async def read_policy(
     as_of: AsOf = None,
 ) -> PolicyDetail:
     """One document with its clauses; the ETag names its version."""
+    if as_of is not None:
+        await repository.settle_writes(session, as_of)
     version = await repository.current_version(session, document_id, as_of=as_of)
     if version is None:
         raise service.DocumentNotFound(f"No document {document_id!r}.")

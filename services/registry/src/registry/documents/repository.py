@@ -15,6 +15,11 @@ from registry.models import AuditEntry, DocumentVersion, ReferenceVersion, Regio
 
 # Ids per `IN (…)` list: well under SQLite's limit on bound parameters in one statement.
 _IN_CHUNK = 500
+# The registry's write lock (`serialise_writers`); a read as of a recent instant shares it.
+_WRITE_LOCK = "hashtext('registry:write')"
+# Longer than any write holds its stamp before it commits: a read as of an instant older than
+# this cannot meet a write still to commit with a stamp before it.
+SETTLED_SECONDS = 60
 
 
 def _as_recorded_at(instant: dt.datetime | None):  # type: ignore[no-untyped-def]
@@ -228,6 +233,19 @@ async def serialise_writers(session: AsyncSession) -> None:
     through the API): versions are then recorded in the order they commit. Called first in a
     write's transaction."""
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('registry:write'))"))
+        await session.execute(text(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})"))
     else:  # SQLite's write lock, taken by a write that changes nothing, waits its busy timeout
         await session.execute(text("UPDATE document_version SET version = version WHERE 0"))
+
+
+async def settle_writes(session: AsyncSession, instant: dt.datetime) -> None:
+    """Before reading the registry as recorded at a recent instant: wait for a write under way,
+    which may have stamped its versions at or before the instant and not committed them yet, and
+    hold the writers off until this read's transaction ends. Otherwise the same read, repeated
+    once that write commits, would answer otherwise, and a past decision would not reproduce.
+    Called first in the read's transaction. On PostgreSQL only: the local SQLite registry keeps
+    the window between a stamp and its commit."""
+    aware = instant if instant.tzinfo is not None else instant.replace(tzinfo=dt.UTC)
+    recent = aware > dt.datetime.now(dt.UTC) - dt.timedelta(seconds=SETTLED_SECONDS)
+    if recent and session.get_bind().dialect.name == "postgresql":
+        await session.execute(text(f"SELECT pg_advisory_xact_lock_shared({_WRITE_LOCK})"))

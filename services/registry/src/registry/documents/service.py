@@ -31,8 +31,8 @@ Clock = Callable[[], dt.datetime]
 def utc_now() -> dt.datetime:
     """The time a write records: read once the writer holds the registry's write lock, so
     versions are stamped in the order they commit, and once the write is validated, just before
-    it is recorded and committed: a read `as_of` an instant after the stamp but before the
-    commit sees the version before, and the closer the two, the rarer that read."""
+    it is recorded and committed. A read as of an instant after the stamp waits for the commit
+    (`repository.settle_writes`)."""
     return dt.datetime.now(dt.UTC)
 
 

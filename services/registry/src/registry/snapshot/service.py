@@ -57,6 +57,7 @@ class SnapshotCache:
         Instants with the same last change before them saw the same registry. The key also holds
         the registry's write generation, so a write (however its time compares) starts afresh.
         """
+        await repository.settle_writes(session, instant)
         key = await repository.state_at(session, instant)
         snapshot = self._past.get(key)
         if snapshot is None:
