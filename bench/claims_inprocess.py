@@ -31,12 +31,11 @@ from calculator.claims.ledger import ClaimTransaction
 from calculator.claims.postgres import PostgresClaims
 from calculator.claims.schemas import ClaimIn
 from calculator.config import Settings
-from calculator.db import driver_dsn
 from calculator.main import SERVICE
 from claims import applicant_ids
 from engine import seed_rules
 from harness import create_database, drop_database
-from subsidy_common.database import migrate
+from subsidy_common.database import driver_dsn, migrate
 
 
 class CountedClaims(PostgresClaims):

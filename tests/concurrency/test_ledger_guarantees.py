@@ -24,12 +24,11 @@ from calculator.claims.locks import Locks, applicant_lock, key_lock
 from calculator.claims.postgres import PostgresClaims
 from calculator.claims.schemas import ClaimIn
 from calculator.config import Settings
-from calculator.db import driver_dsn
 from calculator.engine.rules import RuleSet, compile_snapshot
 from calculator.main import SERVICE
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from subsidy_common.database import create_engine, migrate
+from subsidy_common.database import create_engine, driver_dsn, migrate
 from testkit.ledgers import Crashing, NaiveClaims, Step
 
 RUNS = [pytest.param(i, id=f"run{i}") for i in range(3)]

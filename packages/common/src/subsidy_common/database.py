@@ -29,6 +29,14 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def driver_dsn(url: str) -> str | None:
+    """The libpq DSN of a PostgreSQL URL, for the paths that use asyncpg directly; else None."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return None
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def is_sqlite(url: str) -> bool:
     """Whether a URL names an SQLite database."""
     return make_url(url).get_backend_name() == "sqlite"

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import asyncpg
 from fastapi import Depends, Request
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 
@@ -31,14 +30,6 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 # Committed before the response is sent, so a client that got 201 can read what it wrote.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-
-
-def driver_dsn(url: str) -> str | None:
-    """The libpq DSN of a PostgreSQL URL, for the paths that use asyncpg directly; else None."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "postgresql":
-        return None
-    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def _end_transaction(connection: asyncpg.Connection) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from subsidy_common.app import service_app
-from subsidy_common.database import create_engine, migrate, ping
+from subsidy_common.database import create_engine, driver_dsn, migrate, ping
 from subsidy_common.downstream import downstream_client
 from subsidy_common.health import Check
 from subsidy_common.logs import configure_logging
@@ -24,7 +24,7 @@ from calculator.claims.postgres import PostgresClaims
 from calculator.claims.reads import LedgerReads
 from calculator.claims.sqlite import SessionClaims
 from calculator.config import Settings
-from calculator.db import driver_dsn, session_factory
+from calculator.db import session_factory
 from calculator.observability import DecisionMetrics
 from calculator.registry_client import SnapshotStore
 

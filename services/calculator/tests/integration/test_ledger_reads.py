@@ -13,7 +13,6 @@ import pytest
 from calculator.claims.reads import LedgerReads
 from calculator.claims.repository import text_array
 from calculator.config import Settings
-from calculator.db import driver_dsn
 from calculator.engine.model import EMPTY_LEDGER
 from calculator.main import SERVICE
 from calculator.models import CapBalance, LedgerBalance
@@ -21,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from subsidy_common.database import create_engine, migrate
+from subsidy_common.database import create_engine, driver_dsn, migrate
 
 APPLICANTS = [f"91510500MA62B8X{i:03d}" for i in range(12)]
 MATTER = "patent.invention.granted"

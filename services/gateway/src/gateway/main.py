@@ -12,13 +12,14 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from subsidy_common.app import service_app
-from subsidy_common.database import create_engine, migrate, ping
+from subsidy_common.database import create_engine, driver_dsn, migrate, ping
 from subsidy_common.downstream import DownstreamClient
 from subsidy_common.health import Check
 from subsidy_common.logs import configure_logging
 
 from gateway.auth.principal import Authenticator, metrics_reader
 from gateway.auth.ratelimit import build_rate_limiter, store_errors_counter
+from gateway.auth.revocations import RevocationListener
 from gateway.clients.downstream import Downstream, PassedThrough, relay
 from gateway.clients.regions import RegionDirectory
 from gateway.config import Settings
@@ -72,6 +73,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = sessions
         app.state.authenticator = Authenticator(sessions, settings.key_cache_seconds)
+        dsn = driver_dsn(url)
+        revocations = (
+            None if dsn is None else RevocationListener(dsn, app.state.authenticator.forget)
+        )
+        if revocations is not None:
+            revocations.start()
+        app.state.revocations = revocations
         app.state.rate_limiter = build_rate_limiter(
             settings.rate_limit,
             settings.redis_url,
@@ -85,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await _bootstrap_admin(app, settings)
             yield
         finally:
+            if revocations is not None:
+                await revocations.aclose()
             await app.state.registry.aclose()
             await app.state.calculator.aclose()
             await app.state.rate_limiter.aclose()

@@ -204,6 +204,83 @@ class TestRevokeKey:
         assert response.status_code == 404
 
 
+async def refused_within(
+    client_for: Callable[..., httpx.AsyncClient], app: Any, key: str, seconds: float
+) -> bool:
+    """Whether the key is refused by this gateway within a few seconds."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while await status_with(client_for, app, key) != 401:
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+class TestEveryReplica:
+    """Two gateways on one database, as two workers or two replicas: a key revoked or a tenant
+    disabled through one is refused by the other at once, not when its cache expires."""
+
+    @pytest.mark.parametrize("change", ["revoke", "disable", "rotate"])
+    async def test_the_other_gateway_refuses_the_key_at_once(
+        self,
+        change: str,
+        another_gateway: Callable[..., Any],
+        client_for: Callable[..., httpx.AsyncClient],
+        database_factory: Callable[[str], Any],
+    ) -> None:
+        shared = await database_factory("gateway")
+        async with (
+            another_gateway(shared, key_cache_seconds=300) as one,
+            another_gateway(shared, key_cache_seconds=300) as other,
+            client_for(one) as admin,
+        ):
+            await other.state.revocations.listening.wait()
+            tenant = await new_tenant(admin)
+            assert await status_with(client_for, other, tenant["api_key"]) == 200  # cached
+            path = f"/v1/admin/tenants/{tenant['id']}"
+            if change == "revoke":
+                key_id = (await admin.get(f"{path}/keys")).json()["items"][0]["id"]
+                response = await admin.post(f"{path}/keys/{key_id}/revoke")
+            elif change == "disable":
+                response = await admin.post(f"{path}/disable")
+            else:
+                response = await admin.post(f"{path}/keys", json={"revoke_others": True})
+            assert response.status_code in (200, 201)
+            assert await refused_within(client_for, other, tenant["api_key"], 5)
+
+    async def test_a_listener_that_lost_its_connection_listens_again(
+        self,
+        another_gateway: Callable[..., Any],
+        client_for: Callable[..., httpx.AsyncClient],
+        database_factory: Callable[[str], Any],
+    ) -> None:
+        shared = await database_factory("gateway")
+        async with (
+            another_gateway(shared, key_cache_seconds=300) as one,
+            another_gateway(shared, key_cache_seconds=300) as other,
+            client_for(one) as admin,
+        ):
+            listener = other.state.revocations
+            await listener.listening.wait()
+            async with one.state.engine.begin() as connection:
+                cut = await connection.scalar(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                    )
+                )
+            assert cut == 2  # both gateways' listeners
+            tenant = await new_tenant(admin)
+            assert await status_with(client_for, other, tenant["api_key"]) == 200
+            await asyncio.sleep(0.1)
+            await asyncio.wait_for(listener.listening.wait(), 10)
+            key_id = (await admin.get(f"/v1/admin/tenants/{tenant['id']}/keys")).json()["items"][0][
+                "id"
+            ]
+            await admin.post(f"/v1/admin/tenants/{tenant['id']}/keys/{key_id}/revoke")
+            assert await refused_within(client_for, other, tenant["api_key"], 5)
+
+
 class TestDisableTenant:
     async def test_disabled_tenant_keys_are_refused_at_once(
         self,

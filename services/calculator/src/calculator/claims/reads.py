@@ -17,9 +17,10 @@ from collections.abc import Iterable
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from subsidy_common.database import driver_dsn
 
 from calculator.claims import repository
-from calculator.db import driver_dsn, driver_pool
+from calculator.db import driver_pool
 from calculator.engine.model import EMPTY_LEDGER, Ledger
 
 

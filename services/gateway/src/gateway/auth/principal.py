@@ -49,8 +49,9 @@ class Authenticator:
     its own, so that made-up keys neither reach the database again nor push out valid keys.
 
     A revoked key or a disabled tenant stops working in this process as soon as `forget` is
-    called after the change is committed; other replicas hold their answers for at most `ttl`
-    seconds (GATEWAY_KEY_CACHE_SECONDS), so that is how long a revocation takes to reach them.
+    called after the change is committed, and in the other gateway processes when the change's
+    notification reaches them (`revocations`). A process whose listening connection is down
+    holds its answers for at most `ttl` seconds (GATEWAY_KEY_CACHE_SECONDS).
 
     One lookup per key at a time: the requests that find an answer expired while its lookup is
     under way wait for that lookup. When each made its own, a busy tenant's answer expiring sent

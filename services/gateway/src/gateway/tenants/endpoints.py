@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from subsidy_common.problems import validated_body
 
 from gateway.auth.principal import AdminDep, ReaderDep, authenticator
+from gateway.auth.revocations import announce
 from gateway.bodies import checked
 from gateway.clients import lookup
 from gateway.db import SessionDep
@@ -128,8 +129,9 @@ async def list_keys(
     response_model=KeyRead,
     summary="吊销密钥",
     description=(
-        "吊销租户的一个密钥。在本实例中立即生效；其他实例缓存的认证结果最多保留 "
-        "GATEWAY_KEY_CACHE_SECONDS 秒（缺省 10 秒），此后各实例均拒绝该密钥。"
+        "吊销租户的一个密钥。提交后各网关实例（进程与副本）立即拒绝该密钥（PostgreSQL 上经 "
+        "NOTIFY 通知）；某实例与数据库的通知连接中断时，其缓存的认证结果最多保留 "
+        "GATEWAY_KEY_CACHE_SECONDS 秒（缺省 10 秒）。"
         "重复吊销不改变任何内容。不能吊销最后一个有效的管理员密钥（409），以免无人能再管理租户："
         "请先签发新的管理员密钥。"
     ),
@@ -142,7 +144,7 @@ async def revoke_key(
     request: Request,
     principal: AdminDep,
 ) -> KeyRead:
-    """Revoke one key: at once in this replica, within the key cache's lifetime in the others."""
+    """Revoke one key: at once in every gateway process that listens for revocations."""
     key = await service.revoke_key(session, tenant_id=tenant_id, key_id=key_id)
     await _commit_then_forget(session, request)
     log.info(
@@ -157,8 +159,8 @@ async def revoke_key(
     response_model=TenantRead,
     summary="停用租户",
     description=(
-        "停用租户：其全部密钥随即失效（本实例立即生效，其他实例在 GATEWAY_KEY_CACHE_SECONDS "
-        "秒内生效），租户及其申报记录保留。重复停用不改变任何内容。"
+        "停用租户：其全部密钥随即失效（各网关实例立即生效；通知连接中断的实例在 "
+        "GATEWAY_KEY_CACHE_SECONDS 秒内生效），租户及其申报记录保留。重复停用不改变任何内容。"
         "不能停用持有最后有效管理员密钥的管理员租户（409）。"
     ),
     responses={**NOT_FOUND, **CONFLICT},
@@ -177,6 +179,8 @@ async def disable_tenant(
 
 
 async def _commit_then_forget(session: SessionDep, request: Request) -> None:
-    # Forgetting before the commit would let a request re-cache the key as still valid.
+    # Forgetting before the commit would let a request re-cache the key as still valid. The
+    # other gateway processes are told when the transaction commits (`revocations`).
+    await announce(session)
     await session.commit()
     authenticator(request).forget()
