@@ -47,6 +47,18 @@ class TestAuthentication:
         response = await anonymous.get("/v1/regions", headers={"Authorization": "Basic abc"})
         assert response.status_code == 401
 
+    @pytest.mark.parametrize("valid_first", [True, False])
+    async def test_two_authorization_headers_are_400(
+        self, anonymous: httpx.AsyncClient, admin_key: str, valid_first: bool
+    ) -> None:
+        """The first had spoken: a valid key before a made-up one was let in, after it not."""
+        keys = [f"Bearer {admin_key}", "Bearer sk_nobody-issued-this"]
+        headers = httpx.Headers([("Authorization", k) for k in keys[:: 1 if valid_first else -1]])
+        response = await anonymous.get("/v1/regions", headers=headers)
+        assert response.status_code == 400
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"].endswith("/ambiguous-credentials")
+
     async def test_health_needs_no_key(self, anonymous: httpx.AsyncClient) -> None:
         assert (await anonymous.get("/healthz")).status_code == 200
         ready = await anonymous.get("/readyz")

@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from subsidy_common.middleware import add_response_headers
-from subsidy_common.problems import Forbidden, Unauthorized
+from subsidy_common.problems import DomainError, Forbidden, Unauthorized, problem_type
 
 from gateway.auth.keys import MAX_KEY_CHARS, digest, well_formed
 from gateway.auth.ratelimit import TenantRateLimiter
@@ -28,6 +28,14 @@ VALID_KEYS_REMEMBERED = 10_000
 REFUSED_KEYS_REMEMBERED = 1_000
 
 _V = TypeVar("_V")
+
+
+class AmbiguousCredentials(DomainError):
+    """A request with more than one Authorization header: which key speaks is not clear."""
+
+    type = problem_type("ambiguous-credentials")
+    title = "Bad Request"
+    status = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +170,9 @@ class TenantKey(HTTPBearer):
         route can forget it: 429 once the tenant is over its limit. Only the scheme that
         guards /metrics is built not `counted`.
         """
+        if len(request.headers.getlist("authorization")) > 1:
+            # The first would speak, whichever key the client meant.
+            raise AmbiguousCredentials("Send one Authorization header; this request has several.")
         credentials = await super().__call__(request)
         if credentials is None:
             raise Unauthorized("An API key is required: send Authorization: Bearer <api key>.")
