@@ -130,6 +130,8 @@ class InputGuardMiddleware:
     - NUL anywhere in a JSON body: 422 naming where.
     - A body declared as something other than JSON (a form, text): 415. A body without a
       Content-Type is read as JSON.
+    - A body sent compressed (`Content-Encoding` other than identity): 415, naming the one
+      coding accepted (RFC 9110, 15.5.16). Read as it came, it was a string of control bytes.
     """
 
     def __init__(
@@ -152,7 +154,13 @@ class InputGuardMiddleware:
                 if _CONTROL.search(key) or _CONTROL.search(value):
                     await _refuse_nul(send, ["query", key])
                     return
-        if scope["method"] in ("GET", "HEAD", "OPTIONS") or scope["path"] in self.streaming_paths:
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        if _encoded(scope):
+            await _not_identity(send)
+            return
+        if scope["path"] in self.streaming_paths:
             await self.app(scope, receive, send)
             return
         for name, value in scope["headers"]:
@@ -191,6 +199,23 @@ class InputGuardMiddleware:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _encoded(scope: Scope) -> bool:
+    """Whether the request's body comes in a content coding other than identity."""
+    for name, value in scope["headers"]:
+        if name == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
+            return True
+    return False
+
+
+async def _not_identity(send: Send) -> None:
+    body = orjson.dumps(
+        problem_body(
+            415, "The request body must not be compressed: send it without Content-Encoding."
+        )
+    )
+    await _send_problem(send, 415, body, [(b"accept-encoding", b"identity")])
 
 
 def _json_declared(scope: Scope) -> bool:

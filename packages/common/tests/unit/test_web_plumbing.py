@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import gzip
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -184,6 +185,27 @@ class TestMediaType:
         assert response.status_code == status, response.text
         if status == 415:
             assert response.headers["content-type"] == "application/problem+json"
+
+
+class TestContentEncoding:
+    @pytest.mark.parametrize(
+        ("encoding", "status"), [("identity", 200), ("gzip", 415), ("br", 415), ("GZIP ", 415)]
+    )
+    async def test_a_compressed_body_is_415_naming_identity(
+        self, client: httpx.AsyncClient, encoding: str, status: int
+    ) -> None:
+        body = b'{"name": "a", "count": 1}'
+        if encoding.strip().lower() == "gzip":
+            body = gzip.compress(body)
+        response = await client.post(
+            "/things",
+            content=body,
+            headers={"Content-Encoding": encoding, "Content-Type": "application/json"},
+        )
+        assert response.status_code == status, response.text
+        if status == 415:
+            assert response.headers["accept-encoding"] == "identity"
+            assert "Content-Encoding" in response.json()["detail"]
 
 
 class TestControlCharacters:
