@@ -6,6 +6,7 @@ import asyncio
 import copy
 import datetime as dt
 import gc
+import gzip
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -180,6 +181,22 @@ class TestCalculate:
         assert response.status_code == 422, response.text
         assert response.json()["errors"][0]["loc"] == ["body", "events", 0, "attributes", name]
 
+    @pytest.mark.parametrize(
+        ("value", "reason"),
+        [(9007199254740992, "must be an integer below 10^12"), (2.5, "must be an integer")],
+    )
+    async def test_an_integer_attribute_out_of_range_is_told_apart_from_a_fraction(
+        self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient, value: Any, reason: str
+    ) -> None:
+        body = case()
+        body["events"][0] |= {
+            "matter": "patent.foreign.granted",
+            "attributes": {"countries": value},
+        }
+        response = await admin.post("/v1/calculations", json=body)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["msg"] == reason
+
     async def test_past_registry_reproduces_a_past_result(
         self,
         case: Callable[..., dict[str, Any]],
@@ -342,6 +359,21 @@ class TestBatch:
         assert len(answers) == 6
         assert all(a["total"] == "123456.00" for a in answers[:5])
         assert answers[5]["status"] == 400
+        # the reason, as a single calculation gives it
+        assert answers[5]["errors"][0]["loc"] == ["body"]
+        assert answers[5]["errors"][0]["msg"].startswith("Invalid JSON: ")
+
+    async def test_a_compressed_batch_is_415(
+        self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient
+    ) -> None:
+        """Read as it came, each line of a gzipped file was a problem of control bytes."""
+        response = await admin.post(
+            "/v1/calculations/batch",
+            content=gzip.compress(orjson.dumps(case()) + b"\n"),
+            headers={"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"},
+        )
+        assert response.status_code == 415
+        assert response.headers["accept-encoding"] == "identity"
 
     async def test_a_file_that_starts_with_a_byte_order_mark(
         self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient, film: dict[str, Any]

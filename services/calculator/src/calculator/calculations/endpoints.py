@@ -245,7 +245,10 @@ def _problem_line(index: int, exc: Exception) -> dict[str, Any]:
         errors = exc.errors(include_url=False)
         if errors and errors[0]["type"] == "json_invalid":
             body = problem_body(
-                400, f"Case {index} is not valid JSON.", type_=problem_type("malformed-body")
+                400,
+                f"Case {index} is not valid JSON.",
+                type_=problem_type("malformed-body"),
+                errors=[{"loc": ["body"], "msg": errors[0]["msg"], "type": "json_invalid"}],
             )
         else:
             body = problem_body(

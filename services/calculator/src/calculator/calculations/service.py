@@ -70,8 +70,9 @@ def _type_error(spec: Mapping[str, Any], value: Any) -> str | None:
     if kind == "boolean":
         return None if isinstance(value, bool) else "must be true or false"
     if kind == "integer":
-        ok = isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**12
-        return None if ok else "must be an integer"
+        if not isinstance(value, int) or isinstance(value, bool):
+            return "must be an integer"
+        return None if abs(value) < 10**12 else "must be an integer below 10^12"
     if kind in ("decimal", "money"):
         if isinstance(value, bool):
             return "must be a number"
