@@ -26,8 +26,8 @@ FIRST_SNAPSHOT_RETRY_SECONDS = 0.05
 # calculator started is a warning; before, waiting for it is what starting looks like.
 FIRST_SNAPSHOT_GRACE_SECONDS = 10.0
 PAST_INSTANTS = 16  # instants remembered; many may share one rule set
-# A registry write is stamped a moment before it commits: what the registry answers for an
-# instant that recent may still change, so it is asked again rather than remembered.
+# An instant not yet past on the registry's clock, which may differ from this one by seconds,
+# may still gain a write stamped before it: it is asked again rather than remembered.
 SETTLED_SECONDS = 10.0
 # How far ahead of this clock an instant may be, for clients whose clocks run a little fast.
 CLOCK_SKEW_SECONDS = 60.0

@@ -73,11 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = sessions
         app.state.authenticator = Authenticator(sessions, settings.key_cache_seconds)
-        dsn = driver_dsn(url)
-        revocations = (
-            None if dsn is None else RevocationListener(dsn, app.state.authenticator.forget)
-        )
-        if revocations is not None:
+        revocations = None
+        if (dsn := driver_dsn(url)) is not None:
+            revocations = RevocationListener(dsn, app.state.authenticator.forget)
             revocations.start()
         app.state.revocations = revocations
         app.state.rate_limiter = build_rate_limiter(

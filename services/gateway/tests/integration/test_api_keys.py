@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpx
@@ -216,6 +217,29 @@ async def refused_within(
     return True
 
 
+@pytest.fixture
+def two_gateways(
+    another_gateway: Callable[..., Any],
+    client_for: Callable[..., httpx.AsyncClient],
+    database_factory: Callable[[str], Any],
+) -> Callable[[], AbstractAsyncContextManager[tuple[Any, Any, httpx.AsyncClient]]]:
+    """Two gateways on one database, each caching keys for 300 s, with an admin client of the
+    first; the second's listener is listening."""
+
+    @asynccontextmanager
+    async def make() -> AsyncIterator[tuple[Any, Any, httpx.AsyncClient]]:
+        shared = await database_factory("gateway")
+        async with (
+            another_gateway(shared, key_cache_seconds=300) as one,
+            another_gateway(shared, key_cache_seconds=300) as other,
+            client_for(one) as admin,
+        ):
+            await other.state.revocations.listening.wait()
+            yield one, other, admin
+
+    return make
+
+
 class TestEveryReplica:
     """Two gateways on one database, as two workers or two replicas: a key revoked or a tenant
     disabled through one is refused by the other at once, not when its cache expires."""
@@ -224,17 +248,10 @@ class TestEveryReplica:
     async def test_the_other_gateway_refuses_the_key_at_once(
         self,
         change: str,
-        another_gateway: Callable[..., Any],
+        two_gateways: Callable[..., Any],
         client_for: Callable[..., httpx.AsyncClient],
-        database_factory: Callable[[str], Any],
     ) -> None:
-        shared = await database_factory("gateway")
-        async with (
-            another_gateway(shared, key_cache_seconds=300) as one,
-            another_gateway(shared, key_cache_seconds=300) as other,
-            client_for(one) as admin,
-        ):
-            await other.state.revocations.listening.wait()
+        async with two_gateways() as (_, other, admin):
             tenant = await new_tenant(admin)
             assert await status_with(client_for, other, tenant["api_key"]) == 200  # cached
             path = f"/v1/admin/tenants/{tenant['id']}"
@@ -250,18 +267,11 @@ class TestEveryReplica:
 
     async def test_a_listener_that_lost_its_connection_listens_again(
         self,
-        another_gateway: Callable[..., Any],
+        two_gateways: Callable[..., Any],
         client_for: Callable[..., httpx.AsyncClient],
-        database_factory: Callable[[str], Any],
     ) -> None:
-        shared = await database_factory("gateway")
-        async with (
-            another_gateway(shared, key_cache_seconds=300) as one,
-            another_gateway(shared, key_cache_seconds=300) as other,
-            client_for(one) as admin,
-        ):
+        async with two_gateways() as (one, other, admin):
             listener = other.state.revocations
-            await listener.listening.wait()
             async with one.state.engine.begin() as connection:
                 cut = await connection.scalar(
                     text(

@@ -7,9 +7,8 @@ A claim that pays also counts one more payment for its matter and subject, whoev
 each have found no look-alike among the other's claims. That statement first tries the key's,
 the applicant's (the subject's, the fund's) locks, touches no row unless all were free, and ends
 in `claim_settled`, which fails it whole when a locked claim or a revocation holds one of those
-locks or a balance moved since the read. Each statement
-commits by itself. Most claims meet no other for the same applicant and are done in those two
-round trips.
+locks or a balance moved since the read. Each statement commits by itself. Most claims meet no
+other for the same applicant and are done in those two round trips.
 
 A claim that was refused is tried again with the locks, inside one transaction: BEGIN; the
 key's, the subject's and the applicant's advisory locks in one statement; the same read (after

@@ -42,28 +42,26 @@ async def current_versions(
     return (await session.execute(statement)).scalars().all()
 
 
-async def current_supersessions(session: AsyncSession) -> dict[str, list[Any]]:
-    """Every document in the registry now, with the supersession links its content records."""
+async def current_relations(
+    session: AsyncSession,
+) -> tuple[dict[str, list[Any]], dict[str, set[str]]]:
+    """Every document in the registry now, with the supersession links its content records, and
+    with the names of the caps its clauses share (their `cumulative_key`)."""
     statement = select(
         col(DocumentVersion.document_id),
         col(DocumentVersion.content)["supersedes"],
+        col(DocumentVersion.content)["clauses"],
     ).where(_as_recorded_at(None))
-    return {row[0]: row[1] or [] for row in (await session.execute(statement)).all()}
-
-
-async def current_shared_caps(session: AsyncSession) -> dict[str, set[str]]:
-    """Every document in the registry now, with the names of the caps its clauses share."""
-    statement = select(
-        col(DocumentVersion.document_id), col(DocumentVersion.content)["clauses"]
-    ).where(_as_recorded_at(None))
-    return {
-        row[0]: {
+    links: dict[str, list[Any]] = {}
+    caps: dict[str, set[str]] = {}
+    for document_id, supersedes, clauses in (await session.execute(statement)).all():
+        links[document_id] = supersedes or []
+        caps[document_id] = {
             key
-            for clause in row[1] or []
+            for clause in clauses or []
             if (key := (clause.get("caps") or {}).get("cumulative_key"))
         }
-        for row in (await session.execute(statement)).all()
-    }
+    return links, caps
 
 
 async def current_version(

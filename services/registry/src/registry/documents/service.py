@@ -100,6 +100,15 @@ def links_of(recorded: Mapping[str, Sequence[dict[str, Any]]]) -> dict[str, list
     }
 
 
+async def _recorded_relations(
+    session: AsyncSession,
+) -> tuple[dict[str, list[Link]], dict[str, set[str]]]:
+    """The other documents a write is checked against: their supersession links, and each
+    shared cap's name with the documents that use it."""
+    links, caps = await repository.current_relations(session)
+    return links_of(links), caps_of(caps)
+
+
 def validate_document(
     data: dict[str, Any],
     reference: Reference,
@@ -347,8 +356,7 @@ async def create(
 ) -> DocumentVersion:
     """Record a new document; 409 when its id is taken."""
     await repository.serialise_writers(session)
-    existing = links_of(await repository.current_supersessions(session))
-    caps = caps_of(await repository.current_shared_caps(session))
+    existing, caps = await _recorded_relations(session)
     document = validate_document(data, reference, existing, caps=caps, prefix=["body", "document"])
     if document.id in existing or await repository.versions(session, document.id):
         raise DocumentExists(f"A document with id {document.id!r} is already recorded.")
@@ -383,8 +391,7 @@ async def amend(
             f"The document changed since that version; the current ETag is {etag(current)}.",
             current_etag=etag(current),
         )
-    others = links_of(await repository.current_supersessions(session))
-    caps = caps_of(await repository.current_shared_caps(session))
+    others, caps = await _recorded_relations(session)
     document = validate_document(data, reference, others, caps=caps, prefix=["body", "document"])
     if document.id != document_id:
         raise DocumentInvalid(
@@ -425,7 +432,7 @@ async def repeal(
         )
     data = dict(current.content)
     data["repealed_date"] = day.isoformat()
-    others = links_of(await repository.current_supersessions(session))
+    others, _ = await _recorded_relations(session)
     document = validate_document(data, reference, others, prefix=["body"])
     if content_hash(content_of(document)) == current.content_hash:
         return current  # repealed from that date already

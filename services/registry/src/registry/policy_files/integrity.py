@@ -290,7 +290,7 @@ def _condition_problems(expression: str, matters: list[Matter]) -> Iterable[str]
         for m in reversed(matters)
         for name, spec in m.attributes.items()
     }
-    problem = judgement_problem(expression, matters[0].key if matters else "", declared_types)
+    problem = judgement_problem(expression, matters[0].key, declared_types)
     if problem is not None:
         yield problem
 
