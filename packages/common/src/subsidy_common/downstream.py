@@ -14,6 +14,7 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import map_aiohttp_exceptions
 from multidict import CIMultiDictProxy
+from starlette.requests import ClientDisconnect
 
 from subsidy_common.logs import request_id_var
 from subsidy_common.middleware import REQUEST_ID_HEADER
@@ -203,6 +204,17 @@ def refused(exc: httpx.TransportError) -> bool:
     if isinstance(cause, aiohttp.ClientConnectionError):
         return True
     return isinstance(exc, httpx.ConnectError)
+
+
+def client_left(exc: BaseException) -> bool:
+    """Whether a request relayed as it arrived failed because its own client left mid-body
+    (the relayed body raised `ClientDisconnect`), not because the service failed."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ClientDisconnect):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def not_connected(exc: httpx.TransportError) -> bool:

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Match
 
@@ -316,8 +317,20 @@ async def _database_error(_: Request, exc: Exception) -> Response:
     return problem_response(body, {"Retry-After": "1"})
 
 
+# nginx's code for a request whose client closed the connection before it was answered: what
+# the access log then shows. Nothing is sent, since no one is there to read it.
+CLIENT_CLOSED_REQUEST = 499
+
+
+async def _client_gone(_: Request, __: Exception) -> Response:
+    """A client that left while its body was still being read: not an error of the service."""
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
-    """Render every error the app can raise as application/problem+json."""
+    """Render every error the app can raise as application/problem+json; a client gone
+    mid-body is only logged as such."""
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

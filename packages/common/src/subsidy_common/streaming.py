@@ -116,6 +116,8 @@ class DuplexStreamingResponse(StreamingResponse):
     `request_body`), and then stops the stream when the client leaves: the server's `send`
     returns quietly once the client is gone, so the rest of a long batch would otherwise be
     computed for no one. Without `body_read` a gone client is noticed only by a failed `send`.
+    A client that leaves before it has sent its whole body ends the stream as it reads on
+    (`ClientDisconnect`, from `request_body`).
 
     The background task runs however the response ends, a client gone included: the gateway's
     closes the downstream answer it relays, which would otherwise stay open.
@@ -136,6 +138,8 @@ class DuplexStreamingResponse(StreamingResponse):
             watcher.add_done_callback(lambda w: self._stop(task, w))
         try:
             await self._stream(send)
+        except ClientDisconnect:
+            pass  # the client left while its body was still being read, its answers begun
         except asyncio.CancelledError:
             if watcher is None or not _left(watcher) or task is None:
                 raise

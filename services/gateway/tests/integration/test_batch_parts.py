@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -410,3 +411,83 @@ async def test_a_client_that_leaves_stops_its_batch(
     assert len(asked) <= asked_when_left + 1, log
     assert len(asked) < 15 / 2, log
     assert sum(entry.startswith("answered") for entry in log) < len(asked), log
+
+
+class Kept(logging.Handler):
+    """The records logged while it is attached to the root logger."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_a_client_that_leaves_mid_upload_ends_its_batch_quietly(
+    stack: Any,
+    another_gateway: Callable[..., Any],
+    admin_key: str,
+    case: Callable[..., dict[str, Any]],
+    film: dict[str, Any],
+) -> None:
+    """The answers to the cases sent so far have begun when the client leaves before the rest
+    of its body: nothing went wrong in the gateway, so nothing is logged as an error."""
+    content = body_of(lines(case, 40)) + b"\n"
+    half = content[: content.index(b"\n", len(content) // 2) + 1]
+    kept = Kept()
+    async with AsyncExitStack() as running:
+        gateway = await running.enter_async_context(another_gateway(batch_part_bytes=PART_BYTES))
+        url = await running.enter_async_context(live_server(gateway))
+        logging.getLogger().addHandler(kept)
+        running.callback(logging.getLogger().removeHandler, kept)
+        host, port = url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            b"POST /v1/calculations/batch HTTP/1.1\r\nHost: gateway\r\n"
+            b"Authorization: Bearer " + admin_key.encode() + b"\r\n"
+            b"Content-Type: application/x-ndjson\r\nAccept: application/x-ndjson\r\n"
+            b"Content-Length: " + str(len(content)).encode() + b"\r\n\r\n" + half
+        )
+        await writer.drain()
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+        await reader.readuntil(b"\n")  # the first chunk's size
+        assert b'"case_index":0' in await reader.readuntil(b"\n")
+        writer.transport.abort()
+        await asyncio.sleep(0.5)
+    assert any(r.name == "subsidy.access" for r in kept.records)  # the handler was heard
+    errors = [r.getMessage() for r in kept.records if r.levelno >= logging.WARNING]
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("accept", [b"application/x-ndjson", b"application/json"])
+async def test_a_client_that_leaves_before_any_answer_is_logged_as_gone(
+    stack: Any, another_gateway: Callable[..., Any], admin_key: str, accept: bytes
+) -> None:
+    """Half a first line and then nothing: the access log says 499 (nginx's "client closed
+    request"), not that the calculator is unavailable, and no error is logged. Answers in
+    NDJSON are spread in parts; one JSON answer is relayed from one instance as it comes."""
+    kept = Kept()
+    async with AsyncExitStack() as running:
+        gateway = await running.enter_async_context(another_gateway())
+        url = await running.enter_async_context(live_server(gateway))
+        logging.getLogger().addHandler(kept)
+        running.callback(logging.getLogger().removeHandler, kept)
+        host, port = url.removeprefix("http://").split(":")
+        _, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            b"POST /v1/calculations/batch HTTP/1.1\r\nHost: gateway\r\n"
+            b"Authorization: Bearer " + admin_key.encode() + b"\r\n"
+            b"Content-Type: application/x-ndjson\r\nAccept: " + accept + b"\r\n"
+            b"Content-Length: 1000\r\n\r\n"
+            b'{"applicant": {"id"'
+        )
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.transport.abort()
+        await asyncio.sleep(0.3)
+    statuses = [getattr(r, "status", None) for r in kept.records if r.name == "subsidy.access"]
+    assert statuses, kept.records
+    assert set(statuses) == {499}, statuses  # the calculator's too, when relayed
+    errors = [r.getMessage() for r in kept.records if r.levelno >= logging.WARNING]
+    assert not errors, errors

@@ -209,7 +209,7 @@ class _Batch:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
                 self._started.put_nowait(part)
-        except Exception as exc:  # a line too long, a client gone: after the answers so far
+        except Exception as exc:  # a client gone mid-body: told after the answers so far
             self._started.put_nowait(exc)
             return
         self._started.put_nowait(None)

@@ -12,10 +12,12 @@ from typing import Any, NoReturn, TypeVar
 import httpx
 import orjson
 from starlette.background import BackgroundTask
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from subsidy_common.downstream import (
     DownstreamClient,
     Relayed,
+    client_left,
     downstream_client,
     not_connected,
     refused,
@@ -118,6 +120,8 @@ class Downstream:
                 return instance, await call(instance.client)
             except httpx.TransportError as exc:
                 instance.in_flight -= 1
+                if client_left(exc):
+                    raise ClientDisconnect from exc
                 instance.failed_at = time.monotonic()
                 if not not_connected(exc) or attempt == len(candidates):
                     self.request_failed(exc)
