@@ -15,8 +15,9 @@ full, and so is one whose rows give an applicant two kinds or two regions. Dates
 as Excel writes them (2016/5/10, 2016年5月10日); empty rows are passed over.
 
 The file is streamed to POST /v1/calculations/batch as NDJSON, one applicant per line, and the
-answers stream back; a progress bar counts them. `payout.csv` gets one row per event: what is
-due, under which document and clause, or why nothing is.
+answers stream back; a progress bar counts them. `payout.csv` gets one row per event: its row in
+the events file (the header is row 1, as a spreadsheet numbers it), what is due, under which
+document and clause, or why nothing is.
 
 `--streams N` sends every N-th applicant in a stream of its own, N at once; the rows are then
 written in the order the answers arrive. One stream is enough to keep every calculator worker
@@ -26,7 +27,10 @@ Memory stays flat however long the file: it is read as it is sent, and only the 
 not yet answered are held (the service reads no faster than it decides); checking that no
 applicant comes back holds its id, a few dozen bytes an applicant. A row the service
 cannot accept (a quantity that is not a number, attributes that are not a JSON object) is sent
-as it is, and its applicant's row in the payout list says why it was refused.
+as it is, and its applicant's row in the payout list says why it was refused, naming the rows
+and cells at fault; the summary counts such applicants. A service that answers what this script
+cannot read (not JSON, an answer for no applicant sent, results that do not match the events)
+leaves no list, as one that stops short does.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import os
 import re
 import sys
 import unicodedata
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import groupby
@@ -51,7 +55,7 @@ from tqdm import tqdm
 
 CHUNK_BYTES = 64 * 1024  # what one write to the batch stream carries
 FIELDS = [
-    "applicant_id", "name", "region", "matter", "subject", "date", "status", "amount",
+    "row", "applicant_id", "name", "region", "matter", "subject", "date", "status", "amount",
     "policy_id", "doc_no", "clause_id", "ref", "basis", "missing", "problem",
 ]  # fmt: skip
 
@@ -74,15 +78,21 @@ class Source:
     applicants: int
 
 
-def _rows(handle: TextIO) -> Iterator[dict[str, str]]:
-    """The rows with a cell in any required column (Excel leaves rows of commas at the end)."""
+Row = tuple[int, dict[str, str]]  # a row's number in the file, and its cells
+
+
+def _rows(handle: TextIO) -> Iterator[Row]:
+    """The rows with a cell in any required column (Excel leaves rows of commas at the end),
+    numbered as a spreadsheet numbers them: the header is row 1, a blank line counts."""
     reader = csv.DictReader(handle)
     reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
-    return (row for row in reader if any(_cell(row, column) for column in REQUIRED))
+    for row in reader:
+        if any(_cell(row, column) for column in REQUIRED):
+            yield reader.line_num, row
 
 
-def _applicants(rows: Iterator[dict[str, str]]) -> Iterator[tuple[str, list[dict[str, str]]]]:
-    return ((a, list(group)) for a, group in groupby(rows, key=_applicant_id))
+def _applicants(rows: Iterator[Row]) -> Iterator[tuple[str, list[Row]]]:
+    return ((a, list(group)) for a, group in groupby(rows, key=lambda r: _applicant_id(r[1])))
 
 
 _SEPARATORS = re.compile(r"[\s\-‐‑‒–—―_]+")
@@ -120,7 +130,7 @@ def survey(path: Path) -> tuple[str, int]:
     raise BadFile(f"{path} is neither UTF-8 nor GB 18030 (GBK) text")
 
 
-def _count_applicants(path: Path, rows: Iterator[dict[str, str]]) -> int:
+def _count_applicants(path: Path, rows: Iterator[Row]) -> int:
     """How many applicants there are; BadFile when one's rows come apart, or disagree on what
     the applicant is or where it is (only its first row's would be sent)."""
     seen: set[str] = set()
@@ -133,7 +143,7 @@ def _count_applicants(path: Path, rows: Iterator[dict[str, str]]) -> int:
             )
         seen.add(applicant_id)
         for column in ("kind", "region"):
-            values = {unicodedata.normalize("NFKC", _cell(row, column)) for row in events}
+            values = {unicodedata.normalize("NFKC", _cell(row, column)) for _, row in events}
             if len(values) > 1:
                 raise BadFile(
                     f"{path}: the rows of applicant {applicant_id} give different {column}s"
@@ -148,12 +158,19 @@ def read_cases(
 ) -> Iterator[dict[str, Any]]:
     """One calculation request per applicant, its events in file order, read as needed: every
     `parts`-th applicant from the `part`-th (a stream's share)."""
+    return (case for _, case in read_applicants(path, encoding, part, parts))
+
+
+def read_applicants(
+    path: Path, encoding: str = ENCODINGS[0], part: int = 0, parts: int = 1
+) -> Iterator[tuple[list[int], dict[str, Any]]]:
+    """`read_cases`, each case with the file's rows its events come from."""
     with path.open(newline="", encoding=encoding) as handle:
         for n, (applicant_id, events) in enumerate(_applicants(_rows(handle))):
             if n % parts != part:
                 continue
-            first = events[0]
-            yield {
+            first = events[0][1]
+            case = {
                 "applicant": {
                     "id": applicant_id,
                     "kind": _cell(first, "kind"),
@@ -168,9 +185,10 @@ def read_cases(
                         "quantity": _quantity(row.get("quantity")),
                         "attributes": _attributes(row.get("attributes")),
                     }
-                    for row in events
+                    for _, row in events
                 ],
             }
+            yield [number for number, _ in events], case
 
 
 _EXCEL_DATE = re.compile(r"^(\d{4})\s*[/.年-]\s*(\d{1,2})\s*[/.月-]\s*(\d{1,2})\s*日?$")
@@ -203,8 +221,11 @@ def ndjson(case: dict[str, Any]) -> bytes:
     return json.dumps(case, ensure_ascii=False).encode() + b"\n"
 
 
-def payout_rows(case: dict[str, Any], answer: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The payout list's rows for one applicant: one per event, or one problem row."""
+def payout_rows(
+    case: dict[str, Any], answer: dict[str, Any], rows: Sequence[int] | None = None
+) -> Iterator[dict[str, Any]]:
+    """The payout list's rows for one applicant: one per event, or one problem row; `rows` are
+    the events' rows in the file. ValueError when the answer's results are not one per event."""
     applicant = case["applicant"]
     base = {
         "applicant_id": applicant["id"],
@@ -212,22 +233,41 @@ def payout_rows(case: dict[str, Any], answer: dict[str, Any]) -> Iterator[dict[s
         "region": applicant["region"],
     }
     if "results" not in answer:  # a problem object: this applicant's request was refused
-        errors = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', []))}: {e.get('msg')}"
-            for e in answer.get("errors", [])
-        )
-        yield {**base, "status": "refused", "problem": f"{answer.get('detail')} {errors}".strip()}
+        span = "" if not rows else f"{rows[0]}-{rows[-1]}" if len(rows) > 1 else str(rows[0])
+        yield {**base, "row": span, "status": "refused", "problem": _refusal(answer, rows)}
         return
-    for event, result in zip(case["events"], answer["results"], strict=True):
+    numbers: Sequence[int | str] = rows or [""] * len(case["events"])
+    for number, event, result in zip(numbers, case["events"], answer["results"], strict=True):
         granted = result.get("granted") or {}
         yield {
             **base,
+            "row": number,
             "matter": event["matter"], "subject": event["subject"], "date": event["date"],
             "status": result["status"], "amount": result["amount"],
             "policy_id": granted.get("policy_id", ""), "doc_no": granted.get("doc_no", ""),
             "clause_id": granted.get("clause_id", ""), "ref": granted.get("ref", ""),
             "basis": granted.get("basis", ""), "missing": " ".join(result.get("missing", [])),
         }  # fmt: skip
+
+
+def _refusal(problem: dict[str, Any], rows: Sequence[int] | None) -> str:
+    """Why the service refused an applicant, each error at its row and cell: `row 7 quantity:
+    Input should be a valid integer`. The problem's own detail counts the applicant's place in
+    its stream ("Case 3 is invalid."), which is no place in the file, so it stands only where
+    there are no errors."""
+    errors = problem.get("errors") or []
+    if not errors:
+        return str(problem.get("detail") or problem.get("title") or "refused")
+    return "; ".join(f"{_where(e.get('loc') or [], rows)}: {e.get('msg')}" for e in errors)
+
+
+def _where(loc: list[Any], rows: Sequence[int] | None) -> str:
+    path = [str(p) for p in loc[1:]] if loc[:1] == ["body"] else [str(p) for p in loc]
+    if rows and len(path) >= 2 and path[0] == "events" and path[1].isdecimal():
+        index = int(path[1])
+        if index < len(rows):
+            return " ".join([f"row {rows[index]}", *path[2:]])
+    return ".".join(path) or "body"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -280,6 +320,10 @@ class Incomplete(Exception):
     """Fewer answers came back than applicants were sent."""
 
 
+class Unreadable(Exception):
+    """The service answered what this script cannot read as the answer to an applicant sent."""
+
+
 async def _pay(api: str, headers: dict[str, str], source: Source, path: Path, streams: int) -> int:
     """Send the streams, write each answer's rows as it arrives, and report the total.
 
@@ -287,7 +331,7 @@ async def _pay(api: str, headers: dict[str, str], source: Source, path: Path, st
     answer: a payout list is whole or absent, never cut short by a failure halfway.
     """
     due = Decimal(0)
-    answered = 0
+    answered = refused = 0
     partial = path.with_name(path.name + ".partial")
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=60)
     try:
@@ -298,11 +342,12 @@ async def _pay(api: str, headers: dict[str, str], source: Source, path: Path, st
             writer = csv.DictWriter(out, fieldnames=FIELDS)
             writer.writeheader()
 
-            def write(case: dict[str, Any], answer: dict[str, Any]) -> None:
-                nonlocal due, answered
-                for row in payout_rows(case, answer):
+            def write(rows: list[int], case: dict[str, Any], answer: dict[str, Any]) -> None:
+                nonlocal due, answered, refused
+                for row in payout_rows(case, answer, rows):
                     writer.writerow(row)
                     due += Decimal(row.get("amount") or 0)
+                    refused += row["status"] == "refused"
                 answered += 1
                 progress.update(1)
 
@@ -316,14 +361,15 @@ async def _pay(api: str, headers: dict[str, str], source: Source, path: Path, st
         if answered != source.applicants:
             raise Incomplete(f"answers came back for {answered} of {source.applicants} applicants")
         os.replace(partial, path)
-    except (Refused, Incomplete, aiohttp.ClientError, TimeoutError) as exc:
+    except (Refused, Incomplete, Unreadable, aiohttp.ClientError, TimeoutError) as exc:
         reason = f"the batch was refused: {exc}" if isinstance(exc, Refused) else str(exc)
         print(f"no payout list written; {reason or type(exc).__name__}", file=sys.stderr)
         return 1
     finally:
         partial.unlink(missing_ok=True)  # after a failure, or an interruption
     print(
-        f"{source.applicants} applicants; total due {due:,.2f} yuan; written to {path}",
+        f"{source.applicants} applicants, {refused} refused (the problem column says why);"
+        f" total due {due:,.2f} yuan; written to {path}",
         file=sys.stderr,
     )
     return 0
@@ -335,16 +381,16 @@ async def _stream(
     source: Source,
     part: int,
     parts: int,
-    write: Callable[[dict[str, Any], dict[str, Any]], None],
+    write: Callable[[list[int], dict[str, Any], dict[str, Any]], None],
 ) -> None:
     """Send every `parts`-th case from `part` as one stream while its answers come back: a
     client that sent everything first and read only then would stall once the answers waiting
     for it filled the connection's buffers."""
-    # The lines sent and not yet answered, by their index in this stream; as bytes, a tenth of
-    # the memory the parsed cases take. Between the client and the calculator, the sockets'
-    # buffers hold tens of megabytes, tens of thousands of lines.
-    sent: dict[int, bytes] = {}
-    mine = read_cases(source.path, source.encoding, part, parts)
+    # The lines sent and not yet answered, by their index in this stream, with their rows in
+    # the file; as bytes, a tenth of the memory the parsed cases take. Between the client and
+    # the calculator, the sockets' buffers hold tens of megabytes, tens of thousands of lines.
+    sent: dict[int, tuple[list[int], bytes]] = {}
+    mine = read_applicants(source.path, source.encoding, part, parts)
 
     async def body() -> AsyncIterator[bytes]:
         # Lines gathered into writes of about 64 KB. One write per line makes one small packet
@@ -352,8 +398,9 @@ async def _stream(
         # for want of buffer memory and resend them only after backoffs of up to a minute.
         chunk: list[bytes] = []
         size = 0
-        for index, case in enumerate(mine):
-            line = sent[index] = ndjson(case)
+        for index, (rows, case) in enumerate(mine):
+            line = ndjson(case)
+            sent[index] = rows, line
             chunk.append(line)
             size += len(line)
             if size >= CHUNK_BYTES:
@@ -366,8 +413,15 @@ async def _stream(
         if response.status != 200:
             raise Refused(f"{response.status} {await response.text()}")
         async for line in _lines(response.content):
-            answer = json.loads(line)
-            write(json.loads(sent.pop(answer["case_index"])), answer)
+            try:
+                answer = json.loads(line)
+                rows, case = sent.pop(answer["case_index"])
+                write(rows, json.loads(case), answer)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise Unreadable(
+                    f"the service answered a line this script cannot read ({exc!r}):"
+                    f" {line[:200].decode(errors='replace')}"
+                ) from exc
 
 
 if __name__ == "__main__":

@@ -352,6 +352,7 @@ def test_the_payout_example_writes_a_payout_list(tmp_path: Path) -> None:
     by_subject = {row["subject"]: row for row in rows}
     assert by_subject["ZL201510000001.1"]["amount"] == "3000.00"
     assert by_subject["ZL201510000001.1"]["doc_no"] == "泸市府发〔2015〕33号"
+    assert sorted(int(row["row"]) for row in rows) == list(range(2, 2 + len(rows)))
     assert by_subject["GR201651000123"]["amount"] == "100000.00"
     # Two 实用新型 at 800 in 泸县, one row each.
     assert by_subject["ZL201620000002.3"]["amount"] == by_subject["ZL201620000003.1"]["amount"]
@@ -361,8 +362,11 @@ def test_the_payout_example_writes_a_payout_list(tmp_path: Path) -> None:
     assert sorted(lists[2], key=lambda r: r["subject"]) == sorted(rows, key=lambda r: r["subject"])
     refused = [row for row in with_bad if row["status"] == "refused"]
     assert len(refused) == 1
-    assert "quantity" in refused[0]["problem"]
+    last_row = str(len((ROOT / "examples" / "events.csv").read_text("utf-8").splitlines()) + 1)
+    assert refused[0]["row"] == last_row
+    assert refused[0]["problem"].startswith(f"row {last_row} quantity: ")
     assert [row for row in with_bad if row["status"] != "refused"] == rows
+    assert "1 refused" in done.stderr
     assert "total due 604,600.00 yuan" in done.stderr
 
 

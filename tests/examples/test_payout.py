@@ -132,6 +132,46 @@ def test_excel_dates_and_empty_rows(payout: ModuleType, tmp_path: Path) -> None:
     ]  # fmt: skip
 
 
+def test_each_event_keeps_its_row_in_the_file(payout: ModuleType, tmp_path: Path) -> None:
+    """Rows as a spreadsheet numbers them: the header is row 1, a blank line counts."""
+    other = ROW.replace("91510500MA62B8XY4F", "91510502MA62B8XY5F")
+    path = tmp_path / "events.csv"
+    path.write_text(
+        HEADER + ROW.format(subject="ZL1") + "\n" + ROW.format(subject="ZL2")
+        + ",,,,,,,,\n" + other.format(subject="ZL9"),
+        "utf-8",
+    )  # fmt: skip
+    (first, case), (second, _) = payout.read_applicants(path)
+    assert (first, second) == ([2, 4], [6])
+    answer = {"results": [{"status": "granted", "amount": "3000.00"}] * 2}
+    assert [row["row"] for row in payout.payout_rows(case, answer, first)] == [2, 4]
+
+
+def test_a_refusal_names_the_rows_and_cells_at_fault(payout: ModuleType) -> None:
+    """The problem's detail counts the case's place in its stream, which is no row of the file:
+    each error is told at its row instead."""
+    case = {
+        "applicant": {"id": "X", "name": "", "region": "510502"},
+        "events": [{"matter": "m", "subject": "a"}, {"matter": "m", "subject": "b"}],
+    }
+    problem = {
+        "status": 422,
+        "detail": "Case 7 is invalid.",
+        "errors": [
+            {"loc": ["body", "events", 1, "quantity"], "msg": "Input should be a valid integer"},
+            {"loc": ["body", "applicant", "id"], "msg": "not a valid id"},
+        ],
+    }
+    (row,) = payout.payout_rows(case, problem, [5, 6])
+    assert row["row"] == "5-6"
+    assert row["status"] == "refused"
+    assert row["problem"] == (
+        "row 6 quantity: Input should be a valid integer; applicant.id: not a valid id"
+    )
+    (row,) = payout.payout_rows(case, {"status": 403, "detail": "Outside your region."}, [9])
+    assert (row["row"], row["problem"]) == ("9", "Outside your region.")
+
+
 def test_text_in_neither_encoding_is_refused(payout: ModuleType, tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
     path.write_bytes(HEADER.encode() + b"\x80\x80\xff\xff\n")
@@ -218,6 +258,47 @@ def test_no_list_is_left_when_the_answers_stop_short(tmp_path: Path) -> None:
         server.shutdown()
     assert done.returncode == 1, done.stderr
     assert "no payout list written" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.csv"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b'{"total": "0.00", "results": []}\n',  # no case_index
+        b'{"case_index": 5, "total": "0.00", "results": []}\n',  # no such case sent
+        b'{"case_index": 0, "total": "0.00", "results": []}\n',  # no result for its event
+        b"<html>busy</html>\n",
+    ],
+)
+def test_no_list_is_left_when_the_answers_cannot_be_read(tmp_path: Path, answer: bytes) -> None:
+    """A service that breaks the protocol: the script says so, without a traceback."""
+
+    class Garbled(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-ndjson")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet."""
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Garbled)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        events = tmp_path / "events.csv"
+        events.write_text(HEADER + ROW.format(subject="ZL1"), "utf-8")
+        done = _payout(
+            events, tmp_path / "payout.csv", f"http://127.0.0.1:{server.server_address[1]}"
+        )
+    finally:
+        server.shutdown()
+    assert done.returncode == 1, done.stderr
+    assert "no payout list written; the service answered a line this script cannot read" in (
+        done.stderr
+    )
+    assert "Traceback" not in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["events.csv"]
 
 
