@@ -216,9 +216,13 @@ async def warm(claims: Claims) -> None:
     everyone = asyncio.Barrier(POOL)
 
     async def hold() -> None:
-        async with claims.transaction(optimistic=True) as tx:
-            await tx.read("warm", "warm", "91510500MA62B8XY4F", "warm", "warm")
-            await everyone.wait()
+        try:
+            async with claims.transaction(optimistic=True) as tx:
+                await tx.read("warm", "warm", "91510500MA62B8XY4F", "warm", "warm")
+                await everyone.wait()
+        except BaseException:
+            await everyone.abort()  # the others would wait for this one, holding the pool
+            raise
 
     await asyncio.gather(*(hold() for _ in range(POOL)))
 

@@ -54,9 +54,11 @@ def subject_forms(value: str) -> tuple[str, str]:
 def subject_key(value: str) -> str:
     """An event's subject as one, however typed (`normalise`). A Chinese patent number or a
     居民身份证号码 is also one whatever punctuation it is written with, a patent number with or
-    without the ZL (专利号) or CN before it: `ZL201623189465.2`, `CN 2016 2318 9465·2` and
-    `201623189465.2` are one patent. Other subjects keep their punctuation: `项目1.1` is not
-    `项目11`, nor `滑坡2023.1.11` `滑坡2023.11.1`."""
+    without the ZL (专利号) or CN before it, and with or without the words a clerk labels it
+    with (`专利号：`, `号`, `（发明）`): `ZL201623189465.2`, `CN 2016 2318 9465·2`,
+    `201623189465.2` and `专利号ZL201623189465.2号` are one patent. Other subjects keep their
+    punctuation and words: `项目1.1` is not `项目11`, nor `滑坡2023.1.11` `滑坡2023.11.1`, nor
+    `合同201623189465.2` the patent."""
     return subject_forms(value)[0]
 
 
@@ -72,9 +74,17 @@ def is_ric(number: str) -> bool:
 
 def _number(text: str) -> str | None:
     """The patent application number or identity number a normalised subject is written as, if
-    it is one: letters and digits, punctuation between them, nothing else."""
-    if len(text) > 30:
+    it is one: letters and digits, punctuation between them, nothing else; or a patent number
+    with nothing else but the words it is labelled with."""
+    if len(text) > 40:
         return None
+    if not text.isascii():
+        unlabelled = _PATENT_LABELS.sub("", text)
+        if unlabelled != text:
+            number = _number(unlabelled)
+            return number if number is not None and not is_ric(number) else None
+    if _OLD_PATENT_ALONE.fullmatch(text):
+        return text[:8] + text[-1]
     if text.isascii() and text.isalnum():
         bare = text
     elif all(
@@ -91,8 +101,16 @@ def _number(text: str) -> str | None:
 
 
 # A patent application number: 12 digits and a check character (digit or X) since 2004, after
-# ZL or CN or alone; 8 and one before, after ZL or CN. A 居民身份证号码 has 18 characters.
+# ZL or CN or alone; 8 and one before, after ZL or CN, or alone with a dot (or other
+# punctuation) before its check character, as it was printed (`98123456.X`): eight digits and
+# one without it are too common a shape to be taken for a patent. A 居民身份证号码 has 18.
 _PATENT = re.compile(r"(?:(?:ZL|CN)(?:\d{12}|\d{8})|\d{12})[\dX]")
+_OLD_PATENT_ALONE = re.compile(r"\d{8}[^\w\s][\dX]")
+# The words a patent number is labelled with in a clerk's sheet, longest first.
+_PATENT_LABELS = re.compile(
+    "|".join(("专利申请号", "专利号", "申请号", "授权号", "发明专利", "实用新型", "外观设计",
+              "专利", "发明", "号", "第"))
+)  # fmt: skip
 _NUMBER_LENGTHS = frozenset((11, 13, 15, 18))
 
 

@@ -116,6 +116,38 @@ async def test_subjects_written_with_punctuation_are_merged(empty_database: str)
     assert counted == 0
 
 
+async def test_subjects_written_with_their_labels_are_merged(empty_database: str) -> None:
+    """Before a patent number's labels were passed over, `专利号ZL201510000001.1` and
+    `ZL201510000001.1号` were each a patent of their own, paid in full."""
+    scripts = Settings().migrations_dir(SERVICE)
+    await asyncio.to_thread(command.upgrade, alembic_config(scripts, empty_database), "c0010")
+    engine = create_engine(empty_database)
+    try:
+        async with engine.begin() as connection:
+            for subject in ("2015100000011", "专利号ZL201510000001.1", "ZL201510000001.1号"):
+                await connection.execute(  # through the table's type: SQLite holds fen
+                    insert(balance).values(
+                        applicant_id="A", matter=MATTER, subject=subject, granted=Decimal(3000)
+                    )
+                )
+                await connection.execute(
+                    text("INSERT INTO subject_payment VALUES (:m, :s, 1)"),
+                    {"m": MATTER, "s": subject},
+                )
+        await asyncio.to_thread(upgrade_head, scripts, empty_database)
+        async with engine.connect() as connection:
+            balances = (
+                await connection.execute(select(balance.c.subject, balance.c.granted))
+            ).all()
+            counted = (
+                await connection.execute(text("SELECT subject FROM subject_payment"))
+            ).scalars().all()
+    finally:
+        await engine.dispose()
+    assert [tuple(row) for row in balances] == [("2015100000011", Decimal(9000))]
+    assert counted == ["2015100000011"]  # its own count stays; the labelled ones' start again
+
+
 @pytest.mark.parametrize("caps", [{}, {"per_applicant_year": "3000"}])
 async def test_a_patent_typed_another_way_is_not_paid_again(
     empty_database: str, caps: dict[str, str]
@@ -155,6 +187,10 @@ async def test_a_patent_typed_another_way_is_not_paid_again(
                 "ZL2015/1000/0001/1",
                 "201510000001.1",
                 "CN201510000001.1",
+                "专利号ZL201510000001.1",
+                "专利号：ZL201510000001.1",
+                "ZL201510000001.1号",
+                "ZL201510000001.1(发明)",
             ]
         ):
             again = await submit(f"k{i + 2}", typed)
