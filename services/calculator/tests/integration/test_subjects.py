@@ -140,8 +140,10 @@ async def test_subjects_written_with_their_labels_are_merged(empty_database: str
                 await connection.execute(select(balance.c.subject, balance.c.granted))
             ).all()
             counted = (
-                await connection.execute(text("SELECT subject FROM subject_payment"))
-            ).scalars().all()
+                (await connection.execute(text("SELECT subject FROM subject_payment")))
+                .scalars()
+                .all()
+            )
     finally:
         await engine.dispose()
     assert [tuple(row) for row in balances] == [("2015100000011", Decimal(9000))]
