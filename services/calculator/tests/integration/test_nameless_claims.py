@@ -76,3 +76,34 @@ async def test_look_alikes_claiming_at_once_are_paid_once(desk: Desk) -> None:
             *(listed(desk, i, f"NEEQ-{round_}", name=NAMED) for i in ids)
         )
         assert sorted(answers) == [("granted", "300000.00")] + [("needs_review", "0.00")] * 4
+
+
+async def test_a_claim_held_for_review_holds_the_applicants_next_claims(desk: Desk) -> None:
+    """Held for its look-alike name, the applicant claims the same subject again under another
+    name: held again, not paid. Another subject is not held."""
+    assert await listed(desk, A, "NEEQ-5", name=NAMED) == ("granted", "300000.00")
+    assert await listed(desk, B, "NEEQ-5", name=NAMED) == ("needs_review", "0.00")
+    for other in ("江阳精密机械有限公司", ""):
+        assert await listed(desk, B, "NEEQ-5", name=other) == ("needs_review", "0.00")
+    assert await listed(desk, B, "NEEQ-6", name="江阳精密机械有限公司") == (
+        "granted", "300000.00",
+    )  # fmt: skip
+
+
+async def test_a_look_alike_and_a_new_name_claiming_at_once_are_both_held(desk: Desk) -> None:
+    """The same applicant, at once, under the look-alike name and under another. The other
+    name decided first is paid, as any applicant of another name is, and the look-alike is then
+    its duplicate; the look-alike decided first is held, and the other name with it, though it
+    may have read before the hold was written."""
+    assert await listed(desk, A, "NEEQ-7", name=NAMED) == ("granted", "300000.00")
+    for round_ in range(5):
+        subject = f"NEEQ-7{round_}"
+        assert await listed(desk, A, subject, name=NAMED) == ("granted", "300000.00")
+        answers = await asyncio.gather(
+            listed(desk, B, subject, name=NAMED),
+            listed(desk, B, subject, name="江阳精密机械有限公司"),
+        )
+        assert answers in (
+            [("needs_review", "0.00"), ("needs_review", "0.00")],
+            [("duplicate", "0.00"), ("granted", "300000.00")],
+        ), answers

@@ -39,6 +39,8 @@ class Seen:
     """ids of the claims that paid this applicant for the same matter and subject"""
     others: list[Mapping[str, Any]]
     """paid claims for the same matter and subject under other applicant identifiers"""
+    held: bool
+    """whether a claim of this applicant for the same matter and subject awaits review"""
     budgeted: frozenset[str]
     """the funds that have a budget"""
 

@@ -63,6 +63,9 @@ SELECT
      FROM claim
     WHERE matter = $4 AND subject = $5 AND applicant_id <> $3
       AND status IN ('granted', 'topped_up')) AS others,
+  EXISTS (SELECT 1 FROM claim
+           WHERE applicant_id = $3 AND matter = $4 AND subject = $5
+             AND status = 'needs_review') AS held,
   ARRAY(SELECT fund FROM fund_budget) AS budgeted,
   (SELECT json_object_agg(cap_key, granted) FROM (
      SELECT cap_key, sum(amount)::text AS granted FROM claim
@@ -207,6 +210,7 @@ class PostgresTransaction(ClaimTransaction):
             ledger=_ledger(row["subjects"], row["caps"], matter, subject, row["under_caps"]),
             paid=list(row["paid"]),
             others=orjson.loads(row["others"]) if row["others"] is not None else [],
+            held=row["held"],
             budgeted=frozenset(row["budgeted"]),
         )
 
@@ -219,12 +223,14 @@ class PostgresTransaction(ClaimTransaction):
     async def write(
         self, moves: Sequence[Move], claim: Mapping[str, Any], response: Response
     ) -> None:
-        paying = claim["amount"] > 0
+        # A claim held for review counts as a payment does: a claim of the same applicant
+        # read before it was written would otherwise be paid, under another name.
+        counted = claim["amount"] > 0 or claim["status"] == "needs_review"
         locks = []
         if self._optimistic:
             # The locks a locked claim holds from its first statement to its commit.
             locks.append(key_lock(response.tenant_id, response.key))
-            if paying:
+            if counted:
                 locks.append(subject_lock(claim["matter"], claim["subject"]))
             locks.append(applicant_lock(claim["applicant_id"]))
             locks.extend(fund_lock(str(m.key[0])) for m in moves if m.balance == "fund")
@@ -232,7 +238,7 @@ class PostgresTransaction(ClaimTransaction):
         balances: list[str] = [move.balance for move in moves]
         for move in moves:
             arguments.extend((*move.key, move.seen, move.delta))
-        if paying:
+        if counted:
             balances.append("payments")
             arguments.extend((claim["matter"], claim["subject"], self._payments, 1))
         arguments.extend(

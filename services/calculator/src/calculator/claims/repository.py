@@ -286,6 +286,23 @@ async def others_paid_for(
     return [dict(row._mapping) for row in rows]
 
 
+async def held_for_review(
+    session: AsyncSession, applicant_id: str, matter: str, subject: str
+) -> bool:
+    """Whether a claim of this applicant for the matter and subject awaits review."""
+    held = await session.scalar(
+        select(claim.c.id)
+        .where(
+            claim.c.applicant_id == applicant_id,
+            claim.c.matter == matter,
+            claim.c.subject == subject,
+            claim.c.status == "needs_review",
+        )
+        .limit(1)
+    )
+    return held is not None
+
+
 async def insert_claim(session: AsyncSession, values: dict[str, Any]) -> None:
     """Record a claim."""
     await session.execute(claim.insert().values(**values))

@@ -221,7 +221,7 @@ async def _settle(
     review = None
     if due > 0:
         look_alikes = [row for row in seen.others if may_be_one(name, row["name_key"])]
-        if look_alikes:
+        if look_alikes or seen.held:
             nameless = not name or any(not row["name_key"] for row in look_alikes)
             # Another tenant's claims are not shown to this one: only how many there are.
             review = {
@@ -238,8 +238,10 @@ async def _settle(
                     row["tenant_id"] != caller.tenant_id for row in look_alikes
                 ),
                 "reason": "同一事项与标的已由其他主体获得，名称缺失无法比对"
-                if nameless
-                else "同一事项与标的已由名称相近的其他主体获得",
+                if look_alikes and nameless
+                else "同一事项与标的已由名称相近的其他主体获得"
+                if look_alikes
+                else "本主体同一事项与标的的先前申报待人工复核",
             }
             due = ZERO
     moves: list[Move] = []
