@@ -52,6 +52,19 @@ def _in_range(value: dt.datetime) -> dt.datetime:
     return value
 
 
+# How far ahead of a service's clock a recorded instant may be, for a client's clock that runs a
+# little fast: the registry waits for it to pass before it answers (`settle_writes`).
+AHEAD_SECONDS = 2.0
+
+
+def _not_ahead(value: dt.datetime) -> dt.datetime:
+    """An instant the registry has recorded, not one still to come: what is recorded at an
+    instant not yet past can still change, and an answer for it would not reproduce."""
+    if value > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=AHEAD_SECONDS):
+        raise ValueError("must not be later than now: the registry then is not recorded yet")
+    return value
+
+
 def _policy_year(value: dt.date) -> dt.date:
     if not 1900 <= value.year <= 2199:
         raise ValueError("must be a date between the years 1900 and 2199")
@@ -82,5 +95,8 @@ Reason = Annotated[str, AfterValidator(_said)]
 Instant = Annotated[dt.datetime, BeforeValidator(_instant), AfterValidator(_in_range)]
 # The same in a query string, where an unencoded `+` of the offset has become a space.
 QueryInstant = Annotated[dt.datetime, BeforeValidator(_query_instant), AfterValidator(_in_range)]
+# An instant to read the registry as recorded at, in a body or a query: not in the future.
+RecordedInstant = Annotated[Instant, AfterValidator(_not_ahead)]
+QueryRecordedInstant = Annotated[QueryInstant, AfterValidator(_not_ahead)]
 Count = Annotated[int, Strict()]
 Flag = Annotated[bool, Strict()]

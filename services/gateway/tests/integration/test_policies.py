@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -57,7 +58,14 @@ class TestReadPolicies:
         )
         assert created.status_code == 201, created.text
         path = f"/v1/policies/{created.json()['id']}"
-        now = await admin.get(f"{path}?as_of=2199-01-01T08:00:00+08:00")
+        typed = (
+            (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
+            .astimezone(dt.timezone(dt.timedelta(hours=8)))
+            .replace(microsecond=0)
+            .isoformat()
+        )  # after the document was created, in whole seconds
+        assert typed.endswith("+08:00")
+        now = await admin.get(f"{path}?as_of={typed}")
         assert now.status_code == 200, now.text
         assert now.headers["etag"] == created.headers["etag"]
         assert (await admin.get(f"{path}?as_of=2000-01-01T08:00:00+08:00")).status_code == 404

@@ -385,9 +385,9 @@ class TestAmend:
     ) -> None:
         document = a_document()
         etag = (await create(client, document)).headers["etag"]
-        later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).astimezone(
+        later = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)).astimezone(
             dt.timezone(dt.timedelta(hours=8))
-        )
+        )  # after the document was created, in whole seconds
         typed = later.replace(microsecond=0).isoformat()
         assert "+08:00" in typed
         # As curl sends it: the `+` unencoded, which a query string reads as a space.
@@ -538,6 +538,18 @@ class TestSnapshot:
     ) -> None:
         await past_snapshots_follow_the_changes(client)
 
+    @pytest.mark.parametrize(
+        "path", ["/internal/v1/snapshot", "/v1/policies", "/v1/policies/luzhou-2015-33"]
+    )
+    async def test_an_instant_still_to_come_is_refused(
+        self, client: httpx.AsyncClient, path: str
+    ) -> None:
+        """What will be recorded at it is not known: an answer now could change by then."""
+        ahead = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)).isoformat()
+        refused = await client.get(path, params={"as_of": ahead})
+        assert refused.status_code == 422, refused.text
+        assert [e["loc"] for e in refused.json()["errors"]] == [["query", "as_of"]]
+
     async def test_past_snapshots_on_sqlite(self, tmp_path: Path) -> None:
         app = create_app(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/registry.db"))
         async with running(app):
@@ -614,7 +626,9 @@ class TestSnapshot:
                 asyncio.create_task(client.get("/internal/v1/snapshot", params=between)),
                 asyncio.create_task(client.get(f"/v1/policies/{document['id']}", params=between)),
             ]
-            old = await client.get("/internal/v1/snapshot", params={"as_of": "2001-01-01T00:00Z"})
+            old = await client.get(
+                "/internal/v1/snapshot", params={"as_of": "2001-01-01T00:00:00Z"}
+            )
             assert old.status_code == 200
             await asyncio.sleep(0.3)
             assert not any(read.done() for read in reads), "the reads wait for the write"

@@ -13,7 +13,7 @@ from pydantic import (
     StrictStr,
     StringConstraints,
 )
-from subsidy_common.types import Count, HalfWidth, Instant, PolicyDate
+from subsidy_common.types import Count, HalfWidth, PolicyDate, RecordedInstant
 
 Scalar = str | int | float | bool | None
 AttributeValue = Scalar | list[StrictStr | StrictInt | StrictFloat]
@@ -53,7 +53,9 @@ class CalculationIn(BaseModel):
 
     applicant: ApplicantIn
     events: list[EventIn] = Field(min_length=1, max_length=1000)
-    registry_as_of: Instant | None = Field(default=None, description="按该时刻登记的政策计算")
+    registry_as_of: RecordedInstant | None = Field(
+        default=None, description="按该时刻登记的政策计算"
+    )
 
 
 class BatchIn(BaseModel):

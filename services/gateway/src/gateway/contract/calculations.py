@@ -13,7 +13,7 @@ from pydantic import (
     StrictStr,
     StringConstraints,
 )
-from subsidy_common.types import Count, HalfWidth, Instant, PolicyDate
+from subsidy_common.types import Count, HalfWidth, PolicyDate, RecordedInstant
 
 AttributeValue = str | int | float | bool | None | list[StrictStr | StrictInt | StrictFloat]
 Attributes = dict[
@@ -126,7 +126,7 @@ class CalculationRequest(BaseModel):
 
     applicant: ApplicantIn
     events: list[EventIn] = Field(min_length=1, max_length=1000, description="事件")
-    registry_as_of: Instant | None = Field(
+    registry_as_of: RecordedInstant | None = Field(
         default=None,
         description="按该时刻登记的政策计算，以复现过去的结果；缺省为当前。不得晚于当前时刻（422）",
     )

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.responses import Response
 from subsidy_common.actor import ACTOR_HEADER, encode_actor
 from subsidy_common.problems import Forbidden
-from subsidy_common.types import IsoDate, QueryInstant
+from subsidy_common.types import IsoDate, QueryRecordedInstant
 
 from gateway.auth.principal import AdminDep, Principal, PrincipalDep
 from gateway.bodies import checked
@@ -32,7 +32,8 @@ DocumentId = Annotated[
     str, Path(pattern=r"^[a-z0-9][a-z0-9-]*[a-z0-9]$", max_length=80, description="文件标识")
 ]
 AsOf = Annotated[
-    QueryInstant | None, Query(description="按该时刻登记的内容作答（RFC 3339，带时区）")
+    QueryRecordedInstant | None,
+    Query(description="按该时刻登记的内容作答（RFC 3339，带时区；不得晚于当前时刻，422）"),
 ]
 
 

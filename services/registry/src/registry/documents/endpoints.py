@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from subsidy_common.actor import ACTOR_HEADER_LENGTH, decode_actor
 from subsidy_common.problems import DomainError, not_a_cursor, problem_type
-from subsidy_common.types import IsoDate, QueryInstant
+from subsidy_common.types import IsoDate, QueryRecordedInstant
 
 from registry.db import SessionDep
 from registry.documents import repository, service
@@ -30,7 +30,8 @@ from registry.paging import Cursor, Limit, numbered
 router = APIRouter(tags=["policies"])
 
 AsOf = Annotated[
-    QueryInstant | None, Query(description="按该时刻登记的内容作答（可复现过去的计算）")
+    QueryRecordedInstant | None,
+    Query(description="按该时刻登记的内容作答（可复现过去的计算；不得晚于当前时刻）"),
 ]
 Actor = Annotated[str, Header(alias="X-Actor", min_length=1, max_length=ACTOR_HEADER_LENGTH)]
 

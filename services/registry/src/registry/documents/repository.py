@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
@@ -242,8 +243,14 @@ async def settle_writes(session: AsyncSession, instant: dt.datetime) -> None:
     hold the writers off until this read's transaction ends. Otherwise the same read, repeated
     once that write commits, would answer otherwise, and a past decision would not reproduce.
     Called first in the read's transaction. On PostgreSQL only: the local SQLite registry keeps
-    the window between a stamp and its commit."""
+    the window between a stamp and its commit.
+
+    An instant not yet past on this clock (a client's clock a little fast, `AHEAD_SECONDS` at
+    most) is waited for first: a write stamped after it cannot change what it answers."""
     aware = instant if instant.tzinfo is not None else instant.replace(tzinfo=dt.UTC)
+    ahead = (aware - dt.datetime.now(dt.UTC)).total_seconds()
+    if ahead > 0:
+        await asyncio.sleep(ahead)
     recent = aware > dt.datetime.now(dt.UTC) - dt.timedelta(seconds=SETTLED_SECONDS)
     if recent and session.get_bind().dialect.name == "postgresql":
         await session.execute(text(f"SELECT pg_advisory_xact_lock_shared({_WRITE_LOCK})"))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
+from subsidy_common.types import QueryRecordedInstant
 
 from registry.db import SessionDep
 from registry.snapshot.service import SnapshotCache
@@ -18,7 +18,9 @@ router = APIRouter(prefix="/internal/v1", tags=["internal"])
 async def snapshot(
     request: Request,
     session: SessionDep,
-    as_of: Annotated[dt.datetime | None, Query(description="as recorded at this instant")] = None,
+    as_of: Annotated[
+        QueryRecordedInstant | None, Query(description="as recorded at this instant")
+    ] = None,
     # The calculator names every rule set it holds (up to 17 ETags of 34 characters).
     if_none_match: Annotated[str | None, Header(alias="If-None-Match", max_length=1024)] = None,
 ) -> Response:
