@@ -17,13 +17,15 @@ from starlette.requests import Request
 
 @dataclass(frozen=True, slots=True)
 class HandHeader:
-    """One header: its name, whether it is required, and its length bounds."""
+    """One header: its name, whether it is required, its length bounds, and whether it must
+    come `once` (a second one would otherwise be passed over unread)."""
 
     name: str
     required: bool = False
     min_length: int = 0
     max_length: int | None = None
     description: str = ""
+    once: bool = False
 
     def read(self, request: Request) -> str | None:
         """The header's value, None when it is absent and optional; 422 otherwise."""
@@ -32,6 +34,10 @@ class HandHeader:
             if self.required:
                 raise self._invalid("missing", "Field required", None, {})
             return None
+        if self.once and len(values := request.headers.getlist(self.name)) > 1:
+            raise self._invalid(
+                "value_error", "Sent more than once; send it once", ", ".join(values), {}
+            )
         if len(value) < self.min_length:
             unit = "character" if self.min_length == 1 else "characters"
             raise self._invalid(

@@ -63,6 +63,31 @@ class TestSubmit:
         assert again.status_code == first.status_code == 201
         assert again.content == first.content
 
+    async def test_two_idempotency_keys_are_422(
+        self, admin: httpx.AsyncClient, case: Case, film: Any
+    ) -> None:
+        """Which one would the retry send? The first had been used and the second passed over."""
+        response = await admin.post(
+            "/v1/claims",
+            json=claim_body(case),
+            headers=[("Idempotency-Key", "two-a"), ("Idempotency-Key", "two-b")],
+        )
+        assert response.status_code == 422, response.text
+        assert [e["loc"] for e in response.json()["errors"]] == [["header", "Idempotency-Key"]]
+
+    async def test_an_event_problem_is_told_at_the_claims_event(
+        self, admin: httpx.AsyncClient, case: Case, film: Any
+    ) -> None:
+        """A claim has one `event`: its problems are not told at a calculation's `events[0]`."""
+        body = claim_body(case, subject="- -")
+        body["event"]["matter"] = "no.such.matter"
+        response = await admin.post("/v1/claims", json=body, headers=key())
+        assert response.status_code == 422, response.text
+        assert sorted(e["loc"] for e in response.json()["errors"]) == [
+            ["body", "event", "matter"],
+            ["body", "event", "subject"],
+        ]
+
     async def test_same_key_other_body_is_422(
         self, admin: httpx.AsyncClient, case: Case, film: Any
     ) -> None:

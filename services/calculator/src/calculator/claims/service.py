@@ -170,7 +170,11 @@ async def submit(
                     ],
                 )
             return seen.stored.status_code, seen.stored.body
-        applicant, events = calculations.validate(request, rules, today)
+        try:
+            applicant, events = calculations.validate(request, rules, today)
+        except InvalidInput as exc:
+            exc.errors = [_as_claimed(error) for error in exc.errors or []]
+            raise
         check_scope(request, rules, caller.scope)
         if event.date > today:
             raise EventNotYetHappened(
@@ -203,6 +207,14 @@ async def submit(
     # The first attempt takes no locks: most claims meet no other for the same applicant, and
     # its write refuses if one did. The attempts after it hold the locks.
     return await _retrying(lambda attempt: claims.transaction(optimistic=attempt == 0), work)
+
+
+def _as_claimed(error: dict[str, Any]) -> dict[str, Any]:
+    """A calculation's error about its one event, at the claim's `event`."""
+    loc = error.get("loc", [])
+    if loc[:3] == ["body", "events", 0]:
+        return {**error, "loc": ["body", "event", *loc[3:]]}
+    return error
 
 
 async def _settle(

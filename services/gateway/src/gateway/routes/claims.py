@@ -41,7 +41,7 @@ def tenant_headers(principal: Principal) -> dict[str, str]:
 
 # The calculator answers the header's absence (400); the gateway bounds its length.
 IDEMPOTENCY_KEY = HandHeader(
-    "Idempotency-Key", max_length=255, description="客户端选定的幂等键（必填）"
+    "Idempotency-Key", max_length=255, description="客户端选定的幂等键（必填，仅一个）", once=True
 )
 
 
