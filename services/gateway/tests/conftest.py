@@ -151,9 +151,10 @@ MATTER = "film.city_promotion"
 
 def film_document(amount: int) -> dict[str, Any]:
     """A document alone in its window (1990), so no real policy competes with it."""
+    serial = uuid.uuid4().hex[:10]
     return {
-        "id": f"calc-{uuid.uuid4().hex[:10]}",
-        "doc_no": "测试〔1990〕1号",
+        "id": f"calc-{serial}",
+        "doc_no": f"测试〔1990〕{serial}号",
         "title": "计算测试文件",
         "issuer": "泸州市人民政府",
         "level": "city",

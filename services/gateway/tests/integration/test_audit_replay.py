@@ -18,9 +18,10 @@ LEDGER_FIELDS = ("amount", "previously_granted")
 
 
 def document(amount: int) -> dict[str, Any]:
+    serial = uuid.uuid4().hex[:10]
     return {
-        "id": f"audit-{uuid.uuid4().hex[:10]}",
-        "doc_no": f"审计测试〔{YEAR}〕1号",
+        "id": f"audit-{serial}",
+        "doc_no": f"审计测试〔{YEAR}〕{serial}号",
         "title": "审计重放测试文件",
         "issuer": "泸州市人民政府",
         "level": "city",

@@ -22,7 +22,8 @@ async def film_in_region(
 ) -> Callable[[int], Awaitable[None]]:
     """The film document again, alone in a region of its own; what amends its amount."""
     document = copy.deepcopy(film["document"])
-    document["id"] = f"calc-{uuid.uuid4().hex[:10]}"
+    serial = uuid.uuid4().hex[:10]
+    document["id"], document["doc_no"] = f"calc-{serial}", f"测试〔1990〕{serial}号"
     document["jurisdiction"] = [region]
     created = await admin.post("/v1/admin/policies", json={"reason": "测试", "document": document})
     assert created.status_code == 201, created.text

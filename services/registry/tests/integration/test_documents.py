@@ -23,9 +23,10 @@ ACTOR = {"X-Actor": "test-admin"}
 
 
 def a_document(doc_id: str | None = None, **changes: Any) -> dict[str, Any]:
+    serial = uuid.uuid4().hex[:10]
     document: dict[str, Any] = {
-        "id": doc_id or f"test-{uuid.uuid4().hex[:10]}",
-        "doc_no": "测试〔2020〕1号",
+        "id": doc_id or f"test-{serial}",
+        "doc_no": f"测试〔2020〕{serial}号",
         "title": "测试用政策文件",
         "issuer": "泸州市人民政府",
         "level": "city",
@@ -257,6 +258,46 @@ class TestCreate:
         assert response.json()["errors"][0]["loc"] == ["body", "reason"]
 
 
+class TestDocNo:
+    async def test_a_doc_no_recorded_already_is_422_however_bracketed(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        """One document recorded under two ids would be paid from twice."""
+        first = a_document(doc_no="测试〔2020〕77号")
+        assert (await create(client, first)).status_code == 201
+        for typed in ("测试〔2020〕77号", "测试[2020]77号", "测试 ［2020］ 77号"):
+            twin = await create(client, a_document(doc_no=typed))
+            assert twin.status_code == 422, typed
+            assert twin.json()["errors"] == [
+                {
+                    "loc": ["body", "document", "doc_no"],
+                    "msg": f"already recorded as document {first['id']!r}",
+                    "type": "value_error",
+                }
+            ]
+        other = a_document()
+        created = await create(client, other)
+        amended = await client.put(
+            f"/v1/admin/policies/{other['id']}",
+            json={"reason": "改文号", "document": {**other, "doc_no": "测试[2020]77号"}},
+            headers={**ACTOR, "If-Match": created.headers["etag"]},
+        )
+        assert amended.status_code == 422, amended.text
+        kept = await client.put(
+            f"/v1/admin/policies/{first['id']}",
+            json={"reason": "改标题", "document": {**first, "title": "新标题"}},
+            headers={**ACTOR, "If-Match": "*"},
+        )
+        assert kept.status_code == 200, kept.text
+
+    async def test_a_doc_no_is_found_however_bracketed(self, client: httpx.AsyncClient) -> None:
+        document = a_document(doc_no="测试〔2020〕78号")
+        await create(client, document)
+        for typed in ("测试〔2020〕78号", "测试[2020]78号", "〔2020〕78"):
+            found = await client.get("/v1/policies", params={"q": typed, "limit": 200})
+            assert document["id"] in [item["id"] for item in found.json()["items"]], typed
+
+
 class TestAmend:
     async def test_amendment_is_a_new_version_and_the_old_one_stays(
         self, client: httpx.AsyncClient
@@ -436,6 +477,39 @@ class TestRepeal:
         )
         assert response.status_code == 422
         assert response.json()["errors"][0]["loc"] == ["body", "date"]
+
+    async def test_a_repeal_on_another_date_is_409_and_after_the_end_422(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        """A second repeal on a later date had brought the document back into force between the
+        two dates, as a repeal, without If-Match; one after the end changed nothing."""
+        document = a_document()  # in force 2020-01-01 to 2022-12-31
+        await create(client, document)
+        path = f"/v1/admin/policies/{document['id']}/repeal"
+        first = await client.post(
+            path, json={"date": "2021-03-01", "reason": "废止"}, headers=ACTOR
+        )
+        assert first.status_code == 200
+        again = await client.post(
+            path, json={"date": "2021-03-01", "reason": "废止"}, headers=ACTOR
+        )
+        assert (again.status_code, again.headers["etag"]) == (200, first.headers["etag"])
+        moved = await client.post(
+            path, json={"date": "2021-09-01", "reason": "推迟废止"}, headers=ACTOR
+        )
+        assert moved.status_code == 409, moved.text
+        assert "2021-03-01" in moved.json()["detail"]
+        other = a_document()
+        await create(client, other)
+        late = await client.post(
+            f"/v1/admin/policies/{other['id']}/repeal",
+            json={"date": "2030-01-01", "reason": "废止"},
+            headers=ACTOR,
+        )
+        assert late.status_code == 422, late.text
+        assert late.json()["errors"][0]["loc"] == ["body", "date"]
+        versions = await client.get(f"/v1/policies/{document['id']}/versions")
+        assert len(versions.json()["items"]) == 2
 
     async def test_unknown_document_is_404(self, client: httpx.AsyncClient) -> None:
         response = await client.post(

@@ -26,6 +26,7 @@ from registry.documents.schemas import (
 )
 from registry.documents.status import Status, covers
 from registry.paging import Cursor, Limit, numbered
+from registry.policy_files.models import normalise_doc_no
 
 router = APIRouter(tags=["policies"])
 
@@ -71,6 +72,7 @@ async def list_policies(
     if as_of is not None:
         await repository.settle_writes(session, as_of)
     parents = await repository.region_parents(session) if region else {}
+    wanted_no = normalise_doc_no(q) if q is not None else ""
     if cursor is not None and not await repository.recorded(session, cursor):
         raise not_a_cursor()  # a cursor is the id of a document listed on the page before
     items = []
@@ -80,7 +82,11 @@ async def list_policies(
         document = service.document_of(version)
         if region is not None and not covers(list(document.jurisdiction), region, parents):
             continue
-        if q is not None and q not in document.title and q not in (document.doc_no or ""):
+        if (
+            q is not None
+            and q not in document.title
+            and wanted_no not in normalise_doc_no(document.doc_no or "")
+        ):
             continue
         item = summary_of(version, document, day)
         if wanted is not None and item.status != wanted:

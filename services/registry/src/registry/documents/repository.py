@@ -45,24 +45,29 @@ async def current_versions(
 
 async def current_relations(
     session: AsyncSession,
-) -> tuple[dict[str, list[Any]], dict[str, set[str]]]:
-    """Every document in the registry now, with the supersession links its content records, and
-    with the names of the caps its clauses share (their `cumulative_key`)."""
+) -> tuple[dict[str, list[Any]], dict[str, set[str]], dict[str, str]]:
+    """Every document in the registry now, with the supersession links its content records,
+    the names of the caps its clauses share (their `cumulative_key`), and its 文号 if it has
+    one."""
     statement = select(
         col(DocumentVersion.document_id),
         col(DocumentVersion.content)["supersedes"],
         col(DocumentVersion.content)["clauses"],
+        col(DocumentVersion.content)["doc_no"],
     ).where(_as_recorded_at(None))
     links: dict[str, list[Any]] = {}
     caps: dict[str, set[str]] = {}
-    for document_id, supersedes, clauses in (await session.execute(statement)).all():
+    doc_nos: dict[str, str] = {}
+    for document_id, supersedes, clauses, doc_no in (await session.execute(statement)).all():
         links[document_id] = supersedes or []
         caps[document_id] = {
             key
             for clause in clauses or []
             if (key := (clause.get("caps") or {}).get("cumulative_key"))
         }
-    return links, caps
+        if doc_no:
+            doc_nos[document_id] = doc_no
+    return links, caps, doc_nos
 
 
 async def current_version(

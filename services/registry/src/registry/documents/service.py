@@ -19,7 +19,7 @@ from registry.models import AuditEntry, DocumentVersion
 from registry.policy_files.conditions import ConditionInvalid, check_condition
 from registry.policy_files.integrity import Link, caps_of, check_document
 from registry.policy_files.loader import PolicySet, Problem
-from registry.policy_files.models import Document
+from registry.policy_files.models import Document, normalise_doc_no
 from registry.policy_files.reference import Matter
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,10 @@ class DocumentInvalid(InvalidInput):
     """A document refused whole, with every problem found."""
 
 
+class RepealedAlready(Conflict):
+    """A repeal on another date than the one recorded."""
+
+
 def content_of(document: Document) -> dict[str, Any]:
     """The stored form of a document: JSON, without defaults left implicit."""
     return document.model_dump(mode="json")
@@ -100,13 +104,43 @@ def links_of(recorded: Mapping[str, Sequence[dict[str, Any]]]) -> dict[str, list
     }
 
 
-async def _recorded_relations(
-    session: AsyncSession,
-) -> tuple[dict[str, list[Link]], dict[str, set[str]]]:
-    """The other documents a write is checked against: their supersession links, and each
-    shared cap's name with the documents that use it."""
-    links, caps = await repository.current_relations(session)
-    return links_of(links), caps_of(caps)
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """The other documents a write is checked against: their supersession links, each shared
+    cap's name with the documents that use it, and each 文号 (as `normalise_doc_no` writes it)
+    with the document that has it."""
+
+    links: dict[str, list[Link]]
+    caps: dict[str, set[str]]
+    doc_nos: dict[str, str]
+
+
+async def _recorded(session: AsyncSession) -> Recorded:
+    links, caps, doc_nos = await repository.current_relations(session)
+    return Recorded(
+        links_of(links),
+        caps_of(caps),
+        {normalise_doc_no(doc_no): document_id for document_id, doc_no in doc_nos.items()},
+    )
+
+
+def _own_doc_no(document: Document, recorded: Recorded) -> None:
+    """Refuse a 文号 another document already has: one document recorded twice, under two ids,
+    would be paid from twice."""
+    if document.doc_no is None:
+        return
+    holder = recorded.doc_nos.get(normalise_doc_no(document.doc_no))
+    if holder is not None and holder != document.id:
+        raise DocumentInvalid(
+            f"The 文号 {document.doc_no} is already recorded, as document {holder!r}.",
+            errors=[
+                {
+                    "loc": ["body", "document", "doc_no"],
+                    "msg": f"already recorded as document {holder!r}",
+                    "type": "value_error",
+                }
+            ],
+        )
 
 
 def validate_document(
@@ -356,10 +390,13 @@ async def create(
 ) -> DocumentVersion:
     """Record a new document; 409 when its id is taken."""
     await repository.serialise_writers(session)
-    existing, caps = await _recorded_relations(session)
-    document = validate_document(data, reference, existing, caps=caps, prefix=["body", "document"])
-    if document.id in existing or await repository.versions(session, document.id):
+    recorded = await _recorded(session)
+    document = validate_document(
+        data, reference, recorded.links, caps=recorded.caps, prefix=["body", "document"]
+    )
+    if document.id in recorded.links or await repository.versions(session, document.id):
         raise DocumentExists(f"A document with id {document.id!r} is already recorded.")
+    _own_doc_no(document, recorded)
     return await record(
         session,
         document=document,
@@ -391,13 +428,16 @@ async def amend(
             f"The document changed since that version; the current ETag is {etag(current)}.",
             current_etag=etag(current),
         )
-    others, caps = await _recorded_relations(session)
-    document = validate_document(data, reference, others, caps=caps, prefix=["body", "document"])
+    recorded = await _recorded(session)
+    document = validate_document(
+        data, reference, recorded.links, caps=recorded.caps, prefix=["body", "document"]
+    )
     if document.id != document_id:
         raise DocumentInvalid(
             "A document's id cannot change.",
             errors=[{"loc": ["body", "document", "id"], "msg": f"must be {document_id!r}"}],
         )
+    _own_doc_no(document, recorded)
     if content_hash(content_of(document)) == current.content_hash:
         return current
     return await record(
@@ -430,10 +470,21 @@ async def repeal(
             "A document cannot be repealed before it takes effect.",
             errors=[{"loc": ["body", "date"], "msg": "is before the document's effective_from"}],
         )
+    ends = current.content.get("effective_to")
+    if ends is not None and day > date_of(ends):
+        raise DocumentInvalid(
+            f"The document ends on {ends} by itself: a repeal after that changes nothing.",
+            errors=[{"loc": ["body", "date"], "msg": "is after the document's effective_to"}],
+        )
+    repealed = current.content.get("repealed_date")
+    if repealed is not None and repealed != day.isoformat():
+        raise RepealedAlready(
+            f"The document is repealed from {repealed} already. Another date changes what was in"
+            " force between the two: amend the document (PUT with If-Match) to change it."
+        )
     data = dict(current.content)
     data["repealed_date"] = day.isoformat()
-    others, _ = await _recorded_relations(session)
-    document = validate_document(data, reference, others, prefix=["body"])
+    document = validate_document(data, reference, (await _recorded(session)).links, prefix=["body"])
     if content_hash(content_of(document)) == current.content_hash:
         return current  # repealed from that date already
     return await record(
