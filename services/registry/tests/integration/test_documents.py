@@ -148,6 +148,32 @@ class TestCreate:
         audit = (await client.get("/v1/admin/audit", params={"document_id": document["id"]})).json()
         assert audit["items"] == []
 
+    async def test_the_whole_documents_problems_are_listed_beside_its_fields(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        """Its dates out of order and a clause id used twice had been told only once the
+        fields were right, on a second attempt."""
+        document = a_document(effective_to="2019-01-01")
+        document["clauses"].append({**document["clauses"][0], "ref": "（二）"})
+        document["clauses"][0]["amount"]["rate"] = "-3000"
+        response = await create(client, document)
+        assert response.status_code == 422
+        messages = {(tuple(e["loc"]), e["msg"]) for e in response.json()["errors"]}
+        assert (("body", "document", "effective_to"), "effective_from is after effective_to") in (
+            messages
+        )
+        assert (
+            ("body", "document", "clauses"),
+            "clause or exclusion ids used twice: invention",
+        ) in messages
+        assert any(loc[:4] == ("body", "document", "clauses", 0) for loc, _ in messages)
+        document["clauses"][0]["amount"]["rate"] = "3000"  # the whole's problems alone
+        response = await create(client, document)
+        assert sorted(e["loc"] for e in response.json()["errors"]) == [
+            ["body", "document", "clauses"],
+            ["body", "document", "effective_to"],
+        ]
+
     async def test_integrity_problems_are_listed(self, client: httpx.AsyncClient) -> None:
         document = a_document(jurisdiction=["999999"])
         document["clauses"][0]["matter"] = "patent.unheard.of"

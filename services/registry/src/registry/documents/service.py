@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -19,7 +20,13 @@ from registry.models import AuditEntry, DocumentVersion
 from registry.policy_files.conditions import ConditionInvalid, check_condition
 from registry.policy_files.integrity import Link, caps_of, check_document
 from registry.policy_files.loader import PolicySet, Problem
-from registry.policy_files.models import Document, normalise_doc_no
+from registry.policy_files.models import (
+    AFTER_ITS_END,
+    REPEALED_BEFORE_START,
+    Document,
+    ids_used_twice,
+    normalise_doc_no,
+)
 from registry.policy_files.reference import Matter
 
 log = logging.getLogger(__name__)
@@ -160,14 +167,12 @@ def validate_document(
             {"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]}
             for e in exc.errors(include_url=False)
         ]
+        raw = [_problem_item(p, prefix) for p in _raw_problems(data, reference, set(others))]
+        told = {item["msg"] for item in raw}
+        # The model's own check of the whole, told again at its fields below where each is.
+        errors = [e for e in errors if e["loc"] != list(prefix) or not _told(str(e["msg"]), told)]
         shown = {tuple(e["loc"]) for e in errors}
-        errors += [
-            item
-            for item in (
-                _problem_item(p, prefix) for p in _raw_problems(data, reference, set(others))
-            )
-            if tuple(item["loc"]) not in shown
-        ]
+        errors += [item for item in raw if tuple(item["loc"]) not in shown]
         raise DocumentInvalid(
             f"The document has {len(errors)} problem(s); nothing was stored.", errors=errors
         ) from exc
@@ -188,16 +193,41 @@ def validate_document(
     return document
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _told(message: str, told: set[str]) -> bool:
+    """Whether every problem of a model error's message ("Value error, a; b") is told."""
+    return all(part in told for part in message.removeprefix("Value error, ").split("; "))
+
+
 def _raw_problems(
     data: dict[str, Any], reference: Reference, document_ids: set[str]
 ) -> list[Problem]:
-    """The reference checks that can be made on a document the model refused, so that one
-    answer lists them beside the model's: unknown regions, matters and documents, conditions
-    that do not parse."""
+    """The checks that can be made on a document the model refused, so that one answer lists
+    them beside the model's: its dates in order, its clause ids each used once, unknown regions,
+    matters and documents, conditions that do not parse."""
     found: list[Problem] = []
 
     def add(field: str, message: str) -> None:
         found.append(Problem("document", None, field, message))
+
+    start, end, repealed = (
+        value if isinstance(value, str) and _ISO_DATE.fullmatch(value) else None
+        for value in (data.get(k) for k in ("effective_from", "effective_to", "repealed_date"))
+    )
+    if start and end and start > end:
+        add("effective_to", AFTER_ITS_END)
+    if start and repealed and repealed < start:
+        add("repealed_date", REPEALED_BEFORE_START)
+    rules = [
+        rule
+        for key in ("clauses", "exclusions")
+        if isinstance(data.get(key), list)
+        for rule in data[key]
+    ]
+    if twice := ids_used_twice([r.get("id") for r in rules if isinstance(r, dict)]):
+        add("clauses", twice)
 
     jurisdiction = data.get("jurisdiction")
     for i, code in enumerate(jurisdiction if isinstance(jurisdiction, list) else []):

@@ -7,6 +7,7 @@ from them so that editors can complete and check the files.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -316,18 +317,27 @@ class Document(_Strict):
     def _consistent(self) -> Document:
         problems: list[str] = []
         if self.effective_to and self.effective_from > self.effective_to:
-            problems.append("effective_from is after effective_to")
+            problems.append(AFTER_ITS_END)
         if self.repealed_date and self.repealed_date < self.effective_from:
-            problems.append("repealed_date is before effective_from")
+            problems.append(REPEALED_BEFORE_START)
         ids = [clause.id for clause in self.clauses] + [rule.id for rule in self.exclusions]
-        twice = sorted({i for i in ids if ids.count(i) > 1})
-        if twice:
-            problems.append(f"clause or exclusion ids used twice: {', '.join(twice)}")
+        if twice := ids_used_twice(ids):
+            problems.append(twice)
         if any(s.document == self.id for s in self.supersedes):
             problems.append("a document cannot supersede itself")
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+AFTER_ITS_END = "effective_from is after effective_to"
+REPEALED_BEFORE_START = "repealed_date is before effective_from"
+
+
+def ids_used_twice(ids: Sequence[object]) -> str | None:
+    """The problem of clause and exclusion ids that are used twice, if any are."""
+    twice = sorted({i for i in ids if isinstance(i, str) and ids.count(i) > 1})
+    return f"clause or exclusion ids used twice: {', '.join(twice)}" if twice else None
 
 
 _DOC_NO_SPACES = re.compile(r"\s+")
