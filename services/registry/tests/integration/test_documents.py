@@ -174,6 +174,44 @@ class TestCreate:
             ["body", "document", "effective_to"],
         ]
 
+    @pytest.mark.parametrize(
+        "amount",
+        [
+            {"kind": "fixed", "value": "0"},
+            {"kind": "per_unit", "rate": "0.00", "unit": "件"},
+            {"kind": "range", "min": "0", "max": "0"},
+            {"kind": "periodic", "per_period": "0", "period": "month", "periods": 12},
+        ],
+    )
+    async def test_an_amount_of_0_is_422(
+        self, client: httpx.AsyncClient, amount: dict[str, Any]
+    ) -> None:
+        """It would be judged eligible and pay nothing, as a cap of 0 would."""
+        document = a_document()
+        document["clauses"][0]["amount"] = amount
+        response = await create(client, document)
+        assert response.status_code == 422, response.text
+        assert [e["loc"] for e in response.json()["errors"]] == [
+            ["body", "document", "clauses", 0, "amount"]
+        ]
+
+    async def test_a_sum_with_an_exponent_is_stored_written_out(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        """`1e3` had been stored and hashed as 1E+3: the same sum as 1000, a version apart."""
+        document = a_document()
+        document["clauses"][0]["amount"]["rate"] = "3e3"
+        created = await create(client, document)
+        assert created.status_code == 201, created.text
+        assert created.json()["clauses"][0]["amount"]["rate"] == "3000.00"
+        document["clauses"][0]["amount"]["rate"] = "3000"
+        same = await client.put(
+            f"/v1/admin/policies/{document['id']}",
+            json={"reason": "同额", "document": document},
+            headers={**ACTOR, "If-Match": created.headers["etag"]},
+        )
+        assert same.headers["etag"] == created.headers["etag"]
+
     async def test_integrity_problems_are_listed(self, client: httpx.AsyncClient) -> None:
         document = a_document(jurisdiction=["999999"])
         document["clauses"][0]["matter"] = "patent.unheard.of"

@@ -8,7 +8,15 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from registry.policy_files.conditions import ConditionInvalid, check_condition, judgement_problem
 from registry.policy_files.loader import PolicySet, Problem
-from registry.policy_files.models import Clause, Document, TieredAmount
+from registry.policy_files.models import (
+    Clause,
+    Document,
+    FixedAmount,
+    PeriodicAmount,
+    PerUnitAmount,
+    RangeAmount,
+    TieredAmount,
+)
 from registry.policy_files.reference import APPLICANT_BUILTINS, EVENT_BUILTINS, Matter
 
 # The ledger keeps a cap's key in 120 characters; a cap divided per project adds "@" and 16
@@ -184,6 +192,12 @@ def _clause_problems(
                 f"amount.{field}",
                 f"{attribute!r} is of type {declared.type}: an amount is reckoned from a number",
             )
+    if _pays_nothing(clause.amount):
+        yield (
+            "amount",
+            "an amount of 0 pays nothing: leave the clause out, or record its amount as"
+            " unspecified where the text names no sum",
+        )
     caps = clause.caps
     if caps.running:
         key = caps.cumulative_key or f"{document.id}.{clause.id}"
@@ -238,6 +252,18 @@ def _clause_problems(
     ]
     if any(c == 0 for c in bounds):
         yield "caps", "a cap of 0 pays nothing: leave it out or record the clause as unspecified"
+
+
+def _pays_nothing(amount: object) -> bool:
+    """Whether an amount is a sum of 0 whatever the event: a fixed sum, a rate per unit or per
+    period, or a range's top."""
+    if isinstance(amount, FixedAmount):
+        return amount.value == 0
+    if isinstance(amount, PerUnitAmount):
+        return amount.rate == 0
+    if isinstance(amount, PeriodicAmount):
+        return amount.per_period == 0
+    return isinstance(amount, RangeAmount) and amount.max == 0
 
 
 def _read_by(condition: str | None) -> set[tuple[str, str]]:

@@ -11,7 +11,14 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from subsidy_common.types import PolicyDate as IsoDate
 
 SLUG = r"^[a-z0-9][a-z0-9-]*[a-z0-9]$"
@@ -36,9 +43,16 @@ def _decimal(value: object) -> object:
     return value
 
 
+def _written_out(value: Decimal) -> Decimal:
+    """A sum written without an exponent: `1e3` is stored, hashed and shown as 1000, the
+    number it is, not as 1E+3, a version of its own beside the same sum written 1000."""
+    return value if value.as_tuple().exponent <= 0 else Decimal(format(value, "f"))  # type: ignore[operator]
+
+
 Money = Annotated[
     Decimal,
     Field(ge=0, max_digits=14, decimal_places=2, description="金额（元）"),
+    AfterValidator(_written_out),
 ]
 Rate = Annotated[
     Decimal,
