@@ -99,6 +99,13 @@ class TestCatalogue:
             "530400" in i["jurisdiction"] or "530000" in i["jurisdiction"] for i in items["items"]
         )
 
+    @pytest.mark.parametrize("region", ["999999", ""])
+    async def test_an_unknown_region_is_422(self, client: httpx.AsyncClient, region: str) -> None:
+        """It had answered an empty list, as for a region no document covers."""
+        response = await client.get("/v1/policies", params={"region": region})
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["loc"] == ["query", "region"]
+
     async def test_pages_do_not_overlap(self, client: httpx.AsyncClient) -> None:
         first = (await client.get("/v1/policies", params={"limit": 20})).json()
         second = (

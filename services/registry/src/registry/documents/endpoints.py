@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from subsidy_common.actor import ACTOR_HEADER_LENGTH, decode_actor
-from subsidy_common.problems import DomainError, not_a_cursor, problem_type
+from subsidy_common.problems import DomainError, InvalidInput, not_a_cursor, problem_type
 from subsidy_common.types import IsoDate, QueryRecordedInstant
 
 from registry.db import SessionDep
@@ -72,6 +72,11 @@ async def list_policies(
     if as_of is not None:
         await repository.settle_writes(session, as_of)
     parents = await repository.region_parents(session) if region else {}
+    if region is not None and region not in parents:
+        raise InvalidInput(
+            f"No region {region!r}; see /v1/regions.",
+            errors=[{"loc": ["query", "region"], "msg": "unknown region code; see /v1/regions"}],
+        )
     wanted_no = normalise_doc_no(q) if q is not None else ""
     if cursor is not None and not await repository.recorded(session, cursor):
         raise not_a_cursor()  # a cursor is the id of a document listed on the page before
