@@ -392,6 +392,35 @@ class TestAmend:
         ]
         assert versions[0]["superseded_at"] == versions[1]["recorded_at"]
 
+    async def test_a_document_read_changed_and_sent_back_is_amended(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        """The detail holds what the registry derives (status, version, …) and shows clause
+        ids after the document's and money with two fraction digits: sent back as it is, it
+        had been refused with five problems."""
+        document = a_document()
+        document["clauses"][0]["caps"] = {"per_applicant_year": "20000"}
+        created = await create(client, document)
+        assert created.status_code == 201, created.text
+        read = await client.get(f"/v1/policies/{document['id']}")
+        unchanged = await client.put(
+            f"/v1/admin/policies/{document['id']}",
+            json={"reason": "原样提交", "document": read.json()},
+            headers={**ACTOR, "If-Match": read.headers["etag"]},
+        )
+        assert unchanged.status_code == 200, unchanged.text
+        assert unchanged.headers["etag"] == created.headers["etag"], "no new version"
+        edited = read.json() | {"title": "修订后的标题"}
+        amended = await client.put(
+            f"/v1/admin/policies/{document['id']}",
+            json={"reason": "改标题", "document": edited},
+            headers={**ACTOR, "If-Match": read.headers["etag"]},
+        )
+        assert amended.status_code == 200, amended.text
+        audit = await client.get("/v1/admin/audit", params={"document_id": document["id"]})
+        (amendment,) = [e for e in audit.json()["items"] if e["action"] == "amend"]
+        assert amendment["after"] == {**amendment["before"], "title": "修订后的标题"}
+
     async def test_stale_etag_is_412_and_changes_nothing(self, client: httpx.AsyncClient) -> None:
         document = a_document()
         etag = (await create(client, document)).headers["etag"]

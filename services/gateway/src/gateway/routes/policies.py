@@ -121,7 +121,11 @@ async def amend_policy(
         str | None, Header(alias="If-Match", max_length=200, description="当前版本的 ETag")
     ] = None,
 ) -> Response:
-    """Record a new version; send the ETag you read in If-Match (412 when it is stale)."""
+    """Record a new version; send the ETag you read in If-Match (412 when it is stale). The
+    document may be sent as `GET /v1/policies/{document_id}` shows it, changed where it should
+    change: what the registry derives (status, version, clause_count, recorded_at) is passed
+    over, and clause ids may keep the document's id before them. A document sent back unchanged
+    records no new version."""
     body, _ = await checked(request, PolicyWrite)
     headers = {"Content-Type": "application/json", **_actor(principal)}
     if if_match is not None:

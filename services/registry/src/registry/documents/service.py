@@ -460,7 +460,11 @@ async def amend(
         )
     recorded = await _recorded(session)
     document = validate_document(
-        data, reference, recorded.links, caps=recorded.caps, prefix=["body", "document"]
+        _as_written(data, document_id),
+        reference,
+        recorded.links,
+        caps=recorded.caps,
+        prefix=["body", "document"],
     )
     if document.id != document_id:
         raise DocumentInvalid(
@@ -480,6 +484,27 @@ async def amend(
         previous=current,
         origin="api",
     )
+
+
+# What `GET /v1/policies/{id}` shows beside the document itself.
+_SHOWN_ONLY = frozenset(("status", "version", "clause_count", "recorded_at"))
+
+
+def _as_written(data: dict[str, Any], document_id: str) -> dict[str, Any]:
+    """A document as `GET /v1/policies/{id}` shows it, written again: without what the
+    registry derives (its status, version, clause count and recording time), its clauses'
+    ids without the document's id before them. A client may read, change and send it back."""
+    written = {k: v for k, v in data.items() if k not in _SHOWN_ONLY}
+    clauses = written.get("clauses")
+    if isinstance(clauses, list):
+        prefix = f"{document_id}."
+        written["clauses"] = [
+            {**c, "id": c["id"].removeprefix(prefix)}
+            if isinstance(c, dict) and isinstance(c.get("id"), str)
+            else c
+            for c in clauses
+        ]
+    return written
 
 
 async def repeal(

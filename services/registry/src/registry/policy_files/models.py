@@ -44,9 +44,11 @@ def _decimal(value: object) -> object:
 
 
 def _written_out(value: Decimal) -> Decimal:
-    """A sum written without an exponent: `1e3` is stored, hashed and shown as 1000, the
-    number it is, not as 1E+3, a version of its own beside the same sum written 1000."""
-    return value if value.as_tuple().exponent <= 0 else Decimal(format(value, "f"))  # type: ignore[operator]
+    """A sum in one form, without an exponent or zeros ending its fraction: `1e3`, `1000.00`
+    and `1000` are stored and hashed as 1000, so the same sum written another way, or sent
+    back as the API shows it, is no new version."""
+    text = format(value, "f")
+    return Decimal(text.rstrip("0").rstrip(".") if "." in text else text)
 
 
 Money = Annotated[
