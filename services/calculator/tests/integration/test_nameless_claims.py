@@ -78,14 +78,25 @@ async def test_look_alikes_claiming_at_once_are_paid_once(desk: Desk) -> None:
         assert sorted(answers) == [("granted", "300000.00")] + [("needs_review", "0.00")] * 4
 
 
-async def test_a_claim_held_for_review_holds_the_applicants_next_claims(desk: Desk) -> None:
+async def test_a_name_given_on_a_held_claim_holds_the_applicants_next_claims(
+    desk: Desk,
+) -> None:
     """Held for its look-alike name, the applicant claims the same subject again under another
-    name: held again, not paid. Another subject is not held."""
-    assert await listed(desk, A, "NEEQ-5", name=NAMED) == ("granted", "300000.00")
+    name: held again, not paid. Another subject is not held; nor is the same subject once the
+    look-alike's grant is taken back."""
+    applicant = {"id": A, "kind": "enterprise", "region": "510500", "name": NAMED}
+    event: dict[str, Any] = {"matter": LISTING, "date": "2024-06-01", "subject": "NEEQ-5",
+                             "attributes": {"assessed_amount": "300000"}}  # fmt: skip
+    paid = await desk.submit(RULES, applicant, event)
+    assert paid["status"] == "granted"
     assert await listed(desk, B, "NEEQ-5", name=NAMED) == ("needs_review", "0.00")
     for other in ("江阳精密机械有限公司", ""):
         assert await listed(desk, B, "NEEQ-5", name=other) == ("needs_review", "0.00")
     assert await listed(desk, B, "NEEQ-6", name="江阳精密机械有限公司") == (
+        "granted", "300000.00",
+    )  # fmt: skip
+    await desk.revoke(paid["id"])
+    assert await listed(desk, B, "NEEQ-5", name="江阳精密机械有限公司") == (
         "granted", "300000.00",
     )  # fmt: skip
 

@@ -39,8 +39,9 @@ class Seen:
     """ids of the claims that paid this applicant for the same matter and subject"""
     others: list[Mapping[str, Any]]
     """paid claims for the same matter and subject under other applicant identifiers"""
-    held: bool
-    """whether a claim of this applicant for the same matter and subject awaits review"""
+    held_names: list[str]
+    """the name keys of this applicant's claims for the same matter and subject held for
+    review, the names it gave then"""
     budgeted: frozenset[str]
     """the funds that have a budget"""
 

@@ -63,9 +63,9 @@ SELECT
      FROM claim
     WHERE matter = $4 AND subject = $5 AND applicant_id <> $3
       AND status IN ('granted', 'topped_up')) AS others,
-  EXISTS (SELECT 1 FROM claim
-           WHERE applicant_id = $3 AND matter = $4 AND subject = $5
-             AND status = 'needs_review') AS held,
+  ARRAY(SELECT name_key FROM claim
+         WHERE applicant_id = $3 AND matter = $4 AND subject = $5
+           AND status = 'needs_review') AS held_names,
   ARRAY(SELECT fund FROM fund_budget) AS budgeted,
   (SELECT json_object_agg(cap_key, granted) FROM (
      SELECT cap_key, sum(amount)::text AS granted FROM claim
@@ -210,7 +210,7 @@ class PostgresTransaction(ClaimTransaction):
             ledger=_ledger(row["subjects"], row["caps"], matter, subject, row["under_caps"]),
             paid=list(row["paid"]),
             others=orjson.loads(row["others"]) if row["others"] is not None else [],
-            held=row["held"],
+            held_names=list(row["held_names"]),
             budgeted=frozenset(row["budgeted"]),
         )
 

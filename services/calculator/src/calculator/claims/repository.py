@@ -286,21 +286,19 @@ async def others_paid_for(
     return [dict(row._mapping) for row in rows]
 
 
-async def held_for_review(
+async def held_names(
     session: AsyncSession, applicant_id: str, matter: str, subject: str
-) -> bool:
-    """Whether a claim of this applicant for the matter and subject awaits review."""
-    held = await session.scalar(
-        select(claim.c.id)
-        .where(
+) -> list[str]:
+    """The name keys of this applicant's claims for the matter and subject held for review."""
+    rows = await session.scalars(
+        select(claim.c.name_key).where(
             claim.c.applicant_id == applicant_id,
             claim.c.matter == matter,
             claim.c.subject == subject,
             claim.c.status == "needs_review",
         )
-        .limit(1)
     )
-    return held is not None
+    return list(rows)
 
 
 async def insert_claim(session: AsyncSession, values: dict[str, Any]) -> None:

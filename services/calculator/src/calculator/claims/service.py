@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -217,6 +217,17 @@ def _as_claimed(error: dict[str, Any]) -> dict[str, Any]:
     return error
 
 
+def _held_because(look_alikes: Sequence[Mapping[str, Any]], name: str) -> str:
+    """Why a claim is held for review: other applicants paid for the same matter and subject
+    whose names cannot be compared with its applicant's, or are like the name it gives, or
+    like a name it gave on a claim held before."""
+    if not name or any(not row["name_key"] for row in look_alikes):
+        return "同一事项与标的已由其他主体获得，名称缺失无法比对"
+    if any(may_be_one(name, row["name_key"]) for row in look_alikes):
+        return "同一事项与标的已由名称相近的其他主体获得"
+    return "同一事项与标的已由与本主体先前所报名称相近的其他主体获得"
+
+
 async def _settle(
     tx: ClaimTransaction,
     caller: Caller,
@@ -232,9 +243,13 @@ async def _settle(
     due = result.amount if result.status == "eligible" else ZERO
     review = None
     if due > 0:
-        look_alikes = [row for row in seen.others if may_be_one(name, row["name_key"])]
-        if look_alikes or seen.held:
-            nameless = not name or any(not row["name_key"] for row in look_alikes)
+        # The names this applicant gave on its claims held for review count too: a claim held
+        # for a look-alike name is not paid by claiming again under another.
+        given = [name, *(held for held in seen.held_names if held)]
+        look_alikes = [
+            row for row in seen.others if any(may_be_one(n, row["name_key"]) for n in given)
+        ]
+        if look_alikes:
             # Another tenant's claims are not shown to this one: only how many there are.
             review = {
                 "similar_to": [
@@ -249,11 +264,7 @@ async def _settle(
                 "in_other_tenants": sum(
                     row["tenant_id"] != caller.tenant_id for row in look_alikes
                 ),
-                "reason": "同一事项与标的已由其他主体获得，名称缺失无法比对"
-                if look_alikes and nameless
-                else "同一事项与标的已由名称相近的其他主体获得"
-                if look_alikes
-                else "本主体同一事项与标的的先前申报待人工复核",
+                "reason": _held_because(look_alikes, name),
             }
             due = ZERO
     moves: list[Move] = []

@@ -43,7 +43,7 @@ class SessionTransaction(ClaimTransaction):
             ledger=await repository.ledger_for(session, applicant_id, [(matter, subject)]),
             paid=await repository.paid_claims(session, applicant_id, matter, subject),
             others=await repository.others_paid_for(session, applicant_id, matter, subject),
-            held=await repository.held_for_review(session, applicant_id, matter, subject),
+            held_names=await repository.held_names(session, applicant_id, matter, subject),
             budgeted=frozenset(row.fund for row in await repository.funds(session)),
         )
 

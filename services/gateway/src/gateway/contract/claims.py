@@ -59,8 +59,8 @@ class Claim(BaseModel):
     id: str = Field(description="申报标识")
     status: ClaimStatus = Field(
         description="granted 首次发放；topped_up 补差；duplicate 已发放完毕；"
-        "needs_review 名称相近（或未填名称）的主体已就同一标的获发放，"
-        "或本主体同一标的的先前申报待复核，待人工复核；"
+        "needs_review 名称相近（或未填名称）的主体已就同一标的获发放"
+        "（含与本主体先前被暂缓申报所报名称相近者），待人工复核；"
         "budget_exhausted 资金预算已用尽；"
         "cap_exhausted 该条款的累计或年度上限已用尽；"
         "revoked 已追回；其余同计算结果"
