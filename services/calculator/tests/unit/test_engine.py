@@ -378,6 +378,22 @@ class TestSettlement:
             "old-2015": "superseded", "mid-2018": "condition_not_met", "new-2020": "granted",
         }  # fmt: skip
 
+    def test_supersession_runs_through_a_document_without_clauses(self) -> None:
+        # A notice that repeals 2015 and is itself replaced by 2020: 2020 supersedes 2015.
+        notice = document(
+            "notice-2018", "2018-01-01", [], supersedes=[{"document": "old-2015", "matters": None}]
+        )
+        newest = document(
+            "new-2020",
+            "2020-01-01",
+            [clause("invention", PATENT, {"kind": "fixed", "value": 500})],
+            supersedes=[{"document": "notice-2018", "matters": None}],
+        )
+        result = decide(ENTERPRISE, [event("2022-01-01")], ruleset(OLD, notice, newest)).results[0]
+        assert result.amount == Decimal("500.00")
+        outcomes = {c.clause.document.id: c.outcome for c in result.considered}
+        assert outcomes == {"old-2015": "superseded", "new-2020": "granted"}
+
     def test_newest_supersedes_when_linked(self) -> None:
         newer = {**NEW, "supersedes": [{"document": "old-2015", "matters": None}]}
         result = decide(ENTERPRISE, [event("2022-01-01")], ruleset(OLD, newer)).results[0]

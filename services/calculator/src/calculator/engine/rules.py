@@ -67,6 +67,9 @@ class RuleSet:
     ancestors: Mapping[str, frozenset[str]]
     matters: frozenset[str]
     attributes: Mapping[str, Mapping[str, Mapping[str, Any]]]
+    # The supersession links of every document that declares some, those without clauses
+    # (a repeal notice, a catalogue) included: a chain of links runs through them too.
+    links: Mapping[str, tuple[tuple[str, frozenset[str] | None], ...]] = field(default_factory=dict)
     # Derived from the fields above, so a rule set built with `replace` stays consistent.
     screenings: Mapping[str, tuple[Screening, ...]] = field(init=False, repr=False, compare=False)
     # The keys some clause's cumulative or yearly cap counts under; payments under any other key
@@ -110,7 +113,7 @@ class RuleSet:
             for matter, specs in self.attributes.items()
         }
         object.__setattr__(self, "applicant_attributes", on_applicant)
-        object.__setattr__(self, "superseded_by", _superseded_by(self.clauses))
+        object.__setattr__(self, "superseded_by", _superseded_by(self.clauses, self.links))
         overruling = {matter for matter, _ in self.superseded_by} | {
             matter for matter, strategy in self.strategies.items() if strategy.kind == "priority"
         }
@@ -134,21 +137,23 @@ class RuleSet:
 
 def _superseded_by(
     clauses: Mapping[str, tuple[Clause, ...]],
+    links: Mapping[str, tuple[tuple[str, frozenset[str] | None], ...]],
 ) -> dict[tuple[str, str], frozenset[str]]:
     """Each document's superseders per matter: the links a document declares (for some matters,
     or all), followed through any document of the rule set, not only those with a clause on the
-    matter."""
-    documents = {c.document.id: c.document for cs in clauses.values() for c in cs}
-    linked = [d for d in documents.values() if d.supersedes]
+    matter, nor only those with clauses."""
+    declared = {c.document.id: c.document.supersedes for cs in clauses.values() for c in cs}
+    declared.update(links)
+    linked = {document: targets for document, targets in declared.items() if targets}
     found: dict[tuple[str, str], frozenset[str]] = {}
     if not linked:
         return found
     for matter in clauses:
         older_than: dict[str, set[str]] = {}  # document → the documents it directly supersedes
-        for document in linked:
-            for target, matters in document.supersedes:
+        for document, targets in linked.items():
+            for target, matters in targets:
                 if matters is None or matter in matters:
-                    older_than.setdefault(document.id, set()).add(target)
+                    older_than.setdefault(document, set()).add(target)
         for newer in older_than:
             seen: set[str] = set()
             frontier = list(older_than[newer])
@@ -315,6 +320,7 @@ def compile_snapshot(snapshot: Mapping[str, Any]) -> RuleSet:
     conditions: dict[str, Condition] = {}
     clauses: dict[str, list[Clause]] = defaultdict(list)
     exclusions: dict[str, list[Exclusion]] = defaultdict(list)
+    links: dict[str, tuple[tuple[str, frozenset[str] | None], ...]] = {}
     for data in snapshot["documents"]:
         jurisdiction = frozenset(data["jurisdiction"])
         document = Document(
@@ -330,6 +336,8 @@ def compile_snapshot(snapshot: Mapping[str, Any]) -> RuleSet:
             ),
             covered=frozenset(code for code, chain in ancestors.items() if chain & jurisdiction),
         )
+        if document.supersedes:
+            links[document.id] = document.supersedes
         for rule in data.get("exclusions", ()):
             when = _condition(rule["when"], conditions)
             assert when is not None
@@ -388,4 +396,5 @@ def compile_snapshot(snapshot: Mapping[str, Any]) -> RuleSet:
         ancestors=ancestors,
         matters=frozenset(m["key"] for m in snapshot["matters"]),
         attributes={m["key"]: m.get("attributes") or {} for m in snapshot["matters"]},
+        links=links,
     )
