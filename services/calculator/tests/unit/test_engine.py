@@ -138,6 +138,31 @@ class TestCandidates:
         unknown = decide(ENTERPRISE, [event("2016-01-01", "rd_platform.recognized")], rules)
         assert (unknown.results[0].status, unknown.results[0].missing) == ("unknown", ("level",))
 
+    def test_an_unknown_condition_asks_for_what_the_amount_needs_too(self) -> None:
+        """Both at once: the client should not learn of the second on its next request."""
+        testing = document(
+            "testing-2016",
+            "2016-01-01",
+            [
+                clause(
+                    "share",
+                    "testing_fee.incurred",
+                    {"kind": "percentage", "rate": "0.3", "base": "fee_yuan"},
+                    condition="event.accredited",
+                )
+            ],
+        )
+        result = decide(
+            ENTERPRISE, [event("2016-06-01", "testing_fee.incurred")], ruleset(testing)
+        ).results[0]
+        assert (result.status, result.missing) == ("unknown", ("accredited", "fee_yuan"))
+        given = decide(
+            ENTERPRISE,
+            [event("2016-06-01", "testing_fee.incurred", accredited=True, fee_yuan=1000)],
+            ruleset(testing),
+        ).results[0]
+        assert given.amount == Decimal("300.00")
+
     def test_exclusion_takes_the_year_away(self) -> None:
         excluding = {
             **OLD,
@@ -562,3 +587,12 @@ class TestLedger:
         )
         assert result.results[0].amount == Decimal("5000.00")
         assert result.results[0].basis == "定额 10000.00 元，受上限所限为 5000.00 元"
+        used_up = decide(
+            ENTERPRISE,
+            [event("2016-01-01", "startup.project_incubated")],
+            ruleset(capped),
+            Ledger(by_cap={"lead": Decimal("100000")}),
+        ).results[0]
+        assert used_up.amount == Decimal("0.00")
+        assert used_up.granted is not None
+        assert used_up.granted.reason == "唯一符合条件的条款；累计或年度上限已用尽"

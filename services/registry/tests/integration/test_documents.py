@@ -202,6 +202,22 @@ class TestCreate:
             ["body", "document", "clauses", 0, "amount"]
         ]
 
+    async def test_a_yearly_cap_on_a_periodic_amount_is_422(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        """Paid over three years, it would all count in the event's year, and the rest of what
+        is due never be paid."""
+        document = a_document()
+        document["clauses"][0]["amount"] = {
+            "kind": "periodic", "per_period": "2000", "period": "month", "periods": 36,
+        }  # fmt: skip
+        document["clauses"][0]["caps"] = {"per_applicant_year": "30000"}
+        response = await create(client, document)
+        assert response.status_code == 422, response.text
+        assert [e["loc"] for e in response.json()["errors"]] == [
+            ["body", "document", "clauses", 0, "caps", "per_applicant_year"]
+        ]
+
     async def test_a_sum_with_an_exponent_is_stored_written_out(
         self, client: httpx.AsyncClient
     ) -> None:

@@ -213,11 +213,14 @@ def _weigh(
                 Considered(clause, "excluded", f"适用排除规则 {rule.ref}：{rule.quote}")
             )
             return
+    value = screening.fixed_worth
     if unknown:
+        # What the amount needs besides is asked for at once, not on the next request.
+        if value is None and (needed := worth(clause.amount, event)).kind == "unknown":
+            unknown = (*unknown, *(name for name in needed.missing if name not in unknown))
         missing.extend(unknown)
         considered.append(Considered(clause, "unknown", f"缺少属性：{'、'.join(unknown)}"))
         return
-    value = screening.fixed_worth
     if value is None:
         value = worth(clause.amount, event)
     if value.kind == "amount":
@@ -514,9 +517,10 @@ def _grant(
     due = _apply_running_caps(winner.clause, event, due, request)
     subject = (event.matter, event.subject)
     request.by_subject[subject] = request.by_subject.get(subject, ZERO) + due
-    granted = Considered(
-        winner.clause, "granted", _granted_reason(strategy, contenders), winner.amount
-    )
+    reason = _granted_reason(strategy, contenders)
+    if not due and not previously:  # nothing paid before, nothing now: its caps are used up
+        reason = f"{reason}；累计或年度上限已用尽"
+    granted = Considered(winner.clause, "granted", reason, winner.amount)
     considered.append(granted)
     schedule = winner.worth.schedule
     if schedule:

@@ -199,6 +199,12 @@ def _clause_problems(
             " unspecified where the text names no sum",
         )
     caps = clause.caps
+    if caps.per_applicant_year is not None and _periodic(clause.amount):
+        yield (
+            "caps.per_applicant_year",
+            "a periodic amount is paid over several years, and a yearly cap would count all of it"
+            " in the event's year: cap it with cumulative or per_event",
+        )
     if caps.running:
         key = caps.cumulative_key or f"{document.id}.{clause.id}"
         longest = len(key) + (PER_SUFFIX if caps.per is not None else 0)
@@ -252,6 +258,13 @@ def _clause_problems(
     ]
     if any(c == 0 for c in bounds):
         yield "caps", "a cap of 0 pays nothing: leave it out or record the clause as unspecified"
+
+
+def _periodic(amount: object) -> bool:
+    """Whether an amount is paid in instalments, itself or in one of its tiers."""
+    if isinstance(amount, TieredAmount):
+        return any(isinstance(tier.amount, PeriodicAmount) for tier in amount.tiers)
+    return isinstance(amount, PeriodicAmount)
 
 
 def _pays_nothing(amount: object) -> bool:
