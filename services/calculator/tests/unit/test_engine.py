@@ -435,6 +435,8 @@ class TestSettlement:
         result = decide(ENTERPRISE, [event("2020-01-01")], ruleset(OLD, same)).results[0]
         assert result.granted is not None
         assert result.granted.clause.document.id == "same-2019"
+        (lost,) = [c for c in result.considered if c.outcome == "lower_standard"]
+        assert lost.reason == "标准相同，时间从新：适用 same-2019号"
 
     def test_cumulative_strategy_pays_all(self) -> None:
         matters = [

@@ -351,7 +351,12 @@ def _settle(
         live.sort(key=_rank)
         winner = live[0]
         for other in live[1:]:
-            reason = f"标准从高：适用 {_named(winner)}"
+            if other.amount != winner.amount:
+                reason = f"标准从高：适用 {_named(winner)}"
+            elif other.clause.document.effective_from < winner.clause.document.effective_from:
+                reason = f"标准相同，时间从新：适用 {_named(winner)}"
+            else:  # the same amount from the same day: one of them, the same every time
+                reason = f"标准相同，同日施行，按文件标识适用 {_named(winner)}"
             if other.amount < other.worth.amount:
                 reason += f"（本条受上限所限为 {to_fen(other.amount)!s} 元）"
             considered.append(Considered(other.clause, "lower_standard", reason, other.amount))
