@@ -92,6 +92,7 @@ class TestCandidates:
         result = decide(applicant, [event("2022-01-01")], ruleset(NEW)).results[0]
         assert result.status == "ineligible"
         assert result.considered[0].outcome == "out_of_jurisdiction"
+        assert result.considered[0].reason == "申请主体所在地不在适用范围（江阳区、高新区）内"
 
     @pytest.mark.parametrize(
         ("day", "in_force"),
@@ -418,6 +419,18 @@ class TestSettlement:
         assert result.amount == Decimal("500.00")
         outcomes = {c.clause.document.id: c.outcome for c in result.considered}
         assert outcomes == {"old-2015": "superseded", "new-2020": "granted"}
+
+    def test_a_superseded_range_shows_no_amount(self) -> None:
+        """It has none until assessed; 0.00 read as a sum that was weighed."""
+        assessed = document(
+            "old-range",
+            "2015-01-01",
+            [clause("invention", PATENT, {"kind": "range", "min": 1000, "max": 9000})],
+        )
+        newer = {**NEW, "supersedes": [{"document": "old-range", "matters": None}]}
+        result = decide(ENTERPRISE, [event("2022-01-01")], ruleset(assessed, newer)).results[0]
+        (superseded,) = [c for c in result.considered if c.outcome == "superseded"]
+        assert superseded.amount is None
 
     def test_newest_supersedes_when_linked(self) -> None:
         newer = {**NEW, "supersedes": [{"document": "old-2015", "matters": None}]}

@@ -321,10 +321,10 @@ def _settle(
         newer = next((d for d in documents if d in superseders), None)
         if newer is not None:
             by = documents[newer].doc_no or newer
+            # A range has no amount until assessed: it shows none, not 0.
+            worth = None if candidate.worth.kind == "range" else candidate.amount
             considered.append(
-                Considered(
-                    candidate.clause, "superseded", f"时间从新：已被 {by} 取代", candidate.amount
-                )
+                Considered(candidate.clause, "superseded", f"时间从新：已被 {by} 取代", worth)
             )
         elif candidate.worth.kind == "range":
             live_ranges.append(candidate)

@@ -234,9 +234,11 @@ def _window(start: dt.date | None, end: dt.date | None) -> str:
     return f"{start or '…'} 至 {end or '今'}"
 
 
-def _verdicts(clause: Clause) -> dict[str, Considered]:
-    """The outcomes a clause can have whatever the event's amounts: prepared once."""
+def _verdicts(clause: Clause, names: Mapping[str, str] | None = None) -> dict[str, Considered]:
+    """The outcomes a clause can have whatever the event's amounts: prepared once. Regions are
+    named by `names` (code → name) where it knows them."""
     document = clause.document
+    covered = "、".join((names or {}).get(code, code) for code in document.jurisdiction)
     end = document.effective_to
     if document.repealed_date is not None:
         end = min(filter(None, (end, document.repealed_date - dt.timedelta(days=1))))
@@ -244,7 +246,7 @@ def _verdicts(clause: Clause) -> dict[str, Considered]:
         "out_of_jurisdiction": Considered(
             clause,
             "out_of_jurisdiction",
-            f"申请主体所在地不在适用范围（{'、'.join(document.jurisdiction)}）内",
+            f"申请主体所在地不在适用范围（{covered}）内",
         ),
         "not_in_force": Considered(
             clause,
@@ -376,9 +378,10 @@ def compile_snapshot(snapshot: Mapping[str, Any]) -> RuleSet:
                     funding_source=item.get("funding_source"),
                 )
             )
+    names = {r["code"]: r["name"] for r in snapshot["regions"] if r.get("name")}
     for matter_clauses in clauses.values():
         for clause in matter_clauses:
-            clause.verdicts.update(_verdicts(clause))
+            clause.verdicts.update(_verdicts(clause, names))
     strategies = {}
     for matter in snapshot["matters"]:
         strategy = matter.get("strategy")
