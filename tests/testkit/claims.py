@@ -72,6 +72,16 @@ class Desk:
         answer: dict[str, Any] = orjson.loads(body)
         return answer
 
+    async def review(self, claim_id: str, *, approve: bool) -> dict[str, Any]:
+        """Approve or reject a claim held for review; the claim as answered."""
+        body = await service.review(
+            self.sessions, self.locks, claim_id=claim_id,
+            caller=service.Caller(tenant_id="t", visibility="all", actor="admin"),
+            approve=approve, reason="复核测试", now=lambda: dt.datetime.now(dt.UTC),
+        )  # fmt: skip
+        answer: dict[str, Any] = orjson.loads(body)
+        return answer
+
     async def set_budget(self, fund: str, budget: Decimal) -> None:
         """Give a fund a budget."""
         async with self.sessions() as session:

@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from calculator.claims import service
 from calculator.engine.rules import RuleSet, compile_snapshot
 from testkit.claims import Desk
 
@@ -118,3 +119,35 @@ async def test_a_look_alike_and_a_new_name_claiming_at_once_are_both_held(desk: 
             [("needs_review", "0.00"), ("needs_review", "0.00")],
             [("duplicate", "0.00"), ("granted", "300000.00")],
         ), answers
+
+
+async def test_a_claim_approved_on_review_lets_its_applicant_be_paid(desk: Desk) -> None:
+    """Approval pays nothing itself: the applicant's next claim is paid as any claim is."""
+    assert await listed(desk, A, "NEEQ-8", name=NAMED) == ("granted", "300000.00")
+    applicant = {"id": B, "kind": "enterprise", "region": "510500", "name": NAMED}
+    event: dict[str, Any] = {"matter": LISTING, "date": "2024-06-01", "subject": "NEEQ-8",
+                             "attributes": {"assessed_amount": "300000"}}  # fmt: skip
+    held = await desk.submit(RULES, applicant, event)
+    assert held["status"] == "needs_review"
+    approved = await desk.review(held["id"], approve=True)
+    assert (approved["status"], approved["amount"]) == ("review_approved", "0.00")
+    assert [h["status"] for h in approved["history"]] == ["needs_review", "review_approved"]
+    assert approved["history"][-1]["by"] == "admin"
+    assert await listed(desk, B, "NEEQ-8", name=NAMED) == ("granted", "300000.00")
+    assert await listed(desk, B, "NEEQ-8", name=NAMED) == ("duplicate", "0.00")
+    with pytest.raises(service.ClaimNotReviewable):
+        await desk.review(held["id"], approve=False)
+
+
+async def test_a_claim_rejected_on_review_keeps_holding_its_names(desk: Desk) -> None:
+    assert await listed(desk, A, "NEEQ-9", name=NAMED) == ("granted", "300000.00")
+    applicant = {"id": B, "kind": "enterprise", "region": "510500", "name": NAMED}
+    event: dict[str, Any] = {"matter": LISTING, "date": "2024-06-01", "subject": "NEEQ-9",
+                             "attributes": {"assessed_amount": "300000"}}  # fmt: skip
+    held = await desk.submit(RULES, applicant, event)
+    rejected = await desk.review(held["id"], approve=False)
+    assert rejected["status"] == "review_rejected"
+    assert await listed(desk, B, "NEEQ-9", name="江阳精密机械有限公司") == ("needs_review", "0.00")
+    paid = await desk.submit(RULES, {**applicant, "id": A}, event)
+    with pytest.raises(service.ClaimNotReviewable):
+        await desk.review(paid["id"], approve=True)

@@ -24,7 +24,7 @@ from gateway.clients.downstream import Downstream, PassedThrough, relay
 from gateway.clients.regions import RegionDirectory
 from gateway.config import Settings
 from gateway.contract.calculations import BatchRequest, CalculationRequest
-from gateway.contract.claims import ClaimRequest, RevokeRequest
+from gateway.contract.claims import ClaimRequest, ReviewRequest, RevokeRequest
 from gateway.contract.funds import BudgetRequest
 from gateway.contract.policies import PolicyWrite, RepealRequest
 from gateway.db import session_factory
@@ -233,6 +233,7 @@ def _declare_problem_schema(app: FastAPI) -> None:
                 CalculationRequest,
                 ClaimRequest,
                 RevokeRequest,
+                ReviewRequest,
                 BudgetRequest,
                 PolicyWrite,
                 RepealRequest,

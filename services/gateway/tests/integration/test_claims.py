@@ -319,6 +319,44 @@ class TestRevoke:
         assert response.status_code == 403
 
 
+class TestReview:
+    async def test_a_held_claim_approved_lets_the_next_claim_be_paid(
+        self, admin: httpx.AsyncClient, case: Case, film: Any
+    ) -> None:
+        """Two identifiers, one name: the second is held until the admin has looked."""
+        body = claim_body(case, name="泸州示例科技有限公司")
+        first = await admin.post("/v1/claims", json=body, headers=key())
+        assert first.json()["status"] == "granted", first.text
+        other = {**body, "applicant": {**body["applicant"], "id": "91510500MA62B8XY5J"}}
+        held = (await admin.post("/v1/claims", json=other, headers=key())).json()
+        assert held["status"] == "needs_review", held
+        bad = await admin.post(
+            f"/v1/claims/{held['id']}/review", json={"decision": "pay", "reason": "通过"}
+        )
+        assert bad.status_code == 422
+        assert bad.json()["errors"][0]["loc"] == ["body", "decision"]
+        approved = await admin.post(
+            f"/v1/claims/{held['id']}/review",
+            json={"decision": "approve", "reason": "经核实为不同企业"},
+        )
+        assert approved.status_code == 200, approved.text
+        assert approved.json()["status"] == "review_approved"
+        assert approved.json()["history"][-1]["reason"] == "经核实为不同企业"
+        paid = (await admin.post("/v1/claims", json=other, headers=key())).json()
+        assert (paid["status"], paid["amount"]) == ("granted", "123456.00")
+        listed = await admin.get("/v1/claims", params={"status": "review_approved"})
+        assert held["id"] in [c["id"] for c in listed.json()["items"]]
+        again = await admin.post(
+            f"/v1/claims/{held['id']}/review", json={"decision": "reject", "reason": "再次"}
+        )
+        assert again.status_code == 409
+        not_held = await admin.post(
+            f"/v1/claims/{first.json()['id']}/review",
+            json={"decision": "approve", "reason": "通过"},
+        )
+        assert not_held.status_code == 409
+
+
 class TestMasking:
     async def test_personal_id_is_masked(
         self, admin: httpx.AsyncClient, case: Case, film: Any

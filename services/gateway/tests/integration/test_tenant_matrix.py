@@ -23,6 +23,7 @@ EXPECTED: dict[tuple[str, str], tuple[int, int, int]] = {
     ("POST", "/v1/admin/policies/{document_id}/repeal"): (403, 403, 403),
     ("GET", "/v1/claims/{claim_id}"): (200, 404, 200),
     ("POST", "/v1/claims/{claim_id}/revoke"): (403, 403, 403),
+    ("POST", "/v1/claims/{claim_id}/review"): (403, 403, 403),
     ("GET", "/v1/admin/tenants/{tenant_id}/keys"): (403, 403, 200),
     ("POST", "/v1/admin/tenants/{tenant_id}/keys"): (403, 403, 403),
     ("POST", "/v1/admin/tenants/{tenant_id}/keys/{key_id}/revoke"): (403, 403, 403),

@@ -21,7 +21,7 @@ from calculator.calculations.endpoints import SCOPE, check_scope
 from calculator.claims import repository, service
 from calculator.claims.ledger import Claims
 from calculator.claims.locks import Locks
-from calculator.claims.schemas import BudgetIn, ClaimIn, RevokeIn
+from calculator.claims.schemas import BudgetIn, ClaimIn, ReviewIn, RevokeIn
 from calculator.db import SessionDep
 from calculator.registry_client import SnapshotStore
 
@@ -134,6 +134,28 @@ async def revoke_claim(
         _locks(request),
         claim_id=claim_id,
         caller=caller,
+        reason=body.reason,
+        now=_now,
+    )
+    return _json(payload)
+
+
+@router.post("/v1/claims/{claim_id}/review")
+async def review_claim(
+    claim_id: str,
+    body: ReviewIn,
+    request: Request,
+    tenant_id: TenantId,
+    actor: Annotated[str, Header(alias="X-Actor", min_length=1, max_length=ACTOR_HEADER_LENGTH)],
+) -> Response:
+    """Approve or reject a claim held for review (人工复核)."""
+    caller = service.Caller(tenant_id=tenant_id, visibility="all", actor=decode_actor(actor))
+    payload = await service.review(
+        _sessions(request),
+        _locks(request),
+        claim_id=claim_id,
+        caller=caller,
+        approve=body.decision == "approve",
         reason=body.reason,
         now=_now,
     )

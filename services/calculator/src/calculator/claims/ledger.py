@@ -41,7 +41,10 @@ class Seen:
     """paid claims for the same matter and subject under other applicant identifiers"""
     held_names: list[str]
     """the name keys of this applicant's claims for the same matter and subject held for
-    review, the names it gave then"""
+    review or rejected by it, the names it gave then"""
+    cleared: bool
+    """whether a claim of this applicant for the same matter and subject was approved on
+    review: its look-alikes no longer hold it"""
     budgeted: frozenset[str]
     """the funds that have a budget"""
 

@@ -65,7 +65,10 @@ SELECT
       AND status IN ('granted', 'topped_up')) AS others,
   ARRAY(SELECT name_key FROM claim
          WHERE applicant_id = $3 AND matter = $4 AND subject = $5
-           AND status = 'needs_review') AS held_names,
+           AND status IN ('needs_review', 'review_rejected')) AS held_names,
+  EXISTS (SELECT 1 FROM claim
+           WHERE applicant_id = $3 AND matter = $4 AND subject = $5
+             AND status = 'review_approved') AS cleared,
   ARRAY(SELECT fund FROM fund_budget) AS budgeted,
   (SELECT json_object_agg(cap_key, granted) FROM (
      SELECT cap_key, sum(amount)::text AS granted FROM claim
@@ -211,6 +214,7 @@ class PostgresTransaction(ClaimTransaction):
             paid=list(row["paid"]),
             others=orjson.loads(row["others"]) if row["others"] is not None else [],
             held_names=list(row["held_names"]),
+            cleared=row["cleared"],
             budgeted=frozenset(row["budgeted"]),
         )
 

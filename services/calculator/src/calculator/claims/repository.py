@@ -286,19 +286,23 @@ async def others_paid_for(
     return [dict(row._mapping) for row in rows]
 
 
-async def held_names(
+async def reviews(
     session: AsyncSession, applicant_id: str, matter: str, subject: str
-) -> list[str]:
-    """The name keys of this applicant's claims for the matter and subject held for review."""
-    rows = await session.scalars(
-        select(claim.c.name_key).where(
-            claim.c.applicant_id == applicant_id,
-            claim.c.matter == matter,
-            claim.c.subject == subject,
-            claim.c.status == "needs_review",
+) -> tuple[list[str], bool]:
+    """What reviews of this applicant's claims for the matter and subject tell: the name keys
+    of those held or rejected, and whether one was approved."""
+    rows = (
+        await session.execute(
+            select(claim.c.name_key, claim.c.status).where(
+                claim.c.applicant_id == applicant_id,
+                claim.c.matter == matter,
+                claim.c.subject == subject,
+                claim.c.status.in_(("needs_review", "review_rejected", "review_approved")),
+            )
         )
-    )
-    return list(rows)
+    ).all()
+    held = [row.name_key for row in rows if row.status != "review_approved"]
+    return held, any(row.status == "review_approved" for row in rows)
 
 
 async def insert_claim(session: AsyncSession, values: dict[str, Any]) -> None:
@@ -388,6 +392,18 @@ async def mark_revoked(
         update(claim)
         .where(claim.c.id == claim_id, claim.c.status.in_(PAID))
         .values(status="revoked", revoked_at=at, revoked_by=by, revoke_reason=reason)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def mark_reviewed(
+    session: AsyncSession, claim_id: str, *, status: str, review: dict[str, Any]
+) -> bool:
+    """Record the review of a claim held for it, once; False when it was not held."""
+    result = await session.execute(
+        update(claim)
+        .where(claim.c.id == claim_id, claim.c.status == "needs_review")
+        .values(status=status, review=review)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from subsidy_common.types import Reason
@@ -25,6 +26,15 @@ class RevokeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: Reason = Field(min_length=2, max_length=2000, description="追回理由")
+
+
+class ReviewIn(BaseModel):
+    """Decide a claim held for review (人工复核)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject"] = Field(description="approve 通过；reject 驳回")
+    reason: Reason = Field(min_length=2, max_length=2000, description="复核意见")
 
 
 class BudgetIn(BaseModel):

@@ -89,6 +89,10 @@ class ClaimNotRevocable(Conflict):
     """Only a claim that paid something can be revoked, once."""
 
 
+class ClaimNotReviewable(Conflict):
+    """Only a claim held for review is reviewed, once."""
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
     """The tenant behind a request, as the gateway vouches for it."""
@@ -242,7 +246,7 @@ async def _settle(
     name = name_key(claim.applicant.name)
     due = result.amount if result.status == "eligible" else ZERO
     review = None
-    if due > 0:
+    if due > 0 and not seen.cleared:  # approved on review: its look-alikes hold it no more
         # The names this applicant gave on its claims held for review count too: a claim held
         # for a look-alike name is not paid by claiming again under another.
         given = [name, *(held for held in seen.held_names if held)]
@@ -379,6 +383,9 @@ def present(row: Mapping[str, Any]) -> dict[str, Any]:
     created: dt.datetime = row["created_at"]
     revoked: dt.datetime | None = row.get("revoked_at")
     history: list[dict[str, Any]] = [{"status": row["initial_status"], "at": created.isoformat()}]
+    decided = (row["review"] or {}).get("decided")
+    if decided is not None:
+        history.append(decided)
     if revoked is not None:
         history.append(
             {
@@ -431,6 +438,47 @@ async def read(session: AsyncSession, claim_id: str, caller: Caller) -> dict[str
     if row is None or not _visible(row, caller):
         raise ClaimNotFound(f"No claim {claim_id!r}.")
     return present(row._mapping)
+
+
+async def review(
+    sessions: async_sessionmaker[AsyncSession],
+    locks: Locks,
+    *,
+    claim_id: str,
+    caller: Caller,
+    approve: bool,
+    reason: str,
+    now: Callable[[], dt.datetime],
+) -> bytes:
+    """Decide a claim held for review. It pays nothing itself: approved, the applicant's next
+    claim for the same matter and subject is not held for its look-alikes and is paid as any
+    claim is, within the ledger and its caps; rejected, the names it gave keep holding them."""
+
+    async def work(session: AsyncSession) -> bytes:
+        row = await repository.get_claim(session, claim_id)
+        if row is None:
+            raise ClaimNotFound(f"No claim {claim_id!r}.")
+        decided = {
+            "status": "review_approved" if approve else "review_rejected",
+            "at": now().isoformat(),
+            "reason": reason,
+            "by": caller.actor,
+        }
+        async with locks.applicant(session, row.applicant_id):
+            if not await repository.mark_reviewed(
+                session,
+                claim_id,
+                status=str(decided["status"]),
+                review={**(row.review or {}), "decided": decided},
+            ):
+                raise ClaimNotReviewable(
+                    f"Claim {claim_id} has status {row.status}; only a claim held for review"
+                    " (needs_review) is reviewed."
+                )
+            updated = await repository.get_claim(session, claim_id)
+            return orjson.dumps(present(updated._mapping))
+
+    return await _retrying(lambda _: _committed(sessions), work)
 
 
 async def revoke(

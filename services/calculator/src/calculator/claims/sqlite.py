@@ -36,6 +36,7 @@ class SessionTransaction(ClaimTransaction):
     ) -> Seen:
         session = self._session
         stored = await repository.idempotent_response(session, tenant_id, key)
+        held_names, cleared = await repository.reviews(session, applicant_id, matter, subject)
         return Seen(
             stored=None
             if stored is None
@@ -43,7 +44,8 @@ class SessionTransaction(ClaimTransaction):
             ledger=await repository.ledger_for(session, applicant_id, [(matter, subject)]),
             paid=await repository.paid_claims(session, applicant_id, matter, subject),
             others=await repository.others_paid_for(session, applicant_id, matter, subject),
-            held_names=await repository.held_names(session, applicant_id, matter, subject),
+            held_names=held_names,
+            cleared=cleared,
             budgeted=frozenset(row.fund for row in await repository.funds(session)),
         )
 

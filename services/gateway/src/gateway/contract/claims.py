@@ -12,6 +12,7 @@ from gateway.contract.calculations import EXAMPLE_REQUEST, EXAMPLE_RESPONSE, App
 ClaimStatus = Literal[
     "granted", "topped_up", "duplicate", "ineligible", "needs_assessment", "unknown",
     "needs_review", "budget_exhausted", "cap_exhausted", "revoked",
+    "review_approved", "review_rejected",
 ]  # fmt: skip
 
 EXAMPLE_CLAIM: dict[str, Any] = {
@@ -63,7 +64,8 @@ class Claim(BaseModel):
         "（含与本主体先前被暂缓申报所报名称相近者），待人工复核；"
         "budget_exhausted 资金预算已用尽；"
         "cap_exhausted 该条款的累计或年度上限已用尽；"
-        "revoked 已追回；其余同计算结果"
+        "revoked 已追回；review_approved 复核通过（本申报不发放，再次申报按常规发放）；"
+        "review_rejected 复核驳回；其余同计算结果"
     )
     amount: str = Field(description="本次发放金额（元）")
     entitlement: str = Field(description="最佳标准（元）")
@@ -93,6 +95,18 @@ class ClaimList(BaseModel):
 
     items: list[Claim]
     next_cursor: str | None = None
+
+
+class ReviewRequest(BaseModel):
+    """Decide a claim held for review (人工复核)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"decision": "approve", "reason": "经核实为不同企业"}]},
+    )
+
+    decision: Literal["approve", "reject"] = Field(description="approve 通过；reject 驳回")
+    reason: Reason = Field(min_length=2, max_length=2000, description="复核意见")
 
 
 class RevokeRequest(BaseModel):

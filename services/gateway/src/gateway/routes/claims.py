@@ -14,7 +14,14 @@ from subsidy_common.routing import DirectRoute
 from gateway.auth.principal import AdminDep, Principal, PrincipalDep
 from gateway.bodies import checked
 from gateway.clients import lookup
-from gateway.contract.claims import Claim, ClaimList, ClaimRequest, ClaimStatus, RevokeRequest
+from gateway.contract.claims import (
+    Claim,
+    ClaimList,
+    ClaimRequest,
+    ClaimStatus,
+    ReviewRequest,
+    RevokeRequest,
+)
 from gateway.openapi import PROBLEM_RESPONSES, json_body
 from gateway.query import Limit, forwarded
 from gateway.routes.calculations import scope_headers
@@ -103,6 +110,24 @@ async def list_claims(
     )
     return await lookup.calculator(request).forward(
         "GET", "/v1/claims", params=params, headers=tenant_headers(principal)
+    )
+
+
+@router.post(
+    "/v1/claims/{claim_id}/review",
+    response_model=Claim,
+    summary="复核申报",
+    openapi_extra=json_body("ReviewRequest"),
+)
+async def review_claim(claim_id: ClaimId, request: Request, principal: AdminDep) -> Response:
+    """Approve or reject a claim held for review (needs_review); 409 for any other. The claim
+    pays nothing itself. Approved, the applicant's next claim for the same matter and subject
+    is not held for applicants with a like name and is paid as any claim is, within the ledger,
+    its caps and budgets; rejected, the names it gave keep holding such claims."""
+    body, _ = await checked(request, ReviewRequest)
+    headers = {"Content-Type": "application/json", **tenant_headers(principal)}
+    return await lookup.calculator(request).forward(
+        "POST", f"/v1/claims/{claim_id}/review", content=body, headers=headers
     )
 
 
