@@ -98,6 +98,10 @@ OPERATION_PROBLEMS: dict[tuple[str, str], dict[int, tuple[str, str]]] = {
         404: ("Not Found", "No claim 'x'."),
         409: ("Conflict", "Only a paid claim is revoked, once."),
     },
+    ("post", "/v1/claims/{claim_id}/review"): {
+        404: ("Not Found", "No claim 'x'."),
+        409: ("Conflict", "Only a claim held for review is reviewed, once."),
+    },
 }
 
 # Headers without which the operation is refused (with 400 or 428, as the contract says).
