@@ -151,3 +151,56 @@ async def test_a_claim_rejected_on_review_keeps_holding_its_names(desk: Desk) ->
     paid = await desk.submit(RULES, {**applicant, "id": A}, event)
     with pytest.raises(service.ClaimNotReviewable):
         await desk.review(paid["id"], approve=True)
+
+
+C = "91510500MA62B8XY6M"
+
+
+async def held_claim(desk: Desk, subject: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A paid for the subject under NAMED, then B, another identifier of that name, held: the
+    two claims."""
+    event: dict[str, Any] = {"matter": LISTING, "date": "2024-06-01", "subject": subject,
+                             "attributes": {"assessed_amount": "300000"}}  # fmt: skip
+    paid = await desk.submit(
+        RULES, {"id": A, "kind": "enterprise", "region": "510500", "name": NAMED}, event
+    )
+    assert paid["status"] == "granted"
+    held = await desk.submit(
+        RULES, {"id": B, "kind": "enterprise", "region": "510500", "name": NAMED}, event
+    )
+    assert held["status"] == "needs_review"
+    return paid, held
+
+
+async def test_an_approval_lets_through_once(desk: Desk) -> None:
+    """Once its grant is revoked (冒领追回), the applicant is held again, not paid again."""
+    _, held = await held_claim(desk, "NEEQ-10")
+    await desk.review(held["id"], approve=True)
+    applicant = {"id": B, "kind": "enterprise", "region": "510500", "name": NAMED}
+    event: dict[str, Any] = {"matter": LISTING, "date": "2024-06-01", "subject": "NEEQ-10",
+                             "attributes": {"assessed_amount": "300000"}}  # fmt: skip
+    paid = await desk.submit(RULES, applicant, event)
+    assert paid["status"] == "granted"
+    await desk.revoke(paid["id"])
+    assert await listed(desk, B, "NEEQ-10", name=NAMED) == ("needs_review", "0.00")
+
+
+async def test_a_rejection_after_an_approval_stands(desk: Desk) -> None:
+    _, first = await held_claim(desk, "NEEQ-11")
+    applicant = {"id": B, "kind": "enterprise", "region": "510500", "name": NAMED}
+    event: dict[str, Any] = {"matter": LISTING, "date": "2024-06-01", "subject": "NEEQ-11",
+                             "attributes": {"assessed_amount": "300000"}}  # fmt: skip
+    second = await desk.submit(RULES, applicant, event)
+    assert second["status"] == "needs_review"
+    await desk.review(first["id"], approve=True)
+    await desk.review(second["id"], approve=False)
+    assert await listed(desk, B, "NEEQ-11", name=NAMED) == ("needs_review", "0.00")
+
+
+async def test_an_approval_excuses_only_the_look_alikes_its_reviewer_saw(desk: Desk) -> None:
+    """A third identifier of the name, paid after the approval, holds the applicant again."""
+    paid, held = await held_claim(desk, "NEEQ-12")
+    await desk.review(held["id"], approve=True)
+    await desk.revoke(paid["id"])
+    assert await listed(desk, C, "NEEQ-12", name=NAMED) == ("granted", "300000.00")
+    assert await listed(desk, B, "NEEQ-12", name=NAMED) == ("needs_review", "0.00")

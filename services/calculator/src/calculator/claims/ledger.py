@@ -7,7 +7,8 @@ together. `postgres.py` does this in a few round trips; `sqlite.py` through SQLA
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -38,15 +39,51 @@ class Seen:
     paid: list[str]
     """ids of the claims that paid this applicant for the same matter and subject"""
     others: list[Mapping[str, Any]]
-    """paid claims for the same matter and subject under other applicant identifiers"""
+    """paid claims for the same matter and subject under other applicant identifiers, each with
+    when it was made (`created_at`)"""
     held_names: list[str]
     """the name keys of this applicant's claims for the same matter and subject held for
     review or rejected by it, the names it gave then"""
-    cleared: bool
-    """whether a claim of this applicant for the same matter and subject was approved on
-    review: its look-alikes no longer hold it"""
+    cleared_at: dt.datetime | None
+    """when a claim of this applicant for the same matter and subject was approved on review,
+    if that approval still stands: the look-alikes paid before it no longer hold it"""
     budgeted: frozenset[str]
     """the funds that have a budget"""
+
+
+# An applicant's own claims that tell what reviews of it still stand.
+REVIEWED = ("needs_review", "review_rejected", "review_approved", "granted", "topped_up", "revoked")
+
+
+def reviewed(own: Iterable[Mapping[str, Any]]) -> tuple[list[str], dt.datetime | None]:
+    """From an applicant's own claims for one matter and subject (`status`, `name_key`,
+    `created_at`, `decided_at` of a review): the names it gave on those held or rejected, and
+    the approval that still stands. An approval lets the applicant through once: it stands
+    until a rejection is decided after it, or a claim of the applicant pays, or is revoked."""
+    held: list[str] = []
+    approved: dt.datetime | None = None
+    since: dt.datetime | None = None  # the last rejection, payment or revocation
+    for row in own:
+        status = row["status"]
+        if status in ("needs_review", "review_rejected"):
+            held.append(row["name_key"])
+        if status == "review_approved":
+            approved = _latest(approved, instant(row["decided_at"]))
+        elif status == "review_rejected":
+            since = _latest(since, instant(row["decided_at"]))
+        elif status in ("granted", "topped_up", "revoked"):
+            since = _latest(since, instant(row["created_at"]))
+    standing = approved is not None and (since is None or approved > since)
+    return held, approved if standing else None
+
+
+def instant(value: dt.datetime | str) -> dt.datetime:
+    """An instant as a row holds it: a datetime, or its ISO text in a JSON document."""
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+
+
+def _latest(a: dt.datetime | None, b: dt.datetime) -> dt.datetime:
+    return b if a is None or b > a else a
 
 
 @dataclass(frozen=True, slots=True)

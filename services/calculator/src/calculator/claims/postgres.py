@@ -31,7 +31,15 @@ import asyncpg
 import orjson
 from subsidy_common.problems import ServiceUnavailable
 
-from calculator.claims.ledger import ClaimTransaction, LedgerMoved, Move, Response, Seen, Stored
+from calculator.claims.ledger import (
+    ClaimTransaction,
+    LedgerMoved,
+    Move,
+    Response,
+    Seen,
+    Stored,
+    reviewed,
+)
 from calculator.claims.locks import applicant_lock, fund_lock, key_lock, subject_lock
 from calculator.db import driver_pool
 from calculator.engine.model import Ledger
@@ -59,16 +67,16 @@ SELECT
   (SELECT json_agg(json_build_object('id', id, 'tenant_id', tenant_id,
           'applicant_id', applicant_id,
           'applicant_kind', applicant_kind, 'applicant_name', applicant_name,
-          'name_key', name_key))
+          'name_key', name_key, 'created_at', created_at))
      FROM claim
     WHERE matter = $4 AND subject = $5 AND applicant_id <> $3
       AND status IN ('granted', 'topped_up')) AS others,
-  ARRAY(SELECT name_key FROM claim
-         WHERE applicant_id = $3 AND matter = $4 AND subject = $5
-           AND status IN ('needs_review', 'review_rejected')) AS held_names,
-  EXISTS (SELECT 1 FROM claim
-           WHERE applicant_id = $3 AND matter = $4 AND subject = $5
-             AND status = 'review_approved') AS cleared,
+  (SELECT json_agg(json_build_object('status', status, 'name_key', name_key,
+          'created_at', created_at, 'decided_at', review -> 'decided' ->> 'at'))
+     FROM claim
+    WHERE applicant_id = $3 AND matter = $4 AND subject = $5
+      AND status IN ('needs_review', 'review_rejected', 'review_approved',
+                     'granted', 'topped_up', 'revoked')) AS own,
   ARRAY(SELECT fund FROM fund_budget) AS budgeted,
   (SELECT json_object_agg(cap_key, granted) FROM (
      SELECT cap_key, sum(amount)::text AS granted FROM claim
@@ -206,6 +214,7 @@ class PostgresTransaction(ClaimTransaction):
         assert row is not None  # a SELECT without FROM returns one row
         stored = row["stored"]
         self._payments = row["payments"] or 0
+        held_names, cleared_at = reviewed(orjson.loads(row["own"]) if row["own"] else ())
         return Seen(
             stored=None
             if stored is None
@@ -213,8 +222,8 @@ class PostgresTransaction(ClaimTransaction):
             ledger=_ledger(row["subjects"], row["caps"], matter, subject, row["under_caps"]),
             paid=list(row["paid"]),
             others=orjson.loads(row["others"]) if row["others"] is not None else [],
-            held_names=list(row["held_names"]),
-            cleared=row["cleared"],
+            held_names=held_names,
+            cleared_at=cleared_at,
             budgeted=frozenset(row["budgeted"]),
         )
 

@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, literal, select, true, tuple_, union_all, upd
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from calculator.claims.ledger import LedgerMoved
+from calculator.claims.ledger import REVIEWED, LedgerMoved
 from calculator.engine.model import EMPTY_LEDGER, Ledger
 from calculator.models import CapBalance, Claim, FundBudget, IdempotencyRecord, LedgerBalance
 
@@ -276,6 +276,7 @@ async def others_paid_for(
             claim.c.applicant_kind,
             claim.c.applicant_name,
             claim.c.name_key,
+            claim.c.created_at,
         ).where(
             claim.c.matter == matter,
             claim.c.subject == subject,
@@ -286,23 +287,30 @@ async def others_paid_for(
     return [dict(row._mapping) for row in rows]
 
 
-async def reviews(
+async def own_claims(
     session: AsyncSession, applicant_id: str, matter: str, subject: str
-) -> tuple[list[str], bool]:
-    """What reviews of this applicant's claims for the matter and subject tell: the name keys
-    of those held or rejected, and whether one was approved."""
+) -> list[dict[str, Any]]:
+    """This applicant's claims for the matter and subject that tell what reviews of it stand
+    (`ledger.reviewed`)."""
     rows = (
         await session.execute(
-            select(claim.c.name_key, claim.c.status).where(
+            select(claim.c.status, claim.c.name_key, claim.c.created_at, claim.c.review).where(
                 claim.c.applicant_id == applicant_id,
                 claim.c.matter == matter,
                 claim.c.subject == subject,
-                claim.c.status.in_(("needs_review", "review_rejected", "review_approved")),
+                claim.c.status.in_(REVIEWED),
             )
         )
     ).all()
-    held = [row.name_key for row in rows if row.status != "review_approved"]
-    return held, any(row.status == "review_approved" for row in rows)
+    return [
+        {
+            "status": row.status,
+            "name_key": row.name_key,
+            "created_at": row.created_at,
+            "decided_at": ((row.review or {}).get("decided") or {}).get("at"),
+        }
+        for row in rows
+    ]
 
 
 async def insert_claim(session: AsyncSession, values: dict[str, Any]) -> None:

@@ -29,6 +29,7 @@ from calculator.claims.ledger import (
     Move,
     Response,
     Seen,
+    instant,
 )
 from calculator.claims.locks import Locks
 from calculator.claims.names import may_be_one, name_key
@@ -246,12 +247,17 @@ async def _settle(
     name = name_key(claim.applicant.name)
     due = result.amount if result.status == "eligible" else ZERO
     review = None
-    if due > 0 and not seen.cleared:  # approved on review: its look-alikes hold it no more
+    if due > 0:
         # The names this applicant gave on its claims held for review count too: a claim held
-        # for a look-alike name is not paid by claiming again under another.
+        # for a look-alike name is not paid by claiming again under another. A standing
+        # approval excuses the look-alikes paid before it, which its reviewer saw.
         given = [name, *(held for held in seen.held_names if held)]
+        cleared = seen.cleared_at
         look_alikes = [
-            row for row in seen.others if any(may_be_one(n, row["name_key"]) for n in given)
+            row
+            for row in seen.others
+            if (cleared is None or instant(row["created_at"]) > cleared)
+            and any(may_be_one(n, row["name_key"]) for n in given)
         ]
         if look_alikes:
             # Another tenant's claims are not shown to this one: only how many there are.
@@ -471,9 +477,10 @@ async def review(
                 status=str(decided["status"]),
                 review={**(row.review or {}), "decided": decided},
             ):
+                now_row = await repository.get_claim(session, claim_id)
                 raise ClaimNotReviewable(
-                    f"Claim {claim_id} has status {row.status}; only a claim held for review"
-                    " (needs_review) is reviewed."
+                    f"Claim {claim_id} has status {now_row.status}; only a claim held for"
+                    " review (needs_review) is reviewed."
                 )
             updated = await repository.get_claim(session, claim_id)
             return orjson.dumps(present(updated._mapping))
@@ -500,8 +507,9 @@ async def revoke(
             if not await repository.mark_revoked(
                 session, claim_id, at=now(), by=caller.actor, reason=reason
             ):
+                now_row = await repository.get_claim(session, claim_id)
                 raise ClaimNotRevocable(
-                    f"Claim {claim_id} has status {row.status}; only a paid claim is revoked."
+                    f"Claim {claim_id} has status {now_row.status}; only a paid claim is revoked."
                 )
             ledger = await repository.ledger_for(
                 session, row.applicant_id, [(row.matter, row.subject)]

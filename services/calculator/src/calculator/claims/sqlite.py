@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from calculator.claims import repository
-from calculator.claims.ledger import ClaimTransaction, Move, Response, Seen, Stored
+from calculator.claims.ledger import ClaimTransaction, Move, Response, Seen, Stored, reviewed
 from calculator.claims.locks import Locks
 
 
@@ -36,7 +36,9 @@ class SessionTransaction(ClaimTransaction):
     ) -> Seen:
         session = self._session
         stored = await repository.idempotent_response(session, tenant_id, key)
-        held_names, cleared = await repository.reviews(session, applicant_id, matter, subject)
+        held_names, cleared_at = reviewed(
+            await repository.own_claims(session, applicant_id, matter, subject)
+        )
         return Seen(
             stored=None
             if stored is None
@@ -45,7 +47,7 @@ class SessionTransaction(ClaimTransaction):
             paid=await repository.paid_claims(session, applicant_id, matter, subject),
             others=await repository.others_paid_for(session, applicant_id, matter, subject),
             held_names=held_names,
-            cleared=cleared,
+            cleared_at=cleared_at,
             budgeted=frozenset(row.fund for row in await repository.funds(session)),
         )
 
