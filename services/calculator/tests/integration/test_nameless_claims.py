@@ -13,7 +13,7 @@ from calculator.engine.rules import RuleSet, compile_snapshot
 from testkit.claims import Desk
 
 LISTING = "listing.completed"
-A, B = "91510500MA62B8XY4F", "91510500MA62B8XY5J"
+A, B, C = "91510500MA62B8XY4F", "91510500MA62B8XY5J", "91510500MA62B8XY6M"
 NAMED = "泸州示例科技有限公司"
 
 
@@ -36,12 +36,27 @@ def rules() -> RuleSet:
 RULES = rules()
 
 
-async def listed(desk: Desk, applicant_id: str, subject: str, **name: str) -> tuple[str, str]:
+async def claimed(desk: Desk, applicant_id: str, subject: str, **name: str) -> dict[str, Any]:
+    """A listing claimed: the claim as answered."""
     applicant = {"id": applicant_id, "kind": "enterprise", "region": "510500", **name}
     event: dict[str, Any] = {"matter": LISTING, "date": "2024-06-01", "subject": subject,
                              "attributes": {"assessed_amount": "300000"}}  # fmt: skip
-    claim = await desk.submit(RULES, applicant, event)
+    return await desk.submit(RULES, applicant, event)
+
+
+async def listed(desk: Desk, applicant_id: str, subject: str, **name: str) -> tuple[str, str]:
+    claim = await claimed(desk, applicant_id, subject, **name)
     return claim["status"], claim["amount"]
+
+
+async def held_claim(desk: Desk, subject: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A paid for the subject under NAMED, then B, another identifier of that name, held: the
+    two claims."""
+    paid = await claimed(desk, A, subject, name=NAMED)
+    assert paid["status"] == "granted"
+    held = await claimed(desk, B, subject, name=NAMED)
+    assert held["status"] == "needs_review"
+    return paid, held
 
 
 @pytest.mark.parametrize(
@@ -85,12 +100,7 @@ async def test_a_name_given_on_a_held_claim_holds_the_applicants_next_claims(
     """Held for its look-alike name, the applicant claims the same subject again under another
     name: held again, not paid. Another subject is not held; nor is the same subject once the
     look-alike's grant is taken back."""
-    applicant = {"id": A, "kind": "enterprise", "region": "510500", "name": NAMED}
-    event: dict[str, Any] = {"matter": LISTING, "date": "2024-06-01", "subject": "NEEQ-5",
-                             "attributes": {"assessed_amount": "300000"}}  # fmt: skip
-    paid = await desk.submit(RULES, applicant, event)
-    assert paid["status"] == "granted"
-    assert await listed(desk, B, "NEEQ-5", name=NAMED) == ("needs_review", "0.00")
+    paid, _ = await held_claim(desk, "NEEQ-5")
     for other in ("江阳精密机械有限公司", ""):
         assert await listed(desk, B, "NEEQ-5", name=other) == ("needs_review", "0.00")
     assert await listed(desk, B, "NEEQ-6", name="江阳精密机械有限公司") == (
@@ -123,12 +133,7 @@ async def test_a_look_alike_and_a_new_name_claiming_at_once_are_both_held(desk: 
 
 async def test_a_claim_approved_on_review_lets_its_applicant_be_paid(desk: Desk) -> None:
     """Approval pays nothing itself: the applicant's next claim is paid as any claim is."""
-    assert await listed(desk, A, "NEEQ-8", name=NAMED) == ("granted", "300000.00")
-    applicant = {"id": B, "kind": "enterprise", "region": "510500", "name": NAMED}
-    event: dict[str, Any] = {"matter": LISTING, "date": "2024-06-01", "subject": "NEEQ-8",
-                             "attributes": {"assessed_amount": "300000"}}  # fmt: skip
-    held = await desk.submit(RULES, applicant, event)
-    assert held["status"] == "needs_review"
+    _, held = await held_claim(desk, "NEEQ-8")
     approved = await desk.review(held["id"], approve=True)
     assert (approved["status"], approved["amount"]) == ("review_approved", "0.00")
     assert [h["status"] for h in approved["history"]] == ["needs_review", "review_approved"]
@@ -140,46 +145,20 @@ async def test_a_claim_approved_on_review_lets_its_applicant_be_paid(desk: Desk)
 
 
 async def test_a_claim_rejected_on_review_keeps_holding_its_names(desk: Desk) -> None:
-    assert await listed(desk, A, "NEEQ-9", name=NAMED) == ("granted", "300000.00")
-    applicant = {"id": B, "kind": "enterprise", "region": "510500", "name": NAMED}
-    event: dict[str, Any] = {"matter": LISTING, "date": "2024-06-01", "subject": "NEEQ-9",
-                             "attributes": {"assessed_amount": "300000"}}  # fmt: skip
-    held = await desk.submit(RULES, applicant, event)
+    _, held = await held_claim(desk, "NEEQ-9")
     rejected = await desk.review(held["id"], approve=False)
     assert rejected["status"] == "review_rejected"
     assert await listed(desk, B, "NEEQ-9", name="江阳精密机械有限公司") == ("needs_review", "0.00")
-    paid = await desk.submit(RULES, {**applicant, "id": A}, event)
+    paid = await claimed(desk, A, "NEEQ-9", name=NAMED)
     with pytest.raises(service.ClaimNotReviewable):
         await desk.review(paid["id"], approve=True)
-
-
-C = "91510500MA62B8XY6M"
-
-
-async def held_claim(desk: Desk, subject: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A paid for the subject under NAMED, then B, another identifier of that name, held: the
-    two claims."""
-    event: dict[str, Any] = {"matter": LISTING, "date": "2024-06-01", "subject": subject,
-                             "attributes": {"assessed_amount": "300000"}}  # fmt: skip
-    paid = await desk.submit(
-        RULES, {"id": A, "kind": "enterprise", "region": "510500", "name": NAMED}, event
-    )
-    assert paid["status"] == "granted"
-    held = await desk.submit(
-        RULES, {"id": B, "kind": "enterprise", "region": "510500", "name": NAMED}, event
-    )
-    assert held["status"] == "needs_review"
-    return paid, held
 
 
 async def test_an_approval_lets_through_once(desk: Desk) -> None:
     """Once its grant is revoked (冒领追回), the applicant is held again, not paid again."""
     _, held = await held_claim(desk, "NEEQ-10")
     await desk.review(held["id"], approve=True)
-    applicant = {"id": B, "kind": "enterprise", "region": "510500", "name": NAMED}
-    event: dict[str, Any] = {"matter": LISTING, "date": "2024-06-01", "subject": "NEEQ-10",
-                             "attributes": {"assessed_amount": "300000"}}  # fmt: skip
-    paid = await desk.submit(RULES, applicant, event)
+    paid = await claimed(desk, B, "NEEQ-10", name=NAMED)
     assert paid["status"] == "granted"
     await desk.revoke(paid["id"])
     assert await listed(desk, B, "NEEQ-10", name=NAMED) == ("needs_review", "0.00")
@@ -187,10 +166,7 @@ async def test_an_approval_lets_through_once(desk: Desk) -> None:
 
 async def test_a_rejection_after_an_approval_stands(desk: Desk) -> None:
     _, first = await held_claim(desk, "NEEQ-11")
-    applicant = {"id": B, "kind": "enterprise", "region": "510500", "name": NAMED}
-    event: dict[str, Any] = {"matter": LISTING, "date": "2024-06-01", "subject": "NEEQ-11",
-                             "attributes": {"assessed_amount": "300000"}}  # fmt: skip
-    second = await desk.submit(RULES, applicant, event)
+    second = await claimed(desk, B, "NEEQ-11", name=NAMED)
     assert second["status"] == "needs_review"
     await desk.review(first["id"], approve=True)
     await desk.review(second["id"], approve=False)

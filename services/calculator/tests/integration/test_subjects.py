@@ -84,15 +84,17 @@ async def test_one_subject_typed_two_ways_becomes_one_balance(empty_database: st
     assert claims == ["2015100000011"]
 
 
-async def test_subjects_written_with_punctuation_are_merged(empty_database: str) -> None:
-    """Before punctuation was dropped, `ZL201510000001.1` and `ZL201510000001·1` were two
-    patents, each paid in full."""
+async def merged(
+    database: str, revision: str, subjects: tuple[str, ...]
+) -> tuple[list[tuple[str, Decimal]], list[str]]:
+    """Balances of 3000 and a payment counted for each subject, kept at `revision`, then the
+    migrations to the head: the balances, and the subjects whose payments are counted."""
     scripts = Settings().migrations_dir(SERVICE)
-    await asyncio.to_thread(command.upgrade, alembic_config(scripts, empty_database), "c0009")
-    engine = create_engine(empty_database)
+    await asyncio.to_thread(command.upgrade, alembic_config(scripts, database), revision)
+    engine = create_engine(database)
     try:
         async with engine.begin() as connection:
-            for subject in ("ZL201510000001.1", "ZL201510000001·1"):
+            for subject in subjects:
                 await connection.execute(  # through the table's type: SQLite holds fen
                     insert(balance).values(
                         applicant_id="A", matter=MATTER, subject=subject, granted=Decimal(3000)
@@ -102,39 +104,7 @@ async def test_subjects_written_with_punctuation_are_merged(empty_database: str)
                     text("INSERT INTO subject_payment VALUES (:m, :s, 1)"),
                     {"m": MATTER, "s": subject},
                 )
-        await asyncio.to_thread(upgrade_head, scripts, empty_database)
-        async with engine.connect() as connection:
-            balances = (
-                await connection.execute(select(balance.c.subject, balance.c.granted))
-            ).all()
-            counted = (
-                await connection.execute(text("SELECT count(*) FROM subject_payment"))
-            ).scalar_one()
-    finally:
-        await engine.dispose()
-    assert [tuple(row) for row in balances] == [("2015100000011", Decimal(6000))]
-    assert counted == 0
-
-
-async def test_subjects_written_with_their_labels_are_merged(empty_database: str) -> None:
-    """Before a patent number's labels were passed over, `专利号ZL201510000001.1` and
-    `ZL201510000001.1号` were each a patent of their own, paid in full."""
-    scripts = Settings().migrations_dir(SERVICE)
-    await asyncio.to_thread(command.upgrade, alembic_config(scripts, empty_database), "c0010")
-    engine = create_engine(empty_database)
-    try:
-        async with engine.begin() as connection:
-            for subject in ("2015100000011", "专利号ZL201510000001.1", "ZL201510000001.1号"):
-                await connection.execute(  # through the table's type: SQLite holds fen
-                    insert(balance).values(
-                        applicant_id="A", matter=MATTER, subject=subject, granted=Decimal(3000)
-                    )
-                )
-                await connection.execute(
-                    text("INSERT INTO subject_payment VALUES (:m, :s, 1)"),
-                    {"m": MATTER, "s": subject},
-                )
-        await asyncio.to_thread(upgrade_head, scripts, empty_database)
+        await asyncio.to_thread(upgrade_head, scripts, database)
         async with engine.connect() as connection:
             balances = (
                 await connection.execute(select(balance.c.subject, balance.c.granted))
@@ -146,7 +116,26 @@ async def test_subjects_written_with_their_labels_are_merged(empty_database: str
             )
     finally:
         await engine.dispose()
-    assert [tuple(row) for row in balances] == [("2015100000011", Decimal(9000))]
+    return [tuple(row) for row in balances], list(counted)
+
+
+async def test_subjects_written_with_punctuation_are_merged(empty_database: str) -> None:
+    """Before punctuation was dropped, `ZL201510000001.1` and `ZL201510000001·1` were two
+    patents, each paid in full."""
+    balances, counted = await merged(
+        empty_database, "c0009", ("ZL201510000001.1", "ZL201510000001·1")
+    )
+    assert balances == [("2015100000011", Decimal(6000))]
+    assert len(counted) == 0
+
+
+async def test_subjects_written_with_their_labels_are_merged(empty_database: str) -> None:
+    """Before a patent number's labels were passed over, `专利号ZL201510000001.1` and
+    `ZL201510000001.1号` were each a patent of their own, paid in full."""
+    balances, counted = await merged(
+        empty_database, "c0010", ("2015100000011", "专利号ZL201510000001.1", "ZL201510000001.1号")
+    )
+    assert balances == [("2015100000011", Decimal(9000))]
     assert counted == ["2015100000011"]  # its own count stays; the labelled ones' start again
 
 

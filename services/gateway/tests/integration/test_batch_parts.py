@@ -351,6 +351,30 @@ async def test_media_types_are_read_in_any_case(
     assert len(stream.content.splitlines()) == 3
 
 
+async def upload(
+    url: str, key: str, length: int, sent: bytes, accept: bytes = NDJSON["Accept"].encode()
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A batch request on a connection of its own, `sent` the part of its `length` bytes of
+    body sent so far: the connection, to read the answer from or to drop."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"POST /v1/calculations/batch HTTP/1.1\r\nHost: gateway\r\n"
+        b"Authorization: Bearer " + key.encode() + b"\r\n"
+        b"Content-Type: application/x-ndjson\r\nAccept: " + accept + b"\r\n"
+        b"Content-Length: " + str(length).encode() + b"\r\n\r\n" + sent
+    )
+    await writer.drain()
+    return reader, writer
+
+
+async def first_answer(reader: asyncio.StreamReader) -> None:
+    """Read a streamed batch's head and its first case's answer."""
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+    await reader.readuntil(b"\n")  # the first chunk's size
+    assert b'"case_index":0' in await reader.readuntil(b"\n")
+
+
 def slow_instance(calculator_url: str, log: list[str]) -> FastAPI:
     """An instance that passes each part to the real calculator and relays its answers one
     every 50 ms; it records each part asked for and how its answer ended."""
@@ -392,18 +416,8 @@ async def test_a_client_that_leaves_stops_its_batch(
             another_gateway(calculator_url=slow, batch_part_bytes=PART_BYTES)
         )
         url = await running.enter_async_context(live_server(gateway))
-        host, port = url.removeprefix("http://").split(":")
-        reader, writer = await asyncio.open_connection(host, int(port))
-        writer.write(
-            b"POST /v1/calculations/batch HTTP/1.1\r\nHost: gateway\r\n"
-            b"Authorization: Bearer " + admin_key.encode() + b"\r\n"
-            b"Content-Type: application/x-ndjson\r\nAccept: application/x-ndjson\r\n"
-            b"Content-Length: " + str(len(content)).encode() + b"\r\n\r\n" + content
-        )
-        await writer.drain()
-        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
-        await reader.readuntil(b"\n")  # the first chunk's size
-        assert b'"case_index":0' in await reader.readuntil(b"\n")
+        reader, writer = await upload(url, admin_key, len(content), content)
+        await first_answer(reader)
         writer.transport.abort()
         asked_when_left = sum(entry.startswith("asked") for entry in log)
         await asyncio.sleep(2)  # fifteen parts of four answers each take 3 s to relay
@@ -441,18 +455,8 @@ async def test_a_client_that_leaves_mid_upload_ends_its_batch_quietly(
         url = await running.enter_async_context(live_server(gateway))
         logging.getLogger().addHandler(kept)
         running.callback(logging.getLogger().removeHandler, kept)
-        host, port = url.removeprefix("http://").split(":")
-        reader, writer = await asyncio.open_connection(host, int(port))
-        writer.write(
-            b"POST /v1/calculations/batch HTTP/1.1\r\nHost: gateway\r\n"
-            b"Authorization: Bearer " + admin_key.encode() + b"\r\n"
-            b"Content-Type: application/x-ndjson\r\nAccept: application/x-ndjson\r\n"
-            b"Content-Length: " + str(len(content)).encode() + b"\r\n\r\n" + half
-        )
-        await writer.drain()
-        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
-        await reader.readuntil(b"\n")  # the first chunk's size
-        assert b'"case_index":0' in await reader.readuntil(b"\n")
+        reader, writer = await upload(url, admin_key, len(content), half)
+        await first_answer(reader)
         writer.transport.abort()
         await asyncio.sleep(0.5)
     assert any(r.name == "subsidy.access" for r in kept.records)  # the handler was heard
@@ -473,16 +477,7 @@ async def test_a_client_that_leaves_before_any_answer_is_logged_as_gone(
         url = await running.enter_async_context(live_server(gateway))
         logging.getLogger().addHandler(kept)
         running.callback(logging.getLogger().removeHandler, kept)
-        host, port = url.removeprefix("http://").split(":")
-        _, writer = await asyncio.open_connection(host, int(port))
-        writer.write(
-            b"POST /v1/calculations/batch HTTP/1.1\r\nHost: gateway\r\n"
-            b"Authorization: Bearer " + admin_key.encode() + b"\r\n"
-            b"Content-Type: application/x-ndjson\r\nAccept: " + accept + b"\r\n"
-            b"Content-Length: 1000\r\n\r\n"
-            b'{"applicant": {"id"'
-        )
-        await writer.drain()
+        _, writer = await upload(url, admin_key, 1000, b'{"applicant": {"id"', accept)
         await asyncio.sleep(0.2)
         writer.transport.abort()
         await asyncio.sleep(0.3)

@@ -32,6 +32,7 @@ import orjson
 from subsidy_common.problems import ServiceUnavailable
 
 from calculator.claims.ledger import (
+    REVIEWED,
     ClaimTransaction,
     LedgerMoved,
     Move,
@@ -75,8 +76,7 @@ SELECT
           'created_at', created_at, 'decided_at', review -> 'decided' ->> 'at'))
      FROM claim
     WHERE applicant_id = $3 AND matter = $4 AND subject = $5
-      AND status IN ('needs_review', 'review_rejected', 'review_approved',
-                     'granted', 'topped_up', 'revoked')) AS own,
+      AND status IN ({reviewed})) AS own,
   ARRAY(SELECT fund FROM fund_budget) AS budgeted,
   (SELECT json_object_agg(cap_key, granted) FROM (
      SELECT cap_key, sum(amount)::text AS granted FROM claim
@@ -84,7 +84,7 @@ SELECT
         AND status IN ('granted', 'topped_up')
       GROUP BY cap_key) AS paid_under) AS under_caps,
   (SELECT payments FROM subject_payment WHERE matter = $4 AND subject = $5) AS payments
-"""
+""".format(reviewed=", ".join(f"'{status}'" for status in REVIEWED))  # noqa: S608
 _BUDGET = "SELECT budget, granted FROM fund_budget WHERE fund = $1"
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 

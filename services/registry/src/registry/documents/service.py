@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from subsidy_common.problems import Conflict, DomainError, InvalidInput, NotFound, problem_type
 
 from registry.documents import repository
+from registry.documents.schemas import PolicyDetail
 from registry.models import AuditEntry, DocumentVersion
 from registry.policy_files.conditions import ConditionInvalid, check_condition
 from registry.policy_files.integrity import Link, caps_of, check_document
@@ -486,8 +487,8 @@ async def amend(
     )
 
 
-# What `GET /v1/policies/{id}` shows beside the document itself.
-_SHOWN_ONLY = frozenset(("status", "version", "clause_count", "recorded_at"))
+# What `GET /v1/policies/{id}` shows beside the document itself (status, version, …).
+_SHOWN_ONLY = frozenset(PolicyDetail.model_fields) - frozenset(Document.model_fields)
 
 
 def _as_written(data: dict[str, Any], document_id: str) -> dict[str, Any]:
