@@ -102,6 +102,9 @@ class Service:
                 f"SUBSIDY_{self.name.upper()}_WORKERS above 1 needs PostgreSQL"
                 f" ({self.name.upper()}_DATABASE_URL)."
             )
+        if int(value) > 1 and self.name == "gateway" and not os.environ.get("GATEWAY_REDIS_URL"):
+            # Each worker would count the tenants' requests on its own: N times the limit.
+            raise SystemExit("SUBSIDY_GATEWAY_WORKERS above 1 needs Redis (GATEWAY_REDIS_URL).")
         return int(value)
 
 

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from subsidy_common.logs import request_id_var
 from subsidy_common.metrics import Metrics, route_template
-from subsidy_common.problems import problem_body, problem_type
+from subsidy_common.problems import UnsupportedMediaType, problem_body, problem_type
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _HEADER_BYTES = REQUEST_ID_HEADER.lower().encode()
@@ -212,7 +212,10 @@ def _encoded(scope: Scope) -> bool:
 async def _not_identity(send: Send) -> None:
     body = orjson.dumps(
         problem_body(
-            415, "The request body must not be compressed: send it without Content-Encoding."
+            415,
+            "The request body must not be compressed: send it without Content-Encoding.",
+            type_=UnsupportedMediaType.type,
+            title=UnsupportedMediaType.title,
         )
     )
     await _send_problem(send, 415, body, [(b"accept-encoding", b"identity")])
@@ -235,7 +238,10 @@ def json_media(content_type: str) -> bool:
 async def _not_json(send: Send) -> None:
     body = orjson.dumps(
         problem_body(
-            415, "The request body must be JSON: send it with Content-Type: application/json."
+            415,
+            "The request body must be JSON: send it with Content-Type: application/json.",
+            type_=UnsupportedMediaType.type,
+            title=UnsupportedMediaType.title,
         )
     )
     await _send_problem(send, 415, body)

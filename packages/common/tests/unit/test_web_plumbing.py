@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import exc as sa_exc
 from subsidy_common.app import service_app
 from subsidy_common.health import Check
-from subsidy_common.problems import NotFound
+from subsidy_common.problems import NotFound, problem_type
 from subsidy_common.settings import ServiceSettings
 
 
@@ -185,6 +185,7 @@ class TestMediaType:
         assert response.status_code == status, response.text
         if status == 415:
             assert response.headers["content-type"] == "application/problem+json"
+            assert response.json()["type"] == problem_type("unsupported-media-type")
 
 
 class TestContentEncoding:
@@ -205,6 +206,7 @@ class TestContentEncoding:
         assert response.status_code == status, response.text
         if status == 415:
             assert response.headers["accept-encoding"] == "identity"
+            assert response.json()["type"] == problem_type("unsupported-media-type")
             assert "Content-Encoding" in response.json()["detail"]
 
 

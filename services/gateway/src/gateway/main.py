@@ -212,9 +212,12 @@ async def _bootstrap_admin(app: FastAPI, settings: Settings) -> None:
             "SUBSIDY_ADMIN_KEY was replaced: the previous bootstrap admin keys are revoked",
             extra={"key_id": made.key_id, "revoked_key_ids": made.replaced_key_ids},
         )
-    if not made.active:
-        log.warning(
-            "SUBSIDY_ADMIN_KEY names a revoked key: it does not work", extra={"key_id": made.key_id}
+    if made.refused is not None:
+        log.error(
+            f"SUBSIDY_ADMIN_KEY cannot be the admin key: {made.refused}. It replaced nothing: the"
+            " admin keys on record still work. `gateway-tenants create --role admin` makes"
+            " another admin tenant and key.",
+            extra={"key_id": made.key_id},
         )
 
 

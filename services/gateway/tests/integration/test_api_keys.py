@@ -99,6 +99,23 @@ class TestIssueKey:
         )
         assert response.status_code == 422
 
+    @pytest.mark.parametrize("value", ["yes", "true", 1, None])
+    async def test_revoke_others_is_true_or_false_only(
+        self,
+        stack: Any,
+        admin: httpx.AsyncClient,
+        client_for: Callable[..., httpx.AsyncClient],
+        value: object,
+    ) -> None:
+        """A rotation revokes every other key: only a JSON true asks for it."""
+        tenant = await new_tenant(admin)
+        response = await admin.post(
+            f"/v1/admin/tenants/{tenant['id']}/keys", json={"revoke_others": value}
+        )
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["body", "revoke_others"]
+        assert await status_with(client_for, stack.gateway, tenant["api_key"]) == 200
+
     async def test_disabled_tenant_gets_no_key(self, admin: httpx.AsyncClient) -> None:
         tenant = await new_tenant(admin)
         assert (await admin.post(f"/v1/admin/tenants/{tenant['id']}/disable")).status_code == 200
@@ -386,3 +403,48 @@ class TestTheLastAdminKey:
                 assert (
                     await second.post(f"/v1/admin/tenants/{other['id']}/disable")
                 ).status_code == 409
+
+    @pytest.mark.parametrize("second_change", ["disable", "revoke"])
+    async def test_two_admins_taking_each_other_out_at_once_leave_one(
+        self,
+        admin_key: str,
+        another_gateway: Callable[..., Any],
+        client_for: Callable[..., httpx.AsyncClient],
+        second_change: str,
+    ) -> None:
+        """Two admin tenants, each the other's only fellow: X disables Y while Y disables X (or
+        revokes X's key). Each change alone keeps an admin key; both together would keep none."""
+        async with another_gateway() as app:
+            async with client_for(app) as bootstrap:
+                survivor = {"id": await admin_tenant_id(bootstrap), "api_key": admin_key}
+            for _ in range(5):
+                async with client_for(app, survivor["api_key"]) as current:
+                    x = await new_tenant(current, role="admin")
+                    y = await new_tenant(current, role="admin")
+                    await _revoke_every_key_of(current, survivor["id"])
+                as_x, as_y = client_for(app, x["api_key"]), client_for(app, y["api_key"])
+                async with as_x, as_y:
+                    keys = await as_x.get(f"/v1/admin/tenants/{x['id']}/keys")
+                    (x_key,) = keys.json()["items"]
+                    second = (
+                        as_y.post(f"/v1/admin/tenants/{x['id']}/disable")
+                        if second_change == "disable"
+                        else as_y.post(f"/v1/admin/tenants/{x['id']}/keys/{x_key['id']}/revoke")
+                    )
+                    answers = await asyncio.gather(
+                        as_x.post(f"/v1/admin/tenants/{y['id']}/disable"), second
+                    )
+                assert sorted(a.status_code for a in answers) == [200, 409], [
+                    a.text for a in answers
+                ]
+                (survivor,) = [
+                    t for t in (x, y) if await status_with(client_for, app, t["api_key"]) == 200
+                ]
+
+
+async def _revoke_every_key_of(admin: httpx.AsyncClient, tenant_id: str) -> None:
+    keys = (await admin.get(f"/v1/admin/tenants/{tenant_id}/keys")).json()["items"]
+    for key in keys:
+        if key["revoked_at"] is None:
+            response = await admin.post(f"/v1/admin/tenants/{tenant_id}/keys/{key['id']}/revoke")
+            assert response.status_code == 200, response.text

@@ -139,6 +139,20 @@ class TestCreateTenant:
         )
         assert response.status_code == 422
 
+    @pytest.mark.parametrize("mark", ["\n", "\u202e", "\u200b", "\x7f"])
+    async def test_a_name_with_control_or_format_characters_is_422(
+        self, admin: httpx.AsyncClient, mark: str
+    ) -> None:
+        """A line break or a direction mark would make the name read otherwise in lists and logs."""
+        response = await admin.post(
+            "/v1/admin/tenants",
+            json={"name": f"江阳区{mark}科技局", "role": "operator", "region": "510502"},
+        )
+        assert response.status_code == 422
+        (error,) = response.json()["errors"]
+        assert error["loc"] == ["body", "name"]
+        assert f"U+{ord(mark):04X} at character 4" in error["msg"]
+
     async def test_duplicate_name_is_409(self, admin: httpx.AsyncClient) -> None:
         body = {"name": f"dup-{uuid.uuid4().hex[:6]}", "role": "operator", "region": "510502"}
         assert (await admin.post("/v1/admin/tenants", json=body)).status_code == 201

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from alembic import command
 from gateway.auth.keys import digest, display_prefix, new_key
 from gateway.config import Settings
@@ -89,6 +90,77 @@ class TestReplacingTheBootstrapKey:
         for _ in range(3):
             async with another_gateway(database_url=database) as app:
                 assert await status_with(client_for, app, admin_key) == 200
+
+
+class TestAKeyThatCannotBeTheAdminKey:
+    """A mistaken SUBSIDY_ADMIN_KEY replaces nothing: the admin keys on record keep working."""
+
+    async def test_an_operator_key_revokes_nothing(
+        self,
+        admin_key: str,
+        another_gateway: GatewayFactory,
+        client_for: ClientFactory,
+        database_factory: Callable[[str], Awaitable[str]],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        database = await database_factory("gateway_bootstrap")
+        async with another_gateway(database_url=database) as app, client_for(app) as admin:
+            operator = (
+                await admin.post(
+                    "/v1/admin/tenants",
+                    json={
+                        "name": f"o-{uuid.uuid4().hex[:8]}",
+                        "role": "operator",
+                        "region": "510502",
+                    },
+                )
+            ).json()
+        capsys.readouterr()
+        async with another_gateway(
+            database_url=database, admin_key=SecretStr(operator["api_key"])
+        ) as app:
+            assert await admin_status_with(client_for, app, admin_key) == 200
+            assert await admin_status_with(client_for, app, operator["api_key"]) == 403
+        assert f"its tenant {operator['name']!r} has the role operator" in capsys.readouterr().err
+        # Not marked as the bootstrap key either: the admin key configured again replaces it not.
+        async with another_gateway(database_url=database) as app:
+            assert await status_with(client_for, app, operator["api_key"]) == 200
+
+    async def test_a_new_key_for_a_disabled_admin_tenant_revokes_nothing(
+        self,
+        admin_key: str,
+        another_gateway: GatewayFactory,
+        client_for: ClientFactory,
+        database_factory: Callable[[str], Awaitable[str]],
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        database = await database_factory("gateway_bootstrap")
+        async with another_gateway(database_url=database) as app, client_for(app) as admin:
+            other = (
+                await admin.post(
+                    "/v1/admin/tenants",
+                    json={"name": f"a-{uuid.uuid4().hex[:8]}", "role": "admin", "region": "510500"},
+                )
+            ).json()
+            bootstrap_tenant = await admin_tenant_id(admin)
+            async with client_for(app, other["api_key"]) as second:
+                disabled = await second.post(f"/v1/admin/tenants/{bootstrap_tenant}/disable")
+                assert disabled.status_code == 200
+        replacement = new_key()
+        capsys.readouterr()
+        async with another_gateway(database_url=database, admin_key=SecretStr(replacement)) as app:
+            assert await status_with(client_for, app, replacement) == 401
+            assert await admin_status_with(client_for, app, other["api_key"]) == 200
+            async with client_for(app, other["api_key"]) as second:
+                keys = (await second.get(f"/v1/admin/tenants/{bootstrap_tenant}/keys")).json()
+        assert "its tenant 'admin' is disabled" in capsys.readouterr().err
+        assert [k["prefix"] for k in keys["items"]] == [display_prefix(admin_key)]
+
+
+async def admin_status_with(client_for: ClientFactory, app: Any, key: str) -> int:
+    """The status an admin's request with this key is answered with."""
+    async with client_for(app, key) as client:
+        return (await client.get("/v1/admin/tenants")).status_code
 
 
 class TestDatabasesFromBeforeTheMark:

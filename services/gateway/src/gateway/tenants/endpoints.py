@@ -43,11 +43,23 @@ Cursor = Annotated[str | None, Query(max_length=64, description="上一页返回
     summary="创建租户",
     openapi_extra=json_body("TenantCreate"),
 )
-async def create_tenant(request: Request, session: SessionDep, _: AdminDep) -> TenantCreated:
+async def create_tenant(
+    request: Request, session: SessionDep, principal: AdminDep
+) -> TenantCreated:
     """Create a tenant and its first API key; the key is shown in this response only."""
     data = (await checked(request, TenantCreate))[1]
     tree = await lookup.regions(request).tree()
     tenant, key = await service.create_tenant(session, data=data, regions=tree)
+    await session.commit()
+    log.info(
+        "tenant created",
+        extra={
+            "tenant_id": tenant.id,
+            "role": tenant.role,
+            "region": tenant.region,
+            "by": principal.tenant_id,
+        },
+    )
     return TenantCreated(**TenantRead.model_validate(tenant).model_dump(), api_key=key)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -90,13 +91,24 @@ async def active_keys(session: AsyncSession, tenant_id: str) -> Sequence[ApiKey]
     return (await session.execute(statement)).scalars().all()
 
 
-async def lock_active_admin_keys(session: AsyncSession) -> dict[str, str]:
-    """The unrevoked keys of enabled admin tenants (key id to tenant id), locked until commit.
+# One lock for every change that can take an admin key out of service (a number of our own).
+ADMIN_KEYS_LOCK = 0x5AD1_4B45
 
-    Every change that can take an admin key out of service takes these locks first, in id
-    order, so two of them cannot both see "another admin key remains" and leave none.
-    SQLite (local runs) has no row locks, so there the check is best effort.
+
+async def lock_active_admin_keys(session: AsyncSession) -> dict[str, str]:
+    """The unrevoked keys of enabled admin tenants (key id to tenant id), read under one lock
+    held until commit.
+
+    Every change that can take an admin key out of service (a revocation, a disabled tenant, a
+    new bootstrap key) takes this lock before it looks, so two of them cannot both see "another
+    admin key remains" and leave none. Row locks on the keys alone would not do: disabling a
+    tenant changes the tenant's row, and a change that waited for the keys' locks would still
+    judge the tenants by its statement's older snapshot. The statement after the lock takes a
+    snapshot of its own, which sees every change committed before. SQLite (local runs) lets one
+    writer at a time in.
     """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(ADMIN_KEYS_LOCK)))
     statement = (
         select(col(ApiKey.id), col(ApiKey.tenant_id))
         .join(Tenant, col(Tenant.id) == col(ApiKey.tenant_id))

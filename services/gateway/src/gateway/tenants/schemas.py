@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 Role = Literal["admin", "operator", "auditor"]
 
@@ -43,6 +44,19 @@ class TenantCreate(BaseModel):
     name: str = Field(min_length=2, max_length=100, description="租户名称，如 江阳区人社局")
     role: Role = Field(description="角色：admin 市级政策办、operator 区县或园区系统、auditor 审计")
     region: str = Field(pattern=REGION_PATTERN, description="所辖区域代码（见 /v1/regions）")
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, name: str) -> str:
+        # A name is shown in listings and logs: a line break or a direction mark in it would
+        # make it read as something else there.
+        for place, char in enumerate(name, 1):
+            if unicodedata.category(char)[0] == "C":
+                raise ValueError(
+                    f"must not contain control or format characters (U+{ord(char):04X} at"
+                    f" character {place})"
+                )
+        return name
 
 
 class TenantRead(BaseModel):
@@ -104,7 +118,7 @@ class KeyIssue(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"revoke_others": True}]}
     )
 
-    revoke_others: bool = Field(
+    revoke_others: StrictBool = Field(
         default=False,
         description="同时吊销该租户的其他全部有效密钥（轮换）；缺省为否，新旧密钥并存",
     )

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from subsidy_common.problems import Conflict, InvalidInput, NotFound, not_a_cursor
 
 from gateway.auth.keys import digest, display_prefix, new_key
+from gateway.auth.revocations import announce
 from gateway.clients.regions import RegionTree
 from gateway.models import ApiKey, Tenant
 from gateway.tenants import repository
@@ -74,11 +75,12 @@ async def create_tenant(
 
 @dataclass(frozen=True, slots=True)
 class BootstrapKey:
-    """What a start made of SUBSIDY_ADMIN_KEY: its key, whether it works, the keys it replaced."""
+    """What a start made of SUBSIDY_ADMIN_KEY: its key, the keys it replaced, or why it cannot
+    be the admin key (and then it replaced nothing)."""
 
-    key_id: str
-    active: bool
+    key_id: str | None
     replaced_key_ids: list[str]
+    refused: str | None = None
 
 
 async def ensure_admin_key(
@@ -87,17 +89,21 @@ async def ensure_admin_key(
     """Make SUBSIDY_ADMIN_KEY the bootstrap key, and revoke the bootstrap keys made before it.
 
     On first start the key is created, with its tenant named admin. A key already on record
-    keeps its state: a revoked one stays revoked though still configured; an active one is
-    marked as the bootstrap key (one made before keys were marked, or an API key configured
-    since). Only older bootstrap keys are revoked, so a replica restarting with the previous key
-    during a rolling update revokes nothing newer; other keys issued through the API are never
-    touched. Replicas starting together on a new database all ask; one writes, and the others,
-    refused by the unique name or key, look again and find it.
+    keeps its state, and is marked as the bootstrap key (one made before keys were marked, or an
+    admin key issued through the API and configured since). Only a key that works as an admin
+    key replaces anything: one revoked, of a disabled tenant or of another role is refused, and
+    the bootstrap keys before it keep working, so a mistaken setting cannot lock every
+    administrator out. Only older bootstrap keys are revoked, so a replica restarting with the
+    previous key during a rolling update revokes nothing newer; other keys issued through the
+    API are never touched. Replicas starting together on a new database all ask; one writes, and
+    the others, refused by the unique name or key, look again and find it.
     """
 
     async def attempt() -> BootstrapKey:
         async with sessions() as session:
             made = await _ensure_admin_key(session, key=key, region=region)
+            if made.replaced_key_ids:
+                await announce(session)
             await session.commit()
             return made
 
@@ -118,18 +124,33 @@ async def _ensure_admin_key(session: AsyncSession, *, key: str, region: str) -> 
             )
             repository.add(session, tenant)
             await session.flush()  # the key row refers to the tenant row
+        elif (refused := _not_an_admin(tenant)) is not None:
+            return BootstrapKey(key_id=None, replaced_key_ids=[], refused=refused)
         row = _key_row(tenant.id, key, now, bootstrap=True)
         repository.add(session, row)
         await session.flush()
-    elif row.revoked_at is None:
+    else:
+        owner = await repository.tenant_by_id(session, row.tenant_id)
+        assert owner is not None  # a key's tenant is never deleted
+        refused = "it is a revoked key" if row.revoked_at is not None else _not_an_admin(owner)
+        if refused is not None:
+            return BootstrapKey(key_id=row.id, replaced_key_ids=[], refused=refused)
         row.bootstrap = True
+    await repository.lock_active_admin_keys(session)  # one at a time with the API's changes
     replaced = await repository.bootstrap_keys_before(session, row)
     for old in replaced:
         old.revoked_at = now
     await session.flush()
-    return BootstrapKey(
-        key_id=row.id, active=row.revoked_at is None, replaced_key_ids=[k.id for k in replaced]
-    )
+    return BootstrapKey(key_id=row.id, replaced_key_ids=[k.id for k in replaced])
+
+
+def _not_an_admin(tenant: Tenant) -> str | None:
+    """Why a key of this tenant could not be the admin key, or None if it could."""
+    if tenant.role != "admin":
+        return f"its tenant {tenant.name!r} has the role {tenant.role}, not admin"
+    if tenant.disabled_at is not None:
+        return f"its tenant {tenant.name!r} is disabled"
+    return None
 
 
 async def list_tenants(
