@@ -42,13 +42,14 @@ def normalise(value: str) -> str:
 
 
 def subject_forms(value: str) -> tuple[str, str]:
-    """A subject's key (`subject_key`) and how answers show it (`normalise`), the latter empty
-    where the two are the same, as for most subjects."""
+    """A subject's key (`subject_key`) and how answers show it: as sent, so that a client finds
+    its own subject in the answer; empty where the two are the same."""
     if value.isascii() and value.isalnum() and len(value) not in _NUMBER_LENGTHS:
-        return value.upper(), ""
-    shown = normalise(value)
-    key = _number(shown) or shown
-    return key, "" if shown == key else shown
+        key = value.upper()
+    else:
+        normalised = normalise(value)
+        key = _number(normalised) or normalised
+    return key, "" if value == key else value
 
 
 def subject_key(value: str) -> str:

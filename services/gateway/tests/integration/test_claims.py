@@ -199,7 +199,7 @@ class TestSubmit:
             "/v1/calculations",
             json={**case(), "events": [{**case()["events"][0], "subject": f"zl {digits}.7"}]},
         )
-        assert weighed.json()["results"][0]["subject"] == f"ZL{digits}.7"
+        assert weighed.json()["results"][0]["subject"] == f"zl {digits}.7"
         first = await admin.post(
             "/v1/claims", json=claim_body(case, f"ZL{digits}.7"), headers=key()
         )
