@@ -128,6 +128,21 @@ class TestWritePolicies:
         assert stale.status_code == 412
         assert stale.headers["content-type"] == "application/problem+json"
 
+    async def test_a_bad_reason_and_the_documents_problems_come_in_one_answer(
+        self, admin: httpx.AsyncClient
+    ) -> None:
+        document = {**a_document(), "level": "bogus"}
+        del document["title"]
+        response = await admin.post(
+            "/v1/admin/policies", json={"reason": "x", "document": document}
+        )
+        assert response.status_code == 422
+        locs = [e["loc"] for e in response.json()["errors"]]
+        assert locs[0] == ["body", "reason"]
+        assert {("body", "document", "title"), ("body", "document", "level")} <= {
+            tuple(loc) for loc in locs
+        }
+
     @pytest.mark.parametrize("role", ["operator", "auditor"])
     async def test_other_roles_cannot_write(
         self, role: str, admin: httpx.AsyncClient, as_key: Callable[[str], httpx.AsyncClient]

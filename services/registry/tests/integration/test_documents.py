@@ -928,6 +928,41 @@ async def test_a_write_lists_every_problem_in_one_answer(client: httpx.AsyncClie
     assert any(f.startswith("clauses.0.amount") for f in fields)
 
 
+@pytest.mark.parametrize("reason", [None, "x", 7, "missing"])
+async def test_a_bad_reason_is_listed_with_the_documents_problems(
+    client: httpx.AsyncClient, reason: object
+) -> None:
+    """The reason had been checked first, alone: the document's problems came on a second try."""
+    document = a_document(effective_from="2020-13-01", jurisdiction=["999999"])
+    body = (
+        {"document": document} if reason == "missing" else {"reason": reason, "document": document}
+    )
+    response = await client.post("/v1/admin/policies", json=body, headers=ACTOR)
+    assert response.status_code == 422
+    locs = [e["loc"] for e in response.json()["errors"]]
+    assert locs[0] == ["body", "reason"]
+    assert ["body", "document", "effective_from"] in locs
+    assert ["body", "document", "jurisdiction", 0] in locs
+    assert (await client.get(f"/v1/policies/{document['id']}")).status_code == 404
+
+
+async def test_an_amendment_tells_a_bad_reason_and_a_changed_id_with_the_rest(
+    client: httpx.AsyncClient,
+) -> None:
+    document = a_document()
+    etag = (await create(client, document)).headers["etag"]
+    changed = {**document, "id": "another-id", "effective_from": "2020-13-01"}
+    response = await client.put(
+        f"/v1/admin/policies/{document['id']}",
+        json={"reason": " ", "document": changed},
+        headers={**ACTOR, "If-Match": etag},
+    )
+    assert response.status_code == 422
+    locs = [e["loc"] for e in response.json()["errors"]]
+    assert locs[:2] == [["body", "reason"], ["body", "document", "id"]]
+    assert ["body", "document", "effective_from"] in locs
+
+
 class TestSharedCaps:
     async def test_a_cap_name_another_document_uses_is_refused(
         self, client: httpx.AsyncClient

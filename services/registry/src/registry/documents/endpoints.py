@@ -153,7 +153,7 @@ async def create_policy(
         data=body.document,
         reference=_reference(request),
         actor=decode_actor(actor),
-        reason=body.reason,
+        reason=_reason(body),
     )
     response.headers["ETag"] = service.etag(version)
     return detail_of(version, service.document_of(version), _today())
@@ -179,7 +179,7 @@ async def amend_policy(
         if_match=if_match,
         reference=_reference(request),
         actor=decode_actor(actor),
-        reason=body.reason,
+        reason=_reason(body),
     )
     response.headers["ETag"] = service.etag(version)
     return detail_of(version, service.document_of(version), _today())
@@ -222,3 +222,8 @@ async def list_audit(
     items = [AuditRead.model_validate(e) for e in entries[:limit]]
     next_cursor = str(items[-1].id) if len(entries) > limit else None
     return AuditList(items=items, next_cursor=next_cursor)
+
+
+def _reason(body: PolicyWrite) -> object:
+    """The reason as sent, checked with the document (`service.checked_reason`)."""
+    return body.reason if "reason" in body.model_fields_set else service.NO_REASON

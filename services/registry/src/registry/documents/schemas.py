@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter
 from subsidy_common.types import PolicyDate, Reason
 
 from registry.documents.status import Status
@@ -70,14 +70,19 @@ class VersionList(BaseModel):
 
 
 class PolicyWrite(BaseModel):
-    """A document to create or amend, and why."""
+    """A document to create or amend, and why. The reason is checked with the document
+    (`WriteReason`), so that one answer lists the problems of both."""
 
     model_config = ConfigDict(extra="forbid")
 
-    reason: Reason = Field(min_length=2, max_length=2000, description="变更理由")
+    reason: JsonValue = Field(default=None, description="变更理由（2–2000 字）")
     document: dict[str, Any] = Field(
         description="完整的政策文件（格式见 policies/document.schema.json）"
     )
+
+
+# What a write's reason must be: told beside its document's problems.
+WriteReason: TypeAdapter[str] = TypeAdapter(Annotated[Reason, Field(min_length=2, max_length=2000)])
 
 
 class RepealRequest(BaseModel):

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from subsidy_common.problems import Conflict, DomainError, InvalidInput, NotFound, problem_type
 
 from registry.documents import repository
-from registry.documents.schemas import PolicyDetail
+from registry.documents.schemas import PolicyDetail, WriteReason
 from registry.models import AuditEntry, DocumentVersion
 from registry.policy_files.conditions import ConditionInvalid, check_condition
 from registry.policy_files.integrity import Link, caps_of, check_document
@@ -151,6 +151,24 @@ def _own_doc_no(document: Document, recorded: Recorded) -> None:
         )
 
 
+# A write sent without a reason.
+NO_REASON = object()
+
+
+def checked_reason(reason: object) -> tuple[str, list[dict[str, Any]]]:
+    """A write's reason, and its problems (at `body.reason`) to tell beside its document's."""
+    if reason is NO_REASON:
+        return "", [{"loc": ["body", "reason"], "msg": "Field required", "type": "missing"}]
+    try:
+        return WriteReason.validate_python(reason), []
+    except ValidationError as exc:
+        problems = [
+            {"loc": ["body", "reason", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False)
+        ]
+        return "", problems
+
+
 def validate_document(
     data: dict[str, Any],
     reference: Reference,
@@ -158,13 +176,15 @@ def validate_document(
     *,
     caps: Mapping[str, set[str]] | None = None,
     prefix: Sequence[str | int],
+    also: Sequence[dict[str, Any]] = (),
 ) -> Document:
     """Parse and check a document as an admin write does, against the other documents of the
-    registry and their supersession links; raise with every problem at once."""
+    registry and their supersession links; raise with every problem at once, the write's own
+    (`also`) first."""
     try:
         document = Document.model_validate(data)
     except ValidationError as exc:
-        errors = [
+        errors = [*also] + [
             {"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]}
             for e in exc.errors(include_url=False)
         ]
@@ -186,7 +206,7 @@ def validate_document(
         {k: v for k, v in others.items() if k != document.id},
         caps,
     )
-    errors = [_problem_item(p, prefix) for p in problems if p.severity == "error"]
+    errors = [*also, *(_problem_item(p, prefix) for p in problems if p.severity == "error")]
     if errors:
         raise DocumentInvalid(
             f"The document has {len(errors)} problem(s); nothing was stored.", errors=errors
@@ -416,14 +436,20 @@ async def create(
     data: dict[str, Any],
     reference: Reference,
     actor: str,
-    reason: str,
+    reason: object,
     clock: Clock = utc_now,
 ) -> DocumentVersion:
     """Record a new document; 409 when its id is taken."""
     await repository.serialise_writers(session)
     recorded = await _recorded(session)
+    said, reason_problems = checked_reason(reason)
     document = validate_document(
-        data, reference, recorded.links, caps=recorded.caps, prefix=["body", "document"]
+        data,
+        reference,
+        recorded.links,
+        caps=recorded.caps,
+        prefix=["body", "document"],
+        also=reason_problems,
     )
     if document.id in recorded.links or await repository.versions(session, document.id):
         raise DocumentExists(f"A document with id {document.id!r} is already recorded.")
@@ -433,7 +459,7 @@ async def create(
         document=document,
         action="create",
         actor=actor,
-        reason=reason,
+        reason=said,
         now=clock(),
         previous=None,
         origin="api",
@@ -448,7 +474,7 @@ async def amend(
     if_match: str,
     reference: Reference,
     actor: str,
-    reason: str,
+    reason: object,
     clock: Clock = utc_now,
 ) -> DocumentVersion:
     """Record a new version of a document, if the client saw the current one."""
@@ -460,18 +486,18 @@ async def amend(
             current_etag=etag(current),
         )
     recorded = await _recorded(session)
+    said, reason_problems = checked_reason(reason)
+    if isinstance(sent_id := data.get("id"), str) and sent_id != document_id:
+        problem = {"loc": ["body", "document", "id"], "msg": f"must be {document_id!r}"}
+        reason_problems.append(problem)  # a document's id cannot change
     document = validate_document(
         _as_written(data, document_id),
         reference,
         recorded.links,
         caps=recorded.caps,
         prefix=["body", "document"],
+        also=reason_problems,
     )
-    if document.id != document_id:
-        raise DocumentInvalid(
-            "A document's id cannot change.",
-            errors=[{"loc": ["body", "document", "id"], "msg": f"must be {document_id!r}"}],
-        )
     _own_doc_no(document, recorded)
     if content_hash(content_of(document)) == current.content_hash:
         return current
@@ -480,7 +506,7 @@ async def amend(
         document=document,
         action="amend",
         actor=actor,
-        reason=reason,
+        reason=said,
         now=max(clock(), current.recorded_at),
         previous=current,
         origin="api",
