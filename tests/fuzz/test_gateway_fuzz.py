@@ -35,9 +35,10 @@ import httpx
 import schemathesis
 from fuzz.live_stack import ADMIN_KEY, LiveStack
 from gateway.config import Settings as GatewaySettings
+from gateway.contract.calculations import CalculationRequest
 from gateway.main import create_app as create_gateway
 from hypothesis import HealthCheck, settings
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from schemathesis import Case, CheckContext, Response
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import ignored_auth, negative_data_rejection
@@ -214,13 +215,15 @@ def problem_json_errors(ctx: CheckContext, response: Response, case: Case) -> bo
 def bad_batch_lines_yield_problems(
     ctx: CheckContext, response: Response, case: Case
 ) -> bool | None:
-    """A batch sent as NDJSON whose one line breaks the schema of a case: by contract that
-    case gets a problem object in its place and the batch goes on (200), so it is not the whole
-    request that is rejected; every other negative batch must be rejected as usual."""
+    """A batch whose cases break the schema of a calculation request, one sent as an NDJSON
+    line or several in a JSON `{"cases": [...]}` of 1 to 1,000: by contract each such case gets
+    a problem object in its place and the batch goes on (200), so it is not the whole request
+    that is rejected; every other negative batch must be rejected as usual."""
     meta = case.meta
-    only_the_line_is_bad = (
+    cases = batch_cases(case)
+    only_cases_are_bad = (
         meta is not None
-        and case.media_type == NDJSON
+        and cases is not None
         and meta.is_negative_at(ParameterLocation.BODY)
         and not any(
             component.mode.is_negative
@@ -228,17 +231,44 @@ def bad_batch_lines_yield_problems(
             if location != ParameterLocation.BODY
         )
     )
-    if not only_the_line_is_bad:
+    if not only_cases_are_bad or cases is None:
         return negative_data_rejection(ctx, response, case)
     if response.status_code >= 400:
         return None
     items = batch_items(response)
-    assert len(items) == 1, f"one case was sent, {len(items)} answers came: {items!r}"
-    assert is_problem(items[0]), (
-        f"the case breaks the schema of a calculation request, yet its answer is not a "
-        f"problem object: {items[0]!r}"
-    )
+    assert len(items) == len(cases), f"{len(cases)} cases sent, {len(items)} answers: {items!r}"
+    for sent, item in zip(cases, items, strict=True):
+        if not is_calculation_request(sent):
+            assert is_problem(item), (
+                f"the case {sent!r} breaks the schema of a calculation request, yet its answer"
+                f" is not a problem object: {item!r}"
+            )
     return None
+
+
+def batch_cases(case: Case) -> list[Any] | None:
+    """The cases of a batch whose only fault can be in its cases: one NDJSON line, or a JSON
+    object of nothing but 1 to 1,000 cases."""
+    if case.media_type == NDJSON:
+        return [case.body]
+    body = case.body
+    if (
+        case.media_type == "application/json"
+        and isinstance(body, dict)
+        and set(body) == {"cases"}
+        and isinstance(body["cases"], list)
+        and 1 <= len(body["cases"]) <= 1000
+    ):
+        return list(body["cases"])
+    return None
+
+
+def is_calculation_request(value: Any) -> bool:
+    try:
+        CalculationRequest.model_validate(value)
+    except ValidationError:
+        return False
+    return True
 
 
 def test_the_live_gateway_serves_the_fuzzed_document(stack: LiveStack) -> None:

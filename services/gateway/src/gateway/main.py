@@ -244,6 +244,11 @@ def _declare_problem_schema(app: FastAPI) -> None:
                 KeyIssue,
             )
         }
+        # A batch's cases are calculation requests; the model takes any value, to answer a bad
+        # one with a problem in its place.
+        extra["BatchRequest"]["properties"]["cases"]["items"] = {
+            "$ref": "#/components/schemas/CalculationRequest"
+        }
         app.openapi_schema = complete(original(), extra)
         return app.openapi_schema
 

@@ -350,6 +350,23 @@ class TestBatch:
         assert items[1]["errors"][0]["loc"] == ["body", "applicant", "id"]
         assert items[2]["total"] == "123456.00"
 
+    @pytest.mark.parametrize("bad", ["notanobject", 7, None, [1, 2]])
+    async def test_a_case_that_is_not_an_object_is_its_problem_alone(
+        self,
+        case: Callable[..., dict[str, Any]],
+        admin: httpx.AsyncClient,
+        film: dict[str, Any],
+        bad: object,
+    ) -> None:
+        """It had refused the whole batch, where a bad NDJSON line is answered on its own."""
+        response = await admin.post("/v1/calculations/batch", json={"cases": [case(), bad, case()]})
+        assert response.status_code == 200, response.text
+        items = response.json()["items"]
+        assert [i["case_index"] for i in items] == [0, 1, 2]
+        assert items[1]["status"] == 422
+        assert items[1]["errors"][0]["loc"] == ["body"]
+        assert items[0]["total"] == items[2]["total"] == "123456.00"
+
     async def test_ndjson_in_and_out(
         self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient, film: dict[str, Any]
     ) -> None:

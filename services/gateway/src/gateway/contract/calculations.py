@@ -8,10 +8,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     StrictFloat,
     StrictInt,
     StrictStr,
     StringConstraints,
+    WithJsonSchema,
 )
 from subsidy_common.types import Count, HalfWidth, PolicyDate, RecordedInstant
 
@@ -189,7 +191,19 @@ class BatchRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"cases": [EXAMPLE_REQUEST]}]}
     )
 
-    cases: list[dict[str, Any]] = Field(
+    # Any value is taken as a case here: one that is not a calculation request is answered with
+    # a problem in its place, and the others go on, as a bad NDJSON line is.
+    cases: Annotated[
+        list[JsonValue],
+        WithJsonSchema(
+            {
+                "type": "array",
+                "items": {"type": "object"},  # a CalculationRequest (`main.py` refers to it)
+                "minItems": 1,
+                "maxItems": 1000,
+            }
+        ),
+    ] = Field(
         min_length=1,
         max_length=1000,
         description="计算请求，至多 1000 个；更多时请用 NDJSON 流式提交（每行一个，不限条数）",
