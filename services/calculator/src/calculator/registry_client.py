@@ -115,11 +115,10 @@ class SnapshotStore:
                 params={"as_of": key},
                 headers={"If-None-Match": ", ".join(held)} if held else {},
             )
-            if response.status_code == 422:  # ahead of the registry's clock, if not of this one
+            if response.status_code == 422:  # ahead of its clock, or before its first record
                 raise InvalidInput(
-                    f"registry_as_of {key} is later than now on the registry's clock: the"
-                    " registry then is not recorded yet.",
-                    errors=[{"loc": ["body", "registry_as_of"], "msg": "is in the future"}],
+                    f"The registry as recorded at {key} cannot be read.",
+                    errors=[{"loc": ["body", "registry_as_of"], "msg": _refused(response)}],
                 )
             if response.status_code != 304:
                 response.raise_for_status()
@@ -160,3 +159,11 @@ class SnapshotStore:
             "registry_reachable": self._last_error is None,
             **({"last_error": self._last_error} if self._last_error else {}),
         }
+
+
+def _refused(response: httpx.Response) -> str:
+    """Why the registry refused an instant, as its problem says."""
+    try:
+        return str(response.json()["errors"][0]["msg"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return "the registry refused this instant"

@@ -16,6 +16,7 @@ from calculator.engine.rules import compile_snapshot
 from calculator.main import create_app as create_calculator
 from registry.config import Settings as RegistrySettings
 from registry.main import create_app as create_registry
+from subsidy_common.problems import InvalidInput
 from testkit import live_server, running
 
 REQUEST = {
@@ -71,10 +72,35 @@ async def test_no_snapshot_yet_is_not_ready_and_503(
     assert calculated.headers["retry-after"]
 
 
+A_DOCUMENT = {
+    "id": "snapshot-store-test",
+    "doc_no": "测试〔2020〕1号",
+    "title": "测试用政策文件",
+    "issuer": "泸州市人民政府",
+    "level": "city",
+    "jurisdiction": ["510500"],
+    "effective_from": "2020-01-01",
+    "source": {"title": "测试"},
+    "clauses": [
+        {
+            "id": "invention",
+            "ref": "（一）",
+            "matter": "patent.invention.granted",
+            "beneficiaries": ["enterprise"],
+            "amount": {"kind": "per_unit", "rate": "3000", "unit": "件"},
+            "quote": "对新授权的发明专利每件资助 3000 元",
+        }
+    ],
+}
+
+
 async def test_instants_under_one_registry_version_share_its_rule_set(
-    database_factory: Callable[[str], Awaitable[str]],
+    database_factory: Callable[[str], Awaitable[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A past rule set is compiled once per registry version, not once per instant asked."""
+    # Instants of the last seconds are asked again each time (a write may still be settling);
+    # here the instants are a moment old.
+    monkeypatch.setattr(registry_client, "SETTLED_SECONDS", 0.0)
     registry = create_registry(RegistrySettings(database_url=await database_factory("registry")))
     async with live_server(registry) as registry_url:
         calculator = create_calculator(
@@ -88,11 +114,29 @@ async def test_instants_under_one_registry_version_share_its_rule_set(
             now = dt.datetime.now(dt.UTC)
             assert await store.as_of(now) is store.rules
             assert await store.as_of(now - dt.timedelta(microseconds=1)) is store.rules
-            long_ago = dt.datetime(2001, 1, 1, tzinfo=dt.UTC)
-            then = await store.as_of(long_ago)
+            async with httpx.AsyncClient(base_url=registry_url) as admin:
+                created = await admin.post(
+                    "/v1/admin/policies",
+                    json={"reason": "新文件", "document": A_DOCUMENT},
+                    headers={"X-Actor": "test-admin"},
+                )
+                assert created.status_code == 201, created.text
+            assert await store.refresh()
+            then = await store.as_of(now)
             assert then is not store.rules
             assert then.version != store.rules.version
-            assert await store.as_of(long_ago + dt.timedelta(days=1)) is then
+            assert await store.as_of(now - dt.timedelta(microseconds=1)) is then
+            with pytest.raises(InvalidInput) as before_the_first_record:
+                await store.as_of(dt.datetime(2001, 1, 1, tzinfo=dt.UTC))
+            assert before_the_first_record.value.errors == [
+                {
+                    "loc": ["body", "registry_as_of"],
+                    "msg": before_the_first_record.value.errors[0]["msg"],
+                }
+            ]
+            assert before_the_first_record.value.errors[0]["msg"].startswith(
+                "is before the registry's first record"
+            )
 
 
 async def test_a_snapshot_that_cannot_be_compiled_keeps_the_last_one(

@@ -263,6 +263,26 @@ class TestCalculate:
         assert policies.status_code == 422
         assert [e["loc"] for e in policies.json()["errors"]] == [["query", "as_of"]]
 
+    async def test_an_instant_before_the_registrys_first_record_is_422(
+        self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient, film: dict[str, Any]
+    ) -> None:
+        """It had answered that nothing was due: no policy was recorded then, not none applied."""
+        refused = await admin.post(
+            "/v1/calculations", json=case(registry_as_of="2000-01-01T00:00:00+08:00")
+        )
+        assert refused.status_code == 422, refused.text
+        (error,) = refused.json()["errors"]
+        assert error["loc"] == ["body", "registry_as_of"]
+        assert error["msg"].startswith("is before the registry's first record, at ")
+        batch = await admin.post(
+            "/v1/calculations/batch",
+            json={"cases": [case(), case(registry_as_of="2000-01-01T00:00:00+08:00")]},
+        )
+        items = batch.json()["items"]
+        assert items[0]["total"] == "123456.00"
+        assert items[1]["status"] == 422
+        assert items[1]["errors"][0]["loc"] == ["body", "registry_as_of"]
+
 
 class TestRelay:
     async def test_relayed_answers_are_freed_without_the_garbage_collector(

@@ -183,6 +183,14 @@ async def generation(session: AsyncSession) -> Generation:
     return count, newest, references
 
 
+async def first_recorded(session: AsyncSession) -> dt.datetime | None:
+    """When the registry recorded its first document or reference data; None if it has not."""
+    documents = select(func.min(DocumentVersion.recorded_at)).scalar_subquery()
+    references = select(func.min(ReferenceVersion.recorded_at)).scalar_subquery()
+    row = (await session.execute(sqlalchemy.select(documents, references))).one()
+    return min((t for t in row if t is not None), default=None)
+
+
 async def state_at(
     session: AsyncSession, instant: dt.datetime
 ) -> tuple[Generation, dt.datetime | None]:

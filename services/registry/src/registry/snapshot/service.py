@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
+from subsidy_common.problems import InvalidInput
 
 from registry.documents import repository
 from registry.reference_data import current_reference, reference_as_of
@@ -59,6 +60,8 @@ class SnapshotCache:
         """
         await repository.settle_writes(session, instant)
         key = await repository.state_at(session, instant)
+        if key[1] is None:
+            raise await _nothing_recorded(session, instant)
         snapshot = self._past.get(key)
         if snapshot is None:
             snapshot = self._past[key] = await build(session, as_of=instant)
@@ -67,6 +70,21 @@ class SnapshotCache:
         else:
             self._past.move_to_end(key)
         return snapshot
+
+
+async def _nothing_recorded(session: AsyncSession, instant: dt.datetime) -> InvalidInput:
+    """An instant before the registry's first record: a calculation with the registry as it was
+    then would find no policy at all, and say that nothing is due."""
+    first = await repository.first_recorded(session)
+    said = (
+        "the registry has recorded nothing yet"
+        if first is None
+        else f"is before the registry's first record, at {first.isoformat()}"
+    )
+    return InvalidInput(
+        f"The registry had recorded nothing at {instant.isoformat()}.",
+        errors=[{"loc": ["query", "as_of"], "msg": said}],
+    )
 
 
 async def build(session: AsyncSession, *, as_of: dt.datetime | None) -> Snapshot:
