@@ -245,8 +245,27 @@ class TestSubmit:
         response = await admin.get("/v1/claims", params={"cursor": "zzz"})
         assert response.status_code == 422
         assert response.json()["errors"][0]["loc"] == ["query", "cursor"]
-        page = await admin.get("/v1/claims", params={"cursor": str(uuid.uuid4()), "limit": 1})
-        assert page.status_code == 200
+        unknown = await admin.get("/v1/claims", params={"cursor": str(uuid.uuid4()), "limit": 1})
+        assert unknown.status_code == 422, "as every list answers a cursor it never gave"
+        assert unknown.json()["errors"][0]["loc"] == ["query", "cursor"]
+
+    async def test_a_cursor_naming_another_tenants_claim_is_422_as_an_unknown_one(
+        self,
+        admin: httpx.AsyncClient,
+        as_key: Callable[[str], httpx.AsyncClient],
+        case: Case,
+        film: Any,
+    ) -> None:
+        async with as_key(await operator(admin)) as one, as_key(await operator(admin)) as other:
+            made = await one.post("/v1/claims", json=claim_body(case), headers=key())
+            assert made.status_code == 201, made.text
+            own = await one.get("/v1/claims", params={"cursor": made.json()["id"]})
+            foreign = await other.get("/v1/claims", params={"cursor": made.json()["id"]})
+        assert own.status_code == 200
+        assert foreign.status_code == 422
+        assert foreign.json()["errors"] == [
+            {"loc": ["query", "cursor"], "msg": "not a cursor this list gave"}
+        ]
 
 
 class TestVisibility:

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from subsidy_common.actor import ACTOR_HEADER_LENGTH, decode_actor
 from subsidy_common.headers import HandHeader, documented
 from subsidy_common.identifiers import normalise
-from subsidy_common.problems import validated_body
+from subsidy_common.problems import not_a_cursor, validated_body
 from subsidy_common.routing import DirectRoute
 
 from calculator.calculations.endpoints import SCOPE, check_scope
@@ -105,6 +105,10 @@ async def list_claims(
     cursor: Annotated[str | None, Query(max_length=36)] = None,
 ) -> Response:
     """Claims the caller may see, filtered, a page at a time."""
+    if cursor is not None:
+        named = await repository.get_claim(session, cursor)
+        if named is None or (visibility != "all" and named.tenant_id != tenant_id):
+            raise not_a_cursor()
     rows = await repository.list_claims(
         session,
         tenant_id=None if visibility == "all" else tenant_id,
