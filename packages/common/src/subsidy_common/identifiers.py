@@ -63,6 +63,25 @@ def subject_key(value: str) -> str:
     return subject_forms(value)[0]
 
 
+def names_one_thing(key: str) -> bool:
+    """Whether a subject's key is a number that names one thing in the whole country: a patent
+    application number since 2004 (12 digits and a check character), a 居民身份证号码 or a
+    统一社会信用代码. Applicants paid for one such subject were paid for one patent, one person
+    or one organisation, whatever names they gave."""
+    if len(key) == 13:
+        return _PATENT_KEY.fullmatch(key) is not None
+    if len(key) == 18:
+        return is_ric(key) or (
+            _USCC_ALPHABET.issuperset(key)
+            and key[2:8].isdigit()
+            and key[-1] == uscc_check_character(key)
+        )
+    return False
+
+
+_PATENT_KEY = re.compile(r"\d{12}[\dX]")
+
+
 def is_ric(number: str) -> bool:
     """Whether a subject's key is a 居民身份证号码: 17 digits and their check character."""
     return (

@@ -14,6 +14,7 @@ from subsidy_common.identifiers import (
     IdentifierInvalid,
     is_ric,
     mask_ric,
+    names_one_thing,
     normalise,
     subject_forms,
     subject_key,
@@ -193,3 +194,21 @@ def test_ascii_takes_the_short_way_to_the_same_result(value: str) -> None:
     text = "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cf"))
     slow = re.sub(r"[\s\-‐‑‒–—―_]+", "", text).upper()
     assert normalise(value) == slow
+
+
+@pytest.mark.parametrize(
+    ("typed", "one"),
+    [
+        ("ZL201510000001.1", True),
+        ("CN 2016 2318 9465·2", True),
+        ("510521197506204125", True),
+        ("91510521MA62D8KX3F", True),
+        ("91510502MA62D8KX3F", False),  # a check character wrong: any text
+        ("510521197506204126", False),
+        ("98123456.X", False),  # before 2004: too common a shape to name one patent
+        ("合同201623189465.2", False),
+        ("泸县某滑坡点-2024-06-20", False),
+    ],
+)
+def test_a_subject_names_one_thing_when_it_is_a_national_number(typed: str, one: bool) -> None:
+    assert names_one_thing(subject_key(typed)) is one

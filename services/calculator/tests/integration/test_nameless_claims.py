@@ -84,6 +84,24 @@ async def test_a_name_is_needed_only_where_another_was_paid(desk: Desk) -> None:
     assert await listed(desk, B, "NEEQ-4", name="江阳精密机械有限公司") == ("granted", "300000.00")
 
 
+@pytest.mark.parametrize(
+    "subject",
+    ["ZL201510000123.1", "91510521MA62D8KX3F", "510521197506204125"],
+    ids=["patent", "credit-code", "identity-number"],
+)
+async def test_a_subject_that_names_one_thing_paid_to_another_goes_to_review_whatever_the_names(
+    desk: Desk, subject: str
+) -> None:
+    """A patent's co-owners, a founder and the enterprise it founded, an employer and its
+    talent: names unlike each other, one patent, organisation or person paid for twice."""
+    assert await listed(desk, A, subject, name=NAMED) == ("granted", "300000.00")
+    held = await claimed(desk, B, subject, name="江阳精密机械有限公司")
+    assert (held["status"], held["amount"]) == ("needs_review", "0.00")
+    assert held["review"]["reason"] == (
+        "同一事项与标的（专利号、身份证号码或统一社会信用代码）已由其他主体获得"
+    )
+
+
 async def test_look_alikes_claiming_at_once_are_paid_once(desk: Desk) -> None:
     """Each read the others' claims before any was written: all were granted on PostgreSQL."""
     ids = [A, B, "91510500MA62B8XY6M", "91510500MA62B8XY7Q", "91510500MA62B8XY8U"]

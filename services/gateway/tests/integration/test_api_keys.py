@@ -434,9 +434,10 @@ class TestTheLastAdminKey:
                     answers = await asyncio.gather(
                         as_x.post(f"/v1/admin/tenants/{y['id']}/disable"), second
                     )
-                assert sorted(a.status_code for a in answers) == [200, 409], [
-                    a.text for a in answers
-                ]
+                # The other is refused: 409, or 401 where the first had disabled its caller
+                # before its key was read.
+                statuses = sorted(a.status_code for a in answers)
+                assert statuses in ([200, 401], [200, 409]), [a.text for a in answers]
                 (survivor,) = [
                     t for t in (x, y) if await status_with(client_for, app, t["api_key"]) == 200
                 ]

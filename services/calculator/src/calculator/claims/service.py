@@ -16,7 +16,13 @@ import asyncpg
 import orjson
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from subsidy_common.identifiers import is_ric, mask_ric, normalise, subject_key
+from subsidy_common.identifiers import (
+    is_ric,
+    mask_ric,
+    names_one_thing,
+    normalise,
+    subject_key,
+)
 from subsidy_common.problems import Conflict, DomainError, InvalidInput, NotFound, problem_type
 
 from calculator.calculations import service as calculations
@@ -222,15 +228,23 @@ def _as_claimed(error: dict[str, Any]) -> dict[str, Any]:
     return error
 
 
-def _held_because(look_alikes: Sequence[Mapping[str, Any]], name: str) -> str:
+def _held_because(
+    look_alikes: Sequence[Mapping[str, Any]], given: Sequence[str], *, one_thing: bool
+) -> str:
     """Why a claim is held for review: other applicants paid for the same matter and subject
     whose names cannot be compared with its applicant's, or are like the name it gives, or
-    like a name it gave on a claim held before."""
+    like a name it gave on a claim held before; or, for a subject that names one patent,
+    person or organisation, whatever their names."""
+    name = given[0]
     if not name or any(not row["name_key"] for row in look_alikes):
         return "同一事项与标的已由其他主体获得，名称缺失无法比对"
     if any(may_be_one(name, row["name_key"]) for row in look_alikes):
         return "同一事项与标的已由名称相近的其他主体获得"
-    return "同一事项与标的已由与本主体先前所报名称相近的其他主体获得"
+    if not one_thing or any(
+        may_be_one(n, row["name_key"]) for n in given[1:] for row in look_alikes
+    ):
+        return "同一事项与标的已由与本主体先前所报名称相近的其他主体获得"
+    return "同一事项与标的（专利号、身份证号码或统一社会信用代码）已由其他主体获得"
 
 
 async def _settle(
@@ -251,13 +265,17 @@ async def _settle(
         # The names this applicant gave on its claims held for review count too: a claim held
         # for a look-alike name is not paid by claiming again under another. A standing
         # approval excuses the look-alikes paid before it, which its reviewer saw.
+        # A subject that names one patent, person or organisation in the country was paid for
+        # already, whatever the names: a founder and the enterprise it founded, an employer and
+        # the talent it brought in, the co-owners of a patent.
         given = [name, *(held for held in seen.held_names if held)]
         cleared = seen.cleared_at
+        one_thing = names_one_thing(result.event.subject)
         look_alikes = [
             row
             for row in seen.others
             if (cleared is None or instant(row["created_at"]) > cleared)
-            and any(may_be_one(n, row["name_key"]) for n in given)
+            and (one_thing or any(may_be_one(n, row["name_key"]) for n in given))
         ]
         if look_alikes:
             # Another tenant's claims are not shown to this one: only how many there are.
@@ -274,7 +292,7 @@ async def _settle(
                 "in_other_tenants": sum(
                     row["tenant_id"] != caller.tenant_id for row in look_alikes
                 ),
-                "reason": _held_because(look_alikes, name),
+                "reason": _held_because(look_alikes, given, one_thing=one_thing),
             }
             due = ZERO
     moves: list[Move] = []
