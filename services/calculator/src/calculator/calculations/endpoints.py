@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from functools import partial
 from typing import Annotated, Any, TypeVar, cast
@@ -50,6 +51,8 @@ MAX_JSON_CASES = 1000  # a JSON answer is built whole; NDJSON streams without a 
 # processor's caches and each case cost a quarter more than at 256.
 WINDOW = 256
 PAST_FETCHES = 8  # past registries asked for at once by one window
+# The longest a batch's answer waits with windows decided before it sends them.
+FLUSH_SECONDS = 1.0
 _Out = TypeVar("_Out")
 Scope = Annotated[str | None, Header(alias="X-Scope-Region", max_length=16)]
 # The gateway sends a long batch in parts, each numbered from where it starts in the whole.
@@ -276,14 +279,20 @@ async def _decide_all(
     finish: Callable[[list[dict[str, Any]]], _Out],
 ) -> AsyncIterator[list[_Out]]:
     """The cases as received, decided WINDOW at a time and each window `finish`ed: what one
-    receipt of cases gave, together."""
+    receipt of cases gave, together, or what it gave so far every FLUSH_SECONDS, so that a
+    receipt slow to decide (a past registry fetched for each case) keeps the answer moving
+    within the reader's timeout."""
     index = first
     async for cases in received:
         done = []
+        flushed = time.monotonic()
         for start in range(0, len(cases), WINDOW):
             window = cases[start : start + WINDOW]
             done.append(finish(await _decide_window(store, reads, window, index, scope, metrics)))
             index += len(window)
+            if time.monotonic() - flushed >= FLUSH_SECONDS and start + WINDOW < len(cases):
+                yield done
+                done, flushed = [], time.monotonic()
         yield done
 
 
