@@ -17,7 +17,9 @@ as Excel writes them (2016/5/10, 2016年5月10日); empty rows are passed over.
 The file is streamed to POST /v1/calculations/batch as NDJSON, one applicant per line, and the
 answers stream back; a progress bar counts them. `payout.csv` gets one row per event: its row in
 the events file (the header is row 1, as a spreadsheet numbers it), what is due, under which
-document and clause, or why nothing is.
+document and clause, or why nothing is: the range of a sum still to be assessed, the reasons
+the clauses weighed give, the attributes missing. A cell a spreadsheet would read as a formula
+(=, +, -, @ first) is written with a ' before it.
 
 `--streams N` sends every N-th applicant in a stream of its own, N at once; the rows are then
 written in the order the answers arrive. One stream is enough to keep every calculator worker
@@ -56,8 +58,12 @@ from tqdm import tqdm
 CHUNK_BYTES = 64 * 1024  # what one write to the batch stream carries
 FIELDS = [
     "row", "applicant_id", "name", "region", "matter", "subject", "date", "status", "amount",
-    "policy_id", "doc_no", "clause_id", "ref", "basis", "missing", "problem",
+    "policy_id", "doc_no", "clause_id", "ref", "basis", "missing", "range_min", "range_max",
+    "reason", "problem",
 ]  # fmt: skip
+# Cells a spreadsheet would take for a formula, in text that came from the events file or the
+# service: written with a ' before them, which shows the text as it is.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 REQUIRED = ("applicant_id", "kind", "region", "matter", "date", "subject")
@@ -239,6 +245,7 @@ def payout_rows(
     numbers: Sequence[int | str] = rows or [""] * len(case["events"])
     for number, event, result in zip(numbers, case["events"], answer["results"], strict=True):
         granted = result.get("granted") or {}
+        span = result.get("range") or {}
         yield {
             **base,
             "row": number,
@@ -247,7 +254,35 @@ def payout_rows(
             "policy_id": granted.get("policy_id", ""), "doc_no": granted.get("doc_no", ""),
             "clause_id": granted.get("clause_id", ""), "ref": granted.get("ref", ""),
             "basis": granted.get("basis", ""), "missing": " ".join(result.get("missing", [])),
+            "range_min": span.get("min", ""), "range_max": span.get("max", ""),
+            "reason": _why(result),
         }  # fmt: skip
+
+
+def _why(result: dict[str, Any]) -> str:
+    """Why an event is not simply paid, as the clauses weighed say: for one ineligible, each
+    clause's reason; for one to be assessed, the clauses to assess it under. Empty when paid."""
+    status = result["status"]
+    if status == "eligible":
+        return ""
+    considered = result.get("considered") or []
+    if status == "needs_assessment":
+        wanted = [c for c in considered if c.get("outcome") == "needs_assessment"] or considered
+    else:
+        wanted = considered
+    reasons = [
+        f"{c.get('doc_no') or c.get('policy_id')} {c.get('ref') or ''}".strip()
+        + f"：{c.get('reason')}"
+        for c in wanted
+        if c.get("reason")
+    ]
+    if not reasons and status == "ineligible":
+        return "无适用于该事项和地区的条款"
+    return "；".join(dict.fromkeys(reasons))
+
+
+def _as_text(value: Any) -> Any:
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
 def _refusal(problem: dict[str, Any], rows: Sequence[int] | None) -> str:
@@ -345,7 +380,7 @@ async def _pay(api: str, headers: dict[str, str], source: Source, path: Path, st
             def write(rows: list[int], case: dict[str, Any], answer: dict[str, Any]) -> None:
                 nonlocal due, answered, refused
                 for row in payout_rows(case, answer, rows):
-                    writer.writerow(row)
+                    writer.writerow({k: _as_text(v) for k, v in row.items()})
                     due += Decimal(row.get("amount") or 0)
                     refused += row["status"] == "refused"
                 answered += 1
@@ -361,8 +396,13 @@ async def _pay(api: str, headers: dict[str, str], source: Source, path: Path, st
         if answered != source.applicants:
             raise Incomplete(f"answers came back for {answered} of {source.applicants} applicants")
         os.replace(partial, path)
-    except (Refused, Incomplete, Unreadable, aiohttp.ClientError, TimeoutError) as exc:
-        reason = f"the batch was refused: {exc}" if isinstance(exc, Refused) else str(exc)
+    except (Refused, Incomplete, Unreadable, aiohttp.ClientError, OSError) as exc:
+        if isinstance(exc, Refused):
+            reason = f"the batch was refused: {exc}"
+        elif type(exc) is not TimeoutError and isinstance(exc, OSError) and exc.filename:
+            reason = f"cannot write {exc.filename}: {exc.strerror}"
+        else:
+            reason = str(exc)
         print(f"no payout list written; {reason or type(exc).__name__}", file=sys.stderr)
         return 1
     finally:

@@ -172,6 +172,55 @@ def test_a_refusal_names_the_rows_and_cells_at_fault(payout: ModuleType) -> None
     assert (row["row"], row["problem"]) == ("9", "Outside your region.")
 
 
+def test_nothing_paid_says_why_and_a_range_says_its_bounds(payout: ModuleType) -> None:
+    """0.00 alone read as nothing owed: a sum to be assessed, up to a million, looked like
+    none, and an ineligible event gave no reason."""
+    case = {
+        "applicant": {"id": "X", "name": "", "region": "510502"},
+        "events": [{"matter": "m", "subject": "a", "date": "2016-05-10"}] * 3,
+    }
+    assessed = {"doc_no": "泸组发〔2021〕2号", "ref": "措施8", "outcome": "needs_assessment",
+                "reason": "需评定金额（500000.00–1000000.00 元）"}  # fmt: skip
+    out_of_force = {"doc_no": "泸市府发〔2015〕33号", "ref": "（二十）", "outcome": "not_in_force",
+                    "reason": "事件日期不在文件有效期内"}  # fmt: skip
+    answer = {
+        "results": [
+            {"status": "needs_assessment", "amount": "0.00",
+             "range": {"min": "500000.00", "max": "1000000.00"},
+             "considered": [assessed, out_of_force]},
+            {"status": "ineligible", "amount": "0.00", "considered": [out_of_force]},
+            {"status": "ineligible", "amount": "0.00", "considered": []},
+        ]
+    }  # fmt: skip
+    rows = list(payout.payout_rows(case, answer, [2, 3, 4]))
+    assert [(r["range_min"], r["range_max"]) for r in rows] == [
+        ("500000.00", "1000000.00"), ("", ""), ("", ""),
+    ]  # fmt: skip
+    assert [r["reason"] for r in rows] == [
+        "泸组发〔2021〕2号 措施8：需评定金额（500000.00–1000000.00 元）",
+        "泸市府发〔2015〕33号 （二十）：事件日期不在文件有效期内",
+        "无适用于该事项和地区的条款",
+    ]
+
+
+def test_a_cell_a_spreadsheet_would_take_for_a_formula_is_written_as_text(
+    payout: ModuleType,
+) -> None:
+    assert payout._as_text('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
+    assert payout._as_text("@SUM(A1)") == "'@SUM(A1)"
+    assert payout._as_text("泸州示例科技有限公司") == "泸州示例科技有限公司"
+    assert payout._as_text(7) == 7
+
+
+def test_no_list_and_no_traceback_where_the_list_cannot_be_written(tmp_path: Path) -> None:
+    events = tmp_path / "events.csv"
+    events.write_text(HEADER + ROW.format(subject="ZL1"), "utf-8")
+    done = _payout(events, tmp_path / "no-such-dir" / "payout.csv", "http://127.0.0.1:1")
+    assert done.returncode == 1
+    assert "no payout list written; cannot write " in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_text_in_neither_encoding_is_refused(payout: ModuleType, tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
     path.write_bytes(HEADER.encode() + b"\x80\x80\xff\xff\n")
