@@ -20,6 +20,31 @@ BOM = b"\xef\xbb\xbf"
 OVERLONG = b"\x00line longer than a case may be"
 
 
+NDJSON = "application/x-ndjson"
+
+
+def wants_ndjson(accept: str) -> bool:
+    """Whether an Accept header asks for the answers streamed as NDJSON: it names NDJSON with a
+    weight above 0, and JSON (or a wildcard for it) with no greater weight. `application/json,
+    application/x-ndjson;q=0.1` prefers JSON; `application/x-ndjson;q=0` refuses NDJSON."""
+    ndjson = json = 0.0
+    for part in accept.lower().split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if media == NDJSON:
+            ndjson = max(ndjson, weight)
+        elif media in ("application/json", "application/*", "*/*"):
+            json = max(json, weight)
+    return ndjson > 0 and ndjson >= json
+
+
 class LineTooLong(DomainError):
     """A batch line above the size a single case may have."""
 

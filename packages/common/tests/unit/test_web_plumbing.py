@@ -17,6 +17,7 @@ from subsidy_common.app import service_app
 from subsidy_common.health import Check
 from subsidy_common.problems import NotFound, problem_type
 from subsidy_common.settings import ServiceSettings
+from subsidy_common.streaming import wants_ndjson
 
 
 class Body(BaseModel):
@@ -244,3 +245,22 @@ async def test_a_started_service_keeps_its_heap_out_of_the_collectors_walk() -> 
         del garbage
         assert gc.collect() >= 1
         assert gc.get_freeze_count() == frozen
+
+
+@pytest.mark.parametrize(
+    ("accept", "ndjson"),
+    [
+        ("application/x-ndjson", True),
+        ("Application/X-NDJSON", True),
+        ("application/json, application/x-ndjson", True),
+        ("application/x-ndjson;q=0", False),
+        ("application/json, application/x-ndjson;q=0.1", False),
+        ("application/json;q=0.5, application/x-ndjson", True),
+        ("*/*", False),
+        ("application/json", False),
+        ("application/x-ndjson;q=bad", False),
+        ("", False),
+    ],
+)
+def test_a_batch_is_streamed_back_when_accept_prefers_ndjson(accept: str, ndjson: bool) -> None:
+    assert wants_ndjson(accept) is ndjson

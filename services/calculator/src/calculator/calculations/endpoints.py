@@ -32,6 +32,7 @@ from subsidy_common.streaming import (
     LineTooLong,
     complete_lines,
     request_body,
+    wants_ndjson,
 )
 
 from calculator.calculations import service
@@ -362,7 +363,7 @@ async def calculate_batch(
     decide_all = partial(
         _decide_all, store, _reads(request), windows, scope, _metrics(request), first_case or 0
     )
-    if NDJSON in accept:
+    if wants_ndjson(accept):
 
         async def stream() -> AsyncIterator[bytes]:
             async for lines in decide_all(_ndjson):

@@ -15,7 +15,7 @@ from subsidy_common.problems import (
     validated_body,
 )
 from subsidy_common.routing import DirectRoute
-from subsidy_common.streaming import BOM, request_body
+from subsidy_common.streaming import BOM, request_body, wants_ndjson
 
 from gateway.auth.principal import Principal, PrincipalDep
 from gateway.clients import batches, lookup
@@ -100,7 +100,7 @@ async def calculate_batch(request: Request, principal: PrincipalDep) -> Response
         return await calculator.forward(
             "POST", "/v1/calculations/batch", content=body, headers=headers
         )
-    if NDJSON not in accept.lower():
+    if not wants_ndjson(accept):
         # One JSON answer for the whole stream: one instance builds it.
         return await calculator.stream("POST", "/v1/calculations/batch", request.stream(), headers)
     settings = request.app.state.settings
