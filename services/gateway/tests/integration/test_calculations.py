@@ -386,6 +386,13 @@ class TestBatch:
         assert items[1]["status"] == 422
         assert items[1]["errors"][0]["loc"] == ["body"]
         assert items[0]["total"] == items[2]["total"] == "123456.00"
+        # An NDJSON line says the same of it.
+        streamed = await admin.post(
+            "/v1/calculations/batch",
+            content=orjson.dumps(bad) + b"\n",
+            headers={"Content-Type": "application/x-ndjson"},
+        )
+        assert streamed.json()["items"][0]["errors"] == items[1]["errors"]
 
     async def test_ndjson_in_and_out(
         self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient, film: dict[str, Any]
