@@ -149,10 +149,21 @@ class Considered(BaseModel):
     clause_id: str
     ref: str
     amount: str | None = Field(description="该条款的金额（元）")
-    outcome: str = Field(
-        description="granted、superseded、lower_standard、not_cumulative、not_in_force、out_of_jurisdiction、"
-        "beneficiary_mismatch、condition_not_met、excluded、unknown、needs_assessment、unspecified、non_cash"
-    )
+    outcome: Literal[
+        "granted",
+        "superseded",
+        "lower_standard",
+        "not_cumulative",
+        "not_in_force",
+        "out_of_jurisdiction",
+        "beneficiary_mismatch",
+        "condition_not_met",
+        "excluded",
+        "unknown",
+        "needs_assessment",
+        "unspecified",
+        "non_cash",
+    ] = Field(description="该条款的结论")
     reason: str = Field(description="原因")
 
 
@@ -164,7 +175,9 @@ class EventResult(BaseModel):
     subject: str
     status: Literal["eligible", "ineligible", "needs_assessment", "unknown"]
     amount: str = Field(description="应付金额（元）：最佳标准减去已发放")
-    strategy: str = Field(description="决定的策略")
+    strategy: Literal["newest_then_highest", "priority", "cumulative"] = Field(
+        description="决定的策略：时间从新、标准从高（newest_then_highest）、优先（priority）、累加（cumulative）"
+    )
     granted: dict[str, Any] | None = Field(description="适用的条款与计算依据")
     entitlement: str = Field(description="最佳标准（元）")
     previously_granted: str = Field(description="台账中已发放（元）")

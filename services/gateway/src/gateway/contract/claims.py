@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from subsidy_common.types import Reason
 
-from gateway.contract.calculations import EXAMPLE_REQUEST, EXAMPLE_RESPONSE, ApplicantIn, EventIn
+from gateway.contract.calculations import (
+    EXAMPLE_REQUEST,
+    EXAMPLE_RESPONSE,
+    ApplicantIn,
+    EventIn,
+    EventResult,
+)
 
 ClaimStatus = Literal[
     "granted", "topped_up", "duplicate", "ineligible", "needs_assessment", "unknown",
@@ -60,7 +67,8 @@ class Claim(BaseModel):
     id: str = Field(description="申报标识")
     status: ClaimStatus = Field(
         description="granted 首次发放；topped_up 补差；duplicate 已发放完毕；"
-        "needs_review 名称相近（或未填名称）的主体已就同一标的获发放"
+        "needs_review 名称相近（或未填名称）的主体已就同一标的获发放，"
+        "或标的为专利号、身份证号码、统一社会信用代码而已由其他主体获发放"
         "（含与本主体先前被暂缓申报所报名称相近者），待人工复核；"
         "budget_exhausted 资金预算已用尽；"
         "cap_exhausted 该条款的累计或年度上限已用尽；"
@@ -75,14 +83,14 @@ class Claim(BaseModel):
         default=None,
         description="待复核的原因与相近主体：本租户的逐一列出，其他租户的只给数量（in_other_tenants）",
     )
-    decision: dict[str, Any] = Field(description="该事件的计算结果")
+    decision: EventResult = Field(description="该事件的计算结果")
     applicant: dict[str, Any] = Field(description="申报主体（个人身份证号已脱敏）")
     matter: str
     subject: str
-    event_date: str
+    event_date: dt.date
     registry_version: str = Field(description="决定所用的政策库版本")
     tenant: str = Field(description="提交申报的租户")
-    created_at: str
+    created_at: dt.datetime
     history: list[dict[str, Any]] = Field(description="状态变化")
 
 
