@@ -18,8 +18,8 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
-install: $(UV)  ## the locked runtime dependencies
-	$(UV) sync --frozen --no-dev --quiet --python $(PYTHON)
+install: $(UV)  ## the locked runtime dependencies (the development tools, if there, are kept)
+	$(UV) sync --frozen --no-dev --inexact --quiet --python $(PYTHON)
 	$(COMPILE_SOURCES)
 
 install-dev: $(UV)  ## runtime and development dependencies

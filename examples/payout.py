@@ -58,8 +58,8 @@ from tqdm import tqdm
 CHUNK_BYTES = 64 * 1024  # what one write to the batch stream carries
 FIELDS = [
     "row", "applicant_id", "name", "region", "matter", "subject", "date", "status", "amount",
-    "policy_id", "doc_no", "clause_id", "ref", "basis", "missing", "range_min", "range_max",
-    "reason", "problem",
+    "entitlement", "previously_granted", "policy_id", "doc_no", "clause_id", "ref", "basis",
+    "missing", "range_min", "range_max", "reason", "problem",
 ]  # fmt: skip
 # Cells a spreadsheet would take for a formula, in text that came from the events file or the
 # service: written with a ' before them, which shows the text as it is.
@@ -251,6 +251,8 @@ def payout_rows(
             "row": number,
             "matter": event["matter"], "subject": event["subject"], "date": event["date"],
             "status": result["status"], "amount": result["amount"],
+            "entitlement": result.get("entitlement", ""),
+            "previously_granted": result.get("previously_granted", ""),
             "policy_id": granted.get("policy_id", ""), "doc_no": granted.get("doc_no", ""),
             "clause_id": granted.get("clause_id", ""), "ref": granted.get("ref", ""),
             "basis": granted.get("basis", ""), "missing": " ".join(result.get("missing", [])),
@@ -261,10 +263,12 @@ def payout_rows(
 
 def _why(result: dict[str, Any]) -> str:
     """Why an event is not simply paid, as the clauses weighed say: for one ineligible, each
-    clause's reason; for one to be assessed, the clauses to assess it under. Empty when paid."""
+    clause's reason; for one to be assessed, the clauses to assess it under; for one the ledger
+    has paid already, in part or whole, what it paid. Empty when paid in full."""
     status = result["status"]
     if status == "eligible":
-        return ""
+        before = Decimal(result.get("previously_granted") or 0)
+        return f"台账已发放 {before:,.2f} 元，本次为差额" if before > 0 else ""
     considered = result.get("considered") or []
     if status == "needs_assessment":
         wanted = [c for c in considered if c.get("outcome") == "needs_assessment"] or considered

@@ -55,6 +55,7 @@ SETTINGS_ENV = {
         "SUBSIDY_ADMIN_KEY",
     },
 }
+MONITORING = {"subsidy.example.cn/monitoring": "true"}
 # Read by the image rather than by Settings: PORT by its CMD, FORWARDED_ALLOW_IPS by uvicorn.
 RUNTIME_ENV = {"PORT", "FORWARDED_ALLOW_IPS"}
 
@@ -342,6 +343,9 @@ def test_only_the_gateway_accepts_calls_from_anywhere() -> None:
         callers = set()
         for rule in policy["spec"]["ingress"]:
             for peer in rule["from"]:
+                if "namespaceSelector" in peer:  # Prometheus, from a namespace labelled for it
+                    assert peer == {"namespaceSelector": {"matchLabels": MONITORING}}
+                    continue
                 peer_labels = peer["podSelector"]["matchLabels"]
                 callers |= {n for n in labels if peer_labels.items() <= labels[n].items()}
             ports = {p["port"] for p in rule["ports"]}
@@ -463,3 +467,11 @@ def test_kept_in_step_with_make_run() -> None:
     local = {s.name: (s.factory, s.default_port) for s in module.SERVICES}
     assert compose_apps() == local
     assert k8s_apps() == local
+
+
+def test_gateway_replicas_count_rate_limits_together() -> None:
+    """The gateway is autoscaled to several replicas: without Redis each would allow a tenant
+    the whole limit (`make run` refuses several gateway workers without it, likewise)."""
+    (container,) = by_name("Deployment")["gateway"]["spec"]["template"]["spec"]["containers"]
+    (redis,) = [e for e in container["env"] if e["name"] == "GATEWAY_REDIS_URL"]
+    assert redis["valueFrom"]["secretKeyRef"].get("optional", False) is False

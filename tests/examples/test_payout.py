@@ -192,6 +192,15 @@ def test_nothing_paid_says_why_and_a_range_says_its_bounds(payout: ModuleType) -
             {"status": "ineligible", "amount": "0.00", "considered": []},
         ]
     }  # fmt: skip
+    paid_before = {"status": "eligible", "amount": "0.00", "entitlement": "3000.00",
+                   "previously_granted": "3000.00", "considered": []}  # fmt: skip
+    (already,) = payout.payout_rows(
+        {**case, "events": case["events"][:1]}, {"results": [paid_before]}
+    )
+    assert (already["amount"], already["entitlement"], already["previously_granted"]) == (
+        "0.00", "3000.00", "3000.00",
+    )  # fmt: skip
+    assert already["reason"] == "台账已发放 3,000.00 元，本次为差额"
     rows = list(payout.payout_rows(case, answer, [2, 3, 4]))
     assert [(r["range_min"], r["range_max"]) for r in rows] == [
         ("500000.00", "1000000.00"), ("", ""), ("", ""),
