@@ -120,3 +120,31 @@ async def _hanging_registry(client: httpx.AsyncClient, proxy: TcpProxy) -> None:
         await asyncio.sleep(REFRESH_SECONDS)
     assert health["registry_reachable"] is True, health
     assert health["checked_seconds_ago"] < 1
+
+
+async def test_a_database_that_hangs_is_503_with_retry_after_and_recovered_from(
+    database_factory: Callable[[str], Awaitable[str]],
+) -> None:
+    """A PostgreSQL that accepts connections and never answers (a stalled server, a partition):
+    the driver's connect times out, which had been answered 500 on every request that reads."""
+    url = urlsplit(await database_factory("registry"))
+    proxy = await TcpProxy(url.hostname or "127.0.0.1", url.port or 5432).start()
+    through = url._replace(netloc=f"{url.username}@{proxy.host}:{proxy.port}").geturl()
+    registry = create_registry(RegistrySettings(database_url=through))
+    transport = httpx.ASGITransport(app=registry)
+    try:
+        async with (
+            asyncio.timeout(60),
+            running(registry),
+            httpx.AsyncClient(transport=transport, base_url="http://r") as client,
+        ):
+            assert (await client.get("/v1/policies/luzhou-2015-33")).status_code == 200
+            await proxy.hang()
+            hung = await client.get("/v1/policies/luzhou-2015-33")
+            assert hung.status_code == 503, hung.text
+            assert hung.headers["content-type"] == "application/problem+json"
+            assert hung.headers["retry-after"]
+            await proxy.restore()
+            assert (await client.get("/v1/policies/luzhou-2015-33")).status_code == 200
+    finally:
+        await proxy.close()

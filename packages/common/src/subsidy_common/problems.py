@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -15,6 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Match
+
+log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://subsidy.example.cn/problems/"
@@ -268,6 +271,10 @@ _DRIVER_UNAVAILABLE = (
     asyncpg.exceptions.PostgresConnectionError,  # class 08: connection lost or refused
     asyncpg.exceptions.OperatorInterventionError,  # class 57: shutting down, cannot connect now
     asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
+    # A pooled connection whose backend was ended (pg_terminate_backend, a failover) may be
+    # handed out once more before the driver knows: it then refuses its first statement so.
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
 )
 
 
@@ -308,6 +315,9 @@ async def _database_error(_: Request, exc: Exception) -> Response:
         return problem_response(body)
     if not database_unavailable(exc):
         raise exc
+    if isinstance(exc, asyncpg.exceptions.InterfaceError | asyncpg.exceptions.InternalClientError):
+        # Also what a misuse of the driver raises: told, in case it is not an outage.
+        log.warning("database connection unusable; answered 503", exc_info=exc)
     detail = (
         "Every database connection is busy; retry shortly."
         if isinstance(exc, sa_exc.TimeoutError)
@@ -320,6 +330,18 @@ async def _database_error(_: Request, exc: Exception) -> Response:
 # nginx's code for a request whose client closed the connection before it was answered: what
 # the access log then shows. Nothing is sent, since no one is there to read it.
 CLIENT_CLOSED_REQUEST = 499
+
+
+async def _timed_out(_: Request, exc: Exception) -> Response:
+    """What did not answer in time without naming itself: a database that accepts connections
+    and then says nothing (a stalled server, a partition), as its driver's connect times out."""
+    log.warning("a dependency did not answer in time; answered 503", exc_info=exc)
+    body = problem_body(
+        503,
+        "The database or a service did not answer in time; retry shortly.",
+        type_=problem_type("service-unavailable"),
+    )
+    return problem_response(body, {"Retry-After": "1"})
 
 
 async def _client_gone(_: Request, __: Exception) -> Response:
@@ -338,3 +360,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(sa_exc.TimeoutError, _database_error)
     app.add_exception_handler(ConnectionError, _database_error)
     app.add_exception_handler(asyncpg.exceptions.PostgresError, _database_error)
+    app.add_exception_handler(asyncpg.exceptions.InterfaceError, _database_error)
+    app.add_exception_handler(asyncpg.exceptions.InternalClientError, _database_error)
+    app.add_exception_handler(TimeoutError, _timed_out)

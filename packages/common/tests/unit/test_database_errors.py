@@ -17,6 +17,9 @@ from subsidy_common.problems import database_unavailable
         asyncpg.exceptions.TooManyConnectionsError("too many clients"),
         ConnectionResetError(),
         sa_exc.TimeoutError(),
+        # A pooled connection whose backend was terminated, handed out once more.
+        asyncpg.exceptions.InternalClientError("cannot switch to state 12"),
+        asyncpg.exceptions.InterfaceError("connection is closed"),
     ],
 )
 def test_an_unreachable_or_full_database_is_an_outage(error: BaseException) -> None:

@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -59,6 +60,14 @@ def make_app(ready: bool = True) -> FastAPI:
     async def db_down() -> None:
         raise sa_exc.OperationalError("SELECT 1", {}, ConnectionRefusedError("refused"))
 
+    @app.get("/db-hangs")
+    async def db_hangs() -> None:
+        raise TimeoutError  # as asyncpg's connect times out on a server that says nothing
+
+    @app.get("/db-connection-ended")
+    async def db_connection_ended() -> None:
+        raise asyncpg.exceptions.InternalClientError("cannot switch to state 12")
+
     @app.get("/boom")
     async def boom() -> None:
         raise RuntimeError("secret internals")
@@ -103,6 +112,17 @@ class TestProblems:
 
     async def test_database_down_is_503_with_retry_after(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/db-down")
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        assert response.headers["content-type"] == "application/problem+json"
+
+    @pytest.mark.parametrize("path", ["/db-hangs", "/db-connection-ended"])
+    async def test_a_database_that_hangs_or_ended_a_connection_is_503(
+        self, client: httpx.AsyncClient, path: str
+    ) -> None:
+        """A server that accepts and never answers, or a connection its backend ended: an
+        outage to retry, as a refused connection is, not an internal error."""
+        response = await client.get(path)
         assert response.status_code == 503
         assert response.headers["retry-after"] == "1"
         assert response.headers["content-type"] == "application/problem+json"
