@@ -12,7 +12,8 @@ digits and spaces are one id) and its rows are calculated together, so they must
 other: a file in which an applicant's rows come apart (sorted by date, say) is refused before
 anything is sent, since a calculation records nothing and each run of rows would be paid in
 full, and so is one whose rows give an applicant two kinds or two regions. Dates may be written
-as Excel writes them (2016/5/10, 2016年5月10日); empty rows are passed over.
+as Excel writes them (2016/5/10, 2016年5月10日, 2016/5/10 0:00); empty rows are passed
+over.
 
 The file is streamed to POST /v1/calculations/batch as NDJSON, one applicant per line, and the
 answers stream back; a progress bar counts them. `payout.csv` gets one row per event: its row in
@@ -197,7 +198,10 @@ def read_applicants(
             yield [number for number, _ in events], case
 
 
-_EXCEL_DATE = re.compile(r"^(\d{4})\s*[/.年-]\s*(\d{1,2})\s*[/.月-]\s*(\d{1,2})\s*日?$")
+# A date cell, or a date-time cell at midnight as Excel writes one (2016/5/10 0:00).
+_EXCEL_DATE = re.compile(
+    r"^(\d{4})\s*[/.年-]\s*(\d{1,2})\s*[/.月-]\s*(\d{1,2})\s*日?(?:\s+0{1,2}:00(?::00)?)?$"
+)
 
 
 def _date(text: str) -> str:

@@ -123,12 +123,14 @@ def test_rows_of_one_applicant_that_disagree_are_refused_before_anything_is_sent
 def test_excel_dates_and_empty_rows(payout: ModuleType, tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
     rows = [ROW.format(subject=f"ZL{i}").replace("2016-05-10", day) for i, day in
-            enumerate(["2016/5/10", "2016年5月9日", "２０１６/05/08", "2016-05-07", "May 6"])]  # fmt: skip
+            enumerate(["2016/5/10", "2016年5月9日", "２０１６/05/08", "2016-05-07", "May 6",
+                       "2016/5/5 0:00", "2016/5/4 12:30"])]  # fmt: skip
     path.write_bytes((HEADER + "".join(rows) + ",,,,,,,,\r\n,,,,,,,,\r\n").encode("gbk"))
     assert payout.survey(path) == ("gb18030", 1)
     (case,) = payout.read_cases(path, "gb18030")
     assert [e["date"] for e in case["events"]] == [
-        "2016-05-10", "2016-05-09", "2016-05-08", "2016-05-07", "May 6"
+        "2016-05-10", "2016-05-09", "2016-05-08", "2016-05-07", "May 6", "2016-05-05",
+        "2016/5/4 12:30",  # a time of day is not a date: the service says so
     ]  # fmt: skip
 
 
