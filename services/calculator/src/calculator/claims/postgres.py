@@ -280,7 +280,21 @@ class PostgresTransaction(ClaimTransaction):
 
 
 # What a connection lost mid-transaction raises: the error that lost it is the one to report.
-_LOST = (asyncpg.exceptions.InterfaceError, asyncpg.exceptions.PostgresConnectionError, OSError)
+# What a connection whose backend is gone raises (ended by pg_terminate_backend, a restart, a
+# failover): InternalClientError when it is asked again before the driver has caught up.
+_LOST = (
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.PostgresConnectionError,
+    OSError,
+)
+
+
+def _discard(connection: Any) -> None:
+    """Close a lost connection, so that the pool opens another rather than hand it out again;
+    one the driver has already closed has left the pool by itself."""
+    with contextlib.suppress(asyncpg.exceptions.InterfaceError):
+        connection.terminate()
 
 
 class PostgresClaims:
@@ -308,6 +322,9 @@ class PostgresClaims:
         if optimistic:
             try:
                 yield PostgresTransaction(connection, optimistic=True)
+            except _LOST:
+                _discard(connection)
+                raise
             finally:
                 await self._pool.release(connection)
             return
@@ -317,8 +334,10 @@ class PostgresClaims:
             try:
                 yield PostgresTransaction(connection)
             except BaseException:
-                with contextlib.suppress(*_LOST):  # a lost connection rolled back by itself
+                try:
                     await transaction.rollback()
+                except _LOST:  # a lost connection rolled back by itself
+                    _discard(connection)
                 raise
             await transaction.commit()
         finally:
