@@ -393,17 +393,15 @@ def test_gateway_workers_without_redis_are_refused_before_anything_starts(
     tmp_path: Path,
 ) -> None:
     """Each gateway worker would count a tenant's requests on its own: N times its rate limit."""
-    env = {
-        **os.environ,
-        "SUBSIDY_DATA_DIR": str(tmp_path),
-        "SUBSIDY_GATEWAY_WORKERS": "2",
-        "GATEWAY_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none",
-    }
-    env.pop("GATEWAY_REDIS_URL", None)
-    completed = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "run.py")],
-        env=env, capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
+    completed = launch(
+        {
+            "SUBSIDY_DATA_DIR": str(tmp_path),
+            "SUBSIDY_GATEWAY_WORKERS": "2",
+            "GATEWAY_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none",
+            "GATEWAY_REDIS_URL": "",
+        },
+        timeout=30,
+    )
     assert completed.returncode == 1
     assert "needs Redis (GATEWAY_REDIS_URL)" in completed.stderr
     assert not (tmp_path / "calculator.db").exists()

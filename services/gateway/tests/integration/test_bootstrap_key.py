@@ -36,12 +36,7 @@ class TestReplacingTheBootstrapKey:
     ) -> None:
         database = await database_factory("gateway_bootstrap")
         async with another_gateway(database_url=database) as app, client_for(app) as admin:
-            other_admin = (
-                await admin.post(
-                    "/v1/admin/tenants",
-                    json={"name": f"b-{uuid.uuid4().hex[:8]}", "role": "admin", "region": "510500"},
-                )
-            ).json()["api_key"]
+            other_admin = (await made_tenant(admin, "admin", "510500"))["api_key"]
             # A key of the bootstrap key's own tenant, but issued through the API.
             issued = (
                 await admin.post(f"/v1/admin/tenants/{await admin_tenant_id(admin)}/keys")
@@ -105,16 +100,7 @@ class TestAKeyThatCannotBeTheAdminKey:
     ) -> None:
         database = await database_factory("gateway_bootstrap")
         async with another_gateway(database_url=database) as app, client_for(app) as admin:
-            operator = (
-                await admin.post(
-                    "/v1/admin/tenants",
-                    json={
-                        "name": f"o-{uuid.uuid4().hex[:8]}",
-                        "role": "operator",
-                        "region": "510502",
-                    },
-                )
-            ).json()
+            operator = await made_tenant(admin, "operator", "510502")
         capsys.readouterr()
         async with another_gateway(
             database_url=database, admin_key=SecretStr(operator["api_key"])
@@ -122,7 +108,7 @@ class TestAKeyThatCannotBeTheAdminKey:
             assert await admin_status_with(client_for, app, admin_key) == 200
             assert await admin_status_with(client_for, app, operator["api_key"]) == 403
         assert f"its tenant {operator['name']!r} has the role operator" in capsys.readouterr().err
-        # Not marked as the bootstrap key either: the admin key configured again replaces it not.
+        # Nor was it marked as the bootstrap key: the admin key configured again leaves it be.
         async with another_gateway(database_url=database) as app:
             assert await status_with(client_for, app, operator["api_key"]) == 200
 
@@ -136,12 +122,7 @@ class TestAKeyThatCannotBeTheAdminKey:
     ) -> None:
         database = await database_factory("gateway_bootstrap")
         async with another_gateway(database_url=database) as app, client_for(app) as admin:
-            other = (
-                await admin.post(
-                    "/v1/admin/tenants",
-                    json={"name": f"a-{uuid.uuid4().hex[:8]}", "role": "admin", "region": "510500"},
-                )
-            ).json()
+            other = await made_tenant(admin, "admin", "510500")
             bootstrap_tenant = await admin_tenant_id(admin)
             async with client_for(app, other["api_key"]) as second:
                 disabled = await second.post(f"/v1/admin/tenants/{bootstrap_tenant}/disable")
@@ -155,6 +136,17 @@ class TestAKeyThatCannotBeTheAdminKey:
                 keys = (await second.get(f"/v1/admin/tenants/{bootstrap_tenant}/keys")).json()
         assert "its tenant 'admin' is disabled" in capsys.readouterr().err
         assert [k["prefix"] for k in keys["items"]] == [display_prefix(admin_key)]
+
+
+async def made_tenant(admin: httpx.AsyncClient, role: str, region: str) -> dict[str, Any]:
+    """A new tenant, with its first key."""
+    response = await admin.post(
+        "/v1/admin/tenants",
+        json={"name": f"{role}-{uuid.uuid4().hex[:8]}", "role": role, "region": region},
+    )
+    assert response.status_code == 201, response.text
+    made: dict[str, Any] = response.json()
+    return made
 
 
 async def admin_status_with(client_for: ClientFactory, app: Any, key: str) -> int:
