@@ -63,23 +63,43 @@ def subject_key(value: str) -> str:
     return subject_forms(value)[0]
 
 
-def names_one_thing(key: str) -> bool:
-    """Whether a subject's key is a number that names one thing in the whole country: a patent
-    application number since 2004 (12 digits and a check character), a 居民身份证号码 or a
-    统一社会信用代码. Applicants paid for one such subject were paid for one patent, one person
-    or one organisation, whatever names they gave."""
-    if len(key) == 13:
-        return _PATENT_KEY.fullmatch(key) is not None
-    if len(key) == 18:
-        return is_ric(key) or (
-            _USCC_ALPHABET.issuperset(key)
-            and key[2:8].isdigit()
-            and key[-1] == uscc_check_character(key)
-        )
-    return False
+def names_one_thing(key: str, *, patent: bool) -> bool:
+    """Whether a subject's key is a number that names one thing in the whole country: for a
+    patent matter, a patent application number; for any matter, a 居民身份证号码 (its birth
+    date a date) or a 统一社会信用代码 (its organisation code's check character right too).
+    Applicants paid for one such subject were paid for one patent, one person or one
+    organisation, whatever names they gave. A contract or project number of a patent number's
+    shape names no patent outside a patent matter, and one of 18 characters is seldom both."""
+    if len(key) in (9, 13):
+        return patent and _PATENT_KEY.fullmatch(key) is not None
+    if len(key) != 18:
+        return False
+    if is_ric(key):
+        try:
+            dt.date(int(key[6:10]), int(key[10:12]), int(key[12:14]))
+        except ValueError:
+            return False
+        return key[6:8] in ("19", "20")
+    return (
+        _USCC_ALPHABET.issuperset(key)
+        and key[2:8].isdigit()
+        and key[-1] == uscc_check_character(key)
+        and key[16] == _organisation_check(key[8:16])
+    )
 
 
-_PATENT_KEY = re.compile(r"\d{12}[\dX]")
+# A patent application number's key: 12 digits and a check character since 2004, 8 and one
+# before (its ZL or CN and punctuation gone).
+_PATENT_KEY = re.compile(r"\d{12}[\dX]|\d{8}[\dX]")
+_ORGANISATION_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def _organisation_check(code: str) -> str:
+    """GB 11714's check character of an organisation code's first 8 characters (characters 9
+    to 16 of a 统一社会信用代码, the 17th being this)."""
+    weighted = zip(code, _ORGANISATION_WEIGHTS, strict=True)
+    remainder = 11 - sum(int(c, 36) * w for c, w in weighted) % 11
+    return "X" if remainder == 10 else "0" if remainder == 11 else str(remainder)
 
 
 def is_ric(number: str) -> bool:
@@ -103,8 +123,9 @@ def _number(text: str) -> str | None:
         if unlabelled != text:
             number = _number(unlabelled)
             return number if number is not None and not is_ric(number) else None
-    if _OLD_PATENT_ALONE.fullmatch(text):
-        return text[:8] + text[-1]
+    core = _trimmed(text)  # brackets, or the colon a label leaves, around the number
+    if _OLD_PATENT_ALONE.fullmatch(core):
+        return core[:8] + core[-1]
     if text.isascii() and text.isalnum():
         bare = text
     elif all(
@@ -118,6 +139,16 @@ def _number(text: str) -> str | None:
     if _PATENT.fullmatch(bare):
         return bare[2:] if bare[:2] in ("ZL", "CN") else bare
     return bare if is_ric(bare) else None
+
+
+def _trimmed(text: str) -> str:
+    """The text without the punctuation at its ends."""
+    start, end = 0, len(text)
+    while start < end and unicodedata.category(text[start]) in _PUNCTUATION:
+        start += 1
+    while end > start and unicodedata.category(text[end - 1]) in _PUNCTUATION:
+        end -= 1
+    return text[start:end]
 
 
 # A patent application number: 12 digits and a check character (digit or X) since 2004, after

@@ -162,6 +162,9 @@ def test_an_identity_number_is_one_however_typed() -> None:
         ("ZL98123456.X", "98123456X"),
         ("98123456.X", "98123456X"),
         ("98123456X", "98123456X"),
+        ("专利号：98123456.X", "98123456X"),
+        ("(98123456.X)", "98123456X"),
+        ("（98123456.X）", "98123456X"),
         ("专利号ZL201623189465.2", "2016231894652"),
         ("专利号：ZL201623189465.2", "2016231894652"),
         ("ZL201623189465.2号", "2016231894652"),
@@ -197,18 +200,26 @@ def test_ascii_takes_the_short_way_to_the_same_result(value: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("typed", "one"),
+    ("typed", "patent", "one"),
     [
-        ("ZL201510000001.1", True),
-        ("CN 2016 2318 9465·2", True),
-        ("510521197506204125", True),
-        ("91510521MA62D8KX3F", True),
-        ("91510502MA62D8KX3F", False),  # a check character wrong: any text
-        ("510521197506204126", False),
-        ("98123456.X", False),  # before 2004: too common a shape to name one patent
-        ("合同201623189465.2", False),
-        ("泸县某滑坡点-2024-06-20", False),
+        ("ZL201510000001.1", True, True),
+        ("CN 2016 2318 9465·2", True, True),
+        ("专利号：98123456.X", True, True),  # before 2004, labelled
+        ("2022000100015", False, False),  # a loan contract's number, of a patent's shape
+        ("2022000100015", True, True),
+        ("510521197506204125", False, True),
+        ("510521197506204126", False, False),  # its check character wrong
+        ("51052130750620412X", False, False),  # its check character right, born in 3075
+        ("91110000802100433B", False, True),  # 中国银行
+        ("91440300708461136T", False, True),
+        ("91510521MA62D8KXX0", False, True),
+        ("91510521MA62D8KX3F", False, False),  # its organisation code's check character wrong
+        ("91510502MA62D8KX3F", False, False),  # its own check character wrong
+        ("合同201623189465.2", True, False),
+        ("泸县某滑坡点-2024-06-20", False, False),
     ],
 )
-def test_a_subject_names_one_thing_when_it_is_a_national_number(typed: str, one: bool) -> None:
-    assert names_one_thing(subject_key(typed)) is one
+def test_a_subject_names_one_thing_when_it_is_a_national_number(
+    typed: str, patent: bool, one: bool
+) -> None:
+    assert names_one_thing(subject_key(typed), patent=patent) is one

@@ -13,6 +13,7 @@ from calculator.engine.rules import RuleSet, compile_snapshot
 from testkit.claims import Desk
 
 LISTING = "listing.completed"
+PATENT = "patent.invention.granted"
 A, B, C = "91510500MA62B8XY4F", "91510500MA62B8XY5J", "91510500MA62B8XY6M"
 NAMED = "泸州示例科技有限公司"
 
@@ -22,24 +23,32 @@ def rules() -> RuleSet:
         {"code": "510000", "name": "四川省", "parent": None, "level": "province"},
         {"code": "510500", "name": "泸州市", "parent": "510000", "level": "city"},
     ]
-    matter = {"key": LISTING, "name": LISTING, "beneficiaries": ["enterprise"], "attributes": {}}
-    clause = {"id": "listing", "ref": "一", "matter": LISTING, "beneficiaries": ["enterprise"],
-              "amount": {"kind": "range", "min": "250000", "max": "2500000"}, "quote": "q"}  # fmt: skip
+    matters = [
+        {"key": key, "name": key, "beneficiaries": ["enterprise"], "attributes": {}}
+        for key in (LISTING, PATENT)
+    ]
+    clauses = [
+        {"id": key, "ref": "一", "matter": key, "beneficiaries": ["enterprise"],
+         "amount": {"kind": "range", "min": "250000", "max": "2500000"}, "quote": "q"}
+        for key in (LISTING, PATENT)
+    ]  # fmt: skip
     document = {"id": "doc", "doc_no": "doc", "jurisdiction": ["510500"],
                 "effective_from": "2015-01-01", "effective_to": None, "repealed_date": None,
-                "clauses": [clause]}  # fmt: skip
+                "clauses": clauses}  # fmt: skip
     return compile_snapshot(
-        {"version": "names", "regions": regions, "matters": [matter], "documents": [document]}
+        {"version": "names", "regions": regions, "matters": matters, "documents": [document]}
     )
 
 
 RULES = rules()
 
 
-async def claimed(desk: Desk, applicant_id: str, subject: str, **name: str) -> dict[str, Any]:
-    """A listing claimed: the claim as answered."""
+async def claimed(
+    desk: Desk, applicant_id: str, subject: str, matter: str = LISTING, **name: str
+) -> dict[str, Any]:
+    """A listing (or another matter) claimed: the claim as answered."""
     applicant = {"id": applicant_id, "kind": "enterprise", "region": "510500", **name}
-    event: dict[str, Any] = {"matter": LISTING, "date": "2024-06-01", "subject": subject,
+    event: dict[str, Any] = {"matter": matter, "date": "2024-06-01", "subject": subject,
                              "attributes": {"assessed_amount": "300000"}}  # fmt: skip
     return await desk.submit(RULES, applicant, event)
 
@@ -85,21 +94,37 @@ async def test_a_name_is_needed_only_where_another_was_paid(desk: Desk) -> None:
 
 
 @pytest.mark.parametrize(
-    "subject",
-    ["ZL201510000123.1", "91510521MA62D8KX3F", "510521197506204125"],
-    ids=["patent", "credit-code", "identity-number"],
+    ("matter", "subject"),
+    [
+        (PATENT, "ZL201510000123.1"),
+        (PATENT, "ZL97123456.5"),  # before 2004
+        (LISTING, "91510521MA62D8KXX0"),
+        (LISTING, "510521197506204125"),
+    ],
+    ids=["patent", "old-patent", "credit-code", "identity-number"],
 )
 async def test_a_subject_that_names_one_thing_paid_to_another_goes_to_review_whatever_the_names(
-    desk: Desk, subject: str
+    desk: Desk, matter: str, subject: str
 ) -> None:
     """A patent's co-owners, a founder and the enterprise it founded, an employer and its
     talent: names unlike each other, one patent, organisation or person paid for twice."""
-    assert await listed(desk, A, subject, name=NAMED) == ("granted", "300000.00")
-    held = await claimed(desk, B, subject, name="江阳精密机械有限公司")
+    first = await claimed(desk, A, subject, matter, name=NAMED)
+    assert (first["status"], first["amount"]) == ("granted", "300000.00")
+    held = await claimed(desk, B, subject.removeprefix("ZL"), matter, name="江阳精密机械有限公司")
     assert (held["status"], held["amount"]) == ("needs_review", "0.00")
     assert held["review"]["reason"] == (
         "同一事项与标的（专利号、身份证号码或统一社会信用代码）已由其他主体获得"
     )
+
+
+async def test_a_number_of_a_patents_shape_outside_a_patent_matter_holds_only_look_alikes(
+    desk: Desk,
+) -> None:
+    """Two banks' loan contracts may share a number: a 13-digit one is no patent there."""
+    assert await listed(desk, A, "2022000100015", name=NAMED) == ("granted", "300000.00")
+    assert await listed(desk, B, "2022000100015", name="江阳精密机械有限公司") == (
+        "granted", "300000.00",
+    )  # fmt: skip
 
 
 async def test_look_alikes_claiming_at_once_are_paid_once(desk: Desk) -> None:
@@ -198,3 +223,18 @@ async def test_an_approval_excuses_only_the_look_alikes_its_reviewer_saw(desk: D
     await desk.revoke(paid["id"])
     assert await listed(desk, C, "NEEQ-12", name=NAMED) == ("granted", "300000.00")
     assert await listed(desk, B, "NEEQ-12", name=NAMED) == ("needs_review", "0.00")
+
+
+async def test_an_approval_decided_before_a_revocation_ends_with_it(desk: Desk) -> None:
+    """Two claims held; the first approved, then paid; the second approved after that payment
+    and before its revocation (冒领追回). The approval had stood, since the revoked claim was
+    made before it: the applicant was paid again without review."""
+    _, first = await held_claim(desk, "NEEQ-13")
+    second = await claimed(desk, B, "NEEQ-13", name=NAMED)
+    assert second["status"] == "needs_review"
+    await desk.review(first["id"], approve=True)
+    paid = await claimed(desk, B, "NEEQ-13", name=NAMED)
+    assert paid["status"] == "granted"
+    await desk.review(second["id"], approve=True)
+    await desk.revoke(paid["id"])
+    assert await listed(desk, B, "NEEQ-13", name=NAMED) == ("needs_review", "0.00")

@@ -139,6 +139,16 @@ async def test_subjects_written_with_their_labels_are_merged(empty_database: str
     assert counted == ["2015100000011"]  # its own count stays; the labelled ones' start again
 
 
+async def test_old_patents_labelled_or_bracketed_are_merged(empty_database: str) -> None:
+    """Before a label's colon and brackets were passed over, `专利号：98123456.X` and
+    `(98123456.X)` were each a patent of their own, paid in full."""
+    balances, counted = await merged(
+        empty_database, "c0012", ("98123456X", "专利号:98123456.X", "(98123456.X)")
+    )
+    assert balances == [("98123456X", Decimal(9000))]
+    assert counted == ["98123456X"]
+
+
 @pytest.mark.parametrize("caps", [{}, {"per_applicant_year": "3000"}])
 async def test_a_patent_typed_another_way_is_not_paid_again(
     empty_database: str, caps: dict[str, str]

@@ -57,9 +57,10 @@ REVIEWED = ("needs_review", "review_rejected", "review_approved", "granted", "to
 
 def reviewed(own: Iterable[Mapping[str, Any]]) -> tuple[list[str], dt.datetime | None]:
     """From an applicant's own claims for one matter and subject (`status`, `name_key`,
-    `created_at`, `decided_at` of a review): the names it gave on those held or rejected, and
-    the approval that still stands. An approval lets the applicant through once: it stands
-    until a rejection is decided after it, or a claim of the applicant pays, or is revoked."""
+    `created_at`, `revoked_at`, `decided_at` of a review): the names it gave on those held or
+    rejected, and the approval that still stands. An approval lets the applicant through once:
+    it stands until a rejection is decided after it, or a claim of the applicant pays, or is
+    revoked (when it is revoked, not when it was made)."""
     held: list[str] = []
     approved: dt.datetime | None = None
     since: dt.datetime | None = None  # the last rejection, payment or revocation
@@ -73,6 +74,8 @@ def reviewed(own: Iterable[Mapping[str, Any]]) -> tuple[list[str], dt.datetime |
             since = _latest(since, instant(row["decided_at"]))
         elif status in ("granted", "topped_up", "revoked"):
             since = _latest(since, instant(row["created_at"]))
+            if status == "revoked" and row.get("revoked_at") is not None:
+                since = _latest(since, instant(row["revoked_at"]))
     standing = approved is not None and (since is None or approved > since)
     return held, approved if standing else None
 

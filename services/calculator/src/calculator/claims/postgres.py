@@ -73,7 +73,8 @@ SELECT
     WHERE matter = $4 AND subject = $5 AND applicant_id <> $3
       AND status IN ('granted', 'topped_up')) AS others,
   (SELECT json_agg(json_build_object('status', status, 'name_key', name_key,
-          'created_at', created_at, 'decided_at', review -> 'decided' ->> 'at'))
+          'created_at', created_at, 'revoked_at', revoked_at,
+          'decided_at', review -> 'decided' ->> 'at'))
      FROM claim
     WHERE applicant_id = $3 AND matter = $4 AND subject = $5
       AND status IN ({reviewed})) AS own,

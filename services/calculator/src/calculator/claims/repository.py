@@ -294,7 +294,13 @@ async def own_claims(
     (`ledger.reviewed`)."""
     rows = (
         await session.execute(
-            select(claim.c.status, claim.c.name_key, claim.c.created_at, claim.c.review).where(
+            select(
+                claim.c.status,
+                claim.c.name_key,
+                claim.c.created_at,
+                claim.c.revoked_at,
+                claim.c.review,
+            ).where(
                 claim.c.applicant_id == applicant_id,
                 claim.c.matter == matter,
                 claim.c.subject == subject,
@@ -307,6 +313,7 @@ async def own_claims(
             "status": row.status,
             "name_key": row.name_key,
             "created_at": row.created_at,
+            "revoked_at": row.revoked_at,
             "decided_at": ((row.review or {}).get("decided") or {}).get("at"),
         }
         for row in rows

@@ -54,6 +54,9 @@ LEDGER_BOUND = Decimal(10) ** 12  # the ledger's columns are NUMERIC(14, 2)
 CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
 Visibility = Literal["own", "all"]
 
+# The matters whose subject is a patent (matters.md: `patent.*`).
+PATENT_MATTERS = "patent."
+
 
 class IdempotencyKeyMissing(DomainError):
     """A claim without an Idempotency-Key header."""
@@ -270,7 +273,9 @@ async def _settle(
         # the talent it brought in, the co-owners of a patent.
         given = [name, *(held for held in seen.held_names if held)]
         cleared = seen.cleared_at
-        one_thing = names_one_thing(result.event.subject)
+        one_thing = names_one_thing(
+            result.event.subject, patent=result.event.matter.startswith(PATENT_MATTERS)
+        )
         look_alikes = [
             row
             for row in seen.others
