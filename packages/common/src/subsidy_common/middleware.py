@@ -211,12 +211,9 @@ def _encoded(scope: Scope) -> bool:
 
 async def _not_identity(send: Send) -> None:
     body = orjson.dumps(
-        problem_body(
-            415,
-            "The request body must not be compressed: send it without Content-Encoding.",
-            type_=UnsupportedMediaType.type,
-            title=UnsupportedMediaType.title,
-        )
+        UnsupportedMediaType(
+            "The request body must not be compressed: send it without Content-Encoding."
+        ).body()
     )
     await _send_problem(send, 415, body, [(b"accept-encoding", b"identity")])
 
@@ -237,12 +234,9 @@ def json_media(content_type: str) -> bool:
 
 async def _not_json(send: Send) -> None:
     body = orjson.dumps(
-        problem_body(
-            415,
-            "The request body must be JSON: send it with Content-Type: application/json.",
-            type_=UnsupportedMediaType.type,
-            title=UnsupportedMediaType.title,
-        )
+        UnsupportedMediaType(
+            "The request body must be JSON: send it with Content-Type: application/json."
+        ).body()
     )
     await _send_problem(send, 415, body)
 

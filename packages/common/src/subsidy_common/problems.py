@@ -336,12 +336,8 @@ async def _timed_out(_: Request, exc: Exception) -> Response:
     """What did not answer in time without naming itself: a database that accepts connections
     and then says nothing (a stalled server, a partition), as its driver's connect times out."""
     log.warning("a dependency did not answer in time; answered 503", exc_info=exc)
-    body = problem_body(
-        503,
-        "The database or a service did not answer in time; retry shortly.",
-        type_=problem_type("service-unavailable"),
-    )
-    return problem_response(body, {"Retry-After": "1"})
+    problem = ServiceUnavailable("The database or a service did not answer in time; retry shortly.")
+    return problem_response(problem.body(), problem.headers)
 
 
 async def _client_gone(_: Request, __: Exception) -> Response:

@@ -27,6 +27,7 @@ from subsidy_common.routing import DirectRoute
 from subsidy_common.streaming import (
     BOM,
     MAX_LINE_BYTES,
+    NDJSON,
     OVERLONG,
     DuplexStreamingResponse,
     LineTooLong,
@@ -45,7 +46,6 @@ from calculator.registry_client import SnapshotStore
 
 router = APIRouter(tags=["calculations"], route_class=DirectRoute)
 
-NDJSON = "application/x-ndjson"
 MAX_JSON_CASES = 1000  # a JSON answer is built whole; NDJSON streams without a limit
 # Cases decided together, with one ledger read for all their applicants. A window is read,
 # checked, decided and written in turn: at 1,300 cases (a part's worth) its objects outgrow the

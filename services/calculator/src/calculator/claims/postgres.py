@@ -280,9 +280,9 @@ class PostgresTransaction(ClaimTransaction):
             raise LedgerMoved(f"idempotency key {response.key}") from exc
 
 
-# What a connection lost mid-transaction raises: the error that lost it is the one to report.
-# What a connection whose backend is gone raises (ended by pg_terminate_backend, a restart, a
-# failover): InternalClientError when it is asked again before the driver has caught up.
+# What a connection lost mid-transaction raises (its backend ended by pg_terminate_backend, a
+# restart, a failover; InternalClientError when it is asked again before the driver has caught
+# up): the error that lost it is the one to report.
 _LOST = (
     asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.InternalClientError,

@@ -23,13 +23,12 @@ import httpx
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 from subsidy_common.problems import DomainError, ServiceUnavailable
-from subsidy_common.streaming import DuplexStreamingResponse, complete_lines
+from subsidy_common.streaming import NDJSON, DuplexStreamingResponse, complete_lines
 
 from gateway.clients.downstream import Downstream, relay
 
 log = logging.getLogger(__name__)
 
-NDJSON = "application/x-ndjson"
 PATH = "/v1/calculations/batch"
 FIRST_CASE = "X-First-Case-Index"
 ATTEMPTS = 3

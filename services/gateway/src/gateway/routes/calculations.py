@@ -15,7 +15,7 @@ from subsidy_common.problems import (
     validated_body,
 )
 from subsidy_common.routing import DirectRoute
-from subsidy_common.streaming import BOM, request_body, wants_ndjson
+from subsidy_common.streaming import BOM, NDJSON, request_body, wants_ndjson
 
 from gateway.auth.principal import Principal, PrincipalDep
 from gateway.clients import batches, lookup
@@ -28,8 +28,6 @@ from gateway.contract.calculations import (
 from gateway.openapi import PROBLEM_RESPONSES, json_body
 
 router = APIRouter(tags=["calculations"], responses=PROBLEM_RESPONSES, route_class=DirectRoute)
-
-NDJSON = "application/x-ndjson"
 
 
 def scope_headers(principal: Principal) -> dict[str, str]:

@@ -50,7 +50,6 @@ async def create_tenant(
     data = (await checked(request, TenantCreate))[1]
     tree = await lookup.regions(request).tree()
     tenant, key = await service.create_tenant(session, data=data, regions=tree)
-    await session.commit()
     log.info(
         "tenant created",
         extra={

@@ -486,17 +486,17 @@ async def amend(
             current_etag=etag(current),
         )
     recorded = await _recorded(session)
-    said, reason_problems = checked_reason(reason)
+    said, problems = checked_reason(reason)
     if isinstance(sent_id := data.get("id"), str) and sent_id != document_id:
-        problem = {"loc": ["body", "document", "id"], "msg": f"must be {document_id!r}"}
-        reason_problems.append(problem)  # a document's id cannot change
+        # A document's id cannot change.
+        problems.append({"loc": ["body", "document", "id"], "msg": f"must be {document_id!r}"})
     document = validate_document(
         _as_written(data, document_id),
         reference,
         recorded.links,
         caps=recorded.caps,
         prefix=["body", "document"],
-        also=reason_problems,
+        also=problems,
     )
     _own_doc_no(document, recorded)
     if content_hash(content_of(document)) == current.content_hash:
