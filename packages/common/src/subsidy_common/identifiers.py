@@ -57,7 +57,8 @@ def subject_key(value: str) -> str:
     居民身份证号码 is also one whatever punctuation it is written with, a patent number with or
     without the ZL (专利号) or CN before it, and with or without the words a clerk labels it
     with (`专利号：`, `号`, `（发明）`): `ZL201623189465.2`, `CN 2016 2318 9465·2`,
-    `201623189465.2` and `专利号ZL201623189465.2号` are one patent. Other subjects keep their
+    `201623189465.2` and `专利号ZL201623189465.2号` are one patent; a 居民身份证号码 or a
+    统一社会信用代码 is one with or without its label (`身份证号：`). Other subjects keep their
     punctuation and words: `项目1.1` is not `项目11`, nor `滑坡2023.1.11` `滑坡2023.11.1`, nor
     `合同201623189465.2` the patent."""
     return subject_forms(value)[0]
@@ -111,11 +112,13 @@ def is_ric(number: str) -> bool:
 
 def _number(text: str) -> str | None:
     """The patent application number or identity number a normalised subject is written as, if
-    it is one: letters and digits, punctuation between them, nothing else; or a patent number
-    with nothing else but the words it is labelled with."""
+    it is one: letters and digits, punctuation between them, nothing else; or a patent number, a
+    居民身份证号码 or a 统一社会信用代码 with nothing else but the words it is labelled with."""
     if len(text) > 40:
         return None
     if not text.isascii():
+        if (unlabelled := _IDENTITY_LABELS.sub("", text)) != text:
+            return _identity(unlabelled)
         unlabelled = _PATENT_LABELS.sub("", text)
         if unlabelled != text:
             number = _number(unlabelled)
@@ -138,6 +141,19 @@ def _number(text: str) -> str | None:
     return bare if is_ric(bare) else None
 
 
+def _identity(text: str) -> str | None:
+    """A 居民身份证号码 or a 统一社会信用代码 written with its label, if the rest is one."""
+    bare = "".join(c for c in text if unicodedata.category(c) not in _PUNCTUATION)
+    if len(bare) != 18 or not bare.isascii() or not bare.isalnum():
+        return None
+    if is_ric(bare):
+        return bare
+    try:
+        return validate_uscc(bare)
+    except IdentifierInvalid:
+        return None
+
+
 def _trimmed(text: str) -> str:
     """The text without the punctuation at its ends."""
     start, end = 0, len(text)
@@ -158,6 +174,11 @@ _OLD_PATENT_ALONE = re.compile(r"\d{8}[^\w\s][\dX]")
 _PATENT_LABELS = re.compile(
     "|".join(("专利申请号", "专利号", "申请号", "授权号", "发明专利", "实用新型", "外观设计",
               "专利", "发明", "号", "第"))
+)  # fmt: skip
+# The words a 身份证号码 or a 统一社会信用代码 is labelled with, longest first.
+_IDENTITY_LABELS = re.compile(
+    "|".join(("公民身份号码", "居民身份证号码", "居民身份证号", "身份证号码", "身份证号", "身份证",
+              "统一社会信用代码", "社会信用代码", "信用代码"))
 )  # fmt: skip
 _NUMBER_LENGTHS = frozenset((11, 13, 15, 18))
 

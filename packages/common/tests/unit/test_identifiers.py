@@ -172,7 +172,15 @@ def test_an_identity_number_is_one_however_typed() -> None:
         ("发明专利 第201623189465.2号", "2016231894652"),
         ("专利申请号 2016 2318 9465.2", "2016231894652"),
         ("合同201623189465.2", "合同201623189465.2"),  # a word that labels no patent
-        ("身份证号11010519491231002X", "身份证号11010519491231002X"),
+        ("身份证号11010519491231002X", "11010519491231002X"),
+        ("公民身份号码：110105 19491231 002x", "11010519491231002X"),
+        ("（身份证号码11010519491231002X）", "11010519491231002X"),
+        ("身份证号11010519491231002Y", "身份证号11010519491231002Y"),  # no 身份证号码
+        ("张三身份证号11010519491231002X", "张三身份证号11010519491231002X"),
+        ("统一社会信用代码：91510500MA62B8XY4F", "91510500MA62B8XY4F"),
+        ("信用代码 91510500-MA62B8XY4F", "91510500MA62B8XY4F"),
+        ("统一社会信用代码：91510500MA62B8XY4G", "统一社会信用代码:91510500MA62B8XY4G"),
+        ("身份证号2016231894652", "身份证号2016231894652"),
         ("1234567.89", "1234567.89"),  # eight digits and one, without the dot before the last
         ("专利号", "专利号"),
         ("ZL2016231894652A", "ZL2016231894652A"),  # not a patent number's shape
@@ -180,7 +188,7 @@ def test_an_identity_number_is_one_however_typed() -> None:
         ("ZL 项目-1", "ZL项目1"),
     ],
 )
-def test_a_patent_is_one_with_or_without_its_prefix(typed: str, key: str) -> None:
+def test_a_number_is_one_with_or_without_its_prefix_or_label(typed: str, key: str) -> None:
     assert subject_key(typed) == key
 
 
@@ -209,6 +217,8 @@ def test_ascii_takes_the_short_way_to_the_same_result(value: str) -> None:
         ("2022000100015", True, True),
         ("510521197506204125", False, True),
         ("510521197506204126", False, False),  # its check character wrong
+        ("身份证号：510521197506204125", False, True),
+        ("统一社会信用代码：91110000802100433B", False, True),
         ("51052130750620412X", False, False),  # its check character right, born in 3075
         ("91110000802100433B", False, True),  # 中国银行
         ("91440300708461136T", False, True),

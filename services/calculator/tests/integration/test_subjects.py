@@ -149,6 +149,25 @@ async def test_old_patents_labelled_or_bracketed_are_merged(empty_database: str)
     assert counted == ["98123456X"]
 
 
+async def test_identity_numbers_written_with_their_labels_are_merged(empty_database: str) -> None:
+    """Before a 身份证号码's or a 统一社会信用代码's label was passed over, `身份证号：…` was a
+    person of its own, paid in full."""
+    balances, counted = await merged(
+        empty_database,
+        "c0013",
+        (
+            "11010519491231002X",
+            "身份证号:11010519491231002X",
+            "统一社会信用代码:91510500MA62B8XY4F",
+        ),
+    )
+    assert sorted(balances) == [
+        ("11010519491231002X", Decimal(6000)),
+        ("91510500MA62B8XY4F", Decimal(3000)),
+    ]
+    assert counted == ["11010519491231002X"]
+
+
 @pytest.mark.parametrize("caps", [{}, {"per_applicant_year": "3000"}])
 async def test_a_patent_typed_another_way_is_not_paid_again(
     empty_database: str, caps: dict[str, str]
