@@ -23,7 +23,16 @@ def encode_actor(name: str, tenant_id: str) -> str:
 def decode_actor(value: str, limit: int = RECORDED_LENGTH) -> str:
     """The actor as it is recorded: `name [tenant id]`, the name shortened (…) to fit `limit`
     so that the tenant's id is kept whole."""
-    actor = unquote(value)
+    return recorded(unquote(value), limit)
+
+
+def recorded_actor(name: str, tenant_id: str) -> str:
+    """A tenant as the audit logs record it, as `decode_actor` reads its header."""
+    return recorded(f"{name} [{tenant_id}]")
+
+
+def recorded(actor: str, limit: int = RECORDED_LENGTH) -> str:
+    """An actor shortened (…) to fit `limit`, a tenant's id in brackets kept whole."""
     if len(actor) <= limit:
         return actor
     name, bracket, tenant = actor.rpartition(" [")

@@ -36,6 +36,7 @@ from gateway.routes.policies import admin_router as policies_admin_router
 from gateway.routes.policies import router as policies_router
 from gateway.routes.reference import router as reference_router
 from gateway.tenants import service as tenant_service
+from gateway.tenants.endpoints import audit_router as tenant_audit_router
 from gateway.tenants.endpoints import router as tenants_router
 from gateway.tenants.schemas import KeyIssue, TenantCreate
 
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             policies_router,
             policies_admin_router,
             tenants_router,
+            tenant_audit_router,
         ],
         docs=settings.environment != "production",
         streaming_paths=frozenset({"/v1/calculations/batch"}),

@@ -1,10 +1,10 @@
-"""The gateway's tables: tenants and their API keys."""
+"""The gateway's tables: tenants, their API keys, and the record of changes to them."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Column, false
+from sqlalchemy import JSON, Boolean, Column, false
 from sqlmodel import Field, SQLModel
 from subsidy_common.columns import UtcDateTime
 from subsidy_common.naming import NAMING_CONVENTION
@@ -43,6 +43,20 @@ class ApiKey(SQLModel, table=True):
     bootstrap: bool = Field(
         default=False, sa_column=Column(Boolean(), nullable=False, server_default=false())
     )
+
+
+class TenantChange(SQLModel, table=True):
+    """An append-only record of one change to a tenant or its keys: who, when, what."""
+
+    __tablename__ = "tenant_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    actor: str = Field(max_length=120)
+    action: str = Field(max_length=16)
+    tenant_id: str = Field(foreign_key="tenant.id", max_length=36, index=True)
+    key_id: str | None = Field(default=None, max_length=36)
+    revoked_key_ids: list[str] = Field(sa_column=Column(JSON, nullable=False))
 
 
 metadata = SQLModel.metadata

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import os
 import sys
@@ -61,6 +62,15 @@ class TestCreate:
         )  # fmt: skip
         async with client_for(stack.gateway, created["api_key"]) as client:
             assert (await client.get("/v1/regions")).status_code == 200
+        async with client_for(stack.gateway) as admin:
+            changes = await admin.get(
+                "/v1/admin/audit/tenants", params={"tenant_id": created["id"]}
+            )
+        [change] = changes.json()["items"]
+        assert (change["action"], change["actor"]) == (
+            "create",
+            f"gateway-tenants [{getpass.getuser()}]",
+        )
 
     async def test_a_fresh_database_is_migrated_first(
         self, stack: Any, database_factory: Callable[[str], Awaitable[str]]

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from subsidy_common.actor import recorded
 from subsidy_common.database import create_engine, migrate
 from subsidy_common.problems import DomainError, InvalidInput
 
@@ -72,7 +75,9 @@ async def create(
         return 1
     async with _sessions(settings) as sessions, sessions() as session:
         try:
-            tenant, key = await service.create_tenant(session, data=data, regions=regions)
+            tenant, key = await service.create_tenant(
+                session, data=data, regions=regions, actor=command_line_actor()
+            )
         except InvalidInput:
             print(
                 f"error: --region: {data.region} is not one of the registry's regions "
@@ -109,6 +114,15 @@ async def list_all(settings: Settings, *, as_json: bool) -> int:
             state = "disabled" if tenant.disabled_at is not None else "enabled"
             print(f"{tenant.id}\t{tenant.role}\t{tenant.region}\t{state}\t{tenant.name}")
     return 0
+
+
+def command_line_actor() -> str:
+    """Who the record of changes names for this command: the command and the system user."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # a container's user without a name
+        user = str(os.getuid())
+    return recorded(f"gateway-tenants [{user}]")
 
 
 @asynccontextmanager

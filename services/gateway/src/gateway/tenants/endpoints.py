@@ -6,9 +6,10 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
+from subsidy_common.actor import recorded_actor
 from subsidy_common.problems import validated_body
 
-from gateway.auth.principal import AdminDep, ReaderDep, authenticator
+from gateway.auth.principal import AdminDep, Principal, ReaderDep, authenticator
 from gateway.auth.revocations import announce
 from gateway.bodies import checked
 from gateway.clients import lookup
@@ -21,6 +22,8 @@ from gateway.tenants.schemas import (
     KeyIssued,
     KeyList,
     KeyRead,
+    TenantChangeList,
+    TenantChangeRead,
     TenantCreate,
     TenantCreated,
     TenantList,
@@ -28,6 +31,7 @@ from gateway.tenants.schemas import (
 )
 
 router = APIRouter(prefix="/v1/admin/tenants", tags=["admin"], responses=PROBLEM_RESPONSES)
+audit_router = APIRouter(tags=["admin"], responses=PROBLEM_RESPONSES)
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +53,9 @@ async def create_tenant(
     """Create a tenant and its first API key; the key is shown in this response only."""
     data = (await checked(request, TenantCreate))[1]
     tree = await lookup.regions(request).tree()
-    tenant, key = await service.create_tenant(session, data=data, regions=tree)
+    tenant, key = await service.create_tenant(
+        session, data=data, regions=tree, actor=_actor(principal)
+    )
     log.info(
         "tenant created",
         extra={
@@ -96,7 +102,7 @@ async def issue_key(
     body = validated_body(KeyIssue, sent) if sent.strip() else None
     revoke_others = body is not None and body.revoke_others
     row, key, revoked = await service.issue_key(
-        session, tenant_id=tenant_id, revoke_others=revoke_others
+        session, tenant_id=tenant_id, revoke_others=revoke_others, actor=_actor(principal)
     )
     if revoked:
         await _commit_then_forget(session, request)
@@ -156,7 +162,9 @@ async def revoke_key(
     principal: AdminDep,
 ) -> KeyRead:
     """Revoke one key: at once in every gateway process that listens for revocations."""
-    key = await service.revoke_key(session, tenant_id=tenant_id, key_id=key_id)
+    key = await service.revoke_key(
+        session, tenant_id=tenant_id, key_id=key_id, actor=_actor(principal)
+    )
     await _commit_then_forget(session, request)
     log.info(
         "api key revoked",
@@ -183,10 +191,40 @@ async def disable_tenant(
     principal: AdminDep,
 ) -> TenantRead:
     """Disable a tenant so that none of its keys works any more."""
-    tenant = await service.disable_tenant(session, tenant_id=tenant_id)
+    tenant = await service.disable_tenant(session, tenant_id=tenant_id, actor=_actor(principal))
     await _commit_then_forget(session, request)
     log.info("tenant disabled", extra={"tenant_id": tenant_id, "by": principal.tenant_id})
     return TenantRead.model_validate(tenant)
+
+
+@audit_router.get(
+    "/v1/admin/audit/tenants",
+    response_model=TenantChangeList,
+    summary="租户与密钥变更记录",
+    description=(
+        "租户与密钥的每一次变更（创建租户、签发或轮换密钥、吊销密钥、停用租户、以 "
+        "SUBSIDY_ADMIN_KEY 启动设定管理员密钥），记录操作人与时间，按时间倒序；记录只增不改。"
+        "重复吊销、重复停用不改变任何内容，也不产生记录。政策文件的变更见 /v1/admin/audit。"
+    ),
+)
+async def list_changes(
+    session: SessionDep,
+    _: ReaderDep,
+    tenant_id: Annotated[str | None, Query(max_length=36, description="只看该租户")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> TenantChangeList:
+    """Every change to tenants and keys, newest first (admin and auditor)."""
+    changes, next_cursor = await service.list_changes(
+        session, tenant_id=tenant_id, cursor=cursor, limit=limit
+    )
+    return TenantChangeList(
+        items=[TenantChangeRead.model_validate(c) for c in changes], next_cursor=next_cursor
+    )
+
+
+def _actor(principal: Principal) -> str:
+    return recorded_actor(principal.name, principal.tenant_id)
 
 
 async def _commit_then_forget(session: SessionDep, request: Request) -> None:

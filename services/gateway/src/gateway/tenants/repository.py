@@ -8,7 +8,7 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from gateway.models import ApiKey, Tenant
+from gateway.models import ApiKey, Tenant, TenantChange
 
 
 async def active_key(session: AsyncSession, key_hash: str) -> tuple[ApiKey, Tenant] | None:
@@ -131,6 +131,23 @@ async def list_tenants(session: AsyncSession, *, after: str | None, limit: int) 
     return (await session.execute(statement)).scalars().all()
 
 
-def add(session: AsyncSession, *objects: Tenant | ApiKey) -> None:
+async def list_changes(
+    session: AsyncSession, *, tenant_id: str | None, before: int | None, limit: int
+) -> Sequence[TenantChange]:
+    """Changes newest first, of one tenant or all, starting before a cursor."""
+    statement = select(TenantChange).order_by(col(TenantChange.id).desc()).limit(limit)
+    if tenant_id is not None:
+        statement = statement.where(col(TenantChange.tenant_id) == tenant_id)
+    if before is not None:
+        statement = statement.where(col(TenantChange.id) < before)
+    return (await session.execute(statement)).scalars().all()
+
+
+async def change_by_id(session: AsyncSession, change_id: int) -> TenantChange | None:
+    """The change with this id, if any."""
+    return await session.get(TenantChange, change_id)
+
+
+def add(session: AsyncSession, *objects: Tenant | ApiKey | TenantChange) -> None:
     """Stage new rows in the request's transaction."""
     session.add_all(objects)

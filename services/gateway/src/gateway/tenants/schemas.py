@@ -166,3 +166,48 @@ class KeyList(BaseModel):
 
     items: list[KeyRead]
     next_cursor: str | None = Field(default=None, description="下一页的游标；没有更多时为空")
+
+
+ChangeAction = Literal["create", "issue_key", "revoke_key", "disable", "bootstrap"]
+EXAMPLE_CHANGE: dict[str, Any] = {
+    "id": 7,
+    "at": "2026-11-23T10:05:00+00:00",
+    "actor": "admin [0b7e6c1a-3d2f-4a5b-9c8d-7e6f5a4b3c2d]",
+    "action": "issue_key",
+    "tenant_id": EXAMPLE_TENANT["id"],
+    "key_id": EXAMPLE_KEY["id"],
+    "revoked_key_ids": ["0c3e2b7d-1f4a-4e9b-8c6d-5a2f1e0b9c87"],
+}
+
+
+class TenantChangeRead(BaseModel):
+    """One change to a tenant or its keys, as the record keeps it."""
+
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_extra={"examples": [EXAMPLE_CHANGE]}
+    )
+
+    id: int = Field(description="记录编号")
+    at: dt.datetime = Field(description="时间")
+    actor: str = Field(
+        description="操作人：租户名称与标识；命令行为 `gateway-tenants`，"
+        "启动时的 SUBSIDY_ADMIN_KEY 为 `SUBSIDY_ADMIN_KEY`"
+    )
+    action: ChangeAction = Field(
+        description="create 创建租户（含首个密钥）、issue_key 签发或轮换密钥、"
+        "revoke_key 吊销密钥、disable 停用租户、bootstrap 以 SUBSIDY_ADMIN_KEY 启动设定管理员密钥"
+    )
+    tenant_id: str = Field(description="被变更的租户")
+    key_id: str | None = Field(description="签发或吊销的密钥；停用租户时为空")
+    revoked_key_ids: list[str] = Field(description="本次变更一并吊销的其他密钥")
+
+
+class TenantChangeList(BaseModel):
+    """A page of changes to tenants and keys, newest first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [EXAMPLE_CHANGE], "next_cursor": None}]}
+    )
+
+    items: list[TenantChangeRead]
+    next_cursor: str | None = Field(default=None, description="下一页的游标；没有更多时为空")

@@ -1,4 +1,5 @@
-"""Tenants and their keys: creating, issuing, revoking, disabling.
+"""Tenants and their keys: creating, issuing, revoking, disabling, each change recorded with
+who made it (`TenantChange`, append-only).
 
 Lock-out rule: no change made through the API may leave the gateway without an active admin
 key on an enabled admin tenant, or nobody could manage tenants any more. Revoking the last such
@@ -21,9 +22,12 @@ from subsidy_common.problems import Conflict, InvalidInput, NotFound, not_a_curs
 from gateway.auth.keys import digest, display_prefix, new_key
 from gateway.auth.revocations import announce
 from gateway.clients.regions import RegionTree
-from gateway.models import ApiKey, Tenant
+from gateway.models import ApiKey, Tenant, TenantChange
 from gateway.tenants import repository
 from gateway.tenants.schemas import TenantCreate
+
+# Who the record names for a key set by the gateway's start from its environment.
+BOOTSTRAP_ACTOR = "SUBSIDY_ADMIN_KEY"
 
 
 class TenantNameTaken(Conflict):
@@ -47,7 +51,7 @@ class LastAdminKey(Conflict):
 
 
 async def create_tenant(
-    session: AsyncSession, *, data: TenantCreate, regions: RegionTree | None
+    session: AsyncSession, *, data: TenantCreate, regions: RegionTree | None, actor: str
 ) -> tuple[Tenant, str]:
     """Create a tenant with a first key; return the tenant and the key in clear, once.
 
@@ -68,7 +72,8 @@ async def create_tenant(
     key = new_key()
     repository.add(session, tenant)
     await session.flush()  # the key row refers to the tenant row
-    repository.add(session, _key_row(tenant.id, key, now))
+    row = _key_row(tenant.id, key, now)
+    repository.add(session, row, _change(now, actor, "create", tenant.id, row.id))
     await session.flush()
     return tenant, key
 
@@ -129,17 +134,22 @@ async def _ensure_admin_key(session: AsyncSession, *, key: str, region: str) -> 
         row = _key_row(tenant.id, key, now, bootstrap=True)
         repository.add(session, row)
         await session.flush()
+        changed = True
     else:
         owner = await repository.tenant_by_id(session, row.tenant_id)
         assert owner is not None  # a key's tenant is never deleted
         refused = "it is a revoked key" if row.revoked_at is not None else _not_an_admin(owner)
         if refused is not None:
             return BootstrapKey(key_id=row.id, replaced_key_ids=[], refused=refused)
+        changed = not row.bootstrap
         row.bootstrap = True
     await repository.lock_active_admin_keys(session)  # one at a time with the API's changes
     replaced = await repository.bootstrap_keys_before(session, row)
     for old in replaced:
         old.revoked_at = now
+    if changed or replaced:  # a start with the same key as before records nothing
+        change = _change(now, BOOTSTRAP_ACTOR, "bootstrap", row.tenant_id, row.id, replaced)
+        repository.add(session, change)
     await session.flush()
     return BootstrapKey(key_id=row.id, replaced_key_ids=[k.id for k in replaced])
 
@@ -166,7 +176,7 @@ async def list_tenants(
 
 
 async def issue_key(
-    session: AsyncSession, *, tenant_id: str, revoke_others: bool
+    session: AsyncSession, *, tenant_id: str, revoke_others: bool, actor: str
 ) -> tuple[ApiKey, str, list[ApiKey]]:
     """Issue a new key; return it, the key in clear (once), and the keys it revoked."""
     tenant = await _tenant(session, tenant_id, lock=True)
@@ -180,7 +190,7 @@ async def issue_key(
             revoked.append(old)
     key = new_key()
     row = _key_row(tenant.id, key, now)
-    repository.add(session, row)
+    repository.add(session, row, _change(now, actor, "issue_key", tenant.id, row.id, revoked))
     await session.flush()
     return row, key, revoked
 
@@ -200,7 +210,7 @@ async def list_keys(
     return rows, None
 
 
-async def revoke_key(session: AsyncSession, *, tenant_id: str, key_id: str) -> ApiKey:
+async def revoke_key(session: AsyncSession, *, tenant_id: str, key_id: str, actor: str) -> ApiKey:
     """Revoke one key of a tenant; revoking a revoked key changes nothing."""
     tenant = await _tenant(session, tenant_id, lock=True)
     key = await repository.key_of_tenant(session, tenant_id=tenant_id, key_id=key_id)
@@ -212,11 +222,12 @@ async def revoke_key(session: AsyncSession, *, tenant_id: str, key_id: str) -> A
         locked = await repository.lock_active_admin_keys(session)
         _keep_an_admin_key(set(locked) - {key.id})
     key.revoked_at = dt.datetime.now(dt.UTC)
+    repository.add(session, _change(key.revoked_at, actor, "revoke_key", tenant_id, key.id))
     await session.flush()
     return key
 
 
-async def disable_tenant(session: AsyncSession, *, tenant_id: str) -> Tenant:
+async def disable_tenant(session: AsyncSession, *, tenant_id: str, actor: str) -> Tenant:
     """Disable a tenant, so none of its keys works; disabling it again changes nothing."""
     tenant = await _tenant(session, tenant_id, lock=True)
     if tenant.disabled_at is not None:
@@ -225,8 +236,29 @@ async def disable_tenant(session: AsyncSession, *, tenant_id: str) -> Tenant:
         locked = await repository.lock_active_admin_keys(session)
         _keep_an_admin_key({k for k, owner in locked.items() if owner != tenant_id})
     tenant.disabled_at = dt.datetime.now(dt.UTC)
+    repository.add(session, _change(tenant.disabled_at, actor, "disable", tenant_id, None))
     await session.flush()
     return tenant
+
+
+async def list_changes(
+    session: AsyncSession, *, tenant_id: str | None, cursor: str | None, limit: int
+) -> tuple[Sequence[TenantChange], str | None]:
+    """A page of changes, newest first, and the cursor of the next page (a change's id)."""
+    before = None
+    if cursor is not None:
+        if not cursor.isdigit() or len(cursor) > 18:
+            raise not_a_cursor()
+        before = int(cursor)
+        found = await repository.change_by_id(session, before)
+        if found is None or (tenant_id is not None and found.tenant_id != tenant_id):
+            raise not_a_cursor()
+    rows = await repository.list_changes(
+        session, tenant_id=tenant_id, before=before, limit=limit + 1
+    )
+    if len(rows) > limit:
+        return rows[:limit], str(rows[limit - 1].id)
+    return rows, None
 
 
 async def _tenant(session: AsyncSession, tenant_id: str, *, lock: bool = False) -> Tenant:
@@ -244,6 +276,24 @@ def _keep_an_admin_key(remaining: set[str]) -> None:
             "This would leave no active admin key and lock every administrator out; "
             "issue another admin key first."
         )
+
+
+def _change(
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    tenant_id: str,
+    key_id: str | None,
+    revoked: Sequence[ApiKey] = (),
+) -> TenantChange:
+    return TenantChange(
+        at=at,
+        actor=actor,
+        action=action,
+        tenant_id=tenant_id,
+        key_id=key_id,
+        revoked_key_ids=[k.id for k in revoked],
+    )
 
 
 def _key_row(tenant_id: str, key: str, now: dt.datetime, *, bootstrap: bool = False) -> ApiKey:

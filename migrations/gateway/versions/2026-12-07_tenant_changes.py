@@ -1,0 +1,62 @@
+"""The record of changes to tenants and keys: who created a tenant, issued, rotated or revoked a
+key, disabled a tenant, and what a start with SUBSIDY_ADMIN_KEY replaced. Append-only.
+
+Revision ID: g0003
+Revises: g0002
+Create Date: 2026-12-07
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "g0003"
+down_revision: str | None = "g0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+PG_GUARDS = [
+    """CREATE FUNCTION tenant_change_guard() RETURNS trigger AS $$
+    BEGIN
+      RAISE EXCEPTION 'the record of tenant changes is append-only';
+    END $$ LANGUAGE plpgsql""",
+    """CREATE TRIGGER tenant_change_append_only BEFORE UPDATE OR DELETE ON tenant_change
+       FOR EACH ROW EXECUTE FUNCTION tenant_change_guard()""",
+]
+SQLITE_GUARDS = [
+    """CREATE TRIGGER tenant_change_no_update BEFORE UPDATE ON tenant_change
+       BEGIN SELECT RAISE(ABORT, 'the record of tenant changes is append-only'); END""",
+    """CREATE TRIGGER tenant_change_no_delete BEFORE DELETE ON tenant_change
+       BEGIN SELECT RAISE(ABORT, 'the record of tenant changes is append-only'); END""",
+]
+
+
+def upgrade() -> None:
+    op.create_table(
+        "tenant_change",
+        sa.Column("id", sa.Integer, nullable=False, autoincrement=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(120), nullable=False),
+        sa.Column("action", sa.String(16), nullable=False),
+        sa.Column("tenant_id", sa.String(36), nullable=False),
+        sa.Column("key_id", sa.String(36), nullable=True),
+        sa.Column("revoked_key_ids", sa.JSON, nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_tenant_change"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenant.id"], name="fk_tenant_change_tenant_id_tenant"
+        ),
+    )
+    op.create_index("ix_tenant_change_tenant_id", "tenant_change", ["tenant_id"])
+    guards = PG_GUARDS if op.get_bind().dialect.name == "postgresql" else SQLITE_GUARDS
+    for statement in guards:
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER tenant_change_append_only ON tenant_change")
+        op.execute("DROP FUNCTION tenant_change_guard()")
+    op.drop_table("tenant_change")
