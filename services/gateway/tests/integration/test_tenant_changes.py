@@ -156,9 +156,9 @@ async def test_a_start_that_sets_the_admin_key_is_recorded_once(
     for key in (admin_key, admin_key, replacement, replacement):
         async with another_gateway(database_url=database, admin_key=SecretStr(key)):
             pass
-    async with another_gateway(database_url=database, admin_key=SecretStr(replacement)) as app:
-        async with client_for(app, replacement) as admin:
-            items = (await admin.get("/v1/admin/audit/tenants")).json()["items"]
+    restarted = another_gateway(database_url=database, admin_key=SecretStr(replacement))
+    async with restarted as app, client_for(app, replacement) as admin:
+        items = (await admin.get("/v1/admin/audit/tenants")).json()["items"]
     assert [(c["action"], c["actor"]) for c in items] == [("bootstrap", "SUBSIDY_ADMIN_KEY")] * 2
     first, replaced = items[1], items[0]
     assert replaced["revoked_key_ids"] == [first["key_id"]]
