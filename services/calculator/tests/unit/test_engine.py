@@ -549,8 +549,28 @@ class TestSettlement:
         rules = ruleset(named, other, matters=priority(["named"]))
         pending = decide(ENTERPRISE, [event("2022-01-01")], rules).results[0]
         assert (pending.status, pending.amount) == ("unknown", Decimal(0))
+        held = {c.clause.document.id: c.reason for c in pending.considered}
+        assert held["other"] == "待定：named号 的条款缺少属性，若适用则优先于本条"
         known = decide(ENTERPRISE, [event("2022-01-01", x=2)], rules).results[0]
         assert (known.status, known.amount) == ("eligible", Decimal("900.00"))
+        assert known.granted is not None
+        assert known.granted.reason == "优先适用的文件均不适用；唯一符合条件的条款"
+
+    @pytest.mark.parametrize(
+        ("linked", "reason"),
+        [(True, "时间从新：其他符合条件的条款已被取代"), (False, "时间从新、标准从高：金额最高")],
+    )
+    def test_the_winners_reason_says_why_the_others_lost(self, linked: bool, reason: str) -> None:
+        newer = {**NEW, "supersedes": [{"document": "old-2015", "matters": None}] if linked else []}
+        cheaper = {
+            **newer,
+            "clauses": [clause("invention", PATENT, {"kind": "fixed", "value": 5000})],
+        }
+        result = decide(ENTERPRISE, [event("2022-01-01")], ruleset(OLD, cheaper)).results[0]
+        assert result.granted is not None
+        assert (result.granted.clause.document.id, result.granted.reason) == ("talent-2021", reason)
+        alone = decide(ENTERPRISE, [event("2016-01-01")], ruleset(OLD, cheaper)).results[0]
+        assert alone.granted is not None and alone.granted.reason == "唯一符合条件的条款"
 
 
 def priority(order: list[str]) -> list[dict[str, Any]]:

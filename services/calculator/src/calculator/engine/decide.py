@@ -28,6 +28,9 @@ from calculator.engine.rules import DEFAULT_STRATEGY, RuleSet, Screening
 _HALF_FEN = Decimal("0.005")  # an amount below it is 0.00 once rounded to the fen
 
 
+ONLY = "唯一符合条件的条款"
+
+
 class _Request:
     """One applicant's events: the ledger, what earlier events of the request already took (so
     one request never pays twice), and what conditions see, built only when one is evaluated."""
@@ -174,13 +177,13 @@ def _decide_event(index: int, event: Event, request: _Request) -> Result:
     if (
         len(candidates) == 1
         and not ranges
-        and strategy.kind != "cumulative"
+        and strategy.kind == "newest_then_highest"
         and not (missing and event.matter in request.rules.overruling)
     ):
         # One candidate: nothing supersedes it and nothing ranks against it.
         previously = request.granted_so_far(event)
         return _grant(
-            index, event, strategy, candidates[0], 1, previously, request, considered, unknown
+            index, event, strategy, candidates[0], ONLY, previously, request, considered, unknown
         )
     return _settle(index, event, strategy, request, candidates, ranges, considered, unknown)
 
@@ -310,6 +313,7 @@ def _settle(
 ) -> Result:
     live: list[_Candidate] = []
     live_ranges: list[_Candidate] = []
+    superseded = 0
     contenders = [*candidates, *ranges]
     documents = {c.clause.document.id: c.clause.document for c in contenders}
     superseded_by = request.rules.superseded_by
@@ -326,6 +330,7 @@ def _settle(
             considered.append(
                 Considered(candidate.clause, "superseded", f"时间从新：已被 {by} 取代", worth)
             )
+            superseded += 1
         elif candidate.worth.kind == "range":
             live_ranges.append(candidate)
         else:
@@ -384,9 +389,13 @@ def _settle(
 
     if winner is None:
         return _nothing_due(index, event, strategy, previously, considered, missing)
-    return _grant(
-        index, event, strategy, winner, len(live), previously, request, considered, missing
-    )
+    if len(live) > 1 or (live_ranges and not superseded):
+        reason = "时间从新、标准从高：金额最高"
+    elif superseded:
+        reason = "时间从新：其他符合条件的条款已被取代"
+    else:
+        reason = ONLY
+    return _grant(index, event, strategy, winner, reason, previously, request, considered, missing)
 
 
 def _named(candidate: _Candidate) -> str:
@@ -454,9 +463,13 @@ def _by_priority(
         return _to_assess(
             index, event, strategy, [first], low, high, previously, considered, missing
         )
-    return _grant(
-        index, event, strategy, first, len(pool), previously, request, considered, missing
-    )
+    if first.clause.document.id in order:
+        reason = "按规定优先适用"
+    elif len(pool) > 1:  # no named document's clause applies: the highest, as by default
+        reason = "优先适用的文件均不适用；标准从高：金额最高"
+    else:
+        reason = f"优先适用的文件均不适用；{ONLY}"
+    return _grant(index, event, strategy, first, reason, previously, request, considered, missing)
 
 
 def _priority_order(strategy: Strategy) -> dict[str, int]:
@@ -474,7 +487,9 @@ def _hold_back(
     """Take out the candidates that a clause still unknown would overrule if it applied: one of
     a document that supersedes theirs, or, under a priority, of a document named before theirs.
     Paying them now could not be undone when the missing attributes come."""
-    unknown = {c.clause.document.id for c in considered if c.outcome == "unknown"}
+    unknown = {
+        c.clause.document.id: c.clause.document for c in considered if c.outcome == "unknown"
+    }
     superseded_by = request.rules.superseded_by
     if strategy.kind == "priority":
         order = _priority_order(strategy)
@@ -496,7 +511,8 @@ def _hold_back(
             by = overruled(candidate)
             if by is not None:
                 pending.remove(candidate)
-                reason = f"待定：{by} 的条款缺少属性，若适用则优先于本条"
+                named = unknown[by].doc_no or by
+                reason = f"待定：{named} 的条款缺少属性，若适用则优先于本条"
                 considered.append(Considered(candidate.clause, "unknown", reason))
 
 
@@ -505,7 +521,7 @@ def _grant(
     event: Event,
     strategy: Strategy,
     winner: _Candidate,
-    contenders: int,
+    reason: str,
     previously: Decimal,
     request: _Request,
     considered: list[Considered],
@@ -522,7 +538,6 @@ def _grant(
     due = _apply_running_caps(winner.clause, event, due, request)
     subject = (event.matter, event.subject)
     request.by_subject[subject] = request.by_subject.get(subject, ZERO) + due
-    reason = _granted_reason(strategy, contenders)
     if not due and not previously:  # nothing paid before, nothing now: its caps are used up
         reason = f"{reason}；累计或年度上限已用尽"
     granted = Considered(winner.clause, "granted", reason, winner.amount)
@@ -557,12 +572,6 @@ def _nothing_due(
         index, event, status, ZERO, strategy.kind, None, "", ZERO, previously, tuple(considered),
         missing,
     )  # fmt: skip
-
-
-def _granted_reason(strategy: Strategy, count: int) -> str:
-    if strategy.kind == "priority":
-        return "按规定优先适用"
-    return "唯一符合条件的条款" if count == 1 else "时间从新、标准从高：金额最高"
 
 
 def _cap_room(clause: Clause, event: Event, request: _Request) -> Decimal | None:
