@@ -570,7 +570,8 @@ class TestSettlement:
         assert result.granted is not None
         assert (result.granted.clause.document.id, result.granted.reason) == ("talent-2021", reason)
         alone = decide(ENTERPRISE, [event("2016-01-01")], ruleset(OLD, cheaper)).results[0]
-        assert alone.granted is not None and alone.granted.reason == "唯一符合条件的条款"
+        assert alone.granted is not None
+        assert alone.granted.reason == "唯一符合条件的条款"
 
 
 def priority(order: list[str]) -> list[dict[str, Any]]:
