@@ -466,6 +466,55 @@ class TestSettlement:
         ).results[0]
         assert (result.strategy, result.amount) == ("cumulative", Decimal("4000.00"))
 
+    @pytest.mark.parametrize(
+        ("other", "total_cap", "range_"),
+        [
+            ({"kind": "range", "min": 10, "max": 60}, None, ("3010.00", "3060.00")),
+            ({"kind": "range", "min": 10, "max": 60}, 3040, ("3010.00", "3040.00")),
+        ],
+    )
+    def test_cumulative_with_a_range_is_assessed_as_a_sum(
+        self, other: dict[str, Any], total_cap: int | None, range_: tuple[str, str]
+    ) -> None:
+        ranged = {**NEW, "clauses": [clause("invention", PATENT, other)]}
+        strategy: dict[str, Any] = {"kind": "cumulative"}
+        if total_cap is not None:
+            strategy["total_cap"] = total_cap
+        matters = [{"key": PATENT, "name": "x", "beneficiaries": ["enterprise"],
+                    "attributes": {}, "strategy": strategy}]  # fmt: skip
+        rules = ruleset(OLD, ranged, matters=matters)
+        pending = decide(ENTERPRISE, [event("2022-01-01")], rules).results[0]
+        assert (pending.status, pending.amount) == ("needs_assessment", Decimal(0))
+        assert pending.range == tuple(map(Decimal, range_))
+        assert {c.outcome for c in pending.considered} == {"needs_assessment"}
+        assessed = decide(ENTERPRISE, [event("2022-01-01", assessed_amount=20)], rules).results[0]
+        assert (assessed.status, assessed.amount) == ("eligible", Decimal("3020.00"))
+
+    def test_cumulative_with_a_periodic_amount_has_its_schedule(self) -> None:
+        monthly = {"kind": "periodic", "per_period": 10, "period": "month", "periods": 3}
+        periodic = {**NEW, "clauses": [clause("invention", PATENT, monthly)]}
+        matters = [{"key": PATENT, "name": "x", "beneficiaries": ["enterprise"],
+                    "attributes": {}, "strategy": {"kind": "cumulative"}}]  # fmt: skip
+        rules = ruleset(OLD, periodic, matters=matters)
+        result = decide(ENTERPRISE, [event("2022-01-31")], rules).results[0]
+        assert result.amount == Decimal("3030.00")
+        assert [(p.period, p.due.isoformat(), p.amount) for p in result.schedule] == [
+            (1, "2022-01-31", Decimal("3010.00")),
+            (2, "2022-02-28", Decimal("10.00")),
+            (3, "2022-03-31", Decimal("10.00")),
+        ]
+        topped = decide(
+            ENTERPRISE,
+            [event("2022-01-31")],
+            rules,
+            Ledger(by_subject={(PATENT, "ZL1"): Decimal(3015)}),
+        ).results[0]
+        assert topped.amount == Decimal("15.00")
+        assert [(p.period, p.amount) for p in topped.schedule] == [
+            (2, Decimal("5.00")),
+            (3, Decimal("10.00")),
+        ]
+
     def test_priority_strategy_names_the_winner(self) -> None:
         matters = [
             {

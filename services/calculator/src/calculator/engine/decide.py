@@ -18,6 +18,7 @@ from calculator.engine.model import (
     Decision,
     Event,
     Ledger,
+    Payment,
     Result,
     Status,
     Strategy,
@@ -346,7 +347,7 @@ def _settle(
             index, event, strategy, request, [*live, *live_ranges], considered, missing, previously
         )
 
-    if strategy.kind == "cumulative" and live:
+    if strategy.kind == "cumulative" and (live or live_ranges):
         return _cumulative(
             index, event, strategy, live, live_ranges, considered, missing, previously, request
         )
@@ -625,19 +626,32 @@ def _cumulative(
     previously: Decimal,
     request: _Request,
 ) -> Result:
+    """Every candidate is paid, together within the strategy's total cap; while a range is still
+    to be assessed, so is the sum (its bounds the fixed amounts plus the ranges' bounds)."""
     live.sort(key=_rank)
-    total = sum((c.amount for c in live), ZERO)
-    if strategy.total_cap is not None:
-        total = min(total, strategy.total_cap)
-    total = to_fen(total)
+    fixed = sum((c.amount for c in live), ZERO)
+    cap = strategy.total_cap
+    if live_ranges:
+        low = fixed + sum((r.worth.range[0] for r in live_ranges if r.worth.range), ZERO)
+        high = fixed + sum((r.worth.range[1] for r in live_ranges if r.worth.range), ZERO)
+        if cap is not None:
+            low, high = min(low, cap), min(high, cap)
+        for c in live:
+            reason = "可叠加：与待评定的区间条款一并享受"
+            considered.append(Considered(c.clause, "needs_assessment", reason, c.amount))
+        return _to_assess(
+            index, event, strategy, live_ranges, low, high, previously, considered, missing
+        )
+    total = to_fen(fixed if cap is None else min(fixed, cap))
     paid = tuple(Considered(c.clause, "granted", "可叠加：一并享受", c.amount) for c in live)
     considered.extend(paid)
-    for r in live_ranges:
-        considered.append(Considered(r.clause, "needs_assessment", _to_assess_reason(r)))
     due = max(ZERO, total - previously)
     subject = (event.matter, event.subject)
     request.by_subject[subject] = request.by_subject.get(subject, ZERO) + due
     basis = " + ".join(c.worth.basis for c in live)
+    schedule: tuple[Payment, ...] = ()
+    if any(c.worth.schedule for c in live):
+        schedule = instalments(_together(live, event), previously, due)
     return build_result(
         event_index=index,
         event=event,
@@ -650,8 +664,23 @@ def _cumulative(
         previously_granted=to_fen(previously),
         considered=tuple(considered),
         missing=missing,
+        schedule=schedule,
         paid_by=paid,
     )
+
+
+def _together(paid: list[_Candidate], event: Event) -> tuple[Payment, ...]:
+    """The instalments of several amounts paid together: a one-off amount on the event's date,
+    a periodic one on its own dates (as far as its cap lets it go), those of one day as one."""
+    by_day: dict[dt.date, Decimal] = {}
+    for c in paid:
+        if c.worth.schedule:
+            parts = instalments(c.worth.schedule, ZERO, to_fen(c.amount))
+        else:
+            parts = (Payment(1, event.date, c.amount),)
+        for part in parts:
+            by_day[part.due] = by_day.get(part.due, ZERO) + part.amount
+    return tuple(Payment(i, day, by_day[day]) for i, day in enumerate(sorted(by_day), start=1))
 
 
 def with_index(result: Result, index: int) -> Result:
