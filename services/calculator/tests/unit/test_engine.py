@@ -439,6 +439,14 @@ class TestSettlement:
         outcomes = {c.clause.document.id: c.outcome for c in result.considered}
         assert outcomes == {"old-2015": "superseded", "talent-2021": "granted"}
 
+    def test_a_link_for_no_matter_supersedes_nothing(self) -> None:
+        """As the registry reads it when it looks for cycles: a document recorded with
+        `matters: []` (refused since) must not drop two documents that name each other."""
+        newer = {**NEW, "supersedes": [{"document": "old-2015", "matters": []}]}
+        result = decide(ENTERPRISE, [event("2022-01-01")], ruleset(OLD, newer)).results[0]
+        assert result.amount == Decimal("3000.00")
+        assert "superseded" not in {c.outcome for c in result.considered}
+
     def test_equal_amounts_go_to_the_newer_document(self) -> None:
         same = document(
             "same-2019",

@@ -279,6 +279,16 @@ class TestCreate:
             client, a_document("self-loop", supersedes=[{"document": "self-loop"}])
         )
         assert itself.status_code == 422
+        # A link for no matter at all would hide the cycle from this check.
+        response = await client.put(
+            f"/v1/admin/policies/{older['id']}",
+            json={"reason": "循环", "document": {**looped, "supersedes": [
+                {"document": newer["id"], "matters": []}]}},
+            headers={**ACTOR, "If-Match": etag},
+        )  # fmt: skip
+        assert response.status_code == 422
+        (error,) = response.json()["errors"]
+        assert error["loc"] == ["body", "document", "supersedes", 0, "matters"]
 
     async def test_links_for_different_matters_are_no_cycle(
         self, client: httpx.AsyncClient

@@ -333,7 +333,11 @@ def compile_snapshot(snapshot: Mapping[str, Any]) -> RuleSet:
             repealed_date=_date(data.get("repealed_date")),
             jurisdiction=tuple(data["jurisdiction"]),
             supersedes=tuple(
-                (link["document"], frozenset(link["matters"]) if link.get("matters") else None)
+                # An empty list supersedes for no matter, as the registry reads it for cycles.
+                (
+                    link["document"],
+                    None if link.get("matters") is None else frozenset(link["matters"]),
+                )
                 for link in data.get("supersedes", ())
             ),
             covered=frozenset(code for code, chain in ancestors.items() if chain & jurisdiction),

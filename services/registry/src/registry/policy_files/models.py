@@ -276,7 +276,9 @@ class Supersession(_Strict):
     """This document replaces another one, wholly or for some matters (时间从新)."""
 
     document: Slug
-    matters: list[MatterKey] | None = Field(default=None, description="缺省为全部事项")
+    matters: list[MatterKey] | None = Field(
+        default=None, min_length=1, description="缺省为全部事项；列出时至少一项"
+    )
     quote: Quote | None = None
     interpretation: Note | None = None
 
