@@ -362,7 +362,16 @@ class TestDocNo:
         """One document recorded under two ids would be paid from twice."""
         first = a_document(doc_no="测试〔2020〕77号")
         assert (await create(client, first)).status_code == 201
-        for typed in ("测试〔2020〕77号", "测试[2020]77号", "测试 ［2020］ 77号"):
+        for typed in (
+            "测试〔2020〕77号",
+            "测试[2020]77号",
+            "测试 ［2020］ 77号",
+            "测试﹝2020﹞77号",
+            "测试(2020)77号",
+            "测试（2020）77号",
+            "测试【2020】第77号",
+            "测试〔２０２０〕７７号",
+        ):
             twin = await create(client, a_document(doc_no=typed))
             assert twin.status_code == 422, typed
             assert twin.json()["errors"] == [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -246,3 +247,53 @@ async def test_a_changed_file_does_not_undo_a_repeal_made_through_the_api(
     assert (version, origin) == (2, "file")
     assert isinstance(content, dict)
     assert content["title"].startswith("修订后的")
+
+
+async def test_a_file_with_the_doc_no_of_a_document_made_through_the_api_is_not_loaded(
+    root: Path, database_factory: Callable[[str], Awaitable[str]], capfd: pytest.CaptureFixture[str]
+) -> None:
+    """One document recorded twice, once through the API and once from a file, would be paid
+    from twice: the file is passed over, with an error in the log."""
+    url = await database_factory("restart_doc_no")
+    app = create_app(Settings(database_url=url, policies_dir=root))
+    (path,) = (root / "documents").glob("**/luzhou-2023-social-science-award.yaml")
+    text = path.read_text(encoding="utf-8")
+    async with running(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
+            shown = (await client.get("/v1/policies/luzhou-2023-social-science-award")).json()
+            document = {
+                **{
+                    k: v
+                    for k, v in shown.items()
+                    if k not in ("clause_count", "recorded_at", "status", "version")
+                },
+                "clauses": [{**c, "id": c["id"].split(".", 1)[1]} for c in shown["clauses"]],
+            }
+            made = await client.post(
+                "/v1/admin/policies",
+                json={
+                    "reason": "先行登记",
+                    "document": {**document, "id": "api-twin", "doc_no": "测试〔2026〕9号"},
+                },
+                headers={"X-Actor": "officer"},
+            )
+            assert made.status_code == 201, made.text
+    twin = path.with_name("file-twin.yaml")
+    twin.write_text(
+        text.replace("id: luzhou-2023-social-science-award", "id: file-twin", 1).replace(
+            f"doc_no: {document['doc_no']}", "doc_no: 测试（2026）9号", 1
+        ),
+        encoding="utf-8",
+    )
+    await start(url, root)
+    ids = await query(url, "SELECT DISTINCT document_id FROM document_version")
+    assert ("api-twin",) in ids
+    assert ("file-twin",) not in ids
+    said = [
+        json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")
+    ]
+    assert any(
+        line["level"] == "error" and "file-twin.yaml has the 文号 测试（2026）9号" in line["msg"]
+        for line in said
+    )

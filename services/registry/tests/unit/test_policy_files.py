@@ -391,3 +391,21 @@ def test_two_documents_naming_one_cap_are_refused(tmp_path: Path) -> None:
          " document; name this one differently")
         for mine, other in (("doc-one", "doc-two"), ("doc-two", "doc-one"))
     ]  # fmt: skip
+
+
+def test_two_files_with_one_doc_no_are_refused(tmp_path: Path) -> None:
+    """One document recorded under two ids would be paid from twice, however its 文号 is typed."""
+    root = tmp_path / "policies"
+    shutil.copytree(POLICIES, root, ignore=shutil.ignore_patterns("documents"))
+    (root / "documents").mkdir()
+    for document_id, doc_no in (
+        ("doc-one", "测试〔2020〕1号"),
+        ("doc-two", "测试﹝２０２０﹞第1号"),
+    ):
+        text = VALID.replace("id: test-doc", f"id: {document_id}")
+        text = text.replace("doc_no: 测试〔2020〕1号", f"doc_no: {doc_no}")
+        (root / "documents" / f"{document_id}.yaml").write_text(text, encoding="utf-8")
+    problems = [p for p in check_policy_set(read_policy_dir(root)) if p.severity == "error"]
+    assert [(p.file.rsplit("/", 1)[-1], p.field, p.message) for p in problems] == [
+        ("doc-two.yaml", "doc_no", "文号 already used by documents/doc-one.yaml")
+    ]

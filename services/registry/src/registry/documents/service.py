@@ -379,12 +379,25 @@ async def load_file_documents(
     current = await repository.current_versions_of(
         session, [document.id for _, document in changed], lock=True
     )
+    doc_nos = (await _recorded(session)).doc_nos
     versions: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []
     for name, document in changed:
         previous = current.get(document.id)
         content = content_of(document)
         if previous is not None and previous.content_hash == content_hash(content):
+            continue
+        holder = doc_nos.get(normalise_doc_no(document.doc_no or ""))
+        if holder is not None and holder != document.id:
+            log.error(
+                "policies/%s has the 文号 %s of document %s, recorded through the admin API: "
+                "the file is not loaded, since one document recorded twice would be paid from "
+                "twice",
+                name,
+                document.doc_no,
+                holder,
+                extra={"document_id": document.id},
+            )
             continue
         if previous is not None and previous.origin == "api":
             log.warning(

@@ -16,6 +16,7 @@ from registry.policy_files.models import (
     PerUnitAmount,
     RangeAmount,
     TieredAmount,
+    normalise_doc_no,
 )
 from registry.policy_files.reference import APPLICANT_BUILTINS, EVENT_BUILTINS, Matter
 
@@ -33,7 +34,15 @@ def check_policy_set(policy_set: PolicySet) -> list[Problem]:
     matters = {matter.key: matter for matter in policy_set.matters.matters}
     problems: list[Problem] = []
     by_id: dict[str, str] = {}
+    by_doc_no: dict[str, str] = {}
     for name, document in policy_set.documents:
+        if document.doc_no is not None:
+            doc_no = normalise_doc_no(document.doc_no)
+            if doc_no in by_doc_no:  # one document recorded twice would be paid from twice
+                problems.append(
+                    Problem(name, None, "doc_no", f"文号 already used by {by_doc_no[doc_no]}")
+                )
+            by_doc_no.setdefault(doc_no, name)
         if document.id in by_id:
             problems.append(
                 Problem(

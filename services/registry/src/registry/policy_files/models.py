@@ -7,6 +7,7 @@ from them so that editors can complete and check the files.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -359,9 +360,12 @@ def ids_used_twice(ids: Sequence[object]) -> str | None:
 
 
 _DOC_NO_SPACES = re.compile(r"\s+")
+# The brackets a 文号's year is typed in (after NFKC, which makes full-width ones and ﹝﹞ these).
+_DOC_NO_BRACKETS = str.maketrans("[(【〖〘", "〔〔〔〔〔") | str.maketrans("])】〗〙", "〕〕〕〕〕")
 
 
 def normalise_doc_no(doc_no: str) -> str:
-    """Compare 文号 written with or without spaces and with either bracket style."""
-    text = _DOC_NO_SPACES.sub("", doc_no)
-    return text.replace("[", "〔").replace("]", "〕").replace("［", "〔").replace("］", "〕")
+    """Compare 文号 however typed: width, spaces, the brackets around the year, and 第 before
+    the number (泸市府发﹝2015﹞第33号 is 泸市府发〔2015〕33号)."""
+    text = _DOC_NO_SPACES.sub("", unicodedata.normalize("NFKC", doc_no))
+    return text.translate(_DOC_NO_BRACKETS).replace("〕第", "〕")
