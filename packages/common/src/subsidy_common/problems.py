@@ -132,6 +132,23 @@ def not_a_cursor() -> InvalidInput:
     )
 
 
+# The largest row number an INTEGER column holds on PostgreSQL: a larger one names no row, and
+# asking the database for it would fail there rather than find nothing.
+_LAST_ROW_NUMBER = 2**31 - 1
+
+
+def numbered_cursor(cursor: str | None) -> int | None:
+    """The row number a cursor of a list kept by number names (422 if it cannot be one)."""
+    if cursor is None:
+        return None
+    if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 10):
+        raise not_a_cursor()
+    number = int(cursor)
+    if number > _LAST_ROW_NUMBER:
+        raise not_a_cursor()
+    return number
+
+
 class UnsupportedMediaType(DomainError):
     """A body declared as something the operation does not read (a form, text)."""
 

@@ -105,7 +105,7 @@ async def test_pages_follow_one_another(admin: httpx.AsyncClient) -> None:
     assert len(seen) == 4
 
 
-@pytest.mark.parametrize("cursor", ["x", "-1", "99999999999999999999", "0"])
+@pytest.mark.parametrize("cursor", ["x", "-1", "99999999999999999999", "2147483648", "0"])
 async def test_a_cursor_no_page_gave_is_refused(admin: httpx.AsyncClient, cursor: str) -> None:
     response = await admin.get("/v1/admin/audit/tenants", params={"cursor": cursor})
     assert response.status_code == 422

@@ -14,15 +14,6 @@ Cursor = Annotated[str | None, Query(max_length=80, description="上一页返回
 T = TypeVar("T")
 
 
-def numbered(cursor: str | None) -> int | None:
-    """The row number a cursor of a list kept by number names."""
-    if cursor is None:
-        return None
-    if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
-        raise not_a_cursor()
-    return int(cursor)
-
-
 def page(
     items: Sequence[T], key: Callable[[T], str], limit: int, cursor: str | None
 ) -> tuple[list[T], str | None]:

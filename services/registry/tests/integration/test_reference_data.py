@@ -74,6 +74,7 @@ async def test_lists_come_a_page_at_a_time(client: httpx.AsyncClient) -> None:
         ("/v1/admin/audit", "zzz"),
         ("/v1/admin/audit", "²"),  # a digit to str.isdigit, not to int()
         ("/v1/admin/audit", "9" * 40),
+        ("/v1/admin/audit", "2147483648"),  # past an INTEGER column on PostgreSQL
     ],
 )
 async def test_a_cursor_no_page_gave_is_422(

@@ -17,7 +17,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from subsidy_common.problems import Conflict, InvalidInput, NotFound, not_a_cursor
+from subsidy_common.problems import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    not_a_cursor,
+    numbered_cursor,
+)
 
 from gateway.auth.keys import digest, display_prefix, new_key
 from gateway.auth.revocations import announce
@@ -245,11 +251,8 @@ async def list_changes(
     session: AsyncSession, *, tenant_id: str | None, cursor: str | None, limit: int
 ) -> tuple[Sequence[TenantChange], str | None]:
     """A page of changes, newest first, and the cursor of the next page (a change's id)."""
-    before = None
-    if cursor is not None:
-        if not cursor.isdigit() or len(cursor) > 18:
-            raise not_a_cursor()
-        before = int(cursor)
+    before = numbered_cursor(cursor)
+    if before is not None:
         found = await repository.change_by_id(session, before)
         if found is None or (tenant_id is not None and found.tenant_id != tenant_id):
             raise not_a_cursor()

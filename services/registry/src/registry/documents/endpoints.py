@@ -7,7 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from subsidy_common.actor import ACTOR_HEADER_LENGTH, decode_actor
-from subsidy_common.problems import DomainError, InvalidInput, not_a_cursor, problem_type
+from subsidy_common.problems import (
+    DomainError,
+    InvalidInput,
+    not_a_cursor,
+    numbered_cursor,
+    problem_type,
+)
 from subsidy_common.types import IsoDate, QueryRecordedInstant
 
 from registry.db import SessionDep
@@ -25,7 +31,7 @@ from registry.documents.schemas import (
     summary_of,
 )
 from registry.documents.status import Status, covers
-from registry.paging import Cursor, Limit, numbered
+from registry.paging import Cursor, Limit
 from registry.policy_files.models import normalise_doc_no
 
 router = APIRouter(tags=["policies"])
@@ -215,7 +221,7 @@ async def list_audit(
     cursor: Cursor = None,
 ) -> AuditList:
     """The audit log, newest first."""
-    after = numbered(cursor)
+    after = numbered_cursor(cursor)
     entries = await repository.audit_entries(
         session, document_id=document_id, after=after, limit=limit + 1
     )
