@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Dialect, LargeBinary, Numeric
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Dialect, Index, LargeBinary, Numeric
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 from subsidy_common.columns import UtcDateTime
@@ -41,9 +41,17 @@ MONEY = Numeric(14, 2).with_variant(Fen(), "sqlite")
 class Claim(SQLModel, table=True):
     """A request to be paid for one event, with the decision and what it granted."""
 
+    # A tenant's claims newest first; an applicant's for one subject; a subject's of any
+    # applicant (whether it was paid to another).
+    __table_args__ = (
+        Index("ix_claim_tenant_id", "tenant_id", "created_at"),
+        Index("ix_claim_applicant_id", "applicant_id", "matter", "subject"),
+        Index("ix_claim_matter_subject", "matter", "subject"),
+    )
+
     id: str = Field(primary_key=True, max_length=36)
-    tenant_id: str = Field(max_length=36, index=True)
-    applicant_id: str = Field(max_length=18, index=True)
+    tenant_id: str = Field(max_length=36)
+    applicant_id: str = Field(max_length=18)
     applicant_kind: str = Field(max_length=16)
     applicant_name: str = Field(max_length=200)
     name_key: str = Field(max_length=200, description="normalised name for similarity checks")
@@ -117,7 +125,7 @@ class FundBudget(SQLModel, table=True):
 
     fund: str = Field(primary_key=True, max_length=200)
     budget: Decimal = Field(sa_column=Column(MONEY, nullable=False))
-    granted: Decimal = Field(sa_column=Column(MONEY, nullable=False))
+    granted: Decimal = Field(sa_column=Column(MONEY, nullable=False, server_default="0"))
     updated_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
     updated_by: str = Field(max_length=120)
     reason: str = Field(max_length=2000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 from subsidy_common.columns import UtcDateTime
 from subsidy_common.naming import NAMING_CONVENTION
@@ -20,7 +20,11 @@ class Region(SQLModel, table=True):
     name: str = Field(max_length=60)
     parent: str | None = Field(default=None, foreign_key="region.code", max_length=16)
     level: str = Field(max_length=16)
-    position: int = Field(default=0, description="order in the reference file")
+    position: int = Field(
+        default=0,
+        description="order in the reference file",
+        sa_column_kwargs={"server_default": "0"},
+    )
 
 
 class Matter(SQLModel, table=True):
@@ -32,7 +36,7 @@ class Matter(SQLModel, table=True):
     attributes: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     strategy: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     subject: str | None = Field(default=None, max_length=200)
-    position: int = Field(default=0)
+    position: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class ReferenceVersion(SQLModel, table=True):
@@ -42,7 +46,7 @@ class ReferenceVersion(SQLModel, table=True):
     __tablename__ = "reference_version"
 
     id: int | None = Field(default=None, primary_key=True)
-    recorded_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    recorded_at: dt.datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))
     digest: str = Field(max_length=64)
     content: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
@@ -56,6 +60,17 @@ class DocumentVersion(SQLModel, table=True):
     """
 
     __tablename__ = "document_version"
+    # One version of each number, and at most one current (open) version per document.
+    __table_args__ = (
+        UniqueConstraint("document_id", "version", name="uq_document_version_document_id"),
+        Index(
+            "ux_document_version_current",
+            "document_id",
+            unique=True,
+            postgresql_where=text("superseded_at IS NULL"),
+            sqlite_where=text("superseded_at IS NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     document_id: str = Field(max_length=80, index=True)
