@@ -1,19 +1,22 @@
 """Each service's models declare the schema its migrations make, on PostgreSQL and on SQLite: a
 migration written from the models (`alembic revision --autogenerate`) would otherwise propose to
-drop a guard the migrations made, such as one current version per document."""
+drop a guard the migrations made, such as one current version per document. And every migration
+runs down to an empty database and up again."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection
-from subsidy_common.database import create_engine, migrate
+from subsidy_common.database import alembic_config, create_engine, migrate
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -53,6 +56,31 @@ async def test_the_models_are_the_migrated_schema(
     else:
         url = f"sqlite+aiosqlite:///{tmp_path / service}.db"
     await migrate(MIGRATIONS / service, url)
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            found = await connection.run_sync(differences, service)
+    finally:
+        await engine.dispose()
+    assert found == []
+
+
+@pytest.mark.parametrize("service", ["registry", "calculator", "gateway"])
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+async def test_the_migrations_run_down_and_up_again(
+    service: str,
+    database: str,
+    database_factory: Callable[[str], Awaitable[str]],
+    tmp_path: Path,
+) -> None:
+    if database == "postgresql":
+        url = await database_factory(f"updown_{service}")
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / service}.db"
+    config = alembic_config(MIGRATIONS / service, url)
+    for step, revision in ((command.upgrade, "head"), (command.downgrade, "base"),
+                           (command.upgrade, "head")):  # fmt: skip
+        await asyncio.to_thread(step, config, revision)
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:

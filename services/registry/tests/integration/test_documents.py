@@ -676,7 +676,12 @@ class TestAudit:
 
     @pytest.mark.parametrize(
         "statement",
-        ["UPDATE audit_entry SET reason = 'x'", "DELETE FROM audit_entry"],
+        [
+            "UPDATE audit_entry SET reason = 'x'",
+            "DELETE FROM audit_entry",
+            "UPDATE reference_version SET digest = 'x'",
+            "DELETE FROM reference_version",
+        ],
     )
     async def test_the_database_refuses_to_rewrite_history(
         self, statement: str, client: httpx.AsyncClient, registry_app: Any
