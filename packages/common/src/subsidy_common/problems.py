@@ -256,6 +256,16 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI's reading of a JSON body that is not UTF-8: a malformed body, as any other.
+        body = problem_body(
+            400,
+            "The request body is not JSON in UTF-8.",
+            type_=problem_type("malformed-body"),
+            errors=[{"loc": ["body"], "msg": f"not UTF-8: {exc.__cause__.reason} at byte "
+                     f"{exc.__cause__.start}", "type": "json_invalid"}],
+        )  # fmt: skip
+        return problem_response(body)
     detail = exc.detail if isinstance(exc.detail, str) else None
     headers = dict(exc.headers or {})
     if exc.status_code == 405:

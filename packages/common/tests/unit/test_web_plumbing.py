@@ -100,6 +100,23 @@ class TestProblems:
         assert response.status_code == 400
         assert response.json()["type"].endswith("malformed-body")
 
+    async def test_a_body_not_in_utf8_is_400_naming_the_byte(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        response = await client.post(
+            "/things", content=b'{"name": "\xff"}', headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 400
+        body = response.json()
+        assert body["type"].endswith("malformed-body")
+        assert body["errors"] == [
+            {
+                "loc": ["body"],
+                "msg": "not UTF-8: invalid start byte at byte 10",
+                "type": "json_invalid",
+            }
+        ]
+
     async def test_domain_error_carries_its_status(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/things/7")
         assert response.status_code == 404
