@@ -379,10 +379,14 @@ def test_two_documents_naming_one_cap_are_refused(tmp_path: Path) -> None:
     root = tmp_path / "policies"
     shutil.copytree(POLICIES, root, ignore=shutil.ignore_patterns("documents"))
     (root / "documents").mkdir()
-    for document_id in ("doc-one", "doc-two"):
-        text = VALID.replace("id: test-doc", f"id: {document_id}").replace(
-            "    quote: 对新授权",
-            "    caps: {cumulative: 100000, cumulative_key: lead}\n    quote: 对新授权",
+    for number, document_id in enumerate(("doc-one", "doc-two"), start=1):
+        text = (
+            VALID.replace("id: test-doc", f"id: {document_id}")
+            .replace("doc_no: 测试〔2020〕1号", f"doc_no: 测试〔2021〕{number}号")
+            .replace(
+                "    quote: 对新授权",
+                "    caps: {cumulative: 100000, cumulative_key: lead}\n    quote: 对新授权",
+            )
         )
         (root / "documents" / f"{document_id}.yaml").write_text(text, encoding="utf-8")
     problems = [p for p in check_policy_set(read_policy_dir(root)) if p.severity == "error"]
