@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+import registry.documents.endpoints
 from fastapi import FastAPI
 from registry.config import Settings
 from registry.documents import repository as document_repository
@@ -673,6 +674,30 @@ class TestAudit:
         ]
         assert entries[0]["before"]["repealed_date"] is None
         assert entries[0]["after"]["repealed_date"] == "2021-07-01"
+
+    async def test_a_page_of_large_entries_holds_fewer_and_leads_on(
+        self, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A document may be megabytes and an entry holds it twice: 500 of them in one page
+        would be gigabytes."""
+        document = a_document(effective_to=None)
+        await create(client, document)
+        await client.post(
+            f"/v1/admin/policies/{document['id']}/repeal",
+            json={"date": "2021-07-01", "reason": "被替代"},
+            headers=ACTOR,
+        )
+        params = {"document_id": document["id"], "limit": 500}
+        whole = (await client.get("/v1/admin/audit", params=params)).json()
+        assert (len(whole["items"]), whole["next_cursor"]) == (2, None)
+        monkeypatch.setattr(registry.documents.endpoints, "AUDIT_PAGE_SIZE", 1)
+        first = (await client.get("/v1/admin/audit", params=params)).json()
+        assert [e["action"] for e in first["items"]] == ["repeal"]
+        second = (
+            await client.get("/v1/admin/audit", params={**params, "cursor": first["next_cursor"]})
+        ).json()
+        assert [e["action"] for e in second["items"]] == ["create"]
+        assert second["next_cursor"] is None
 
     @pytest.mark.parametrize(
         "statement",

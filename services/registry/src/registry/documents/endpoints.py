@@ -213,6 +213,11 @@ async def repeal_policy(
     return detail_of(version, service.document_of(version), _today())
 
 
+# The content a page of the audit log holds at most (characters of its entries' documents, before
+# and after), past its first entry: a document may be megabytes, and a page asks for up to 500.
+AUDIT_PAGE_SIZE = 8 * 1024 * 1024
+
+
 @router.get("/v1/admin/audit", response_model=AuditList)
 async def list_audit(
     session: SessionDep,
@@ -220,14 +225,17 @@ async def list_audit(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> AuditList:
-    """The audit log, newest first."""
-    after = numbered_cursor(cursor)
-    entries = await repository.audit_entries(
-        session, document_id=document_id, after=after, limit=limit + 1
+    """The audit log, newest first; a page of large entries holds fewer than asked for
+    (`AUDIT_PAGE_SIZE`), and its cursor leads on."""
+    entries, more = await repository.audit_entries(
+        session,
+        document_id=document_id,
+        after=numbered_cursor(cursor),
+        limit=limit,
+        size=AUDIT_PAGE_SIZE,
     )
-    items = [AuditRead.model_validate(e) for e in entries[:limit]]
-    next_cursor = str(items[-1].id) if len(entries) > limit else None
-    return AuditList(items=items, next_cursor=next_cursor)
+    items = [AuditRead.model_validate(e) for e in entries]
+    return AuditList(items=items, next_cursor=str(items[-1].id) if more else None)
 
 
 def _reason(body: PolicyWrite) -> object:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy
-from sqlalchemy import func, insert, or_, text, update
+from sqlalchemy import String, cast, func, insert, or_, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -223,15 +223,35 @@ async def state_at(
 
 
 async def audit_entries(
-    session: AsyncSession, *, document_id: str | None, after: int | None, limit: int
-) -> Sequence[AuditEntry]:
-    """Audit entries, newest first, optionally for one document, after a cursor."""
-    statement = select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit)
+    session: AsyncSession, *, document_id: str | None, after: int | None, limit: int, size: int
+) -> tuple[Sequence[AuditEntry], bool]:
+    """Audit entries, newest first, optionally for one document, after a cursor: at most
+    `limit`, and no more than fit in `size` characters of content (at least one); and whether
+    more follow. An entry holds a document twice, before and after, and a document may be
+    megabytes: the entries' sizes are read first, and only the entries that fit are read."""
+    sizes = select(
+        col(AuditEntry.id),
+        func.coalesce(func.length(cast(col(AuditEntry.before), String)), 0)
+        + func.length(cast(col(AuditEntry.after), String)),
+    ).order_by(col(AuditEntry.id).desc())
     if document_id is not None:
-        statement = statement.where(col(AuditEntry.document_id) == document_id)
+        sizes = sizes.where(col(AuditEntry.document_id) == document_id)
     if after is not None:
-        statement = statement.where(col(AuditEntry.id) < after)
-    return (await session.execute(statement)).scalars().all()
+        sizes = sizes.where(col(AuditEntry.id) < after)
+    found = (await session.execute(sizes.limit(limit + 1))).all()
+    wanted: list[int] = []
+    total = 0
+    for entry_id, entry_size in found[:limit]:
+        total += entry_size
+        if wanted and total > size:
+            break
+        wanted.append(entry_id)
+    if not wanted:
+        return [], False
+    statement = (
+        select(AuditEntry).where(col(AuditEntry.id).in_(wanted)).order_by(col(AuditEntry.id).desc())
+    )
+    return (await session.execute(statement)).scalars().all(), len(found) > len(wanted)
 
 
 async def region_parents(session: AsyncSession) -> dict[str, str | None]:
