@@ -276,24 +276,22 @@ def nul_location(body: bytes) -> list[str | int] | None:
     except orjson.JSONDecodeError:
         return [] if b"\x00" in body else None
 
-    def walk(node: object, loc: list[str | int]) -> list[str | int] | None:
+    # Depth first, in document order, without recursion: orjson reads nesting about 1,000 deep,
+    # as deep as Python's own recursion goes.
+    stack: list[tuple[object, list[str | int]]] = [(document, [])]
+    while stack:
+        node, loc = stack.pop()
         if isinstance(node, str):
-            return loc if "\x00" in node else None
-        if isinstance(node, dict):
-            for key, value in node.items():
+            if "\x00" in node:
+                return loc
+        elif isinstance(node, dict):
+            for key in node:
                 if "\x00" in key:
                     return [*loc, key]
-                found = walk(value, [*loc, key])
-                if found is not None:
-                    return found
-        if isinstance(node, list):
-            for index, value in enumerate(node):
-                found = walk(value, [*loc, index])
-                if found is not None:
-                    return found
-        return None
-
-    return walk(document, [])
+            stack.extend((value, [*loc, key]) for key, value in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend((value, [*loc, i]) for i, value in reversed(list(enumerate(node))))
+    return None
 
 
 async def _refuse_nul(send: Send, loc: list[str | int]) -> None:

@@ -254,6 +254,28 @@ class TestControlCharacters:
         assert response.status_code == 422
         assert response.json()["errors"][0]["loc"] == ["body", "name"]
 
+    @pytest.mark.parametrize("depth", [1, 990, 1020])
+    async def test_nul_deep_in_the_body_is_422_naming_where(
+        self, client: httpx.AsyncClient, depth: int
+    ) -> None:
+        """As deep as the JSON parser reads: the search for it had recursed past Python's limit
+        (a 500, without a key)."""
+        body = "[" * depth + '"\\u0000"' + "]" * depth
+        response = await client.post(
+            "/things", content=body, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["body", *[0] * depth]
+
+    async def test_nul_in_a_key_or_a_later_value_is_found(self, client: httpx.AsyncClient) -> None:
+        for sent, loc in (
+            ({"a": {"b": "x", "c\x00": 1}}, ["body", "a", "c\x00"]),
+            ({"a": ["x", {"b": "y\x00"}]}, ["body", "a", 1, "b"]),
+        ):
+            response = await client.post("/things", json=sent)
+            assert response.status_code == 422
+            assert response.json()["errors"][0]["loc"] == loc
+
     async def test_nul_in_query_is_422_naming_the_parameter(
         self, client: httpx.AsyncClient
     ) -> None:
