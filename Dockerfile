@@ -64,4 +64,4 @@ USER 10001:10001
 EXPOSE ${PORT}
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ['PORT'], timeout=3)"
-CMD ["sh", "-c", "exec uvicorn --factory ${SERVICE}.main:create_app --host 0.0.0.0 --port ${PORT} --proxy-headers"]
+CMD ["sh", "-c", "exec python -m subsidy_common.serving ${SERVICE}.main:create_app --host 0.0.0.0 --port ${PORT} --proxy-headers"]

@@ -41,7 +41,6 @@ from typing import Protocol
 READY_TIMEOUT = 60.0
 STOP_SIGNALS = frozenset((signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
 STOP_TIMEOUT = 10.0
-GRACEFUL_SHUTDOWN_SECONDS = 5
 
 # Imported here before the first fork: what the three services share.
 SHARED_MODULES = (
@@ -55,6 +54,7 @@ SHARED_MODULES = (
     "uvicorn.main",
     "uvicorn.loops.auto",
     "uvicorn.protocols.http.auto",
+    "subsidy_common.serving",
     "uvicorn.protocols.websockets.auto",
     "uvicorn.lifespan.on",
 )
@@ -293,17 +293,9 @@ def serve(service: Service, host: str, port: int, workers: int) -> None:
     """In a forked process: serve one service as `uvicorn --factory` does, then exit."""
     code = 1
     try:
-        import uvicorn  # imported by preload() already
+        from subsidy_common.serving import serve as serve_factory  # imported by preload()
 
-        uvicorn.run(
-            service.factory,
-            factory=True,
-            host=host,
-            port=port,
-            access_log=False,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-            workers=workers,
-        )
+        serve_factory(service.factory, host=host, port=port, workers=workers)
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -349,10 +341,8 @@ def launch(
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         return Forked(pid)
     command = [
-        sys.executable, "-m", "uvicorn", "--factory", service.factory,
-        "--host", host, "--port", str(port),
-        "--no-access-log", "--timeout-graceful-shutdown", str(GRACEFUL_SHUTDOWN_SECONDS),
-        "--workers", str(workers),
+        sys.executable, "-m", "subsidy_common.serving", service.factory,
+        "--host", host, "--port", str(port), "--workers", str(workers),
     ]  # fmt: skip
     return subprocess.Popen(command, env=env)
 

@@ -146,8 +146,8 @@ def dockerfile_command() -> str:
 
 def dockerfile_factory(service: str) -> str:
     """The app factory the image runs when built with --build-arg SERVICE=<service>."""
-    match = re.search(r"--factory\s+(\S+)", dockerfile_command())
-    assert match, "the CMD starts uvicorn with --factory"
+    match = re.search(r"-m subsidy_common\.serving\s+(\S+)", dockerfile_command())
+    assert match, "the CMD serves a factory with subsidy_common.serving"
     return match.group(1).replace("${SERVICE}", service).replace("$SERVICE", service)
 
 
@@ -444,7 +444,9 @@ def test_admin_key_has_no_default() -> None:
 
 def test_dockerfile_command() -> None:
     command = dockerfile_command()
-    assert re.search(r"\buvicorn --factory \$\{?SERVICE\}?\.main:create_app\b", command)
+    assert re.search(
+        r"\bpython -m subsidy_common.serving \$\{?SERVICE\}?\.main:create_app\b", command
+    )
     assert "--host 0.0.0.0" in command
     assert re.search(r"--port \"?\$\{?PORT\b", command)
     assert "--proxy-headers" in command

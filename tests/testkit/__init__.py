@@ -19,6 +19,7 @@ import asyncpg
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
+from subsidy_common.serving import GuardedHttpToolsProtocol
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -109,7 +110,14 @@ def free_ports_in_a_row(count: int) -> list[int]:
 async def live_server(app: FastAPI) -> AsyncIterator[str]:
     """Serve an app with uvicorn on a loopback port, for real HTTP between services."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        lifespan="on",
+        http=GuardedHttpToolsProtocol,  # as the services are served
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

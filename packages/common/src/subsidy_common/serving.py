@@ -1,0 +1,166 @@
+"""Serving a service with uvicorn, with the bounds on a client that its HTTP protocol lacks.
+
+uvicorn's httptools protocol waits for a request's head as long as a client keeps the connection
+open, takes a head of any size, and waits for a body's next bytes for ever: a client sending a
+byte now and then, or one endless header, holds a connection and its memory without a key, and
+enough of them exhaust the process's file descriptors. `GuardedHttpToolsProtocol` answers such a
+client and closes its connection:
+
+- a head not complete `HEAD_SECONDS` after the connection opened, or after the request's first
+  byte on a kept-alive connection: 408;
+- a head longer than `HEAD_BYTES`: 431;
+- a body from which nothing arrives for `BODY_IDLE_SECONDS` while the service waits for it: 408
+  (while the service itself holds the body back, as a streamed batch does, nothing is counted).
+
+`python -m subsidy_common.serving <module>:<factory> --host … --port …` serves an application
+factory with it (the images' command); `scripts/run.py` passes the protocol to `uvicorn.run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+HEAD_SECONDS = 10.0
+HEAD_BYTES = 64 * 1024
+BODY_IDLE_SECONDS = 30.0
+GRACEFUL_SHUTDOWN_SECONDS = 5
+
+_TITLES = {408: "Request Timeout", 431: "Request Header Fields Too Large"}
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with deadlines for a request's head and body, and a bound
+    on the head's size. Each connection has at most one timer, armed only while a head or a body
+    is awaited: a request that arrives whole in one read arms none."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._in_head = True  # nothing received yet: the first head is awaited
+        self._head_started = self.loop.time()
+        self._head_bytes = 0
+        self._last_body = 0.0
+        self._watch: asyncio.TimerHandle | None = None
+        self._arm(HEAD_SECONDS)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if not self._in_head:  # the next request on a kept-alive connection
+            self._in_head = True
+            self._head_started = self.loop.time()
+            self._head_bytes = 0
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.transport.is_closing():
+            return
+        if self._in_head:
+            self._head_bytes += len(data)
+            if self._head_bytes > HEAD_BYTES:
+                self._refuse(431, f"A request's head is at most {HEAD_BYTES} bytes.")
+            elif self._watch is None:
+                self._arm(self._head_started + HEAD_SECONDS - self.loop.time())
+        elif self._awaiting_body():
+            self._last_body = self.loop.time()
+            if self._watch is None:
+                self._arm(BODY_IDLE_SECONDS)
+
+    def _awaiting_body(self) -> bool:
+        cycle = self.cycle
+        return cycle is not None and cycle.more_body and not cycle.response_complete
+
+    def _arm(self, delay: float) -> None:
+        self._watch = self.loop.call_later(max(delay, 0.0), self._check)
+
+    def _check(self) -> None:
+        self._watch = None
+        if self.transport.is_closing():
+            return
+        now = self.loop.time()
+        if self._in_head:
+            left = self._head_started + HEAD_SECONDS - now
+            if left > 0:
+                self._arm(left)
+            elif self._head_bytes:
+                self._refuse(408, f"A request's head must arrive within {HEAD_SECONDS:g} s.")
+            else:  # a connection that never sent a byte: nothing to answer
+                self.transport.close()
+        elif self._awaiting_body():
+            if self.flow.read_paused:  # the service holds the body back, not the client
+                self._last_body = now
+            left = self._last_body + BODY_IDLE_SECONDS - now
+            if left > 0:
+                self._arm(left)
+            elif self.cycle.response_started:
+                self.transport.close()
+            else:
+                self._refuse(
+                    408, f"Nothing of the request's body arrived for {BODY_IDLE_SECONDS:g} s."
+                )
+
+    def _refuse(self, status: int, detail: str) -> None:
+        """Answer with a problem and close the connection."""
+        title = _TITLES[status]
+        body = json.dumps(
+            {"type": "about:blank", "title": title, "status": status, "detail": detail}
+        ).encode()
+        head = (
+            f"HTTP/1.1 {status} {title}\r\ncontent-type: application/problem+json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        ).encode()
+        self.transport.write(head + body)
+        self.transport.close()
+
+
+def serve(factory: str, *, host: str, port: int, workers: int = 1, **options: object) -> None:
+    """Serve an application factory (`module:function`) with the guarded protocol."""
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        http=GuardedHttpToolsProtocol,
+        access_log=False,  # each service logs its requests itself
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("factory", help="module:function making the application")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--proxy-headers",
+        action="store_true",
+        help="believe X-Forwarded-For/-Proto from FORWARDED_ALLOW_IPS (as uvicorn's option)",
+    )
+    args = parser.parse_args(argv)
+    serve(
+        args.factory,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=args.proxy_headers,
+    )
+
+
+if __name__ == "__main__":
+    main()

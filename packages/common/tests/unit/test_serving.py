@@ -1,0 +1,133 @@
+"""The guarded protocol answers a client that sends its request too slowly or too large, and only
+such a client: requests sent whole, bodies sent slowly but steadily, and bodies the service
+itself holds back are served as before."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from subsidy_common import serving
+from subsidy_common.serving import GuardedHttpToolsProtocol
+
+
+async def echo(request: Request) -> PlainTextResponse:
+    if request.query_params.get("hold"):  # a service that reads the body only later
+        await asyncio.sleep(float(request.query_params["hold"]))
+    body = await request.body()
+    return PlainTextResponse(f"{len(body)}")
+
+
+APP = Starlette(routes=[Route("/", echo, methods=["GET", "POST"])])
+
+
+@pytest.fixture(autouse=True)
+def short_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(serving, "HEAD_SECONDS", 0.4)
+    monkeypatch.setattr(serving, "BODY_IDLE_SECONDS", 0.4)
+    monkeypatch.setattr(serving, "HEAD_BYTES", 2048)
+
+
+@asynccontextmanager
+async def server() -> AsyncIterator[int]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    config = uvicorn.Config(
+        APP, host="127.0.0.1", port=port, http=GuardedHttpToolsProtocol, log_config=None
+    )
+    served = uvicorn.Server(config)
+    task = asyncio.create_task(served.serve())
+    while not served.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield port
+    finally:
+        served.should_exit = True
+        await task
+
+
+async def exchange(port: int, *parts: bytes, pause: float = 0.0, wait: float = 2.0) -> bytes:
+    """Send the parts, `pause` seconds apart, and read until the server closes or `wait`."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for i, part in enumerate(parts):
+            if i and pause:
+                await asyncio.sleep(pause)
+            writer.write(part)
+            await writer.drain()
+        return await asyncio.wait_for(reader.read(), wait)
+    except TimeoutError:
+        return b"<still open>"
+    finally:
+        writer.close()
+
+
+async def test_a_connection_that_sends_nothing_is_closed() -> None:
+    async with server() as port:
+        assert await exchange(port) == b""
+
+
+async def test_a_head_that_does_not_come_whole_is_408() -> None:
+    async with server() as port:
+        answer = await exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n")
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert b'"status": 408' in answer
+
+
+async def test_a_head_sent_a_byte_at_a_time_is_timed_from_its_start() -> None:
+    async with server() as port:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: a"
+        answer = await exchange(port, *(head[i : i + 1] for i in range(10)), pause=0.03)
+        took = loop.time() - started
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert took < 0.4 + 0.27  # not 0.4 s after its last byte
+
+
+async def test_a_head_too_large_is_431() -> None:
+    async with server() as port:
+        answer = await exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 4096)
+    assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+
+
+async def test_a_body_that_stops_is_408() -> None:
+    async with server() as port:
+        answer = await exchange(
+            port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabcde"
+        )
+    assert answer.startswith(b"HTTP/1.1 408 ")
+
+
+async def test_requests_sent_whole_slowly_or_held_back_are_served() -> None:
+    whole = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    close = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    async with server() as port:
+        # Two requests on one connection, the second after the first's head deadline.
+        answer = await exchange(port, whole, close, pause=0.6)
+        assert answer.count(b"HTTP/1.1 200 OK") == 2
+        # A body arriving steadily, more slowly in all than its idle bound.
+        head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\n"
+        answer = await exchange(port, head, *[b"x"] * 10, pause=0.1)
+        assert answer.startswith(b"HTTP/1.1 200 OK")
+        assert answer.endswith(b"10")
+        # A large body the service reads only after its idle bound: nothing is the client's fault.
+        body = b"y" * 1_000_000
+        head = (
+            b"POST /?hold=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)
+        )
+        answer = await exchange(port, head + body, wait=5)
+        assert answer.startswith(b"HTTP/1.1 200 OK")
+        assert answer.endswith(b"1000000")
