@@ -242,7 +242,13 @@ async def _not_json(send: Send) -> None:
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = orjson.dumps(problem_body(413, f"The request body is larger than {limit} bytes."))
+    body = orjson.dumps(
+        problem_body(
+            413,
+            f"The request body is larger than {limit} bytes.",
+            type_=problem_type("content-too-large"),
+        )
+    )
     await _send_problem(send, 413, body)
 
 

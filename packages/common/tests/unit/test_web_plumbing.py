@@ -174,6 +174,7 @@ class TestBodyLimit:
         response = await client.post("/things", content=b"x" * 4096)
         assert response.status_code == 413
         assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"] == problem_type("content-too-large")  # as every 413's
 
     async def test_streamed_body_over_limit_is_413(self, client: httpx.AsyncClient) -> None:
         async def chunks() -> AsyncIterator[bytes]:
