@@ -132,6 +132,8 @@ class InputGuardMiddleware:
       Content-Type is read as JSON.
     - A body sent compressed (`Content-Encoding` other than identity): 415, naming the one
       coding accepted (RFC 9110, 15.5.16). Read as it came, it was a string of control bytes.
+
+    And a HEAD request is answered as its GET, without the body.
     """
 
     def __init__(
@@ -155,6 +157,9 @@ class InputGuardMiddleware:
                     await _refuse_nul(send, ["query", key])
                     return
         if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            if scope["method"] == "HEAD":  # a GET's answer without its body (RFC 9110, 9.3.2)
+                await self.app({**scope, "method": "GET"}, receive, _without_body(send))
+                return
             await self.app(scope, receive, send)
             return
         if _encoded(scope):
@@ -239,6 +244,18 @@ async def _not_json(send: Send) -> None:
         ).body()
     )
     await _send_problem(send, 415, body)
+
+
+def _without_body(send: Send) -> Send:
+    """`send` for a HEAD request: the answer's status and headers, Content-Length among them,
+    and no body."""
+
+    async def head_only(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return head_only
 
 
 async def _too_large(send: Send, limit: int) -> None:

@@ -169,6 +169,24 @@ class TestRequestId:
         assert "x-request-id" in response.headers
 
 
+class TestHead:
+    @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/things/7", "/openapi.json"])
+    async def test_head_is_the_get_without_its_body(
+        self, client: httpx.AsyncClient, path: str
+    ) -> None:
+        got = await client.get(path)
+        head = await client.head(path)
+        assert head.status_code == got.status_code
+        assert head.content == b""
+        assert head.headers["content-type"] == got.headers["content-type"]
+        assert head.headers["content-length"] == str(len(got.content))
+
+    async def test_head_of_a_post_only_route_is_405(self, client: httpx.AsyncClient) -> None:
+        response = await client.head("/things")
+        assert response.status_code == 405
+        assert response.content == b""
+
+
 class TestBodyLimit:
     async def test_declared_length_over_limit_is_413(self, client: httpx.AsyncClient) -> None:
         response = await client.post("/things", content=b"x" * 4096)
