@@ -55,3 +55,21 @@ async def test_a_count_older_than_a_second_is_read_again(monkeypatch: pytest.Mon
     for _ in range(3):
         await limit.hit("t1")
     assert reads == ["t1", "t1", "t1"]
+
+
+class JustBegun(MemoryStorage):
+    """A store reading a window as Redis does in the millisecond its first request is counted:
+    its count kept for twice the window, all of which is left."""
+
+    async def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
+        previous, _, current, _ = await super().get_sliding_window(key, expiry)
+        return previous, 0.0, current, 2.0 * expiry
+
+
+async def test_a_window_just_begun_resets_at_its_end() -> None:
+    limit = TenantRateLimiter(
+        parse("5/minute"), JustBegun(), errors=ratelimit.store_errors_counter(CollectorRegistry())
+    )
+    quota = await limit.hit("t1")
+    assert quota is not None
+    assert quota.reset_seconds == 60  # not 1

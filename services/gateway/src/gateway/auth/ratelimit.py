@@ -116,7 +116,12 @@ class TenantRateLimiter:
                 window.hits_since += 1
             else:
                 stats = await self._strategy.get_window_stats(self._item, "tenant", tenant_id)
-                window = _Window(now, stats.remaining, stats.reset_time)
+                reset_at = stats.reset_time
+                if reset_at <= time.time():
+                    # A window just begun: Redis keeps its count for twice the window, and
+                    # limits reads the time left, modulo the window, as 0 rather than all of it.
+                    reset_at = time.time() + self._item.get_expiry()
+                window = _Window(now, stats.remaining, reset_at)
                 if len(self._windows) > 10_000:
                     self._windows.clear()
                 self._windows[tenant_id] = window
