@@ -6,8 +6,8 @@
 
 On a shared machine whose speed drifts within minutes, two versions compare only when measured
 close together. Each pair starts the system (`harness.system()`) with the earlier checkout's
-packages first on PYTHONPATH, loads it, then does the same with the working tree; the figures
-are requests per second and each process's CPU per request.
+`scripts/run.py` and its packages first on PYTHONPATH, loads it, then does the same with the
+working tree; the figures are requests per second and each process's CPU per request.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ def _script(load: str, key: str) -> tuple[str, str]:
     return WRK_SCRIPT.format(key=key, body=body), "/v1/calculations"
 
 
-def measure(load: str, seconds: int) -> str:
-    """One load of the system as the current PYTHONPATH makes it."""
-    with system() as (gateway, key, _, meter):
+def measure(load: str, seconds: int, checkout: Path = Path(".")) -> str:
+    """One load of the system as the checkout's `make run` and the current PYTHONPATH make it."""
+    with system(checkout) as (gateway, key, _, meter):
         text, path = _script(load, key)
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
             script.write(text)
@@ -70,7 +70,7 @@ def main() -> None:
     )
     for pair in range(1, args.pairs + 1):
         os.environ["PYTHONPATH"] = before
-        print(f"pair {pair}, before: {measure(args.load, args.seconds)}", flush=True)
+        print(f"pair {pair}, before: {measure(args.load, args.seconds, args.before)}", flush=True)
         os.environ.pop("PYTHONPATH")
         print(f"pair {pair}, after:  {measure(args.load, args.seconds)}", flush=True)
 

@@ -175,8 +175,11 @@ class CpuMeter:
 
 
 @contextmanager
-def system(**settings: str) -> Iterator[tuple[str, str, float, CpuMeter]]:
-    """The three services as `make run` starts them, on throwaway PostgreSQL databases.
+def system(
+    checkout: Path = Path("."), **settings: str
+) -> Iterator[tuple[str, str, float, CpuMeter]]:
+    """The three services as `make run` starts them (that of `checkout`, this tree by default),
+    on throwaway PostgreSQL databases.
 
     Yields the gateway URL, the admin key, the seconds from start to ready and a CPU meter.
     """
@@ -200,7 +203,7 @@ def system(**settings: str) -> Iterator[tuple[str, str, float, CpuMeter]]:
     }  # fmt: skip
     started = time.monotonic()
     try:
-        with processes(([sys.executable, "scripts/run.py"], env)):
+        with processes(([sys.executable, str(checkout / "scripts" / "run.py")], env)):
             gateway = f"http://127.0.0.1:{ports['gateway']}"
             for port in [ports["gateway"], ports["registry"], *calculator]:
                 wait(f"http://127.0.0.1:{port}/readyz")
