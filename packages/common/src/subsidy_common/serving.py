@@ -100,7 +100,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             else:  # a connection that never sent a byte: nothing to answer
                 self.transport.close()
         elif self._awaiting_body():
-            if self.flow.read_paused:  # the service holds the body back, not the client
+            if self.flow.read_paused or self.cycle.waiting_for_100_continue:
+                # The service holds the body back, or has not yet asked for it (a client that
+                # sent Expect: 100-continue waits for its leave to send it): not the client.
                 self._last_body = now
             left = self._last_body + BODY_IDLE_SECONDS - now
             if left > 0:

@@ -131,3 +131,25 @@ async def test_requests_sent_whole_slowly_or_held_back_are_served() -> None:
         answer = await exchange(port, head + body, wait=5)
         assert answer.startswith(b"HTTP/1.1 200 OK")
         assert answer.endswith(b"1000000")
+
+
+async def test_a_client_waiting_for_100_continue_is_not_timed_out() -> None:
+    """curl sends Expect: 100-continue before a large body and waits for leave to send it; the
+    service gives it only when it first asks for the body."""
+    async with server() as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(
+                b"POST /?hold=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                b"Expect: 100-continue\r\nConnection: close\r\n\r\n"
+            )
+            await writer.drain()
+            leave = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+            assert leave.startswith(b"HTTP/1.1 100 Continue")
+            writer.write(b"hello")
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), 3)
+        finally:
+            writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 OK")
+    assert answer.endswith(b"5")
