@@ -439,6 +439,25 @@ class TestSettlement:
         outcomes = {c.clause.document.id: c.outcome for c in result.considered}
         assert outcomes == {"old-2015": "superseded", "talent-2021": "granted"}
 
+    @pytest.mark.parametrize(
+        ("paid", "status", "entitlement"),
+        [("1000.00", "eligible", "1000.00"), ("999.99", "needs_assessment", "0.00")],
+    )
+    def test_a_range_paid_to_its_top_asks_no_assessment(
+        self, paid: str, status: str, entitlement: str
+    ) -> None:
+        ranged = {**NEW, "clauses": [clause("invention", PATENT, {"kind": "range", "min": 100,
+                                                                   "max": 1000})]}  # fmt: skip
+        ledger = Ledger(by_subject={(PATENT, "ZL1"): Decimal(paid)})
+        result = decide(ENTERPRISE, [event("2022-01-01")], ruleset(ranged), ledger).results[0]
+        assert (result.status, result.amount) == (status, Decimal(0))
+        assert result.entitlement == Decimal(entitlement)
+        assert result.previously_granted == Decimal(paid)
+        if status == "eligible":
+            assert result.range is None
+            assert result.granted is not None
+            assert result.granted.reason == "台账已发放 1000.00 元，不低于区间上限，无需评定"
+
     def test_a_link_for_no_matter_supersedes_nothing(self) -> None:
         """As the registry reads it when it looks for cycles: a document recorded with
         `matters: []` (refused since) must not drop two documents that name each other."""

@@ -378,6 +378,10 @@ def _settle(
     if open_ranges:
         low = max([best, *(r.worth.range[0] for r in open_ranges if r.worth.range)])
         high = max(r.worth.range[1] for r in open_ranges if r.worth.range)
+        if previously >= to_fen(high):
+            return _paid_to_the_top(
+                index, event, strategy, winner, open_ranges, high, previously, considered, missing
+            )
         if winner is not None:
             considered.append(
                 Considered(
@@ -431,6 +435,44 @@ def _to_assess(
         considered=tuple(considered),
         missing=missing,
         range=(to_fen(low), to_fen(high)),
+    )
+
+
+def _paid_to_the_top(
+    index: int,
+    event: Event,
+    strategy: Strategy,
+    fixed: _Candidate | None,
+    ranges: list[_Candidate],
+    high: Decimal,
+    previously: Decimal,
+    considered: list[Considered],
+    missing: tuple[str, ...],
+) -> Result:
+    """The ledger has granted the top of every range still open: whatever an assessment found,
+    nothing more is due (不重复), and none is asked for."""
+    top = max(ranges, key=lambda r: r.worth.range[1] if r.worth.range else ZERO)
+    if fixed is not None:
+        lost = f"标准从高：适用 {_named(top)} 的区间条款"
+        considered.append(Considered(fixed.clause, "lower_standard", lost, fixed.amount))
+    reason = f"台账已发放 {to_fen(previously)!s} 元，不低于区间上限，无需评定"
+    for r in ranges:
+        if r is not top:
+            considered.append(Considered(r.clause, "lower_standard", reason))
+    granted = Considered(top.clause, "granted", reason)
+    considered.append(granted)
+    return build_result(
+        event_index=index,
+        event=event,
+        strategy=strategy.kind,
+        status="eligible",
+        amount=ZERO,
+        granted=granted,
+        basis=top.worth.basis,
+        entitlement=to_fen(high),
+        previously_granted=to_fen(previously),
+        considered=tuple(considered),
+        missing=missing,
     )
 
 
