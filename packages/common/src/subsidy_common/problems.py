@@ -281,6 +281,8 @@ def _allowed_methods(request: Request) -> list[str]:
         match, _ = route.matches(request.scope)
         if match != Match.NONE:
             methods.update(getattr(route, "methods", None) or ())
+    if "GET" in methods:  # answered as the GET is (the input guard)
+        methods.add("HEAD")
     return sorted(methods)
 
 

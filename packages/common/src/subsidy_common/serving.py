@@ -6,11 +6,15 @@ byte now and then, or one endless header, holds a connection and its memory with
 enough of them exhaust the process's file descriptors. `GuardedHttpToolsProtocol` answers such a
 client and closes its connection:
 
-- a head not complete `HEAD_SECONDS` after the connection opened, or after the request's first
-  byte on a kept-alive connection: 408;
-- a head longer than `HEAD_BYTES`: 431;
+- a head not complete `HEAD_SECONDS` after the connection opened, or after the first byte that
+  follows the last request on a kept-alive connection (an empty line included): 408;
+- a head longer than `HEAD_BYTES` (by at most one read: a header is counted as it completes,
+  and an unfinished one read by read): 431;
 - a body from which nothing arrives for `BODY_IDLE_SECONDS` while the service waits for it: 408
   (while the service itself holds the body back, as a streamed batch does, nothing is counted).
+
+A body that keeps arriving, however slowly (a byte every 29 s), is not bounded here: its total
+time is not, since a streamed batch has none.
 
 `python -m subsidy_common.serving <module>:<factory> --host … --port …` serves an application
 factory with it (the images' command); `scripts/run.py` passes the protocol to `uvicorn.run`.
@@ -36,16 +40,24 @@ _TITLES = {408: "Request Timeout", 431: "Request Header Fields Too Large"}
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with deadlines for a request's head and body, and a bound
     on the head's size. Each connection has at most one timer, armed only while a head or a body
-    is awaited: a request that arrives whole in one read arms none."""
+    is awaited: a request that arrives whole in one read arms none.
+
+    A head's clock runs only while the connection has no earlier request in progress and
+    reading is not paused: a pipelined head waiting behind a slow answer is not the client's
+    fault. Its size counts what the parser has taken of it (the URL and each header as it
+    completes) and every read in which the parser completed nothing (a header without end),
+    never the earlier requests of a pipelined read.
+    """
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._in_head = True  # nothing received yet: the first head is awaited
         self._head_started = self.loop.time()
         self._head_bytes = 0
+        self._progressed = False
         self._last_body = 0.0
         self._watch: asyncio.TimerHandle | None = None
-        self._arm(HEAD_SECONDS)
+        self._arm_by(self._head_started + HEAD_SECONDS)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._watch is not None:
@@ -55,36 +67,72 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._progressed = True
+        self._head_bytes = 0
         if not self._in_head:  # the next request on a kept-alive connection
             self._in_head = True
             self._head_started = self.loop.time()
-            self._head_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        self._progressed = True
+        self._head_bytes += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        super().on_header(name, value)
+        self._progressed = True
+        self._head_bytes += len(name) + len(value) + 4
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         super().on_headers_complete()
 
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        self._progressed = True
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._progressed = True
+
     def data_received(self, data: bytes) -> None:
+        self._progressed = False
         super().data_received(data)
         if self.transport.is_closing():
             return
+        if not self._progressed and not self._in_head and self._between_requests():
+            # Bytes the parser took as no part of a request (an empty line after one): they
+            # begin the wait for the next head.
+            self._in_head = True
+            self._head_started = self.loop.time()
+            self._head_bytes = 0
         if self._in_head:
-            self._head_bytes += len(data)
+            if not self._progressed:  # a header still without its end, however long
+                self._head_bytes += len(data)
             if self._head_bytes > HEAD_BYTES:
                 self._refuse(431, f"A request's head is at most {HEAD_BYTES} bytes.")
-            elif self._watch is None:
-                self._arm(self._head_started + HEAD_SECONDS - self.loop.time())
+            else:
+                self._arm_by(self._head_started + HEAD_SECONDS)
         elif self._awaiting_body():
             self._last_body = self.loop.time()
             if self._watch is None:
-                self._arm(BODY_IDLE_SECONDS)
+                self._arm_by(self._last_body + BODY_IDLE_SECONDS)
+
+    def _between_requests(self) -> bool:
+        cycle = self.cycle
+        return cycle is None or not cycle.more_body
 
     def _awaiting_body(self) -> bool:
         cycle = self.cycle
         return cycle is not None and cycle.more_body and not cycle.response_complete
 
-    def _arm(self, delay: float) -> None:
-        self._watch = self.loop.call_later(max(delay, 0.0), self._check)
+    def _arm_by(self, deadline: float) -> None:
+        """Have the timer fire by `deadline` at the latest."""
+        if self._watch is not None:
+            if self._watch.when() <= deadline:
+                return
+            self._watch.cancel()
+        self._watch = self.loop.call_at(deadline, self._check)
 
     def _check(self) -> None:
         self._watch = None
@@ -92,21 +140,25 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         now = self.loop.time()
         if self._in_head:
-            left = self._head_started + HEAD_SECONDS - now
-            if left > 0:
-                self._arm(left)
+            cycle = self.cycle
+            if self.flow.read_paused or (cycle is not None and not cycle.response_complete):
+                # An earlier request is still being answered: the clock starts again after it.
+                self._head_started = now
+            deadline = self._head_started + HEAD_SECONDS
+            if deadline > now:
+                self._arm_by(deadline)
             elif self._head_bytes:
                 self._refuse(408, f"A request's head must arrive within {HEAD_SECONDS:g} s.")
-            else:  # a connection that never sent a byte: nothing to answer
+            else:  # a connection that sent no request: nothing to answer
                 self.transport.close()
         elif self._awaiting_body():
             if self.flow.read_paused or self.cycle.waiting_for_100_continue:
                 # The service holds the body back, or has not yet asked for it (a client that
                 # sent Expect: 100-continue waits for its leave to send it): not the client.
                 self._last_body = now
-            left = self._last_body + BODY_IDLE_SECONDS - now
-            if left > 0:
-                self._arm(left)
+            deadline = self._last_body + BODY_IDLE_SECONDS
+            if deadline > now:
+                self._arm_by(deadline)
             elif self.cycle.response_started:
                 self.transport.close()
             else:

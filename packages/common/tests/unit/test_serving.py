@@ -98,8 +98,28 @@ async def test_a_head_sent_a_byte_at_a_time_is_timed_from_its_start() -> None:
 
 async def test_a_head_too_large_is_431() -> None:
     async with server() as port:
-        answer = await exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 4096)
-    assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+        # One header without end, read after read; and many headers, each whole.
+        endless = (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ", *[b"a" * 1024] * 3)
+        answer = await exchange(port, *endless, pause=0.05)
+        assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+        many = b"".join(b"X-%d: %s\r\n" % (i, b"b" * 100) for i in range(30))
+        answer = await exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n" + many)
+        assert answer.startswith(b"HTTP/1.1 431 ")
+
+
+async def test_pipelined_requests_count_one_head_each() -> None:
+    """800 heads of 245 bytes in one write are 800 answers, not one head of 196 KB."""
+    one = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 200 + b"\r\n\r\n"
+    last = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    async with server() as port:
+        answer = await exchange(port, one * 800 + last, wait=10)
+    assert answer.count(b"HTTP/1.1 200 OK") == 801
+
+
+async def test_an_empty_line_after_a_request_does_not_hold_the_connection() -> None:
+    async with server() as port:
+        answer = await exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"\r\n", pause=0.1)
+    assert answer.startswith(b"HTTP/1.1 200 OK")  # then closed, not held open
 
 
 async def test_a_body_that_stops_is_408() -> None:
@@ -153,3 +173,18 @@ async def test_a_client_waiting_for_100_continue_is_not_timed_out() -> None:
             writer.close()
     assert answer.startswith(b"HTTP/1.1 200 OK")
     assert answer.endswith(b"5")
+
+
+async def test_a_head_waiting_behind_a_slow_answer_is_not_timed_out() -> None:
+    """A pipelined head's clock starts once the answers before it are sent."""
+    slow = b"GET /?hold=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+    async with server() as port:
+        answer = await exchange(
+            port,
+            slow + b"GET / HTTP/1.1\r\nHost: x\r\n",
+            b"Connection: close\r\n\r\n",
+            pause=0.8,
+            wait=5,
+        )
+    assert answer.count(b"HTTP/1.1 200 OK") == 2
+    assert b"408" not in answer

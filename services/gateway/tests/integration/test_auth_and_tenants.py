@@ -40,7 +40,7 @@ class TestAuthentication:
     ) -> None:
         response = await admin.delete("/v1/regions")
         assert response.status_code == 405
-        assert response.headers["allow"] == "GET"
+        assert response.headers["allow"] == "GET, HEAD"
         assert response.headers["content-type"] == "application/problem+json"
 
     async def test_wrong_scheme_is_401(self, anonymous: httpx.AsyncClient) -> None:

@@ -400,7 +400,13 @@ class TestDocNo:
     async def test_a_doc_no_is_found_however_bracketed(self, client: httpx.AsyncClient) -> None:
         document = a_document(doc_no="测试〔2020〕78号")
         await create(client, document)
-        for typed in ("测试〔2020〕78号", "测试[2020]78号", "〔2020〕78"):
+        for typed in (
+            "测试〔2020〕78号",
+            "测试[2020]78号",
+            "〔2020〕78",
+            "第78号",
+            "（2020）第78号",
+        ):
             found = await client.get("/v1/policies", params={"q": typed, "limit": 200})
             assert document["id"] in [item["id"] for item in found.json()["items"]], typed
 

@@ -364,8 +364,11 @@ _DOC_NO_SPACES = re.compile(r"\s+")
 _DOC_NO_BRACKETS = str.maketrans("[(【〖〘", "〔〔〔〔〔") | str.maketrans("])】〗〙", "〕〕〕〕〕")
 
 
+_DOC_NO_ORDINAL = re.compile(r"第(?=\d)")  # 第33号 is 33号, in a 文号 and in a search for one
+
+
 def normalise_doc_no(doc_no: str) -> str:
     """Compare 文号 however typed: width, spaces, the brackets around the year, and 第 before
     the number (泸市府发﹝2015﹞第33号 is 泸市府发〔2015〕33号)."""
     text = _DOC_NO_SPACES.sub("", unicodedata.normalize("NFKC", doc_no))
-    return text.translate(_DOC_NO_BRACKETS).replace("〕第", "〕")
+    return _DOC_NO_ORDINAL.sub("", text.translate(_DOC_NO_BRACKETS))
