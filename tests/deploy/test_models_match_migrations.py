@@ -43,48 +43,37 @@ def differences(connection: Connection, service: str) -> list[Any]:
     return list(compare_metadata(context, models.metadata))
 
 
-@pytest.mark.parametrize("service", ["registry", "calculator", "gateway"])
-@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
-async def test_the_models_are_the_migrated_schema(
-    service: str,
-    database: str,
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def empty_url(
+    request: pytest.FixtureRequest,
     database_factory: Callable[[str], Awaitable[str]],
     tmp_path: Path,
-) -> None:
-    if database == "postgresql":
-        url = await database_factory(f"drift_{service}")
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / service}.db"
-    await migrate(MIGRATIONS / service, url)
+) -> str:
+    """An empty database of each kind."""
+    if request.param == "postgresql":
+        return await database_factory("drift")
+    return f"sqlite+aiosqlite:///{tmp_path / 'drift'}.db"
+
+
+async def differences_in(url: str, service: str) -> list[Any]:
     engine = create_engine(url)
     try:
         async with engine.connect() as connection:
-            found = await connection.run_sync(differences, service)
+            return await connection.run_sync(differences, service)
     finally:
         await engine.dispose()
-    assert found == []
 
 
 @pytest.mark.parametrize("service", ["registry", "calculator", "gateway"])
-@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
-async def test_the_migrations_run_down_and_up_again(
-    service: str,
-    database: str,
-    database_factory: Callable[[str], Awaitable[str]],
-    tmp_path: Path,
-) -> None:
-    if database == "postgresql":
-        url = await database_factory(f"updown_{service}")
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / service}.db"
-    config = alembic_config(MIGRATIONS / service, url)
+async def test_the_models_are_the_migrated_schema(service: str, empty_url: str) -> None:
+    await migrate(MIGRATIONS / service, empty_url)
+    assert await differences_in(empty_url, service) == []
+
+
+@pytest.mark.parametrize("service", ["registry", "calculator", "gateway"])
+async def test_the_migrations_run_down_and_up_again(service: str, empty_url: str) -> None:
+    config = alembic_config(MIGRATIONS / service, empty_url)
     for step, revision in ((command.upgrade, "head"), (command.downgrade, "base"),
                            (command.upgrade, "head")):  # fmt: skip
         await asyncio.to_thread(step, config, revision)
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as connection:
-            found = await connection.run_sync(differences, service)
-    finally:
-        await engine.dispose()
-    assert found == []
+    assert await differences_in(empty_url, service) == []

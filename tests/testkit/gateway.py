@@ -1,8 +1,11 @@
-"""What gateway tests ask of a gateway: whether a key is let in, and the admin tenant's id."""
+"""What gateway tests ask of a gateway: whether a key is let in, the admin tenant's id, a new
+tenant."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -20,3 +23,16 @@ async def admin_tenant_id(admin: httpx.AsyncClient) -> str:
     (tenant,) = [t for t in tenants if t["name"] == "admin"]
     tenant_id: str = tenant["id"]
     return tenant_id
+
+
+async def new_tenant(
+    admin: httpx.AsyncClient, role: str = "operator", region: str = "510502"
+) -> dict[str, Any]:
+    """A new tenant of a name of its own, with its first key (`api_key`)."""
+    response = await admin.post(
+        "/v1/admin/tenants",
+        json={"name": f"{role}-{uuid.uuid4().hex[:8]}", "role": role, "region": region},
+    )
+    assert response.status_code == 201, response.text
+    made: dict[str, Any] = response.json()
+    return made

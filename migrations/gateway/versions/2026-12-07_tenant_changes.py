@@ -12,27 +12,12 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from subsidy_common.migrations import add_append_only_guard, drop_append_only_guard
 
 revision: str = "g0003"
 down_revision: str | None = "g0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-PG_GUARDS = [
-    """CREATE FUNCTION tenant_change_guard() RETURNS trigger AS $$
-    BEGIN
-      RAISE EXCEPTION 'the record of tenant changes is append-only';
-    END $$ LANGUAGE plpgsql""",
-    """CREATE TRIGGER tenant_change_append_only BEFORE UPDATE OR DELETE ON tenant_change
-       FOR EACH ROW EXECUTE FUNCTION tenant_change_guard()""",
-]
-SQLITE_GUARDS = [
-    """CREATE TRIGGER tenant_change_no_update BEFORE UPDATE ON tenant_change
-       BEGIN SELECT RAISE(ABORT, 'the record of tenant changes is append-only'); END""",
-    """CREATE TRIGGER tenant_change_no_delete BEFORE DELETE ON tenant_change
-       BEGIN SELECT RAISE(ABORT, 'the record of tenant changes is append-only'); END""",
-]
-
 
 def upgrade() -> None:
     op.create_table(
@@ -50,13 +35,9 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_tenant_change_tenant_id", "tenant_change", ["tenant_id"])
-    guards = PG_GUARDS if op.get_bind().dialect.name == "postgresql" else SQLITE_GUARDS
-    for statement in guards:
-        op.execute(statement)
+    add_append_only_guard("tenant_change", "the record of tenant changes is append-only")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER tenant_change_append_only ON tenant_change")
-        op.execute("DROP FUNCTION tenant_change_guard()")
+    drop_append_only_guard("tenant_change")
     op.drop_table("tenant_change")

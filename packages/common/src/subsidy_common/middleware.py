@@ -15,7 +15,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from subsidy_common.logs import request_id_var
 from subsidy_common.metrics import Metrics, route_template
-from subsidy_common.problems import UnsupportedMediaType, problem_body, problem_type
+from subsidy_common.problems import (
+    ContentTooLarge,
+    UnsupportedMediaType,
+    problem_body,
+    problem_type,
+)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _HEADER_BYTES = REQUEST_ID_HEADER.lower().encode()
@@ -259,13 +264,7 @@ def _without_body(send: Send) -> Send:
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = orjson.dumps(
-        problem_body(
-            413,
-            f"The request body is larger than {limit} bytes.",
-            type_=problem_type("content-too-large"),
-        )
-    )
+    body = orjson.dumps(ContentTooLarge(f"The request body is larger than {limit} bytes.").body())
     await _send_problem(send, 413, body)
 
 

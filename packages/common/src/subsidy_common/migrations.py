@@ -1,10 +1,11 @@
-"""What every service's Alembic `env.py` does: migrate online, one migrator at a time."""
+"""What every service's Alembic `env.py` does: migrate online, one migrator at a time; and
+the append-only guard several migrations put on a table."""
 
 from __future__ import annotations
 
 import asyncio
 
-from alembic import context
+from alembic import context, op
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 
@@ -54,3 +55,35 @@ async def _online(service: str, url: str, target_metadata: MetaData | None) -> N
             await connection.commit()
     finally:
         await engine.dispose()
+
+
+def add_append_only_guard(table: str, message: str) -> None:
+    """From a migration: the database refuses to update or delete any row of `table`, saying
+    `message` (a trigger on PostgreSQL, two on SQLite)."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            f"""CREATE FUNCTION {table}_guard() RETURNS trigger AS $$
+            BEGIN
+              RAISE EXCEPTION '{message}';
+            END $$ LANGUAGE plpgsql"""
+        )
+        op.execute(
+            f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
+               FOR EACH ROW EXECUTE FUNCTION {table}_guard()"""
+        )
+        return
+    for change in ("update", "delete"):
+        op.execute(
+            f"""CREATE TRIGGER {table}_no_{change} BEFORE {change.upper()} ON {table}
+               BEGIN SELECT RAISE(ABORT, '{message}'); END"""
+        )
+
+
+def drop_append_only_guard(table: str) -> None:
+    """From a migration's downgrade: what `add_append_only_guard` made, taken away."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"DROP TRIGGER {table}_append_only ON {table}")
+        op.execute(f"DROP FUNCTION {table}_guard()")
+        return
+    for change in ("update", "delete"):
+        op.execute(f"DROP TRIGGER {table}_no_{change}")

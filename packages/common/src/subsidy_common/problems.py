@@ -29,10 +29,12 @@ _TITLES = {
     404: "Not Found",
     405: "Method Not Allowed",
     406: "Not Acceptable",
+    408: "Request Timeout",
     409: "Conflict",
     412: "Precondition Failed",
     413: "Content Too Large",
     415: "Unsupported Media Type",
+    431: "Request Header Fields Too Large",
     422: "Unprocessable Content",
     428: "Precondition Required",
     429: "Too Many Requests",
@@ -147,6 +149,14 @@ def numbered_cursor(cursor: str | None) -> int | None:
     if number > _LAST_ROW_NUMBER:
         raise not_a_cursor()
     return number
+
+
+class ContentTooLarge(DomainError):
+    """A request body, or a batch answered whole, above what the operation takes."""
+
+    type = problem_type("content-too-large")
+    title = "Content Too Large"
+    status = 413
 
 
 class UnsupportedMediaType(DomainError):

@@ -29,12 +29,12 @@ import json
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from subsidy_common.problems import PROBLEM_JSON, problem_body
+
 HEAD_SECONDS = 10.0
 HEAD_BYTES = 64 * 1024
 BODY_IDLE_SECONDS = 30.0
 GRACEFUL_SHUTDOWN_SECONDS = 5
-
-_TITLES = {408: "Request Timeout", 431: "Request Header Fields Too Large"}
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -168,12 +168,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse(self, status: int, detail: str) -> None:
         """Answer with a problem and close the connection."""
-        title = _TITLES[status]
-        body = json.dumps(
-            {"type": "about:blank", "title": title, "status": status, "detail": detail}
-        ).encode()
+        problem = problem_body(status, detail)
+        body = json.dumps(problem).encode()
         head = (
-            f"HTTP/1.1 {status} {title}\r\ncontent-type: application/problem+json\r\n"
+            f"HTTP/1.1 {status} {problem['title']}\r\ncontent-type: {PROBLEM_JSON}\r\n"
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
         ).encode()
         self.transport.write(head + body)

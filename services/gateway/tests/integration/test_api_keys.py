@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -11,19 +10,9 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
-from testkit.gateway import admin_tenant_id, status_with
+from testkit.gateway import admin_tenant_id, new_tenant, status_with
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
-
-
-async def new_tenant(admin: httpx.AsyncClient, role: str = "operator") -> dict[str, str]:
-    response = await admin.post(
-        "/v1/admin/tenants",
-        json={"name": f"k-{uuid.uuid4().hex[:8]}", "role": role, "region": "510502"},
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, str] = response.json()
-    return body
 
 
 class TestIssueKey:

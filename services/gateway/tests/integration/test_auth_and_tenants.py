@@ -10,18 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from gateway.tenants import service as tenant_service
-
-
-async def new_tenant(
-    admin: httpx.AsyncClient, role: str = "operator", region: str = "510502"
-) -> dict[str, str]:
-    response = await admin.post(
-        "/v1/admin/tenants",
-        json={"name": f"t-{uuid.uuid4().hex[:8]}", "role": role, "region": region},
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, str] = response.json()
-    return body
+from testkit.gateway import new_tenant
 
 
 class TestAuthentication:

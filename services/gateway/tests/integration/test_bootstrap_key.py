@@ -19,7 +19,7 @@ from gateway.main import SERVICE
 from pydantic import SecretStr
 from sqlalchemy import text
 from subsidy_common.database import alembic_config, create_engine, upgrade_head
-from testkit.gateway import admin_tenant_id, status_with
+from testkit.gateway import admin_tenant_id, new_tenant, status_with
 
 GatewayFactory = Callable[..., Any]
 ClientFactory = Callable[..., httpx.AsyncClient]
@@ -36,7 +36,7 @@ class TestReplacingTheBootstrapKey:
     ) -> None:
         database = await database_factory("gateway_bootstrap")
         async with another_gateway(database_url=database) as app, client_for(app) as admin:
-            other_admin = (await made_tenant(admin, "admin", "510500"))["api_key"]
+            other_admin = (await new_tenant(admin, "admin", "510500"))["api_key"]
             # A key of the bootstrap key's own tenant, but issued through the API.
             issued = (
                 await admin.post(f"/v1/admin/tenants/{await admin_tenant_id(admin)}/keys")
@@ -100,7 +100,7 @@ class TestAKeyThatCannotBeTheAdminKey:
     ) -> None:
         database = await database_factory("gateway_bootstrap")
         async with another_gateway(database_url=database) as app, client_for(app) as admin:
-            operator = await made_tenant(admin, "operator", "510502")
+            operator = await new_tenant(admin, "operator", "510502")
         capsys.readouterr()
         async with another_gateway(
             database_url=database, admin_key=SecretStr(operator["api_key"])
@@ -122,7 +122,7 @@ class TestAKeyThatCannotBeTheAdminKey:
     ) -> None:
         database = await database_factory("gateway_bootstrap")
         async with another_gateway(database_url=database) as app, client_for(app) as admin:
-            other = await made_tenant(admin, "admin", "510500")
+            other = await new_tenant(admin, "admin", "510500")
             bootstrap_tenant = await admin_tenant_id(admin)
             async with client_for(app, other["api_key"]) as second:
                 disabled = await second.post(f"/v1/admin/tenants/{bootstrap_tenant}/disable")
@@ -136,17 +136,6 @@ class TestAKeyThatCannotBeTheAdminKey:
                 keys = (await second.get(f"/v1/admin/tenants/{bootstrap_tenant}/keys")).json()
         assert "its tenant 'admin' is disabled" in capsys.readouterr().err
         assert [k["prefix"] for k in keys["items"]] == [display_prefix(admin_key)]
-
-
-async def made_tenant(admin: httpx.AsyncClient, role: str, region: str) -> dict[str, Any]:
-    """A new tenant, with its first key."""
-    response = await admin.post(
-        "/v1/admin/tenants",
-        json={"name": f"{role}-{uuid.uuid4().hex[:8]}", "role": role, "region": region},
-    )
-    assert response.status_code == 201, response.text
-    made: dict[str, Any] = response.json()
-    return made
 
 
 async def admin_status_with(client_for: ClientFactory, app: Any, key: str) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,20 +11,10 @@ from gateway.auth.keys import new_key
 from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from testkit.gateway import admin_tenant_id
+from testkit.gateway import admin_tenant_id, new_tenant
 
 GatewayFactory = Callable[..., Any]
 ClientFactory = Callable[..., httpx.AsyncClient]
-
-
-async def new_tenant(admin: httpx.AsyncClient, role: str = "operator") -> dict[str, Any]:
-    response = await admin.post(
-        "/v1/admin/tenants",
-        json={"name": f"c-{uuid.uuid4().hex[:8]}", "role": role, "region": "510502"},
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 async def changes_of(client: httpx.AsyncClient, tenant_id: str, **params: Any) -> Any:

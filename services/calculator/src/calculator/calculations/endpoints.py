@@ -16,6 +16,7 @@ from starlette.responses import Response
 from subsidy_common.headers import HandHeader, documented
 from subsidy_common.middleware import nul_location
 from subsidy_common.problems import (
+    ContentTooLarge,
     DomainError,
     Forbidden,
     InvalidInput,
@@ -63,14 +64,6 @@ FirstCase = Annotated[
 ]
 # The single calculation reads it by hand (subsidy_common.headers).
 SCOPE = HandHeader("X-Scope-Region", max_length=16)
-
-
-class TooManyForJson(DomainError):
-    """More cases than one JSON answer may hold (it is built whole)."""
-
-    type = problem_type("content-too-large")
-    title = "Content Too Large"
-    status = 413
 
 
 def _store(request: Request) -> SnapshotStore:
@@ -334,7 +327,7 @@ async def calculate_batch(
                 media_type="application/problem+json",
             )
         if isinstance(body, dict) and len(body.get("cases") or ()) > MAX_JSON_CASES:
-            raise TooManyForJson(
+            raise ContentTooLarge(
                 f"A JSON batch holds at most {MAX_JSON_CASES} cases; send more as NDJSON lines."
             )
         if (
@@ -371,7 +364,7 @@ async def calculate_batch(
         for answers in decided:
             items += answers
         if len(items) > MAX_JSON_CASES:
-            raise TooManyForJson(
+            raise ContentTooLarge(
                 f"An answer as one JSON document holds at most {MAX_JSON_CASES} cases; ask for"
                 f" Accept: {NDJSON} to have more streamed."
             )

@@ -8,12 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 from subsidy_common.middleware import json_media
-from subsidy_common.problems import (
-    DomainError,
-    UnsupportedMediaType,
-    problem_type,
-    validated_body,
-)
+from subsidy_common.problems import ContentTooLarge, UnsupportedMediaType, validated_body
 from subsidy_common.routing import DirectRoute
 from subsidy_common.streaming import BOM, NDJSON, request_body, wants_ndjson
 
@@ -91,7 +86,7 @@ async def calculate_batch(request: Request, principal: PrincipalDep) -> Response
             validated_body(BatchRequest, body)
         except RequestValidationError as exc:
             if any(e["type"] == "too_long" and e["loc"] == ("body", "cases") for e in exc.errors()):
-                raise BodyTooLarge(
+                raise ContentTooLarge(
                     f"A JSON batch holds at most 1,000 cases; send more as NDJSON ({NDJSON})."
                 ) from exc
             raise
@@ -114,14 +109,6 @@ async def calculate_batch(request: Request, principal: PrincipalDep) -> Response
     )
 
 
-class BodyTooLarge(DomainError):
-    """A request body above the configured size."""
-
-    type = problem_type("content-too-large")
-    title = "Content Too Large"
-    status = 413
-
-
 async def _bounded_body(request: Request, limit: int) -> bytes:
     """The whole body, refused with 413 as soon as it passes the limit."""
     chunks: list[bytes] = []
@@ -129,6 +116,6 @@ async def _bounded_body(request: Request, limit: int) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge(f"The request body is larger than {limit} bytes; use NDJSON.")
+            raise ContentTooLarge(f"The request body is larger than {limit} bytes; use NDJSON.")
         chunks.append(chunk)
     return b"".join(chunks)
