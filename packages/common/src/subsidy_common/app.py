@@ -63,6 +63,7 @@ def service_app(
     routers: Sequence[APIRouter] = (),
     docs: bool = True,
     streaming_paths: frozenset[str] = frozenset(),
+    bodies_on_demand: bool = False,
     metrics_dependencies: Sequence[params.Depends] = (),
     **kwargs: Any,
 ) -> FastAPI:
@@ -71,6 +72,9 @@ def service_app(
     `routers` are the service's own, busiest first: a request is matched against every route
     in order until one fits, so they come before the health and metrics routes.
     `metrics_dependencies` guard `/metrics` (a service reachable from outside needs them).
+    `bodies_on_demand`: the input guard reads a body when a route asks for it, not before the
+    route runs (see `InputGuardMiddleware`); only for an app none of whose routes declares a
+    body parameter.
 
     Building it also sets this process's garbage collector thresholds for serving, and the heap
     is settled once the service has started (`settle_heap`).
@@ -106,7 +110,10 @@ def service_app(
     # FastAPI puts its own routes first; they are asked for rarely, so they go last.
     app.router.routes[:] = [r for r in app.router.routes if r not in documentation] + documentation
     app.add_middleware(
-        InputGuardMiddleware, max_bytes=settings.max_body_bytes, streaming_paths=streaming_paths
+        InputGuardMiddleware,
+        max_bytes=settings.max_body_bytes,
+        streaming_paths=streaming_paths,
+        on_demand=bodies_on_demand,
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics, quiet_paths=QUIET_PATHS)
     return app

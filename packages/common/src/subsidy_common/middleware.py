@@ -17,9 +17,10 @@ from subsidy_common.logs import request_id_var
 from subsidy_common.metrics import Metrics, route_template
 from subsidy_common.problems import (
     ContentTooLarge,
+    DomainError,
+    InvalidInput,
     UnsupportedMediaType,
     problem_body,
-    problem_type,
 )
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -139,27 +140,40 @@ class InputGuardMiddleware:
       coding accepted (RFC 9110, 15.5.16). Read as it came, it was a string of control bytes.
 
     And a HEAD request is answered as its GET, without the body.
+
+    With `on_demand`, a body is read and checked when the app first asks for it, not before the
+    app runs, and a refusal is raised there as a `DomainError`: an app whose routes read their
+    bodies by hand, once they know the caller (the gateway), answers a caller without a valid
+    key 401 at once, without waiting for a body it will not read. A route that declares a body
+    parameter must not be served so, since FastAPI reads those before anything else and takes
+    any error in the reading for a malformed body.
     """
 
     def __init__(
-        self, app: ASGIApp, *, max_bytes: int, streaming_paths: frozenset[str] = frozenset()
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        streaming_paths: frozenset[str] = frozenset(),
+        on_demand: bool = False,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.streaming_paths = streaming_paths
+        self.on_demand = on_demand
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         if _CONTROL.search(scope["path"]):
-            await _refuse_nul(send, ["path"])
+            await _refuse(send, _control_characters(["path"]))
             return
         query = scope.get("query_string", b"")
         if b"%" in query or _CONTROL_BYTES.search(query):
             for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
                 if _CONTROL.search(key) or _CONTROL.search(value):
-                    await _refuse_nul(send, ["query", key])
+                    await _refuse(send, _control_characters(["query", key]))
                     return
         if scope["method"] in ("GET", "HEAD", "OPTIONS"):
             if scope["method"] == "HEAD":  # a GET's answer without its body (RFC 9110, 9.3.2)
@@ -168,36 +182,30 @@ class InputGuardMiddleware:
             await self.app(scope, receive, send)
             return
         if _encoded(scope):
-            await _not_identity(send)
+            await _refuse(
+                send,
+                UnsupportedMediaType(
+                    "The request body must not be compressed: send it without Content-Encoding.",
+                    headers={"Accept-Encoding": "identity"},
+                ),
+            )
             return
         if scope["path"] in self.streaming_paths:
             await self.app(scope, receive, send)
             return
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await _too_large(send, self.max_bytes)
+                await _refuse(send, _too_large(self.max_bytes))
                 return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await _too_large(send, self.max_bytes)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if body and not _json_declared(scope):
-            await _not_json(send)
+        if self.on_demand:
+            await self.app(scope, _checked_when_read(scope, receive, self.max_bytes), send)
             return
-        where = nul_location(body)
-        if where is not None:
-            await _refuse_nul(send, ["body", *where])
+        try:
+            body = await _whole_body(scope, receive, self.max_bytes)
+        except DomainError as exc:
+            await _refuse(send, exc)
+            return
+        if body is None:  # the client went away
             return
         delivered = False
 
@@ -211,21 +219,59 @@ class InputGuardMiddleware:
         await self.app(scope, replay, send)
 
 
+async def _whole_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes | None:
+    """The request's body, read to its end and checked, or None when the client went away.
+
+    Raises the problem a body no service accepts is answered with: 413, 415 or 422.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if body and not _json_declared(scope):
+        raise UnsupportedMediaType(
+            "The request body must be JSON: send it with Content-Type: application/json."
+        )
+    where = nul_location(body)
+    if where is not None:
+        raise _control_characters(["body", *where])
+    return body
+
+
+def _checked_when_read(scope: Scope, receive: Receive, max_bytes: int) -> Receive:
+    """`receive` for an app that asks for the body itself: the whole body, checked, at its
+    first call; a refusal is raised to the app, whose problem handlers answer it."""
+    read = False
+
+    async def checked() -> Message:
+        nonlocal read
+        if read:
+            return await receive()
+        read = True
+        body = await _whole_body(scope, receive, max_bytes)
+        if body is None:
+            return {"type": "http.disconnect"}
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return checked
+
+
 def _encoded(scope: Scope) -> bool:
     """Whether the request's body comes in a content coding other than identity."""
     for name, value in scope["headers"]:
         if name == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
             return True
     return False
-
-
-async def _not_identity(send: Send) -> None:
-    body = orjson.dumps(
-        UnsupportedMediaType(
-            "The request body must not be compressed: send it without Content-Encoding."
-        ).body()
-    )
-    await _send_problem(send, 415, body, [(b"accept-encoding", b"identity")])
 
 
 def _json_declared(scope: Scope) -> bool:
@@ -242,15 +288,6 @@ def json_media(content_type: str) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-async def _not_json(send: Send) -> None:
-    body = orjson.dumps(
-        UnsupportedMediaType(
-            "The request body must be JSON: send it with Content-Type: application/json."
-        ).body()
-    )
-    await _send_problem(send, 415, body)
-
-
 def _without_body(send: Send) -> Send:
     """`send` for a HEAD request: the answer's status and headers, Content-Length among them,
     and no body."""
@@ -261,11 +298,6 @@ def _without_body(send: Send) -> Send:
         await send(message)
 
     return head_only
-
-
-async def _too_large(send: Send, limit: int) -> None:
-    body = orjson.dumps(ContentTooLarge(f"The request body is larger than {limit} bytes.").body())
-    await _send_problem(send, 413, body)
 
 
 async def _send_problem(
@@ -316,14 +348,18 @@ def nul_location(body: bytes) -> list[str | int] | None:
     return None
 
 
-async def _refuse_nul(send: Send, loc: list[str | int]) -> None:
-    body = orjson.dumps(
-        problem_body(
-            422,
-            "Control characters (such as NUL) are not allowed in "
-            + ".".join(str(part) for part in loc),
-            type_=problem_type("validation-error"),
-            errors=[{"loc": loc, "msg": "contains a control character", "type": "value_error"}],
-        )
+def _too_large(limit: int) -> ContentTooLarge:
+    return ContentTooLarge(f"The request body is larger than {limit} bytes.")
+
+
+def _control_characters(loc: list[str | int]) -> InvalidInput:
+    return InvalidInput(
+        "Control characters (such as NUL) are not allowed in " + ".".join(str(p) for p in loc),
+        errors=[{"loc": loc, "msg": "contains a control character", "type": "value_error"}],
     )
-    await _send_problem(send, 422, body)
+
+
+async def _refuse(send: Send, error: DomainError) -> None:
+    """Answer with an error's problem before the app has seen the request."""
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in error.headers.items()]
+    await _send_problem(send, error.status, orjson.dumps(error.body()), headers)

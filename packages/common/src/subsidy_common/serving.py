@@ -11,10 +11,17 @@ client and closes its connection:
 - a head longer than `HEAD_BYTES` (by at most one read: a header is counted as it completes,
   and an unfinished one read by read): 431;
 - a body from which nothing arrives for `BODY_IDLE_SECONDS` while the service waits for it: 408
-  (while the service itself holds the body back, as a streamed batch does, nothing is counted).
+  (while the service itself holds the body back, as a streamed batch does, nothing is counted);
+- the rest of a body the service answered without reading it all (a 401, a 413): it is read and
+  dropped for at most `LINGER_SECONDS`, and until nothing of it comes for
+  `LINGER_IDLE_SECONDS`, then the connection is closed; once the body is whole it serves the
+  next request as usual. uvicorn's own protocol waited for such a body's end for ever. Closed at
+  once, the unread bytes would make the kernel reset the connection, and a client still sending
+  could lose the answer.
 
-A body that keeps arriving, however slowly (a byte every 29 s), is not bounded here: its total
-time is not, since a streamed batch has none.
+A body that keeps arriving, however slowly (a byte every 29 s), while the service waits for it
+is not bounded here: its total time is not, since a streamed batch has none. The gateway asks
+for a body only once its caller's key is known.
 
 `python -m subsidy_common.serving <module>:<factory> --host … --port …` serves an application
 factory with it (the images' command); `scripts/run.py` passes the protocol to `uvicorn.run`.
@@ -34,6 +41,8 @@ from subsidy_common.problems import PROBLEM_JSON, problem_body
 HEAD_SECONDS = 10.0
 HEAD_BYTES = 64 * 1024
 BODY_IDLE_SECONDS = 30.0
+LINGER_SECONDS = 30.0
+LINGER_IDLE_SECONDS = 5.0
 GRACEFUL_SHUTDOWN_SECONDS = 5
 
 
@@ -56,6 +65,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._progressed = False
         self._last_body = 0.0
+        self._linger_until: float | None = None  # while the rest of an answered body is dropped
         self._watch: asyncio.TimerHandle | None = None
         self._arm_by(self._head_started + HEAD_SECONDS)
 
@@ -94,6 +104,23 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._progressed = True
+        if self._linger_until is not None:
+            # The answered request's body is whole: the connection serves the next one.
+            self._linger_until = None
+            self.cycle.more_body = False
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
+
+    def on_response_complete(self) -> None:
+        cycle = self.cycle
+        unread = cycle is not None and cycle.more_body  # answered before its body had come
+        super().on_response_complete()
+        if unread and not self.transport.is_closing():
+            now = self.loop.time()
+            self._linger_until = now + LINGER_SECONDS
+            self._last_body = now
+            self._arm_by(now + LINGER_IDLE_SECONDS)
 
     def data_received(self, data: bytes) -> None:
         self._progressed = False
@@ -117,6 +144,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._last_body = self.loop.time()
             if self._watch is None:
                 self._arm_by(self._last_body + BODY_IDLE_SECONDS)
+        elif self._linger_until is not None:
+            self._last_body = self.loop.time()
 
     def _between_requests(self) -> bool:
         cycle = self.cycle
@@ -139,7 +168,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         now = self.loop.time()
-        if self._in_head:
+        if self._linger_until is not None:
+            deadline = min(self._linger_until, self._last_body + LINGER_IDLE_SECONDS)
+            if deadline > now:
+                self._arm_by(deadline)
+            else:
+                self.transport.close()
+        elif self._in_head:
             cycle = self.cycle
             if self.flow.read_paused or (cycle is not None and not cycle.response_complete):
                 # An earlier request is still being answered: the clock starts again after it.

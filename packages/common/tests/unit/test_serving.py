@@ -1,10 +1,12 @@
 """The guarded protocol answers a client that sends its request too slowly or too large, and only
 such a client: requests sent whole, bodies sent slowly but steadily, and bodies the service
-itself holds back are served as before."""
+itself holds back are served as before. The rest of a body the service answered without
+reading does not hold the connection."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,7 +28,14 @@ async def echo(request: Request) -> PlainTextResponse:
     return PlainTextResponse(f"{len(body)}")
 
 
-APP = Starlette(routes=[Route("/", echo, methods=["GET", "POST"])])
+async def refuse(_: Request) -> PlainTextResponse:
+    """Answers without reading the body, as a route refusing a caller without a key does."""
+    return PlainTextResponse("no key", status_code=401)
+
+
+APP = Starlette(
+    routes=[Route("/", echo, methods=["GET", "POST"]), Route("/refuse", refuse, methods=["POST"])]
+)
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +43,8 @@ def short_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(serving, "HEAD_SECONDS", 0.4)
     monkeypatch.setattr(serving, "BODY_IDLE_SECONDS", 0.4)
     monkeypatch.setattr(serving, "HEAD_BYTES", 2048)
+    monkeypatch.setattr(serving, "LINGER_SECONDS", 0.6)
+    monkeypatch.setattr(serving, "LINGER_IDLE_SECONDS", 0.3)
 
 
 @asynccontextmanager
@@ -188,3 +199,38 @@ async def test_a_head_waiting_behind_a_slow_answer_is_not_timed_out() -> None:
         )
     assert answer.count(b"HTTP/1.1 200 OK") == 2
     assert b"408" not in answer
+
+
+async def test_the_rest_of_a_body_answered_early_does_not_hold_the_connection() -> None:
+    """uvicorn's protocol waited for the end of a body it had answered for ever."""
+    head = b"POST /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+    async with server() as port:
+        loop = asyncio.get_running_loop()
+        # Nothing more comes: closed once it has been quiet for the idle bound.
+        answer = await exchange(port, head + b"abc")
+        assert answer.startswith(b"HTTP/1.1 401 ")
+        assert answer.endswith(b"no key")
+        # It keeps coming, a byte at a time: closed at the bound on lingering in all.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        started = loop.time()
+        try:
+            writer.write(head)
+            while not reader.at_eof() and loop.time() - started < 3:
+                writer.write(b"x")
+                await asyncio.sleep(0.1)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(reader.read(4096), 0.01)
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+        assert loop.time() - started < 1.5
+
+
+async def test_a_body_finished_after_an_early_answer_leaves_the_connection_serving() -> None:
+    head = b"POST /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n"
+    then = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    async with server() as port:
+        answer = await exchange(port, head + b"abc", b"defghij", then, pause=0.15)
+    assert answer.startswith(b"HTTP/1.1 401 ")
+    assert answer.count(b"HTTP/1.1 200 OK") == 1

@@ -159,6 +159,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         docs=settings.environment != "production",
         streaming_paths=frozenset({"/v1/calculations/batch"}),
+        # Every route reads its body by hand once its caller is known (`bodies.checked`): a
+        # request without a valid key is answered 401 before its body is waited for.
+        bodies_on_demand=True,
         # The gateway is public: its metrics are for an admin's or an auditor's key only.
         metrics_dependencies=[Depends(metrics_reader)],
         openapi_tags=[
