@@ -14,10 +14,11 @@ _USCC_ALPHABET = frozenset(_USCC_CHARACTERS)
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)  # 3^i mod 31
 # For each of the 17 positions, every character's value already times the position's weight.
 _USCC_WEIGHTED = tuple({c: v * w for v, c in enumerate(_USCC_CHARACTERS)} for w in _USCC_WEIGHTS)
-_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―_]+")
-# What an identifier drops: separators, control characters (Cc) and invisible format
-# characters (Cf), none of which is part of a number however it was typed or pasted.
-_INVISIBLE = frozenset(("Cc", "Cf"))
+_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―_−]+")
+# What an identifier drops besides: every dash (Pd: 〜, ﹣, ⸺ and the rest), control characters
+# (Cc) and invisible format characters (Cf), none of which is part of a number however it was
+# typed or pasted. The minus sign (−, a symbol) is among the separators above.
+_DROPPED = frozenset(("Cc", "Cf", "Pd"))
 # The ASCII characters dropped, for `str.translate`: NFKC leaves ASCII text as it is.
 _ASCII_DROPPED = {
     c: None for c in range(128) if _SEPARATORS.fullmatch(chr(c)) or c < 0x20 or c == 0x7F
@@ -31,13 +32,13 @@ class IdentifierInvalid(ValueError):
 
 
 def normalise(value: str) -> str:
-    """Full-width to half-width (NFKC), separators, control characters and invisible format
-    characters (zero-width spaces and joiners, byte order marks) removed, upper case: one
-    identifier, however typed."""
+    """Full-width to half-width (NFKC), separators (spaces, every dash, the minus sign),
+    control characters and invisible format characters (zero-width spaces and joiners, byte
+    order marks) removed, upper case: one identifier, however typed."""
     if value.isascii():  # NFKC leaves it as it is, and it has no format characters
         return (value if value.isalnum() else value.translate(_ASCII_DROPPED)).upper()
     text = unicodedata.normalize("NFKC", value)
-    text = "".join(c for c in text if unicodedata.category(c) not in _INVISIBLE)
+    text = "".join(c for c in text if unicodedata.category(c) not in _DROPPED)
     return _SEPARATORS.sub("", text).upper()
 
 
@@ -55,12 +56,13 @@ def subject_forms(value: str) -> tuple[str, str]:
 def subject_key(value: str) -> str:
     """An event's subject as one, however typed (`normalise`). A Chinese patent number or a
     居民身份证号码 is also one whatever punctuation it is written with, a patent number with or
-    without the ZL (专利号) or CN before it, and with or without the words a clerk labels it
-    with (`专利号：`, `号`, `（发明）`): `ZL201623189465.2`, `CN 2016 2318 9465·2`,
-    `201623189465.2` and `专利号ZL201623189465.2号` are one patent; a 居民身份证号码 or a
-    统一社会信用代码 is one with or without its label (`身份证号：`). Other subjects keep their
-    punctuation and words: `项目1.1` is not `项目11`, nor `滑坡2023.1.11` `滑坡2023.11.1`, nor
-    `合同201623189465.2` the patent."""
+    without the ZL (专利号) or CN before it, and whatever words in Chinese a clerk writes around
+    it (`专利号：`, `号`, `（发明）`, `（已授权）`): `ZL201623189465.2`, `CN 2016 2318 9465·2`,
+    `201623189465.2` and `授权专利号ZL201623189465.2号` are one patent; a 居民身份证号码 or a
+    统一社会信用代码 is one with or without its label or a note (`身份证号：…（本人）`), since
+    the number alone names the person or the organisation. A number labelled as one kind is
+    never taken for the other (`身份证号2016231894652` is no patent). Other subjects keep their
+    punctuation and words: `项目1.1` is not `项目11`, nor `滑坡2023.1.11` `滑坡2023.11.1`."""
     return subject_forms(value)[0]
 
 
@@ -114,15 +116,17 @@ def _number(text: str) -> str | None:
     """The patent application number or identity number a normalised subject is written as, if
     it is one: letters and digits, punctuation between them, nothing else; or a patent number, a
     居民身份证号码 or a 统一社会信用代码 with nothing else but the words it is labelled with."""
-    if len(text) > 40:
+    if len(text) > 60:
         return None
     if not text.isascii():
-        if (unlabelled := _IDENTITY_LABELS.sub("", text)) != text:
-            return _identity(unlabelled)
-        unlabelled = _PATENT_LABELS.sub("", text)
+        if _IDENTITY_LABELS.search(text):
+            return _identity(text)
+        unlabelled = "".join(c for c in text if unicodedata.category(c) not in _WORDS)
         if unlabelled != text:
             number = _number(unlabelled)
-            return number if number is not None and not is_ric(number) else None
+            if number is not None and is_ric(number) and _PATENT_LABELS.search(text):
+                return None  # a patent's label before an identity number: which is meant?
+            return number
     core = _trimmed(text)  # brackets, or the colon a label leaves, around the number
     if _OLD_PATENT_ALONE.fullmatch(core):
         return core[:8] + core[-1]
@@ -142,8 +146,9 @@ def _number(text: str) -> str | None:
 
 
 def _identity(text: str) -> str | None:
-    """A 居民身份证号码 or a 统一社会信用代码 written with its label, if the rest is one."""
-    bare = "".join(c for c in text if unicodedata.category(c) not in _PUNCTUATION)
+    """A 居民身份证号码 or a 统一社会信用代码 written with its label (and any other words in
+    Chinese), if the rest is one."""
+    bare = "".join(c for c in text if unicodedata.category(c) not in _NOT_IN_A_NUMBER)
     if len(bare) != 18 or not bare.isascii() or not bare.isalnum():
         return None
     if is_ric(bare):
@@ -170,6 +175,10 @@ def _trimmed(text: str) -> str:
 # one without it are too common a shape to be taken for a patent. A 居民身份证号码 has 18.
 _PATENT = re.compile(r"(?:(?:ZL|CN)(?:\d{12}|\d{8})|\d{12})[\dX]")
 _OLD_PATENT_ALONE = re.compile(r"\d{8}[^\w\s][\dX]")
+# Words in Chinese (and other scripts without case: Lo), which no number holds: what a clerk
+# writes around one is dropped when the rest is a number (授权, 本人, 已授权, 公告号…).
+_WORDS = frozenset(("Lo",))
+_NOT_IN_A_NUMBER = _PUNCTUATION | _WORDS
 # The words a patent number is labelled with in a clerk's sheet, longest first.
 _PATENT_LABELS = re.compile(
     "|".join(("专利申请号", "专利号", "申请号", "授权号", "发明专利", "实用新型", "外观设计",

@@ -101,6 +101,13 @@ def test_normalise_full_width_and_separators() -> None:
 
 
 @pytest.mark.parametrize(
+    "typed", ["HT−2024−001", "HT〜2024〜001", "HT﹣2024﹣001", "HT⸺2024⸺001", "HT‒2024‒001"]
+)
+def test_every_dash_and_the_minus_sign_are_separators(typed: str) -> None:
+    assert subject_key(typed) == subject_key("HT-2024-001") == "HT2024001"
+
+
+@pytest.mark.parametrize(
     "typed",
     [
         "ZL201510000001.1",
@@ -171,12 +178,18 @@ def test_an_identity_number_is_one_however_typed() -> None:
         ("ZL201623189465.2（发明）", "2016231894652"),
         ("发明专利 第201623189465.2号", "2016231894652"),
         ("专利申请号 2016 2318 9465.2", "2016231894652"),
-        ("合同201623189465.2", "合同201623189465.2"),  # a word that labels no patent
+        ("授权公告号：CN201623189465.2", "2016231894652"),
+        ("ZL201623189465.2（已授权）", "2016231894652"),
+        ("授权ZL201623189465.2", "2016231894652"),
+        ("合同201623189465.2", "2016231894652"),  # words in Chinese around it, whichever
+        ("身份证号：510502199001013112（本人）", "510502199001013112"),
+        ("510502199001013112（本人）", "510502199001013112"),
+        ("专利号510502199001013112", "专利号510502199001013112"),  # a patent's label: which?
         ("身份证号11010519491231002X", "11010519491231002X"),
         ("公民身份号码：110105 19491231 002x", "11010519491231002X"),
         ("（身份证号码11010519491231002X）", "11010519491231002X"),
         ("身份证号11010519491231002Y", "身份证号11010519491231002Y"),  # no 身份证号码
-        ("张三身份证号11010519491231002X", "张三身份证号11010519491231002X"),
+        ("张三身份证号11010519491231002X", "11010519491231002X"),  # the number is the person
         ("统一社会信用代码：91510500MA62B8XY4F", "91510500MA62B8XY4F"),
         ("信用代码 91510500-MA62B8XY4F", "91510500MA62B8XY4F"),
         ("统一社会信用代码：91510500MA62B8XY4G", "统一社会信用代码:91510500MA62B8XY4G"),
@@ -225,7 +238,7 @@ def test_ascii_takes_the_short_way_to_the_same_result(value: str) -> None:
         ("91510521MA62D8KXX0", False, True),
         ("91510521MA62D8KX3F", False, False),  # its organisation code's check character wrong
         ("91510502MA62D8KX3F", False, False),  # its own check character wrong
-        ("合同201623189465.2", True, False),
+        ("合同201623189465.2", False, False),  # a contract's number, of a patent's shape
         ("泸县某滑坡点-2024-06-20", False, False),
     ],
 )

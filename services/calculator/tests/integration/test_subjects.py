@@ -168,6 +168,28 @@ async def test_identity_numbers_written_with_their_labels_are_merged(empty_datab
     assert counted == ["11010519491231002X"]
 
 
+async def test_numbers_among_words_or_with_other_dashes_are_merged(empty_database: str) -> None:
+    """Before words in Chinese around a number were passed over, `身份证号：…（本人）` was a
+    person of its own, and `HT−2024−001` (a minus sign) a contract other than `HT-2024-001`."""
+    balances, counted = await merged(
+        empty_database,
+        "c0014",
+        (
+            "11010519491231002X",
+            "身份证号:11010519491231002X(本人)",
+            "授权ZL201510000001.1",
+            "HT2024001",
+            "HT−2024−001",
+        ),
+    )
+    assert sorted(balances) == [
+        ("11010519491231002X", Decimal(6000)),
+        ("2015100000011", Decimal(3000)),
+        ("HT2024001", Decimal(6000)),
+    ]
+    assert sorted(counted) == ["11010519491231002X", "HT2024001"]
+
+
 @pytest.mark.parametrize("caps", [{}, {"per_applicant_year": "3000"}])
 async def test_a_patent_typed_another_way_is_not_paid_again(
     empty_database: str, caps: dict[str, str]
@@ -211,6 +233,9 @@ async def test_a_patent_typed_another_way_is_not_paid_again(
                 "专利号：ZL201510000001.1",
                 "ZL201510000001.1号",
                 "ZL201510000001.1(发明)",
+                "ZL201510000001.1（已授权）",
+                "授权公告号：CN201510000001.1",
+                "授权专利ZL201510000001.1",
             ]
         ):
             again = await submit(f"k{i + 2}", typed)

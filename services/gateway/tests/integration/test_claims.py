@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from stdnum.cn import ric
 
 Case = Callable[..., dict[str, Any]]
 
@@ -226,6 +227,41 @@ class TestSubmit:
             assert again.json()["status"] == "duplicate"
             for shown in (claimed.json(), read.json(), again.json()):
                 assert shown["subject"] == shown["decision"]["subject"] == masked
+
+    async def test_input_the_ledger_cannot_keep_is_422_naming_it(
+        self, admin: httpx.AsyncClient, case: Case, film: Any
+    ) -> None:
+        """An integer beyond 64 bits, or a subject NFKC writes longer than the ledger keeps
+        (㍿ is 株式会社), was a 500; a name NFKC writes long is kept as far as it tells."""
+        body = claim_body(case)
+        body["event"]["attributes"] = {"count": 2**64}
+        huge = await admin.post("/v1/claims", json=body, headers=key())
+        assert huge.status_code == 422, huge.text
+        assert huge.json()["errors"][0]["loc"][:3] == ["body", "event", "attributes"]
+        long = await admin.post("/v1/claims", json=claim_body(case, "㍿" * 60), headers=key())
+        assert long.status_code == 422, long.text
+        assert long.json()["errors"][0]["loc"] == ["body", "event", "subject"]
+        named = await admin.post(
+            "/v1/claims", json=claim_body(case, name="\ufdfa" * 20), headers=key()
+        )
+        assert named.status_code == 201, named.text
+
+    async def test_a_persons_number_among_other_words_is_one_person_and_masked(
+        self, admin: httpx.AsyncClient, case: Case, film: Any
+    ) -> None:
+        """`身份证号：…（本人）` was a person of its own, paid again, and shown whole."""
+        first17 = f"110105{1950 + uuid.uuid4().int % 50}0615{uuid.uuid4().int % 1000:03d}"
+        number = first17 + ric.calc_check_digit(first17 + "0")  # it skips the last
+        masked = f"110105********{number[-4:]}"
+        claimed = await admin.post("/v1/claims", json=claim_body(case, number), headers=key())
+        assert claimed.json()["status"] == "granted", claimed.text
+        written = f"身份证号：{number[:6]} {number[6:14]} {number[14:]}（本人）"
+        again = await admin.post("/v1/claims", json=claim_body(case, written), headers=key())
+        assert again.json()["status"] == "duplicate", again.text
+        assert again.json()["subject"] == masked
+        noted = await admin.post("/v1/claims", json=claim_body(case, f"No.{number}"), headers=key())
+        assert noted.json()["subject"] == f"NO.{masked}", noted.text  # the ledger's key
+        assert number not in noted.text
 
     async def test_look_alikes_claiming_at_once_are_paid_once(
         self, admin: httpx.AsyncClient, case: Case, film: Any

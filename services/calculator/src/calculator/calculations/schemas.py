@@ -15,6 +15,9 @@ from pydantic import (
 )
 from subsidy_common.types import Count, HalfWidth, PolicyDate, RecordedInstant
 
+# A subject's length, as sent and once in its normal form: what the ledger keeps of it.
+SUBJECT_LENGTH = 200
+
 Scalar = str | int | float | bool | None
 AttributeValue = Scalar | list[StrictStr | StrictInt | StrictFloat]
 Attributes = dict[
@@ -41,7 +44,7 @@ class EventIn(BaseModel):
 
     matter: str = Field(max_length=80, description="事项键（见 /v1/matters）")
     date: PolicyDate = Field(description="事件日期；按该日有效的政策判定")
-    subject: str = Field(min_length=1, max_length=200, description="标的，如 专利号")
+    subject: str = Field(min_length=1, max_length=SUBJECT_LENGTH, description="标的，如 专利号")
     quantity: Count = Field(default=1, ge=1, le=1_000_000, description="数量")
     attributes: Attributes = Field(default_factory=dict, max_length=100, description="事件属性")
 

@@ -11,12 +11,13 @@ from typing import Any
 from subsidy_common.identifiers import (
     IdentifierInvalid,
     subject_forms,
+    subject_key,
     validate_ric,
     validate_uscc,
 )
 from subsidy_common.problems import InvalidInput
 
-from calculator.calculations.schemas import ApplicantIn, CalculationIn, EventIn
+from calculator.calculations.schemas import SUBJECT_LENGTH, ApplicantIn, CalculationIn, EventIn
 from calculator.engine.amounts import to_fen
 from calculator.engine.conditions import ConditionError
 from calculator.engine.decide import decide
@@ -135,6 +136,11 @@ def validate(
         subject, shown = subject_forms(event.subject)
         if not subject:
             fail(["body", "events", i, "subject"], "has nothing left once separators are removed")
+        elif len(subject) > SUBJECT_LENGTH:  # NFKC writes ㍿ as 株式会社
+            fail(
+                ["body", "events", i, "subject"],
+                f"is longer than {SUBJECT_LENGTH} characters once in its normal form (NFKC)",
+            )
         on_event = rules.event_attributes.get(event.matter)
         if on_event is None:
             fail(["body", "events", i, "matter"], "unknown matter; see /v1/matters")
@@ -151,6 +157,15 @@ def validate(
                 fail,
                 allowed=UNIVERSAL_EVENT_ATTRIBUTES,
             )
+        if divisions := rules.cap_divisions.get(event.matter):
+            # The project or achievement a cap is divided by is named as a subject is: one
+            # however typed, or its cap would be paid again under each spelling.
+            named = {
+                name: subject_key(value)
+                for name in divisions
+                if isinstance(value := event.attributes.get(name), str)
+            }
+            read = {**(read or {}), **named}
         events.append(_event(event, subject, shown, read))
         if "assessed_amount" in event.attributes:
             error = _type_error({"type": "money"}, event.attributes["assessed_amount"])

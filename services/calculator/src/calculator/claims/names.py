@@ -12,13 +12,19 @@ _NOISE = re.compile(r"[\s·\.,，。（）()【】\[\]\-]+")
 SIMILAR = 90.0
 
 
+# What the ledger keeps of a name's key. A name is at most 200 characters as sent, and NFKC
+# can write one character as 18 (ﷺ): past this, a name tells companies apart no better.
+NAME_KEY_LENGTH = 200
+
+
 def name_key(name: str) -> str:
     """A name reduced to what tells companies apart."""
     text = _NOISE.sub("", unicodedata.normalize("NFKC", name)).upper()
     for suffix in _SUFFIXES:
         if text.endswith(suffix):
-            return text[: -len(suffix)]
-    return text
+            text = text[: -len(suffix)]
+            break
+    return text[:NAME_KEY_LENGTH]
 
 
 def similar(a: str, b: str) -> bool:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -115,7 +117,11 @@ class Caller:
 
 def request_hash(claim: ClaimIn) -> str:
     """A digest of the request's meaning, so reformatted JSON is the same body."""
-    canonical = orjson.dumps(claim.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    meaning = claim.model_dump(mode="json")
+    try:
+        canonical = orjson.dumps(meaning, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer beyond 64 bits, which the validation after this refuses
+        canonical = json.dumps(meaning, sort_keys=True).encode()
     return hashlib.sha256(canonical).hexdigest()
 
 
@@ -402,9 +408,20 @@ def _shown(row: Mapping[str, Any]) -> str:
 
 def _shown_subject(subject: str) -> str:
     """A subject that is a person's identity number (一人一次: the talent is the subject) is
-    masked as an applicant's is, however it was written."""
+    masked as an applicant's is, however it was written, and so is one among other words."""
     key = subject_key(subject)
-    return mask_ric(key) if is_ric(key) else subject
+    if is_ric(key):
+        return mask_ric(key)
+    return _IDENTITY_NUMBER.sub(_masked, subject)
+
+
+# A run that may be a 居民身份证号码 inside a longer subject; masked only if its check digit is.
+_IDENTITY_NUMBER = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
+
+
+def _masked(found: re.Match[str]) -> str:
+    number = found.group().upper()
+    return mask_ric(number) if is_ric(number) else found.group()
 
 
 def present(row: Mapping[str, Any]) -> dict[str, Any]:

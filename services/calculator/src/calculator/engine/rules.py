@@ -89,6 +89,9 @@ class RuleSet:
     )
     # The matters on which one document may overrule another: some supersession, or a priority.
     overruling: frozenset[str] = field(init=False, repr=False, compare=False)
+    # Each matter's attributes that divide a cumulative cap (`caps.per`: a project, an
+    # achievement), whose values name a thing as a subject does.
+    cap_divisions: Mapping[str, frozenset[str]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         screenings = {
@@ -118,6 +121,13 @@ class RuleSet:
             matter for matter, strategy in self.strategies.items() if strategy.kind == "priority"
         }
         object.__setattr__(self, "overruling", frozenset(overruling))
+        divisions = {
+            matter: frozenset(c.caps.per for c in clauses if c.caps.per is not None)
+            for matter, clauses in self.clauses.items()
+        }
+        object.__setattr__(
+            self, "cap_divisions", {matter: d for matter, d in divisions.items() if d}
+        )
 
     def candidates_for(self, matter: str) -> tuple[Clause, ...]:
         """The clauses that reward a matter."""
