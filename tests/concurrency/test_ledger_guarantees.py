@@ -416,8 +416,9 @@ async def test_an_unlocked_write_gives_way_to_a_locked_claim(
             assert status == 201
         else:
             # A locked claim holding the key is still at work: the retry answers 409 at once.
-            with pytest.raises(service.IdempotencyKeyInFlight):
+            with pytest.raises(service.IdempotencyKeyInFlight) as busy:
                 await pending
+            assert busy.value.headers == {"Retry-After": "1"}  # a moment, not a mistake
             assert await granted_total(ledger) == 0
             await holder.execute("COMMIT")
             status, _ = await submit(claims, "t1", "k", claim())

@@ -491,9 +491,18 @@ class TestFundBudgets:
         first = (await admin.post("/v1/claims", json=body(), headers=key())).json()
         second = (await admin.post("/v1/claims", json=body(), headers=key())).json()
         third = (await admin.post("/v1/claims", json=body(), headers=key())).json()
-        assert (first["status"], first["amount"]) == ("granted", "600.00")
+        assert (first["status"], first["amount"], first["withheld"]) == (
+            "granted",
+            "600.00",
+            "0.00",
+        )
+        # Cut short by the budget: the rest is still due, and the claim says so.
         assert (second["status"], second["amount"]) == ("granted", "400.00")
+        assert (second["entitlement"], second["withheld"]) == ("600.00", "200.00")
         assert (third["status"], third["amount"]) == ("budget_exhausted", "0.00")
+        assert third["withheld"] == "600.00"
+        read = (await admin.get(f"/v1/claims/{second['id']}")).json()
+        assert read["withheld"] == "200.00"
         funds = (await admin.get("/v1/admin/funds")).json()["items"]
         mine = next(f for f in funds if f["fund"] == fund)
         assert (mine["granted"], mine["remaining"]) == ("1000.00", "0.00")

@@ -88,9 +88,12 @@ def china_today(now: dt.datetime) -> dt.date:
 
 
 class IdempotencyKeyInFlight(Conflict):
-    """The first request with this key is still being processed."""
+    """The first request with this key is still being processed: retry after a moment."""
 
     type = problem_type("idempotency-key-in-flight")
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": "1"})
 
 
 class ClaimNotFound(NotFound):
@@ -447,6 +450,7 @@ def present(row: Mapping[str, Any]) -> dict[str, Any]:
         "amount": calculations.money_text(row["amount"]),
         "entitlement": calculations.money_text(row["entitlement"]),
         "previously_granted": calculations.money_text(row["previously_granted"]),
+        "withheld": calculations.money_text(_withheld(row)),
         "duplicate_of": row["duplicate_of"],
         "review": row["review"],
         "decision": _shown_decision(row["decision"]),
@@ -464,6 +468,15 @@ def present(row: Mapping[str, Any]) -> dict[str, Any]:
         "created_at": created.isoformat(),
         "history": history,
     }
+
+
+def _withheld(row: Mapping[str, Any]) -> Decimal:
+    """What a claim left due for want of budget: its fund had less left than the entitlement
+    still owed. It stays due; a claim after the budget is raised pays it (补差)."""
+    if row["status"] not in ("granted", "topped_up", "budget_exhausted"):
+        return ZERO
+    owed = Decimal(row["entitlement"]) - Decimal(row["previously_granted"])
+    return max(ZERO, owed - Decimal(row["amount"]))
 
 
 def _shown_decision(decision: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ EXAMPLE_CLAIM: dict[str, Any] = {
     "amount": "3000.00",
     "entitlement": "3000.00",
     "previously_granted": "0.00",
+    "withheld": "0.00",
     "duplicate_of": [],
     "review": None,
     "decision": EXAMPLE_RESPONSE["results"][0],
@@ -78,6 +79,11 @@ class Claim(BaseModel):
     amount: str = Field(description="本次发放金额（元）")
     entitlement: str = Field(description="最佳标准（元）")
     previously_granted: str = Field(description="此前已发放（元）")
+    withheld: str = Field(
+        default="0.00",
+        description="因资金预算不足本次未发放、仍属应得的金额（元）：预算补足后再次申报即补发；"
+        "预算未限制本次发放时为 0.00",
+    )
     duplicate_of: list[str] = Field(description="已发放的先前申报")
     review: dict[str, Any] | None = Field(
         default=None,
