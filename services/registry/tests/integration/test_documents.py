@@ -410,6 +410,18 @@ class TestDocNo:
             found = await client.get("/v1/policies", params={"q": typed, "limit": 200})
             assert document["id"] in [item["id"] for item in found.json()["items"]], typed
 
+    async def test_a_number_searched_for_is_whole(self, client: httpx.AsyncClient) -> None:
+        """`33号` found 〔2017〕333号 as well as 〔2015〕33号."""
+        wanted = a_document(doc_no="测试〔2021〕44号")
+        longer = a_document(doc_no="测试〔2021〕344号")
+        await create(client, wanted)
+        await create(client, longer)
+        for typed in ("44号", "第44号", "〔2021〕44", "2021"):
+            found = await client.get("/v1/policies", params={"q": typed, "limit": 500})
+            ids = [item["id"] for item in found.json()["items"]]
+            assert wanted["id"] in ids, typed
+            assert (longer["id"] in ids) is (typed == "2021"), typed
+
 
 class TestAmend:
     async def test_amendment_is_a_new_version_and_the_old_one_stays(

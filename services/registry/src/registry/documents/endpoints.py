@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -83,7 +84,7 @@ async def list_policies(
             f"No region {region!r}; see /v1/regions.",
             errors=[{"loc": ["query", "region"], "msg": "unknown region code; see /v1/regions"}],
         )
-    wanted_no = normalise_doc_no(q) if q is not None else ""
+    wanted_no = _within_doc_no(normalise_doc_no(q)) if q is not None else None
     if cursor is not None and not await repository.recorded(session, cursor):
         raise not_a_cursor()  # a cursor is the id of a document listed on the page before
     items = []
@@ -95,8 +96,9 @@ async def list_policies(
             continue
         if (
             q is not None
+            and wanted_no is not None
             and q not in document.title
-            and wanted_no not in normalise_doc_no(document.doc_no or "")
+            and not wanted_no.search(normalise_doc_no(document.doc_no or ""))
         ):
             continue
         item = summary_of(version, document, day)
@@ -107,6 +109,14 @@ async def list_policies(
             break
     next_cursor = items[limit - 1].id if len(items) > limit else None
     return PolicyList(items=items[:limit], next_cursor=next_cursor)
+
+
+def _within_doc_no(wanted: str) -> re.Pattern[str]:
+    """A search for part of a 文号 whose numbers are whole: `33号` finds 〔2015〕33号, not
+    〔2017〕333号."""
+    before = r"(?<!\d)" if wanted[:1].isdigit() else ""
+    after = r"(?!\d)" if wanted[-1:].isdigit() else ""
+    return re.compile(before + re.escape(wanted) + after)
 
 
 @router.get("/v1/policies/{document_id}", response_model=PolicyDetail)
