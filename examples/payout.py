@@ -272,7 +272,11 @@ def _why(result: dict[str, Any]) -> str:
     status = result["status"]
     if status == "eligible":
         before = Decimal(result.get("previously_granted") or 0)
-        return f"台账已发放 {before:,.2f} 元，本次为差额" if before > 0 else ""
+        if before <= 0:
+            return ""
+        if Decimal(result.get("amount") or 0) <= 0:
+            return f"台账已发放 {before:,.2f} 元，已发足，本次不再发放"
+        return f"台账已发放 {before:,.2f} 元，本次为差额"
     considered = result.get("considered") or []
     if status == "needs_assessment":
         wanted = [c for c in considered if c.get("outcome") == "needs_assessment"] or considered

@@ -202,7 +202,7 @@ def test_nothing_paid_says_why_and_a_range_says_its_bounds(payout: ModuleType) -
     assert (already["amount"], already["entitlement"], already["previously_granted"]) == (
         "0.00", "3000.00", "3000.00",
     )  # fmt: skip
-    assert already["reason"] == "台账已发放 3,000.00 元，本次为差额"
+    assert already["reason"] == "台账已发放 3,000.00 元，已发足，本次不再发放"
     rows = list(payout.payout_rows(case, answer, [2, 3, 4]))
     assert [(r["range_min"], r["range_max"]) for r in rows] == [
         ("500000.00", "1000000.00"), ("", ""), ("", ""),
