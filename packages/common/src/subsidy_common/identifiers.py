@@ -89,6 +89,21 @@ def names_one_thing(key: str, *, patent: bool) -> bool:
 # A patent application number's key: 12 digits and a check character since 2004, 8 and one
 # before (its ZL or CN and punctuation gone).
 _PATENT_KEY = re.compile(r"\d{12}[\dX]|\d{8}[\dX]")
+# The kind of patent a number's type digit (after the year) names: 8 and 9 are PCT
+# applications entering China as an invention or a utility model.
+_PATENT_KINDS = {"1": "invention", "8": "invention", "2": "utility_model", "9": "utility_model",
+                 "3": "design"}  # fmt: skip
+
+
+def patent_kind(key: str) -> str | None:
+    """The kind of patent (`invention`, `utility_model`, `design`) a subject's key numbers, by
+    its type digit (the fifth of 12, the third of 8 before 2004); None when the key is not a
+    patent application number or its type digit names no kind."""
+    if _PATENT_KEY.fullmatch(key) is None:
+        return None
+    return _PATENT_KINDS.get(key[4] if len(key) == 13 else key[2])
+
+
 _ORGANISATION_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 # Without a clock here: a 身份证号码 is a person's born by the end of this century.
 _LAST_BIRTH_DAY = dt.date(2099, 12, 31)

@@ -16,6 +16,7 @@ from subsidy_common.identifiers import (
     mask_ric,
     names_one_thing,
     normalise,
+    patent_kind,
     subject_forms,
     subject_key,
     uscc_check_character,
@@ -246,3 +247,22 @@ def test_a_subject_names_one_thing_when_it_is_a_national_number(
     typed: str, patent: bool, one: bool
 ) -> None:
     assert names_one_thing(subject_key(typed), patent=patent) is one
+
+
+@pytest.mark.parametrize(
+    ("typed", "kind"),
+    [
+        ("ZL201510000001.1", "invention"),
+        ("ZL201580000001.1", "invention"),  # a PCT application entering China
+        ("ZL201520000001.5", "utility_model"),
+        ("ZL201590000001.5", "utility_model"),
+        ("ZL201530000001.X", "design"),
+        ("98123456.X", "invention"),  # before 2004: the third digit
+        ("98323456.X", "design"),
+        ("ZL201550000001.1", None),
+        ("HT-2024-001", None),
+        ("510502199001013112", None),
+    ],
+)
+def test_a_patent_numbers_type_digit_names_its_kind(typed: str, kind: str | None) -> None:
+    assert patent_kind(subject_key(typed)) == kind

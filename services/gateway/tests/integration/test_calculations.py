@@ -75,6 +75,29 @@ class TestCalculate:
         assert response.status_code == 422
         assert response.json()["errors"][0]["loc"] == ["body", "applicant", "id"]
 
+    async def test_a_patent_of_another_kind_than_the_matter_is_422_naming_the_subject(
+        self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient
+    ) -> None:
+        """One number had been paid as an invention (3000), a utility model (800) and a design
+        (400): its type digit says which it is."""
+        body = case()
+        body["events"] = [
+            {"matter": "patent.invention.granted", "date": "2016-05-10", "subject": subject}
+            for subject in ("ZL201530000001.X", "ZL201520000001.5", "ZL201510000001.1", "9831234.5")
+        ]
+        body["applicant"]["region"] = "510502"
+        response = await admin.post("/v1/calculations", json=body)
+        assert response.status_code == 422, response.text
+        errors = response.json()["errors"]
+        assert [e["loc"] for e in errors] == [
+            ["body", "events", 0, "subject"],
+            ["body", "events", 1, "subject"],
+        ]
+        assert "外观设计" in errors[0]["msg"]
+        assert "实用新型" in errors[1]["msg"]
+        body["events"] = body["events"][2:]
+        assert (await admin.post("/v1/calculations", json=body)).status_code == 200
+
     async def test_unknown_matter_and_region_are_named(
         self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient
     ) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from subsidy_common.identifiers import (
     IdentifierInvalid,
+    patent_kind,
     subject_forms,
     subject_key,
     validate_ric,
@@ -141,6 +142,8 @@ def validate(
                 ["body", "events", i, "subject"],
                 f"is longer than {SUBJECT_LENGTH} characters once in its normal form (NFKC)",
             )
+        elif (wrong := _other_patent_kind(event.matter, subject)) is not None:
+            fail(["body", "events", i, "subject"], wrong)
         on_event = rules.event_attributes.get(event.matter)
         if on_event is None:
             fail(["body", "events", i, "matter"], "unknown matter; see /v1/matters")
@@ -209,6 +212,24 @@ def _check_attributes(
             elif (as_read := _as_read(spec, value)) is not value:
                 read[name] = as_read
     return read
+
+
+# The kind of patent a matter rewards, by its key (`patent.<kind>.granted`).
+_PATENT_MATTER = re.compile(r"patent\.(invention|utility_model|design)\.")
+_PATENT_KIND_NAMES = {"invention": "发明", "utility_model": "实用新型", "design": "外观设计"}
+
+
+def _other_patent_kind(matter: str, subject: str) -> str | None:
+    """Why a subject cannot be the patent a matter rewards: its number's type digit names
+    another kind (a design patent claimed as an invention would be paid 3000 for 400)."""
+    rewarded = _PATENT_MATTER.match(matter)
+    numbered = patent_kind(subject)
+    if rewarded is None or numbered is None or numbered == rewarded.group(1):
+        return None
+    return (
+        f"is the number of a {_PATENT_KIND_NAMES[numbered]} patent ({numbered}), by its type"
+        f" digit; {matter} rewards {_PATENT_KIND_NAMES[rewarded.group(1)]} patents"
+    )
 
 
 def _event(event: EventIn, subject: str, shown: str, read: Mapping[str, Any] | None) -> Event:
