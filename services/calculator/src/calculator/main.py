@@ -27,6 +27,7 @@ from calculator.config import Settings
 from calculator.db import session_factory
 from calculator.observability import DecisionMetrics
 from calculator.registry_client import SnapshotStore
+from calculator.snapshot_endpoints import router as snapshot_router
 
 SERVICE = "calculator"
 
@@ -89,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         lifespan=lifespan,
         checks=checks,
-        routers=[calculations_router, claims_router],
+        routers=[calculations_router, claims_router, snapshot_router],
         docs=settings.environment != "production",
         streaming_paths=frozenset({"/v1/calculations/batch"}),
     )

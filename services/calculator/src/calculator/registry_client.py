@@ -44,6 +44,9 @@ class SnapshotStore:
         self._past: OrderedDict[str, RuleSet] = OrderedDict()
         self._created = time.monotonic()
         self._said_while_waiting: set[tuple[int, str]] = set()
+        # One revalidation at a time: one asked for after a write waits for any under way, whose
+        # answer may predate the write, and then asks again; never the other way round.
+        self._revalidating = asyncio.Lock()
 
     @property
     def rules(self) -> RuleSet:
@@ -54,6 +57,10 @@ class SnapshotStore:
 
     async def refresh(self) -> bool:
         """Revalidate the snapshot; return whether the registry answered."""
+        async with self._revalidating:
+            return await self._revalidate()
+
+    async def _revalidate(self) -> bool:
         headers = {"If-None-Match": self._etag} if self._etag else {}
         try:
             response = await self._client.get(SNAPSHOT_PATH, headers=headers)

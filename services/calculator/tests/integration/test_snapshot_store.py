@@ -44,7 +44,10 @@ async def test_registry_down_keeps_the_last_snapshot(
         async with httpx.AsyncClient(transport=transport, base_url="http://c") as client:
             ready = await client.get("/readyz")
             calculated = await client.post("/v1/calculations", json=REQUEST)
+            told = await client.post("/internal/v1/snapshot/refresh")  # after a policy write
         assert ready.status_code == 200
+        assert told.status_code == 503
+        assert told.headers["retry-after"]
         snapshot = ready.json()["checks"]["registry_snapshot"]
         assert snapshot["registry_reachable"] is False
         assert snapshot["checked_seconds_ago"] >= 0.3

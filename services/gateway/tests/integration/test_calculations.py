@@ -257,6 +257,18 @@ class TestCalculate:
         totals = [orjson.loads(line)["total"] for line in batch.content.splitlines()]
         assert totals == ["123456.00", "654321.00", "654321.00", "123456.00"]
 
+    async def test_a_policy_write_is_weighed_by_the_very_next_calculation(
+        self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient, film: dict[str, Any]
+    ) -> None:
+        """A write is answered once the calculators have read it. The calculator revalidates
+        every 2 s: a claim just after a repeal had been paid under the repealed document."""
+        amend = await film_in_region(admin, film, "510503")
+        created = (await admin.post("/v1/calculations", json=case(region="510503"))).json()
+        assert created["total"] == "123456.00", created
+        await amend(777777)
+        amended = (await admin.post("/v1/calculations", json=case(region="510503"))).json()
+        assert amended["total"] == "777777.00", amended
+
     async def test_an_instant_a_little_ahead_is_answered_once_it_has_passed(
         self,
         case: Callable[..., dict[str, Any]],

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import socket
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -86,6 +88,34 @@ class TestWritePolicies:
         versions = (await admin.get(f"/v1/policies/{document['id']}/versions")).json()["items"]
         assert versions[0]["author"].startswith("admin [")
         assert versions[0]["reason"] == "网关登记"
+
+    async def test_a_write_stands_when_a_calculator_cannot_be_told_of_it(
+        self,
+        another_gateway: Any,
+        client_for: Callable[..., httpx.AsyncClient],
+    ) -> None:
+        """The calculators are asked to read a write before it is answered; one that cannot
+        be reached reads it at its next revalidation, and the write is answered as recorded."""
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            nobody = f"http://127.0.0.1:{probe.getsockname()[1]}"
+        warned: list[logging.LogRecord] = []
+        told = logging.getLogger("gateway.routes.policies")
+        handler = logging.Handler()
+        handler.emit = warned.append  # type: ignore[method-assign]
+        told.addHandler(handler)
+        try:
+            async with (
+                another_gateway(calculator_url=nobody) as gateway,
+                client_for(gateway) as admin,
+            ):
+                created = await admin.post(
+                    "/v1/admin/policies", json={"reason": "测试", "document": a_document()}
+                )
+        finally:
+            told.removeHandler(handler)
+        assert created.status_code == 201, created.text
+        assert [r.getMessage()[:40] for r in warned] == ["a calculator did not read a policy write"]
 
     async def test_an_admin_with_a_long_chinese_name_writes_and_is_recorded_whole(
         self, admin: httpx.AsyncClient, as_key: Callable[[str], httpx.AsyncClient]

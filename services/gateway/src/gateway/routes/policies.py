@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -24,6 +25,8 @@ from gateway.contract.policies import (
 from gateway.openapi import PROBLEM_RESPONSES, json_body
 from gateway.query import Cursor, Limit, forwarded
 
+log = logging.getLogger(__name__)
+
 router = APIRouter(tags=["policies"], responses=PROBLEM_RESPONSES)
 admin_router = APIRouter(tags=["admin"], responses=PROBLEM_RESPONSES)
 
@@ -34,6 +37,12 @@ AsOf = Annotated[
     QueryRecordedInstant | None,
     Query(description="按该时刻登记的内容作答（RFC 3339，带时区；不得晚于当前时刻，422）"),
 ]
+
+
+# Where a calculator reads the registry again, and how long a policy write waits for it: past
+# this it is answered anyway.
+SNAPSHOT_REFRESH_PATH = "/internal/v1/snapshot/refresh"
+CALCULATORS_READ_SECONDS = 5.0
 
 
 def _actor(principal: Principal) -> dict[str, str]:
@@ -99,12 +108,13 @@ async def list_versions(document_id: DocumentId, request: Request, _: PrincipalD
 async def create_policy(request: Request, principal: AdminDep) -> Response:
     """Record a new document; it is validated whole and every problem is listed."""
     # The registry checks the reason with the document, so that one answer lists both.
-    return await lookup.registry(request).forward(
+    written = await lookup.registry(request).forward(
         "POST",
         "/v1/admin/policies",
         content=await request.body(),
         headers={"Content-Type": "application/json", **_actor(principal)},
     )
+    return await _read_by_calculators(request, written)
 
 
 @admin_router.put(
@@ -130,9 +140,10 @@ async def amend_policy(
     headers = {"Content-Type": "application/json", **_actor(principal)}
     if if_match is not None:
         headers["If-Match"] = if_match
-    return await lookup.registry(request).forward(
+    written = await lookup.registry(request).forward(
         "PUT", f"/v1/admin/policies/{document_id}", content=body, headers=headers
     )
+    return await _read_by_calculators(request, written)
 
 
 @admin_router.post(
@@ -143,12 +154,31 @@ async def amend_policy(
 )
 async def repeal_policy(document_id: DocumentId, request: Request, principal: AdminDep) -> Response:
     """Record that a document no longer applies from a date on."""
-    return await lookup.registry(request).forward(
+    written = await lookup.registry(request).forward(
         "POST",
         f"/v1/admin/policies/{document_id}/repeal",
         content=(await checked(request, RepealRequest))[0],
         headers={"Content-Type": "application/json", **_actor(principal)},
     )
+    return await _read_by_calculators(request, written)
+
+
+async def _read_by_calculators(request: Request, written: Response) -> Response:
+    """A policy write, answered once every calculator has read it: a calculation or a claim
+    made after the answer weighs what was written (a claim just after a repeal had been paid
+    under the repealed document until the next revalidation, up to 2 s later). A calculator
+    that cannot be told in time catches up at its next revalidation; the write stands."""
+    if written.status_code < 300:
+        failed = await lookup.calculator(request).on_each(
+            "POST", SNAPSHOT_REFRESH_PATH, seconds=CALCULATORS_READ_SECONDS
+        )
+        if failed:
+            log.warning(
+                "a calculator did not read a policy write at once; it will at its next"
+                " revalidation",
+                extra={"failed": failed},
+            )
+    return written
 
 
 @admin_router.get("/v1/admin/audit", response_model=AuditList, summary="审计日志")
