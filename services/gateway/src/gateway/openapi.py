@@ -132,6 +132,12 @@ ETAG_OPERATIONS = {
     ("post", "/v1/admin/policies/{document_id}/repeal"),
 }
 
+# Operations whose 201 names where the new resource is read.
+LOCATION_OPERATIONS = {
+    ("post", "/v1/claims"): "新申报的地址：GET /v1/claims/{id}",
+    ("post", "/v1/admin/policies"): "新文件的地址：GET /v1/policies/{document_id}",
+}
+
 
 def json_body(schema: str, *, required: bool = True) -> dict[str, Any]:
     """`openapi_extra` for a route that reads its JSON body by hand: the schema it is checked
@@ -169,6 +175,10 @@ def complete(schema: dict[str, Any], extra_schemas: dict[str, dict[str, Any]]) -
                     headers.update(RETRY_AFTER)
                 if status.startswith("2") and (method, path) in ETAG_OPERATIONS:
                     headers.update(ETAG)
+                if status == "201" and (where := LOCATION_OPERATIONS.get((method, path))):
+                    headers["Location"] = _header(where)
+                if status == "409" and (method, path) == ("post", "/v1/claims"):
+                    headers.update(RETRY_AFTER)  # the key's first request is still at work
                 if not headers:
                     del response["headers"]
     for (method, path), header in REQUIRED_HEADERS.items():

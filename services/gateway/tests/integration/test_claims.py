@@ -50,6 +50,9 @@ class TestSubmit:
         first = await admin.post("/v1/claims", json=body, headers=key())
         assert first.status_code == 201, first.text
         assert (first.json()["status"], first.json()["amount"]) == ("granted", "123456.00")
+        where = first.headers["location"]
+        assert where == f"/v1/claims/{first.json()['id']}"
+        assert (await admin.get(where)).json()["id"] == first.json()["id"]
         second = await admin.post("/v1/claims", json=body, headers=key())
         assert second.status_code == 201
         assert (second.json()["status"], second.json()["amount"]) == ("duplicate", "0.00")

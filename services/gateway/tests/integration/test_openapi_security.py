@@ -188,6 +188,10 @@ async def test_the_document_describes_the_headers_clients_read(
     assert "Retry-After" in regions["429"]["headers"]
     assert "Retry-After" in regions["503"]["headers"]
     assert "ETag" in paths["/v1/policies/{document_id}"]["get"]["responses"]["200"]["headers"]
+    claims = paths["/v1/claims"]["post"]["responses"]
+    assert "Location" in claims["201"]["headers"]
+    assert "Retry-After" in claims["409"]["headers"]
+    assert "Location" in paths["/v1/admin/policies"]["post"]["responses"]["201"]["headers"]
     # and the answers carry them
     answer = await admin.get("/v1/regions")
     assert {"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"} <= set(answer.headers)

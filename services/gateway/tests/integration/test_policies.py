@@ -85,6 +85,7 @@ class TestWritePolicies:
             "/v1/admin/policies", json={"reason": "网关登记", "document": document}
         )
         assert created.status_code == 201, created.text
+        assert created.headers["location"] == f"/v1/policies/{document['id']}"
         versions = (await admin.get(f"/v1/policies/{document['id']}/versions")).json()["items"]
         assert versions[0]["author"].startswith("admin [")
         assert versions[0]["reason"] == "网关登记"
@@ -133,6 +134,7 @@ class TestWritePolicies:
                 "/v1/admin/policies", json={"reason": "网关登记", "document": document}
             )
         assert created.status_code == 201, created.text
+        assert created.headers["location"] == f"/v1/policies/{document['id']}"
         versions = (await admin.get(f"/v1/policies/{document['id']}/versions")).json()["items"]
         author = versions[0]["author"]
         assert author.startswith(name[:20])

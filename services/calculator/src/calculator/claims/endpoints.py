@@ -81,7 +81,9 @@ async def submit_claim(request: Request) -> Response:
     )
     claim = orjson.loads(payload)
     request.app.state.decision_metrics.claimed(claim["status"], Decimal(claim["amount"]))
-    return _json(payload, status)
+    answer = _json(payload, status)
+    answer.headers["Location"] = f"/v1/claims/{claim['id']}"  # the same path at the gateway
+    return answer
 
 
 @router.get("/v1/claims/{claim_id}")

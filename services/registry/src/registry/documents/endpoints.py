@@ -172,6 +172,7 @@ async def create_policy(
         reason=_reason(body),
     )
     response.headers["ETag"] = service.etag(version)
+    response.headers["Location"] = f"/v1/policies/{version.document_id}"
     return detail_of(version, service.document_of(version), _today())
 
 
