@@ -515,3 +515,27 @@ class TestFundBudgets:
             f for f in (await admin.get("/v1/admin/funds")).json()["items"] if f["fund"] == fund
         )
         assert mine["remaining"] == "600.00"
+
+    async def test_a_budget_for_a_fund_no_clause_draws_on_is_422(
+        self, admin: httpx.AsyncClient
+    ) -> None:
+        """A mistyped fund had been a budget nothing draws on, the fund meant left without one."""
+        fund = f"测试引导资金-{uuid.uuid4().hex[:6]}"
+        document = {
+            "id": f"fund-{uuid.uuid4().hex[:8]}", "title": "预算测试", "issuer": "泸州市人民政府",
+            "level": "city", "jurisdiction": ["510500-CJ"], "effective_from": "1992-01-01",
+            "effective_to": "1992-12-31", "source": {"title": "测试"},
+            "clauses": [{"id": "award", "ref": "（一）", "matter": "film.city_promotion",
+                         "beneficiaries": ["enterprise"], "amount": {"kind": "fixed", "value": 600},
+                         "funding_source": fund, "quote": "给予 600 元奖励"}],
+        }  # fmt: skip
+        created = await admin.post(
+            "/v1/admin/policies", json={"reason": "测试", "document": document}
+        )
+        assert created.status_code == 201, created.text
+        budget = {"budget": "1000.00", "reason": "年度预算"}
+        mistyped = await admin.put(f"/v1/admin/funds/{fund.replace('引导', '引道')}", json=budget)
+        assert mistyped.status_code == 422, mistyped.text
+        assert mistyped.json()["errors"][0]["loc"] == ["path", "fund"]
+        named = await admin.put(f"/v1/admin/funds/{fund}", json=budget)
+        assert named.status_code == 200, named.text

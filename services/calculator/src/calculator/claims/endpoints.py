@@ -14,7 +14,7 @@ from starlette.responses import Response
 from subsidy_common.actor import ACTOR_HEADER_LENGTH, decode_actor
 from subsidy_common.headers import HandHeader, documented
 from subsidy_common.identifiers import normalise
-from subsidy_common.problems import not_a_cursor, validated_body
+from subsidy_common.problems import InvalidInput, not_a_cursor, validated_body
 from subsidy_common.routing import DirectRoute
 
 from calculator.calculations.endpoints import SCOPE, check_scope
@@ -193,9 +193,19 @@ async def set_budget(
     fund: Annotated[str, Path(min_length=2, max_length=200)],
     body: BudgetIn,
     session: SessionDep,
+    request: Request,
     actor: Annotated[str, Header(alias="X-Actor", min_length=1, max_length=ACTOR_HEADER_LENGTH)],
 ) -> Response:
-    """Set a fund's budget; claims drawing on it pay no more than what is left of it."""
+    """Set a fund's budget; claims drawing on it pay no more than what is left of it. The fund
+    is one a clause draws on, or one with a budget already: a name mistyped would have been a
+    budget nothing draws on, and the fund meant left without one."""
+    rules = cast(SnapshotStore, request.app.state.snapshots).rules
+    if fund not in rules.funds and await repository.fund(session, fund) is None:
+        raise InvalidInput(
+            f"No clause draws on a fund named {fund!r}: a budget is set for a clause's"
+            " funding_source, as the policies name it.",
+            errors=[{"loc": ["path", "fund"], "msg": "no clause draws on this fund"}],
+        )
     await repository.set_budget(
         session,
         fund,

@@ -92,6 +92,8 @@ class RuleSet:
     # Each matter's attributes that divide a cumulative cap (`caps.per`: a project, an
     # achievement), whose values name a thing as a subject does.
     cap_divisions: Mapping[str, frozenset[str]] = field(init=False, repr=False, compare=False)
+    # The funds some clause draws on (`funding_source`), which a budget may be set for.
+    funds: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         screenings = {
@@ -128,6 +130,13 @@ class RuleSet:
         object.__setattr__(
             self, "cap_divisions", {matter: d for matter, d in divisions.items() if d}
         )
+        funds = {
+            c.funding_source
+            for clauses in self.clauses.values()
+            for c in clauses
+            if c.funding_source is not None
+        }
+        object.__setattr__(self, "funds", frozenset(funds))
 
     def candidates_for(self, matter: str) -> tuple[Clause, ...]:
         """The clauses that reward a matter."""
