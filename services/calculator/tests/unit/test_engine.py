@@ -517,6 +517,30 @@ class TestSettlement:
         assessed = decide(ENTERPRISE, [event("2022-01-01", assessed_amount=20)], rules).results[0]
         assert (assessed.status, assessed.amount) == ("eligible", Decimal("3020.00"))
 
+    def test_cumulative_paid_to_the_top_of_its_sum_asks_no_assessment(self) -> None:
+        """3000 fixed and a range up to 60: once the ledger holds 3060, nothing is due."""
+        ranged = {**NEW, "clauses": [clause("invention", PATENT, {"kind": "range", "min": 10,
+                                                                   "max": 60})]}  # fmt: skip
+        matters = [{"key": PATENT, "name": "x", "beneficiaries": ["enterprise"],
+                    "attributes": {}, "strategy": {"kind": "cumulative"}}]  # fmt: skip
+        rules = ruleset(OLD, ranged, matters=matters)
+        for paid, status in (("3060.00", "eligible"), ("3059.99", "needs_assessment")):
+            ledger = Ledger(by_subject={(PATENT, "ZL1"): Decimal(paid)})
+            result = decide(ENTERPRISE, [event("2022-01-01")], rules, ledger).results[0]
+            assert (result.status, result.amount) == (status, Decimal(0)), paid
+        assert result.range is not None
+        done = decide(
+            ENTERPRISE,
+            [event("2022-01-01")],
+            rules,
+            Ledger(by_subject={(PATENT, "ZL1"): Decimal(3060)}),
+        ).results[0]
+        assert done.range is None
+        assert done.entitlement == Decimal("3060.00")
+        assert {c.outcome for c in done.considered} == {"granted"}
+        assert done.granted is not None
+        assert "无需评定" in done.granted.reason
+
     def test_cumulative_with_a_periodic_amount_has_its_schedule(self) -> None:
         monthly = {"kind": "periodic", "per_period": 10, "period": "month", "periods": 3}
         periodic = {**NEW, "clauses": [clause("invention", PATENT, monthly)]}
@@ -587,6 +611,20 @@ class TestSettlement:
         assert result.range == (None if range_ is None else tuple(map(Decimal, range_)))
         outcomes = {c.clause.document.id: c.outcome for c in result.considered}
         assert outcomes["other"] == "not_cumulative"
+
+    def test_a_priority_range_paid_to_its_top_asks_no_assessment(self) -> None:
+        documents = [
+            document("named", "2015-01-01", [clause("c", PATENT, {"kind": "range", "min": 0,
+                                                                   "max": 500})]),
+            document("other", "2020-01-01", [clause("c", PATENT, {"kind": "fixed",
+                                                                   "value": 800})]),
+        ]  # fmt: skip
+        rules = ruleset(*documents, matters=priority(["named"]))
+        ledger = Ledger(by_subject={(PATENT, "ZL1"): Decimal(500)})
+        result = decide(ENTERPRISE, [event("2022-01-01")], rules, ledger).results[0]
+        assert (result.status, result.amount, result.range) == ("eligible", Decimal(0), None)
+        outcomes = {c.clause.document.id: c.outcome for c in result.considered}
+        assert outcomes == {"named": "granted", "other": "not_cumulative"}
 
     def test_a_superseding_clause_not_yet_known_holds_the_older_back(self) -> None:
         older = document(

@@ -503,6 +503,10 @@ def _by_priority(
         considered.append(Considered(other.clause, "not_cumulative", reason, amount))
     if first.worth.kind == "range" and first.worth.range is not None:
         low, high = first.worth.range
+        if previously >= to_fen(high):
+            return _paid_to_the_top(
+                index, event, strategy, None, [first], high, previously, considered, missing
+            )
         return _to_assess(
             index, event, strategy, [first], low, high, previously, considered, missing
         )
@@ -678,6 +682,27 @@ def _cumulative(
         high = fixed + sum((r.worth.range[1] for r in live_ranges if r.worth.range), ZERO)
         if cap is not None:
             low, high = min(low, cap), min(high, cap)
+        if previously >= to_fen(high):  # whatever the ranges are assessed at, nothing is due
+            reason = f"可叠加：台账已发放 {to_fen(previously)!s} 元，不低于合计上限，无需评定"
+            paid = tuple(
+                Considered(c.clause, "granted", reason, None if c in live_ranges else c.amount)
+                for c in (*live, *live_ranges)
+            )
+            considered.extend(paid)
+            return build_result(
+                event_index=index,
+                event=event,
+                strategy=strategy.kind,
+                status="eligible",
+                amount=ZERO,
+                granted=paid[0],
+                basis=" + ".join(c.worth.basis for c in (*live, *live_ranges)),
+                entitlement=to_fen(high),
+                previously_granted=to_fen(previously),
+                considered=tuple(considered),
+                missing=missing,
+                paid_by=paid,
+            )
         for c in live:
             reason = "可叠加：与待评定的区间条款一并享受"
             considered.append(Considered(c.clause, "needs_assessment", reason, c.amount))
