@@ -14,11 +14,12 @@ _USCC_ALPHABET = frozenset(_USCC_CHARACTERS)
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)  # 3^i mod 31
 # For each of the 17 positions, every character's value already times the position's weight.
 _USCC_WEIGHTED = tuple({c: v * w for v, c in enumerate(_USCC_CHARACTERS)} for w in _USCC_WEIGHTS)
-_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―_−]+")
-# What an identifier drops besides: every dash (Pd: 〜, ﹣, ⸺ and the rest), control characters
-# (Cc) and invisible format characters (Cf), none of which is part of a number however it was
-# typed or pasted. The minus sign (−, a symbol) is among the separators above.
-_DROPPED = frozenset(("Cc", "Cf", "Pd"))
+# Spaces, hyphens, dashes and the minus sign: what a number is typed with, never part of it.
+# Not the wave dash (〜, ～), which writes a range (第1〜3期 is not 第13期).
+_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―_−﹘⸺⸻]+")
+# What an identifier drops besides: control characters (Cc) and invisible format characters
+# (Cf), none of which is part of a number however it was typed or pasted.
+_DROPPED = frozenset(("Cc", "Cf"))
 # The ASCII characters dropped, for `str.translate`: NFKC leaves ASCII text as it is.
 _ASCII_DROPPED = {
     c: None for c in range(128) if _SEPARATORS.fullmatch(chr(c)) or c < 0x20 or c == 0x7F
@@ -32,7 +33,7 @@ class IdentifierInvalid(ValueError):
 
 
 def normalise(value: str) -> str:
-    """Full-width to half-width (NFKC), separators (spaces, every dash, the minus sign),
+    """Full-width to half-width (NFKC), separators (spaces, hyphens and dashes, the minus sign),
     control characters and invisible format characters (zero-width spaces and joiners, byte
     order marks) removed, upper case: one identifier, however typed."""
     if value.isascii():  # NFKC leaves it as it is, and it has no format characters
@@ -56,13 +57,16 @@ def subject_forms(value: str) -> tuple[str, str]:
 def subject_key(value: str) -> str:
     """An event's subject as one, however typed (`normalise`). A Chinese patent number or a
     居民身份证号码 is also one whatever punctuation it is written with, a patent number with or
-    without the ZL (专利号) or CN before it, and whatever words in Chinese a clerk writes around
-    it (`专利号：`, `号`, `（发明）`, `（已授权）`): `ZL201623189465.2`, `CN 2016 2318 9465·2`,
-    `201623189465.2` and `授权专利号ZL201623189465.2号` are one patent; a 居民身份证号码 or a
-    统一社会信用代码 is one with or without its label or a note (`身份证号：…（本人）`), since
-    the number alone names the person or the organisation. A number labelled as one kind is
-    never taken for the other (`身份证号2016231894652` is no patent). Other subjects keep their
-    punctuation and words: `项目1.1` is not `项目11`, nor `滑坡2023.1.11` `滑坡2023.11.1`."""
+    without the ZL (专利号) or CN before it and the words a clerk labels it with (`专利号：`,
+    `号`, `（发明）`, `（已授权）`): `ZL201623189465.2`, `CN 2016 2318 9465·2`,
+    `201623189465.2` and `授权专利号ZL201623189465.2号` are one patent. A 居民身份证号码 or a
+    统一社会信用代码 is one whatever words in Chinese surround it (`身份证号：…（本人）`,
+    `泸州示例科技有限公司9151…`): its check characters make it the person or the organisation
+    whatever else is written, and 不重复 counts them once. A patent number's shape is too common
+    for that (a date and a serial, `滑坡20240715.1`): other words keep it a subject of its own
+    (`合同201623189465.2`, `ZL201623189465.2（第1年）`). A number labelled as an identity is
+    never taken for a patent (`身份证号2016231894652`). Other subjects keep their punctuation and
+    words: `项目1.1` is not `项目11`, nor `滑坡2023.1.11` `滑坡2023.11.1`."""
     return subject_forms(value)[0]
 
 
@@ -104,6 +108,20 @@ def patent_kind(key: str) -> str | None:
     return _PATENT_KINDS.get(key[4] if len(key) == 13 else key[2])
 
 
+def patent_kinds_within(key: str) -> frozenset[str]:
+    """The kinds of the patent numbers since 2004 written inside a subject's key among other
+    words (`专利号ZL201530000001.1第1件`): 12 digits, then a check character after a dot or
+    nothing."""
+    return frozenset(
+        kind
+        for digits in _PATENT_WITHIN.findall(key)
+        if (kind := _PATENT_KINDS.get(digits[4])) is not None
+    )
+
+
+_PATENT_WITHIN = re.compile(r"(?<!\d)(\d{12})[.·。]?[\dX](?!\d)")
+
+
 _ORGANISATION_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 # Without a clock here: a 身份证号码 is a person's born by the end of this century.
 _LAST_BIRTH_DAY = dt.date(2099, 12, 31)
@@ -136,12 +154,12 @@ def _number(text: str) -> str | None:
     if not text.isascii():
         if _IDENTITY_LABELS.search(text):
             return _identity(text)
-        unlabelled = "".join(c for c in text if unicodedata.category(c) not in _WORDS)
+        if (identity := _identity(text, checked_twice=True)) is not None:
+            return identity
+        unlabelled = _PATENT_LABELS.sub("", text)
         if unlabelled != text:
             number = _number(unlabelled)
-            if number is not None and is_ric(number) and _PATENT_LABELS.search(text):
-                return None  # a patent's label before an identity number: which is meant?
-            return number
+            return number if number is not None and not is_ric(number) else None
     core = _trimmed(text)  # brackets, or the colon a label leaves, around the number
     if _OLD_PATENT_ALONE.fullmatch(core):
         return core[:8] + core[-1]
@@ -160,18 +178,22 @@ def _number(text: str) -> str | None:
     return bare if is_ric(bare) else None
 
 
-def _identity(text: str) -> str | None:
-    """A 居民身份证号码 or a 统一社会信用代码 written with its label (and any other words in
-    Chinese), if the rest is one."""
+def _identity(text: str, *, checked_twice: bool = False) -> str | None:
+    """A 居民身份证号码 or a 统一社会信用代码 among words in Chinese and punctuation, if what is
+    left is one. `checked_twice`: without its label, a 统一社会信用代码 only if its organisation
+    code's check character is right too (one random string in 341 passes both checks)."""
     bare = "".join(c for c in text if unicodedata.category(c) not in _NOT_IN_A_NUMBER)
     if len(bare) != 18 or not bare.isascii() or not bare.isalnum():
         return None
     if is_ric(bare):
         return bare
     try:
-        return validate_uscc(bare)
+        code = validate_uscc(bare)
     except IdentifierInvalid:
         return None
+    if checked_twice and code[16] != _organisation_check(code[8:16]):
+        return None
+    return code
 
 
 def _trimmed(text: str) -> str:
@@ -190,14 +212,12 @@ def _trimmed(text: str) -> str:
 # one without it are too common a shape to be taken for a patent. A 居民身份证号码 has 18.
 _PATENT = re.compile(r"(?:(?:ZL|CN)(?:\d{12}|\d{8})|\d{12})[\dX]")
 _OLD_PATENT_ALONE = re.compile(r"\d{8}[^\w\s][\dX]")
-# Words in Chinese (and other scripts without case: Lo), which no number holds: what a clerk
-# writes around one is dropped when the rest is a number (授权, 本人, 已授权, 公告号…).
-_WORDS = frozenset(("Lo",))
-_NOT_IN_A_NUMBER = _PUNCTUATION | _WORDS
+# Words in Chinese (and other scripts without case: Lo), which no identity number holds.
+_NOT_IN_A_NUMBER = _PUNCTUATION | frozenset(("Lo",))
 # The words a patent number is labelled with in a clerk's sheet, longest first.
 _PATENT_LABELS = re.compile(
-    "|".join(("专利申请号", "专利号", "申请号", "授权号", "发明专利", "实用新型", "外观设计",
-              "专利", "发明", "号", "第"))
+    "|".join(("专利申请号", "授权公告号", "专利号", "申请号", "授权号", "公告号", "已授权",
+              "发明专利", "实用新型", "外观设计", "专利", "发明", "授权", "号", "第"))
 )  # fmt: skip
 # The words a 身份证号码 or a 统一社会信用代码 is labelled with, longest first.
 _IDENTITY_LABELS = re.compile(

@@ -78,6 +78,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._progressed = True
+        # The next request, in the read that ended a lingered body: that body's end armed the
+        # keep-alive timer, which uvicorn cancels only as a read begins.
+        self._unset_keepalive_if_required()
         self._head_bytes = 0
         if not self._in_head:  # the next request on a kept-alive connection
             self._in_head = True

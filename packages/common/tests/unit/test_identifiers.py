@@ -102,10 +102,14 @@ def test_normalise_full_width_and_separators() -> None:
 
 
 @pytest.mark.parametrize(
-    "typed", ["HT−2024−001", "HT〜2024〜001", "HT﹣2024﹣001", "HT⸺2024⸺001", "HT‒2024‒001"]
+    "typed", ["HT−2024−001", "HT﹣2024﹣001", "HT⸺2024⸺001", "HT‒2024‒001", "HT－2024－001"]
 )
-def test_every_dash_and_the_minus_sign_are_separators(typed: str) -> None:
+def test_dashes_and_the_minus_sign_are_separators(typed: str) -> None:
     assert subject_key(typed) == subject_key("HT-2024-001") == "HT2024001"
+
+
+def test_a_wave_dash_writes_a_range_and_stays() -> None:
+    assert subject_key("第1〜3期") != subject_key("第13期")
 
 
 @pytest.mark.parametrize(
@@ -182,10 +186,23 @@ def test_an_identity_number_is_one_however_typed() -> None:
         ("授权公告号：CN201623189465.2", "2016231894652"),
         ("ZL201623189465.2（已授权）", "2016231894652"),
         ("授权ZL201623189465.2", "2016231894652"),
-        ("合同201623189465.2", "2016231894652"),  # words in Chinese around it, whichever
+        ("合同201623189465.2", "合同201623189465.2"),  # a word that labels no patent
+        ("ZL201623189465.2（第1年）", "ZL201623189465.2(第1年)"),  # nor a year
+        ("黄荆村滑坡20240715.1", "黄荆村滑坡20240715.1"),  # a date and a serial
+        ("泸州2023100000011", "泸州2023100000011"),
         ("身份证号：510502199001013112（本人）", "510502199001013112"),
         ("510502199001013112（本人）", "510502199001013112"),
-        ("专利号510502199001013112", "专利号510502199001013112"),  # a patent's label: which?
+        ("510502199001013112（第一套住房）", "510502199001013112"),
+        ("510502199001013112号", "510502199001013112"),
+        ("发明人：510502199001013112", "510502199001013112"),
+        ("张发明510502199001013112", "510502199001013112"),
+        ("91510521MA62D8KXX0（本公司）", "91510521MA62D8KXX0"),
+        ("泸州示例科技有限公司91510521MA62D8KXX0", "91510521MA62D8KXX0"),
+        (
+            "泸州示例科技有限公司91510500MA62B8XY4F",
+            "泸州示例科技有限公司91510500MA62B8XY4F",
+        ),  # its organisation check wrong
+        ("项目91510521MA62D8KX3F", "项目91510521MA62D8KX3F"),  # its organisation check wrong
         ("身份证号11010519491231002X", "11010519491231002X"),
         ("公民身份号码：110105 19491231 002x", "11010519491231002X"),
         ("（身份证号码11010519491231002X）", "11010519491231002X"),
@@ -239,7 +256,7 @@ def test_ascii_takes_the_short_way_to_the_same_result(value: str) -> None:
         ("91510521MA62D8KXX0", False, True),
         ("91510521MA62D8KX3F", False, False),  # its organisation code's check character wrong
         ("91510502MA62D8KX3F", False, False),  # its own check character wrong
-        ("合同201623189465.2", False, False),  # a contract's number, of a patent's shape
+        ("合同201623189465.2", True, False),
         ("泸县某滑坡点-2024-06-20", False, False),
     ],
 )

@@ -48,12 +48,17 @@ def short_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @asynccontextmanager
-async def server() -> AsyncIterator[int]:
+async def server(keep_alive: float = 5) -> AsyncIterator[int]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     config = uvicorn.Config(
-        APP, host="127.0.0.1", port=port, http=GuardedHttpToolsProtocol, log_config=None
+        APP,
+        host="127.0.0.1",
+        port=port,
+        http=GuardedHttpToolsProtocol,
+        log_config=None,
+        timeout_keep_alive=keep_alive,
     )
     served = uvicorn.Server(config)
     task = asyncio.create_task(served.serve())
@@ -234,3 +239,14 @@ async def test_a_body_finished_after_an_early_answer_leaves_the_connection_servi
         answer = await exchange(port, head + b"abc", b"defghij", then, pause=0.15)
     assert answer.startswith(b"HTTP/1.1 401 ")
     assert answer.count(b"HTTP/1.1 200 OK") == 1
+
+
+async def test_a_request_after_a_lingered_body_is_not_cut_by_the_keep_alive_timer() -> None:
+    """The body's end armed the timer; the next request came in the same read and outlasted
+    it, and its answer was lost."""
+    head = b"POST /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n"
+    slow = b"GET /?hold=0.6 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    async with server(keep_alive=0.2) as port:
+        answer = await exchange(port, head + b"abc", b"defghij" + slow, pause=0.1, wait=3)
+    assert answer.startswith(b"HTTP/1.1 401 ")
+    assert answer.count(b"HTTP/1.1 200 OK") == 1, answer

@@ -86,7 +86,8 @@ async def test_what_was_paid_before_the_cap_was_divided_counts_against_each_proj
 
 async def test_an_achievement_named_by_its_patent_is_one_however_written(desk: Desk) -> None:
     """The project is named as a subject is: a patent number with or without its ZL, its
-    label or its punctuation, or a contract number with a minus sign for a hyphen, is one."""
+    label or its punctuation, or a contract number with a minus sign or a dash for a hyphen, is
+    one."""
     assert paid(await claim(desk, "P-1", "ZL201772262614.3")) == ("granted", "60000.00")
     assert paid(await claim(desk, "P-2", "201772262614.3")) == ("granted", "40000.00")
     for n, typed in enumerate(
@@ -95,4 +96,4 @@ async def test_an_achievement_named_by_its_patent_is_one_however_written(desk: D
         assert paid(await claim(desk, f"P-{n + 3}", typed)) == ("cap_exhausted", "0.00"), typed
     assert paid(await claim(desk, "H-1", "HT-2024-001")) == ("granted", "60000.00")
     assert paid(await claim(desk, "H-2", "HT−2024−001")) == ("granted", "40000.00")
-    assert paid(await claim(desk, "H-3", "HT〜2024〜001")) == ("cap_exhausted", "0.00")
+    assert paid(await claim(desk, "H-3", "HT‒2024‒001")) == ("cap_exhausted", "0.00")

@@ -97,6 +97,17 @@ class TestCalculate:
         assert "实用新型" in errors[1]["msg"]
         body["events"] = body["events"][2:]
         assert (await admin.post("/v1/calculations", json=body)).status_code == 200
+        # A number among other words is read for its kind too.
+        for subject in (
+            "专利号ZL201530000001.1第1件",
+            "ZL201530000001.1/1",
+            "ZL201530000001.1 外观",
+        ):
+            body["events"] = [
+                {"matter": "patent.invention.granted", "date": "2016-05-10", "subject": subject}
+            ]
+            refused = await admin.post("/v1/calculations", json=body)
+            assert refused.status_code == 422, (subject, refused.text)
 
     async def test_unknown_matter_and_region_are_named(
         self, case: Callable[..., dict[str, Any]], admin: httpx.AsyncClient

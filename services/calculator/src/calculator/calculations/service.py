@@ -11,6 +11,7 @@ from typing import Any
 from subsidy_common.identifiers import (
     IdentifierInvalid,
     patent_kind,
+    patent_kinds_within,
     subject_forms,
     subject_key,
     validate_ric,
@@ -223,8 +224,13 @@ def _other_patent_kind(matter: str, subject: str) -> str | None:
     """Why a subject cannot be the patent a matter rewards: its number's type digit names
     another kind (a design patent claimed as an invention would be paid 3000 for 400)."""
     rewarded = _PATENT_MATTER.match(matter)
+    if rewarded is None:
+        return None
     numbered = patent_kind(subject)
-    if rewarded is None or numbered is None or numbered == rewarded.group(1):
+    if numbered is None:  # a number among other words (`专利号ZL…第1件`) is read too
+        others = patent_kinds_within(subject) - {rewarded.group(1)}
+        numbered = min(others) if others else None
+    if numbered is None or numbered == rewarded.group(1):
         return None
     return (
         f"is the number of a {_PATENT_KIND_NAMES[numbered]} patent ({numbered}), by its type"
