@@ -218,11 +218,14 @@ def _check_attributes(
 # The kind of patent a matter rewards, by its key (`patent.<kind>.granted`).
 _PATENT_MATTER = re.compile(r"patent\.(invention|utility_model|design)\.")
 _PATENT_KIND_NAMES = {"invention": "发明", "utility_model": "实用新型", "design": "外观设计"}
+_SHORTEST_PATENT = 9  # an application number before 2004: 8 digits and a check character
 
 
 def _other_patent_kind(matter: str, subject: str) -> str | None:
     """Why a subject cannot be the patent a matter rewards: its number's type digit names
     another kind (a design patent claimed as an invention would be paid 3000 for 400)."""
+    if len(subject) < _SHORTEST_PATENT or not matter.startswith("patent."):
+        return None  # without a regular expression: every event of a batch comes by here
     rewarded = _PATENT_MATTER.match(matter)
     if rewarded is None:
         return None
