@@ -460,27 +460,28 @@ class TestMetrics:
         assert await eligible() == before + 3
 
 
+async def drawn_on(admin: httpx.AsyncClient, name: str, year: int) -> str:
+    """A fund of a name of its own that a new document's one clause (600 元, in `year`) draws
+    on; a policy write is answered once the calculators have read it."""
+    fund = f"{name}-{uuid.uuid4().hex[:6]}"
+    document = {
+        "id": f"fund-{uuid.uuid4().hex[:8]}", "title": "预算测试", "issuer": "泸州市人民政府",
+        "level": "city", "jurisdiction": ["510500-CJ"], "effective_from": f"{year}-01-01",
+        "effective_to": f"{year}-12-31", "source": {"title": "测试"},
+        "clauses": [{"id": "award", "ref": "（一）", "matter": "film.city_promotion",
+                     "beneficiaries": ["enterprise"], "amount": {"kind": "fixed", "value": 600},
+                     "funding_source": fund, "quote": "给予 600 元奖励"}],
+    }  # fmt: skip
+    created = await admin.post("/v1/admin/policies", json={"reason": "测试", "document": document})
+    assert created.status_code == 201, created.text
+    return fund
+
+
 class TestFundBudgets:
     async def test_a_claim_pays_no_more_than_the_fund_has_left(
-        self,
-        admin: httpx.AsyncClient,
-        as_key: Callable[[str], httpx.AsyncClient],
-        case: Case,
-        stack: Any,
+        self, admin: httpx.AsyncClient, case: Case
     ) -> None:
-        fund = f"测试专项资金-{uuid.uuid4().hex[:6]}"
-        document = {
-            "id": f"fund-{uuid.uuid4().hex[:8]}", "title": "预算测试", "issuer": "泸州市人民政府",
-            "level": "city", "jurisdiction": ["510500-CJ"], "effective_from": "1991-01-01",
-            "effective_to": "1991-12-31", "source": {"title": "测试"},
-            "clauses": [{"id": "award", "ref": "（一）", "matter": "film.city_promotion",
-                         "beneficiaries": ["enterprise"], "amount": {"kind": "fixed", "value": 600},
-                         "funding_source": fund, "quote": "给予 600 元奖励"}],
-        }  # fmt: skip
-        assert (
-            await admin.post("/v1/admin/policies", json={"reason": "测试", "document": document})
-        ).status_code == 201
-        await stack.refresh_snapshot()
+        fund = await drawn_on(admin, "测试专项资金", 1991)
         set_budget = await admin.put(
             f"/v1/admin/funds/{fund}", json={"budget": "1000.00", "reason": "年度预算"}
         )
@@ -520,19 +521,7 @@ class TestFundBudgets:
         self, admin: httpx.AsyncClient
     ) -> None:
         """A mistyped fund had been a budget nothing draws on, the fund meant left without one."""
-        fund = f"测试引导资金-{uuid.uuid4().hex[:6]}"
-        document = {
-            "id": f"fund-{uuid.uuid4().hex[:8]}", "title": "预算测试", "issuer": "泸州市人民政府",
-            "level": "city", "jurisdiction": ["510500-CJ"], "effective_from": "1992-01-01",
-            "effective_to": "1992-12-31", "source": {"title": "测试"},
-            "clauses": [{"id": "award", "ref": "（一）", "matter": "film.city_promotion",
-                         "beneficiaries": ["enterprise"], "amount": {"kind": "fixed", "value": 600},
-                         "funding_source": fund, "quote": "给予 600 元奖励"}],
-        }  # fmt: skip
-        created = await admin.post(
-            "/v1/admin/policies", json={"reason": "测试", "document": document}
-        )
-        assert created.status_code == 201, created.text
+        fund = await drawn_on(admin, "测试引导资金", 1992)
         budget = {"budget": "1000.00", "reason": "年度预算"}
         mistyped = await admin.put(f"/v1/admin/funds/{fund.replace('引导', '引道')}", json=budget)
         assert mistyped.status_code == 422, mistyped.text
