@@ -47,6 +47,7 @@ SETTINGS_ENV = {
         "GATEWAY_DATABASE_URL",
         "GATEWAY_REGISTRY_URL",
         "GATEWAY_CALCULATOR_URL",
+        "GATEWAY_CALCULATOR_INSTANCES_DNS",
         "GATEWAY_BATCH_PARTS_IN_FLIGHT",
         "GATEWAY_REDIS_URL",
         "GATEWAY_CORS_ORIGINS",
@@ -96,10 +97,14 @@ def container_port(deployment: dict[str, Any], port: int | str) -> int:
     return next(p["containerPort"] for p in ports if p.get("name") == port)
 
 
-def service_for(deployment: dict[str, Any]) -> dict[str, Any]:
+def service_for(deployment: dict[str, Any], *, headless: bool = False) -> dict[str, Any]:
+    """The balanced Service that selects a deployment's pods, or the headless one."""
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     matches = [
-        svc for svc in resources("Service") if svc["spec"]["selector"].items() <= labels.items()
+        svc
+        for svc in resources("Service")
+        if svc["spec"]["selector"].items() <= labels.items()
+        and (svc["spec"].get("clusterIP") == "None") is headless
     ]
     assert len(matches) == 1, f"one Service selects {deployment['metadata']['name']}"
     return matches[0]
@@ -274,6 +279,16 @@ def test_deployment_env_is_read_by_its_settings(name: str) -> None:
         if ref:
             assert ref["name"] == secret["metadata"]["name"]
             assert ref["key"] in secret["stringData"]
+
+
+def test_the_gateway_finds_every_calculator_pod_to_tell_of_a_policy_write() -> None:
+    """Through the balanced Service a refresh reaches one replica of several."""
+    headless = service_for(by_name("Deployment")["calculator"], headless=True)
+    (port,) = headless["spec"]["ports"]
+    config = next(c for c in resources("ConfigMap") if c["metadata"]["name"] == "gateway-config")
+    assert config["data"]["GATEWAY_CALCULATOR_INSTANCES_DNS"] == (
+        f"{headless['metadata']['name']}:{port['port']}"
+    )
 
 
 def test_configmaps_say_production_and_point_at_the_services() -> None:

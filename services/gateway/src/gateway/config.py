@@ -39,6 +39,13 @@ class Settings(ServiceSettings):
         description="Parts of one batch at the calculator at once; twice its instances when"
         " unset (behind one URL that balances over replicas, about twice the replicas)",
     )
+    calculator_instances_dns: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$",
+        description="host:port of a DNS name that resolves to every calculator instance (a"
+        " Kubernetes headless Service): a policy write asks each to read the registry again"
+        " before it is answered. Unset: the instances of calculator_url are asked",
+    )
     downstream_timeout: float = Field(default=10.0, gt=0, le=120)
     downstream_connect_timeout: float = Field(default=1.0, gt=0, le=30)
     admin_key: SecretStr | None = Field(

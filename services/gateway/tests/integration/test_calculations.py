@@ -280,6 +280,24 @@ class TestCalculate:
         amended = (await admin.post("/v1/calculations", json=case(region="510503"))).json()
         assert amended["total"] == "777777.00", amended
 
+    async def test_calculators_found_by_a_name_are_told_of_a_write(
+        self,
+        case: Callable[..., dict[str, Any]],
+        stack: Any,
+        film: dict[str, Any],
+        another_gateway: Any,
+        client_for: Callable[..., httpx.AsyncClient],
+    ) -> None:
+        """Behind one balanced URL, the instances a DNS name resolves to are each told (a
+        Kubernetes headless Service): one request to the balanced URL reaches one replica."""
+        port = stack.calculator_url.rsplit(":", 1)[1]
+        settings = {"calculator_instances_dns": f"127.0.0.1:{port}"}
+        async with another_gateway(**settings) as gateway, client_for(gateway) as admin:
+            amend = await film_in_region(admin, film, "510522")
+            await amend(888888)
+            amended = (await admin.post("/v1/calculations", json=case(region="510522"))).json()
+        assert amended["total"] == "888888.00", amended
+
     async def test_an_instant_a_little_ahead_is_answered_once_it_has_passed(
         self,
         case: Callable[..., dict[str, Any]],

@@ -14,6 +14,7 @@ from subsidy_common.types import IsoDate, QueryRecordedInstant
 from gateway.auth.principal import AdminDep, Principal, PrincipalDep
 from gateway.bodies import checked
 from gateway.clients import lookup
+from gateway.clients.calculators import read_registry_again
 from gateway.contract.policies import (
     AuditList,
     PolicyDetail,
@@ -39,9 +40,7 @@ AsOf = Annotated[
 ]
 
 
-# Where a calculator reads the registry again, and how long a policy write waits for it: past
-# this it is answered anyway.
-SNAPSHOT_REFRESH_PATH = "/internal/v1/snapshot/refresh"
+# How long a policy write waits for the calculators to read it: past this it is answered anyway.
 CALCULATORS_READ_SECONDS = 5.0
 
 
@@ -169,9 +168,7 @@ async def _read_by_calculators(request: Request, written: Response) -> Response:
     under the repealed document until the next revalidation, up to 2 s later). A calculator
     that cannot be told in time catches up at its next revalidation; the write stands."""
     if written.status_code < 300:
-        failed = await lookup.calculator(request).on_each(
-            "POST", SNAPSHOT_REFRESH_PATH, seconds=CALCULATORS_READ_SECONDS
-        )
+        failed = await read_registry_again(request, seconds=CALCULATORS_READ_SECONDS)
         if failed:
             log.warning(
                 "a calculator did not read a policy write at once; it will at its next"
