@@ -38,7 +38,7 @@ def normalise(value: str) -> str:
     order marks) removed, upper case: one identifier, however typed."""
     if value.isascii():  # NFKC leaves it as it is, and it has no format characters
         return (value if value.isalnum() else value.translate(_ASCII_DROPPED)).upper()
-    text = unicodedata.normalize("NFKC", value)
+    text = unicodedata.normalize("NFKC", value).replace("〜", "~")  # as NFKC writes ～
     text = "".join(c for c in text if unicodedata.category(c) not in _DROPPED)
     return _SEPARATORS.sub("", text).upper()
 
@@ -79,15 +79,7 @@ def names_one_thing(key: str, *, patent: bool) -> bool:
     shape names no patent outside a patent matter, and one of 18 characters is seldom both."""
     if len(key) in (9, 13):
         return patent and _PATENT_KEY.fullmatch(key) is not None
-    if len(key) != 18:
-        return False
-    try:
-        if is_ric(key):
-            return bool(validate_ric(key, today=_LAST_BIRTH_DAY))
-        validate_uscc(key)
-    except IdentifierInvalid:
-        return False
-    return key[16] == _organisation_check(key[8:16])
+    return len(key) == 18 and _national(key, checked_twice=True) == key
 
 
 # A patent application number's key: 12 digits and a check character since 2004, 8 and one
@@ -149,16 +141,16 @@ def _number(text: str) -> str | None:
     """The patent application number or identity number a normalised subject is written as, if
     it is one: letters and digits, punctuation between them, nothing else; or a patent number, a
     居民身份证号码 or a 统一社会信用代码 with nothing else but the words it is labelled with."""
-    if len(text) > 60:
+    if len(text) > _LONGEST_NUMBERED:
         return None
+    labelled = not text.isascii() and _IDENTITY_LABELS.search(text) is not None
+    identity = _identity(text, labelled=labelled)
+    if identity is not None or labelled:
+        return identity
     if not text.isascii():
-        if _IDENTITY_LABELS.search(text):
-            return _identity(text)
-        if (identity := _identity(text, checked_twice=True)) is not None:
-            return identity
         unlabelled = _PATENT_LABELS.sub("", text)
         if unlabelled != text:
-            number = _number(unlabelled)
+            number = _number(unlabelled) or _old_patent_labelled(unlabelled)
             return number if number is not None and not is_ric(number) else None
     core = _trimmed(text)  # brackets, or the colon a label leaves, around the number
     if _OLD_PATENT_ALONE.fullmatch(core):
@@ -178,22 +170,44 @@ def _number(text: str) -> str | None:
     return bare if is_ric(bare) else None
 
 
-def _identity(text: str, *, checked_twice: bool = False) -> str | None:
-    """A 居民身份证号码 or a 统一社会信用代码 among words in Chinese and punctuation, if what is
-    left is one. `checked_twice`: without its label, a 统一社会信用代码 only if its organisation
-    code's check character is right too (one random string in 341 passes both checks)."""
-    bare = "".join(c for c in text if unicodedata.category(c) not in _NOT_IN_A_NUMBER)
-    if len(bare) != 18 or not bare.isascii() or not bare.isalnum():
-        return None
-    if is_ric(bare):
-        return bare
+def _identity(text: str, *, labelled: bool) -> str | None:
+    """The one 居民身份证号码 or 统一社会信用代码 written in a text among other words: a run of
+    letters and digits (dots between them allowed, as in 110105.19491231.002X) that is one. Not
+    digits gathered from all over the text: a date and a telephone number together may pass an
+    identity number's check (1 in 11). Without its label a 统一社会信用代码 must pass its
+    organisation code's check too (1 random string in 341 passes both)."""
+    found = {
+        code
+        for run in _NUMBER_RUN.findall(text)
+        if len(bare := _NOT_ALNUM.sub("", run)) == 18
+        and (code := _national(bare, checked_twice=not labelled)) is not None
+    }
+    return found.pop() if len(found) == 1 else None
+
+
+def _national(number: str, *, checked_twice: bool) -> str | None:
+    """An 18-character number, if it is a 居民身份证号码 (its birth date a date) or a
+    统一社会信用代码 (with `checked_twice`, its organisation code's check right too). A credit
+    code of digits only may pass an identity number's check and not its date."""
+    if is_ric(number):
+        try:
+            return validate_ric(number, today=_LAST_BIRTH_DAY)
+        except IdentifierInvalid:
+            pass
     try:
-        code = validate_uscc(bare)
+        code = validate_uscc(number)
     except IdentifierInvalid:
         return None
     if checked_twice and code[16] != _organisation_check(code[8:16]):
         return None
     return code
+
+
+def _old_patent_labelled(text: str) -> str | None:
+    """A patent number before 2004 after its label, its check character with or without the
+    dot (`专利号98123456X`): the label says what eight digits and one are."""
+    core = _trimmed(text)
+    return core if _OLD_PATENT_KEY.fullmatch(core) else None
 
 
 def _trimmed(text: str) -> str:
@@ -207,17 +221,24 @@ def _trimmed(text: str) -> str:
 
 
 # A patent application number: 12 digits and a check character (digit or X) since 2004, after
-# ZL or CN or alone; 8 and one before, after ZL or CN, or alone with a dot (or other
-# punctuation) before its check character, as it was printed (`98123456.X`): eight digits and
-# one without it are too common a shape to be taken for a patent. A 居民身份证号码 has 18.
+# ZL or CN or alone; 8 and one before, after ZL or CN, or alone with a dot (or a middle dot)
+# before its check character, as it was printed (`98123456.X`): eight digits and one without it,
+# or with a range's or a sum's sign (`12345678〜9`), are too common a shape to be taken for a
+# patent. A 居民身份证号码 has 18.
 _PATENT = re.compile(r"(?:(?:ZL|CN)(?:\d{12}|\d{8})|\d{12})[\dX]")
-_OLD_PATENT_ALONE = re.compile(r"\d{8}[^\w\s][\dX]")
-# Words in Chinese (and other scripts without case: Lo), which no identity number holds.
-_NOT_IN_A_NUMBER = _PUNCTUATION | frozenset(("Lo",))
+_OLD_PATENT_ALONE = re.compile(r"\d{8}[.·•。][\dX]")
+# A number as written among other words: letters and digits, dots between them allowed.
+_NUMBER_RUN = re.compile(r"[0-9A-Z]+(?:[.·•。][0-9A-Z]+)*")
+_NOT_ALNUM = re.compile(r"[^0-9A-Z]")
+_OLD_PATENT_KEY = re.compile(r"\d{8}[\dX]")
+# What `_number` reads at most: a sentence a clerk pasted with the number in it.
+_LONGEST_NUMBERED = 120
 # The words a patent number is labelled with in a clerk's sheet, longest first.
 _PATENT_LABELS = re.compile(
-    "|".join(("专利申请号", "授权公告号", "专利号", "申请号", "授权号", "公告号", "已授权",
-              "发明专利", "实用新型", "外观设计", "专利", "发明", "授权", "号", "第"))
+    "|".join(("专利申请号码", "专利申请号", "授权公告号", "专利证书号", "专利号码", "申请号码",
+              "专利号", "申请号", "授权号", "公告号", "证书号", "授权公告", "已获授权", "已授权",
+              "已下证", "发明专利", "实用新型", "外观设计", "专利", "发明", "外观", "授权", "有效",
+              "号码", "号", "第", "为"))
 )  # fmt: skip
 # The words a 身份证号码 or a 统一社会信用代码 is labelled with, longest first.
 _IDENTITY_LABELS = re.compile(

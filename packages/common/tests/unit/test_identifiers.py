@@ -110,6 +110,20 @@ def test_dashes_and_the_minus_sign_are_separators(typed: str) -> None:
 
 def test_a_wave_dash_writes_a_range_and_stays() -> None:
     assert subject_key("第1〜3期") != subject_key("第13期")
+    assert subject_key("第1〜3期") == subject_key("第1～3期")  # whichever wave dash
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        # Digits from all over a text together passed an identity number's check.
+        ("黄荆村滑坡2024.7.15（监测员13883000004）", "石桥村崩塌2024.7.15（监测员13883000004）"),
+        ("51052110103号点滑坡2023.1.11", "51052110103号点滑坡2023.11.1"),
+        ("项目20235105000000006-第1年", "项目20235105000000006-第1期"),
+    ],
+)
+def test_digits_apart_are_no_identity_number(one: str, other: str) -> None:
+    assert subject_key(one) != subject_key(other)
 
 
 @pytest.mark.parametrize(
@@ -203,6 +217,19 @@ def test_an_identity_number_is_one_however_typed() -> None:
             "泸州示例科技有限公司91510500MA62B8XY4F",
         ),  # its organisation check wrong
         ("项目91510521MA62D8KX3F", "项目91510521MA62D8KX3F"),  # its organisation check wrong
+        ("（91510100MA6C00009H）", "91510100MA6C00009H"),
+        ("91510100MA6C00009H，", "91510100MA6C00009H"),
+        ("：91510100MA6C00009H", "91510100MA6C00009H"),
+        ("泸州ABC科技有限公司91510100MA6C00009H", "91510100MA6C00009H"),
+        ("泸州3D打印科技有限公司91510100MA6C00009H", "91510100MA6C00009H"),
+        ("张三（2024年引进）110101199003071233", "110101199003071233"),
+        ("身份证号码：110101199003071233（2024年引进）", "110101199003071233"),
+        ("专利号码：ZL201510000001.1", "2015100000011"),
+        ("ZL201510000001.1（已获授权）", "2015100000011"),
+        ("专利号为ZL201510000001.1", "2015100000011"),
+        ("专利号98123456X", "98123456X"),
+        ("12345678〜9", "12345678~9"),  # a range, not a patent before 2004
+        ("12345678+9", "12345678+9"),
         ("身份证号11010519491231002X", "11010519491231002X"),
         ("公民身份号码：110105 19491231 002x", "11010519491231002X"),
         ("（身份证号码11010519491231002X）", "11010519491231002X"),
@@ -257,6 +284,7 @@ def test_ascii_takes_the_short_way_to_the_same_result(value: str) -> None:
         ("91510521MA62D8KX3F", False, False),  # its organisation code's check character wrong
         ("91510502MA62D8KX3F", False, False),  # its own check character wrong
         ("合同201623189465.2", True, False),
+        ("915101001099069572", False, True),  # a credit code of digits only, no person's
         ("泸县某滑坡点-2024-06-20", False, False),
     ],
 )
