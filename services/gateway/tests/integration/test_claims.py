@@ -462,7 +462,8 @@ class TestMetrics:
 
 async def drawn_on(admin: httpx.AsyncClient, name: str, year: int) -> str:
     """A fund of a name of its own that a new document's one clause (600 元, in `year`) draws
-    on; a policy write is answered once the calculators have read it."""
+    on; a policy write is answered once the calculators have read it. The year is the test's
+    own: the film's document is weighed in 1990 and 1991."""
     fund = f"{name}-{uuid.uuid4().hex[:6]}"
     document = {
         "id": f"fund-{uuid.uuid4().hex[:8]}", "title": "预算测试", "issuer": "泸州市人民政府",
@@ -481,7 +482,7 @@ class TestFundBudgets:
     async def test_a_claim_pays_no_more_than_the_fund_has_left(
         self, admin: httpx.AsyncClient, case: Case
     ) -> None:
-        fund = await drawn_on(admin, "测试专项资金", 1991)
+        fund = await drawn_on(admin, "测试专项资金", 1993)
         set_budget = await admin.put(
             f"/v1/admin/funds/{fund}", json={"budget": "1000.00", "reason": "年度预算"}
         )
@@ -489,7 +490,7 @@ class TestFundBudgets:
 
         def body() -> dict[str, Any]:
             b = claim_body(case, f"FUND-{uuid.uuid4().hex[:6]}")
-            b["event"]["date"] = "1991-06-01"
+            b["event"]["date"] = "1993-06-01"
             return b
 
         first = (await admin.post("/v1/claims", json=body(), headers=key())).json()
@@ -521,7 +522,7 @@ class TestFundBudgets:
         self, admin: httpx.AsyncClient
     ) -> None:
         """A mistyped fund had been a budget nothing draws on, the fund meant left without one."""
-        fund = await drawn_on(admin, "测试引导资金", 1992)
+        fund = await drawn_on(admin, "测试引导资金", 1994)
         budget = {"budget": "1000.00", "reason": "年度预算"}
         mistyped = await admin.put(f"/v1/admin/funds/{fund.replace('引导', '引道')}", json=budget)
         assert mistyped.status_code == 422, mistyped.text
