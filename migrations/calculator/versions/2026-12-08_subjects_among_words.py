@@ -1,9 +1,10 @@
 """A 居民身份证号码 or a 统一社会信用代码 kept as one whatever words in Chinese surround it
 (`身份证号：…（本人）`, `泸州示例科技有限公司9151…`), a patent number with more of the labels
 clerks write (`授权公告号：CN201623189465.2`, `ZL201623189465.2（已授权）`), and a subject
-written with a minus sign or another dash (`HT−2024−001`) as with a hyphen, as calculations and
-claims now write them: balances of one subject written two ways are merged, as revision c0010
-did for punctuation.
+written with a minus sign or another dash (`HT−2024−001`) as with a hyphen, and dates and years
+written one way (`黄荆村滑坡2024年7月15日` is `黄荆村滑坡2024.07.15`, `2024年度` is `2024`), as
+calculations and claims now write them: balances of one subject written two ways are merged, as
+revision c0010 did for punctuation.
 
 Revision ID: c0015
 Revises: c0014

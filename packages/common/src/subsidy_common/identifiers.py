@@ -49,9 +49,35 @@ def subject_forms(value: str) -> tuple[str, str]:
     if value.isascii() and value.isalnum() and len(value) not in _NUMBER_LENGTHS:
         key = value.upper()
     else:
-        normalised = normalise(value)
+        normalised = normalise(_dates_one_way(unicodedata.normalize("NFKC", value)))
         key = _number(normalised) or normalised
     return key, "" if value == key else value
+
+
+def _dates_one_way(text: str) -> str:
+    """Dates in a subject written as one: `2024.7.15`, `2024-07-15`, `2024/7/15` and
+    `2024年7月15日` are `20240715` (a hazard point's event, claimed by the county and then the
+    city, is one event); `2024年`, `2024年度` are `2024`. `2024-1-12` stays 12 January and
+    `2024-11-2` 2 November, which dropping the dashes alone would have made one."""
+    if not any(c.isdigit() for c in text):
+        return text
+    return _YEAR.sub(r"\1", _DATE.sub(_one_way, text))
+
+
+def _one_way(found: re.Match[str]) -> str:
+    year, month, day = (int(part) for part in found.groups())
+    try:
+        dt.date(year, month, day)
+    except ValueError:
+        return found.group()  # not a date after all
+    return f"{year:04d}{month:02d}{day:02d}"
+
+
+# A date with its parts apart; a year with 年 or 年度 and no month after it.
+_DATE = re.compile(
+    r"(?<!\d)((?:19|20)\d{2})\s*[./\-年]\s*(\d{1,2})\s*[./\-月]\s*(\d{1,2})(?:\s*[日号])?(?!\d)"
+)
+_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年度?(?!\s*\d)")
 
 
 def subject_key(value: str) -> str:

@@ -114,8 +114,25 @@ def test_a_wave_dash_writes_a_range_and_stays() -> None:
 
 
 @pytest.mark.parametrize(
+    "typed",
+    ["黄荆村滑坡2024.07.15", "黄荆村滑坡2024.7.15", "黄荆村滑坡2024年7月15日", "黄荆村滑坡2024-07-15",
+     "黄荆村滑坡 2024/7/15", "黄荆村滑坡２０２４年７月１５日"],
+)  # fmt: skip
+def test_a_date_is_one_however_written(typed: str) -> None:
+    """A hazard point's event claimed by the county, then by the city, is one event."""
+    assert subject_key(typed) == "黄荆村滑坡20240715"
+
+
+def test_a_year_is_one_with_or_without_its_word() -> None:
+    assert subject_key("2024") == subject_key("2024年") == subject_key("2024年度") == "2024"
+    assert subject_key("平台A-2022年度") == subject_key("平台A-2022")
+
+
+@pytest.mark.parametrize(
     ("one", "other"),
     [
+        ("滑坡2024-1-12", "滑坡2024-11-2"),  # 12 January, 2 November: dashes alone made one
+        ("XM2023-1-12-第1年", "XM2023-11-2-第1年"),
         # Digits from all over a text together passed an identity number's check.
         ("黄荆村滑坡2024.7.15（监测员13883000004）", "石桥村崩塌2024.7.15（监测员13883000004）"),
         ("51052110103号点滑坡2023.1.11", "51052110103号点滑坡2023.11.1"),
