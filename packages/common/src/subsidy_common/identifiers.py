@@ -36,9 +36,20 @@ def normalise(value: str) -> str:
     """Full-width to half-width (NFKC), separators (spaces, hyphens and dashes, the minus sign),
     control characters and invisible format characters (zero-width spaces and joiners, byte
     order marks) removed, upper case: one identifier, however typed."""
-    if value.isascii():  # NFKC leaves it as it is, and it has no format characters
-        return (value if value.isalnum() else value.translate(_ASCII_DROPPED)).upper()
-    text = unicodedata.normalize("NFKC", value).replace("〜", "~")  # as NFKC writes ～
+    return _stripped(_nfkc(value))
+
+
+def _nfkc(value: str) -> str:
+    """Full width to half width, and the wave dash written as NFKC writes ～."""
+    if value.isascii():  # NFKC leaves it as it is
+        return value
+    return unicodedata.normalize("NFKC", value).replace("〜", "~")
+
+
+def _stripped(text: str) -> str:
+    """Text already in NFKC without its separators and invisible characters, upper case."""
+    if text.isascii():  # it has no format characters
+        return (text if text.isalnum() else text.translate(_ASCII_DROPPED)).upper()
     text = "".join(c for c in text if unicodedata.category(c) not in _DROPPED)
     return _SEPARATORS.sub("", text).upper()
 
@@ -49,7 +60,7 @@ def subject_forms(value: str) -> tuple[str, str]:
     if value.isascii() and value.isalnum() and len(value) not in _NUMBER_LENGTHS:
         key = value.upper()
     else:
-        normalised = normalise(_dates_one_way(unicodedata.normalize("NFKC", value)))
+        normalised = _stripped(_dates_one_way(_nfkc(value)))
         key = _number(normalised) or normalised
     return key, "" if value == key else value
 

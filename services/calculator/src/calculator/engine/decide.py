@@ -677,45 +677,34 @@ def _cumulative(
     live.sort(key=_rank)
     fixed = sum((c.amount for c in live), ZERO)
     cap = strategy.total_cap
+    together = live
     if live_ranges:
         low = fixed + sum((r.worth.range[0] for r in live_ranges if r.worth.range), ZERO)
         high = fixed + sum((r.worth.range[1] for r in live_ranges if r.worth.range), ZERO)
         if cap is not None:
             low, high = min(low, cap), min(high, cap)
-        if previously >= to_fen(high):  # whatever the ranges are assessed at, nothing is due
-            reason = f"可叠加：台账已发放 {to_fen(previously)!s} 元，不低于合计上限，无需评定"
-            paid = tuple(
-                Considered(c.clause, "granted", reason, None if c in live_ranges else c.amount)
-                for c in (*live, *live_ranges)
+        if previously < to_fen(high):
+            for c in live:
+                reason = "可叠加：与待评定的区间条款一并享受"
+                considered.append(Considered(c.clause, "needs_assessment", reason, c.amount))
+            return _to_assess(
+                index, event, strategy, live_ranges, low, high, previously, considered, missing
             )
-            considered.extend(paid)
-            return build_result(
-                event_index=index,
-                event=event,
-                strategy=strategy.kind,
-                status="eligible",
-                amount=ZERO,
-                granted=paid[0],
-                basis=" + ".join(c.worth.basis for c in (*live, *live_ranges)),
-                entitlement=to_fen(high),
-                previously_granted=to_fen(previously),
-                considered=tuple(considered),
-                missing=missing,
-                paid_by=paid,
-            )
-        for c in live:
-            reason = "可叠加：与待评定的区间条款一并享受"
-            considered.append(Considered(c.clause, "needs_assessment", reason, c.amount))
-        return _to_assess(
-            index, event, strategy, live_ranges, low, high, previously, considered, missing
+        # Whatever the ranges are assessed at, nothing more is due.
+        total = to_fen(high)
+        together = [*live, *live_ranges]
+        reason = f"可叠加：台账已发放 {to_fen(previously)!s} 元，不低于合计上限，无需评定"
+        paid = tuple(
+            Considered(c.clause, "granted", reason, None if c in live_ranges else c.amount)
+            for c in together
         )
-    total = to_fen(fixed if cap is None else min(fixed, cap))
-    paid = tuple(Considered(c.clause, "granted", "可叠加：一并享受", c.amount) for c in live)
+    else:
+        total = to_fen(fixed if cap is None else min(fixed, cap))
+        paid = tuple(Considered(c.clause, "granted", "可叠加：一并享受", c.amount) for c in live)
     considered.extend(paid)
     due = max(ZERO, total - previously)
     subject = (event.matter, event.subject)
     request.by_subject[subject] = request.by_subject.get(subject, ZERO) + due
-    basis = " + ".join(c.worth.basis for c in live)
     schedule: tuple[Payment, ...] = ()
     if any(c.worth.schedule for c in live):
         schedule = instalments(_together(live, event), previously, due)
@@ -726,7 +715,7 @@ def _cumulative(
         status="eligible",
         amount=due,
         granted=paid[0],
-        basis=basis,
+        basis=" + ".join(c.worth.basis for c in together),
         entitlement=total,
         previously_granted=to_fen(previously),
         considered=tuple(considered),

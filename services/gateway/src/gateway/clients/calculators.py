@@ -8,7 +8,7 @@ import ipaddress
 import socket
 
 from starlette.requests import Request
-from subsidy_common.downstream import downstream_client
+from subsidy_common.downstream import DownstreamClient, downstream_client
 
 from gateway.clients import lookup
 
@@ -25,14 +25,18 @@ async def read_registry_again(request: Request, *, seconds: float) -> list[str]:
     """
     dns = request.app.state.settings.calculator_instances_dns
     if dns is None:
-        return await lookup.calculator(request).on_each("POST", REFRESH_PATH, seconds=seconds)
-    try:
-        async with asyncio.timeout(seconds):
-            urls = await _instances(dns)
-    except (OSError, TimeoutError) as exc:
-        return [f"{dns}: {type(exc).__name__}"]
-    errors = await asyncio.gather(*(_refresh(url, seconds) for url in urls))
-    return [f"{url}: {error}" for url, error in zip(urls, errors, strict=True) if error]
+        instances = lookup.calculator(request).instances
+        # Named by place: an instance's URL is the deployment's business.
+        names = [f"instance {place} of {len(instances)}" for place in range(1, len(instances) + 1)]
+        errors = await asyncio.gather(*(_refresh(i.client, seconds) for i in instances))
+    else:
+        try:
+            async with asyncio.timeout(seconds):
+                names = await _instances(dns)
+        except (OSError, TimeoutError) as exc:
+            return [f"{dns}: {type(exc).__name__}"]
+        errors = await asyncio.gather(*(_refresh_at(url, seconds) for url in names))
+    return [f"{name}: {error}" for name, error in zip(names, errors, strict=True) if error]
 
 
 async def _instances(dns: str) -> list[str]:
@@ -47,10 +51,17 @@ def _in_url(address: str) -> str:
     return f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
 
 
-async def _refresh(url: str, seconds: float) -> str | None:
-    async with downstream_client(url, timeout=seconds) as client:
-        try:
+async def _refresh(client: DownstreamClient, seconds: float) -> str | None:
+    """What went wrong asking one instance to revalidate, or None."""
+    try:
+        async with asyncio.timeout(seconds):
             response = await client.post(REFRESH_PATH)
-        except Exception as exc:  # any failure is reported, none is raised
-            return type(exc).__name__
+    except Exception as exc:  # any failure is reported, none is raised
+        return type(exc).__name__
     return None if response.status_code < 300 else f"HTTP {response.status_code}"
+
+
+async def _refresh_at(url: str, seconds: float) -> str | None:
+    """The same, of an instance found by name, through a client of its own."""
+    async with downstream_client(url, timeout=seconds) as client:
+        return await _refresh(client, seconds)

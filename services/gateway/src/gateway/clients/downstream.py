@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
@@ -148,26 +147,6 @@ class Downstream:
         )
         instance.in_flight -= 1
         return response
-
-    async def on_each(self, method: str, path: str, *, seconds: float) -> list[str]:
-        """Send a bodiless request to every instance at once, each given `seconds`; what went
-        wrong with those that did not answer 2xx in time, each named by its place."""
-
-        async def one(instance: _Instance) -> str | None:
-            try:
-                async with asyncio.timeout(seconds):
-                    response = await instance.client.request(method, path)
-            except Exception as exc:  # any failure is reported, none is raised
-                return type(exc).__name__
-            return None if response.status_code < 300 else f"HTTP {response.status_code}"
-
-        errors = await asyncio.gather(*(one(i) for i in self.instances))
-        count = len(self.instances)
-        return [
-            f"instance {place} of {count}: {error}"
-            for place, error in enumerate(errors, 1)
-            if error is not None
-        ]
 
     async def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request and return its JSON body, passing any problem through."""
